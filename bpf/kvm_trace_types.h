@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The kernel types hypertrace.bpf.c reads, declared with only the fields it
+ * uses.  preserve_access_index makes every access a CO-RE relocation, which
+ * libbpf resolves against the running kernel's BTF at load time: the kvm
+ * module's BTF on Debian kernels (kvm=m), vmlinux BTF where kvm is built in
+ * (the 6.18 dev host).  So field offsets are never hard-coded: 6.1, 6.12 and
+ * 6.18 lay these records out differently (vcpu_id, requests, intr_info ...
+ * come and go) and each gets its own offsets.  We chose CO-RE over reading
+ * offsets from tracefs format files at run time because it needs no tracefs
+ * parsing, fails at load (not at run) when a field is missing, and is what
+ * the later raw-tracepoint fast path needs anyway.
+ */
+#ifndef HT_KVM_TRACE_TYPES_H
+#define HT_KVM_TRACE_TYPES_H
+
+#include <linux/types.h>
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+/* TRACE_EVENT(kvm_exit): exit_reason and isa exist on every kernel since 2.6.x. */
+struct trace_event_raw_kvm_exit {
+	unsigned int exit_reason;
+	__u32 isa;
+};
+
+/* TRACE_EVENT(kvm_entry): vcpu_id exists on every kernel. */
+struct trace_event_raw_kvm_entry {
+	unsigned int vcpu_id;
+};
+
+/* TRACE_EVENT(kvm_hypercall): unchanged since it was added. */
+struct trace_event_raw_kvm_hypercall {
+	unsigned long nr;
+	unsigned long a0;
+	unsigned long a1;
+	unsigned long a2;
+	unsigned long a3;
+};
+
+#pragma clang attribute pop
+
+#endif /* HT_KVM_TRACE_TYPES_H */

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The ioctl ABI of /dev/hypertrace (kmod/, the kernel-module backend), shared
+ * by the module and userspace/kmod_backend.cpp.
+ *
+ * Life of a session:
+ *   open("/dev/hypertrace", O_RDWR)   root only (0600); one open at a time:
+ *                                     a second open gets EBUSY
+ *   HT_IOC_VERSION                    interface handshake: refuse a module
+ *                                     whose HT_IOCTL_VERSION differs
+ *   HT_IOC_INFO                       page size, compile-time prototype guess
+ *   HT_IOC_SET_CONFIG                 filter + ring size (allocates the ring;
+ *                                     the size is fixed once the ring exists)
+ *   HT_IOC_SET_REASON                 where the exit reason lives (>= 5.16)
+ *   mmap                              common/ht_ring.h layout
+ *   HT_IOC_START                      attach to kvm_exit/kvm_hypercall/
+ *                                     kvm_entry with the given prototypes
+ *   poll/read the ring, HT_IOC_GET_COUNTERS, HT_IOC_GET_STATUS
+ *   HT_IOC_STOP                       detach; the ring stays readable
+ *   close                             detach, free everything
+ *
+ * Errors: unknown command ENOTTY; a known command number with another size or
+ * direction EINVAL; bad pointer EFAULT; out-of-range field EINVAL; SET_CONFIG
+ * or SET_REASON while running EBUSY; START before SET_CONFIG EINVAL; START
+ * while running EBUSY.  Every reserved field must be zero (EINVAL otherwise),
+ * so they can be given a meaning later without a version bump.
+ *
+ * Any change to a struct here or to the meaning of a command bumps
+ * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.
+ */
+#ifndef HT_IOCTL_H
+#define HT_IOCTL_H
+
+#include "ht_types.h"
+#include "ht_config.h"
+#include "ht_record.h"
+
+#if defined(__KERNEL__)
+#include <linux/ioctl.h>
+#else
+#include <sys/ioctl.h>
+#endif
+
+#define HT_DEVICE_NAME "hypertrace"
+#define HT_DEVICE_PATH "/dev/hypertrace"
+#define HT_KMOD_PACKAGE "hypertrace-dkms"
+
+#define HT_IOCTL_VERSION 1
+#define HT_IOCTL_MAGIC 0xB8
+
+/* Ring data area bounds (bytes); the size must also be a power of two and a
+ * multiple of the kernel's page size. */
+#define HT_KRING_MIN_BYTES (1u << 12)
+#define HT_KRING_MAX_BYTES (1u << 28)
+
+/*
+ * Tracepoint prototypes (kvm-facts.md §3).  Probes are passed to the kernel
+ * as void *, so the module must be told which one the running kernel has:
+ * userspace reads them from the kvm module's BTF (btf_trace_kvm_exit,
+ * btf_trace_kvm_entry).  HT_*_PROTO_AUTO asks the module to use its
+ * compile-time guess (see HT_IOC_INFO), for kernels without module BTF.
+ */
+enum ht_exit_proto {
+	HT_EXIT_PROTO_AUTO = 0,
+	/* (unsigned int exit_reason, vcpu, u32 isa): <= 5.15 */
+	HT_EXIT_PROTO_REASON_VCPU_ISA = 1,
+	HT_EXIT_PROTO_VCPU_ISA = 2,        /* (vcpu, u32 isa): >= 5.16, RHEL 8.7+ */
+	HT_EXIT_PROTO_MAX,
+};
+
+enum ht_entry_proto {
+	HT_ENTRY_PROTO_AUTO = 0,
+	HT_ENTRY_PROTO_VCPU_ID = 1,        /* (unsigned vcpu_id): <= 5.9 */
+	HT_ENTRY_PROTO_VCPU = 2,           /* (vcpu): 5.10 .. 6.8 */
+	HT_ENTRY_PROTO_VCPU_FORCE = 3,     /* (vcpu, bool force_immediate_exit):
+					    * 6.9+, 6.6-stable, Debian 6.1.192 */
+	HT_ENTRY_PROTO_MAX,
+};
+
+/* HT_IOC_INFO.guess_source: where the compile-time guess came from. */
+enum ht_guess_source {
+	HT_GUESS_NONE = 0,    /* no guess: userspace must say */
+	HT_GUESS_VERSION = 1, /* kernel version alone (last resort) */
+	HT_GUESS_HEADERS = 2, /* version + a clue in the headers (kvm_x86_ops) */
+};
+
+struct ht_ioc_info {
+	__u32 interface_version; /* HT_IOCTL_VERSION */
+	__u32 record_version;    /* HT_RECORD_VERSION */
+	__u32 record_size;       /* sizeof(struct ht_record) */
+	__u32 page_size;         /* the kernel's PAGE_SIZE */
+	__u32 guess_exit_proto;  /* enum ht_exit_proto, AUTO if none */
+	__u32 guess_entry_proto; /* enum ht_entry_proto, AUTO if none */
+	__u32 guess_source;      /* enum ht_guess_source */
+	__u32 state_slots;       /* per-thread state table capacity */
+	char kernel_release[64]; /* UTS_RELEASE the module was built for */
+};
+
+struct ht_ioc_config {
+	__u32 ring_bytes;        /* data area size, see HT_KRING_*_BYTES */
+	__u32 reserved;          /* zero */
+	struct ht_filter filter; /* validated: see ht_ioctl.h header comment */
+};
+
+/*
+ * Where kvm_exit's reason is on >= 5.16 (HT_EXIT_PROTO_VCPU_ISA), as offsets
+ * userspace read from the vendor module's BTF:
+ *   vendor = (void *)vcpu - vcpu_off        container of struct kvm_vcpu
+ *   SVM:   p = *(void **)(vendor + ptr_off)  vcpu_svm.vmcb
+ *          reason = *(p + reason_off)        vmcb.control.exit_code
+ *   VMX:   ptr_off = HT_REASON_NO_PTR
+ *          reason = *(vendor + reason_off)   vcpu_vmx.exit_reason.full
+ * reason_size is 4 or 8 (the low 32 bits are recorded, as the trace event
+ * does).  isa = HT_ISA_UNKNOWN clears the setting: records then carry
+ * HT_REC_F_REASON_UNKNOWN.  Reads use copy_from_kernel_nofault().
+ */
+#define HT_REASON_NO_PTR 0xffffffffu
+#define HT_REASON_MAX_OFF (1u << 16)
+
+struct ht_ioc_reason {
+	__u32 isa;         /* enum ht_isa: the isa the kvm_exit probe must see */
+	__u32 vcpu_off;
+	__u32 ptr_off;     /* or HT_REASON_NO_PTR */
+	__u32 reason_off;
+	__u32 reason_size; /* 4 or 8 */
+	__u32 reserved;    /* zero */
+};
+
+struct ht_ioc_start {
+	__u32 exit_proto;  /* enum ht_exit_proto */
+	__u32 entry_proto; /* enum ht_entry_proto */
+	__u32 flags;       /* zero */
+	__u32 reserved;    /* zero */
+};
+
+struct ht_ioc_counters {
+	__u64 c[HT_CNT_MAX]; /* enum ht_counter, summed over CPUs */
+};
+
+/* HT_IOC_GET_STATUS.attached bits */
+#define HT_ATTACHED_EXIT (1u << 0)
+#define HT_ATTACHED_HYPERCALL (1u << 1)
+#define HT_ATTACHED_ENTRY (1u << 2)
+#define HT_ATTACHED_ALL 7u
+
+struct ht_ioc_status {
+	__u32 running;     /* between START and STOP */
+	__u32 attached;    /* HT_ATTACHED_* now */
+	__u32 attach_count;/* times all three got attached since START */
+	__u32 attach_errors;
+	__u32 exit_proto;  /* resolved, enum ht_exit_proto */
+	__u32 entry_proto; /* resolved, enum ht_entry_proto */
+	__u32 reason_isa;  /* from SET_REASON, HT_ISA_UNKNOWN if none */
+	__u32 ring_bytes;  /* 0 before SET_CONFIG */
+};
+
+#define HT_IOC_VERSION _IOR(HT_IOCTL_MAGIC, 0x00, __u32)
+#define HT_IOC_INFO _IOR(HT_IOCTL_MAGIC, 0x01, struct ht_ioc_info)
+#define HT_IOC_SET_CONFIG _IOW(HT_IOCTL_MAGIC, 0x02, struct ht_ioc_config)
+#define HT_IOC_SET_REASON _IOW(HT_IOCTL_MAGIC, 0x03, struct ht_ioc_reason)
+#define HT_IOC_START _IOW(HT_IOCTL_MAGIC, 0x04, struct ht_ioc_start)
+#define HT_IOC_STOP _IO(HT_IOCTL_MAGIC, 0x05)
+#define HT_IOC_GET_COUNTERS _IOR(HT_IOCTL_MAGIC, 0x06, struct ht_ioc_counters)
+#define HT_IOC_GET_STATUS _IOR(HT_IOCTL_MAGIC, 0x07, struct ht_ioc_status)
+
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_info) == 96, "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_config) == 8 + sizeof(struct ht_filter),
+		 "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_reason) == 24, "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_start) == 16, "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_status) == 32, "ioctl ABI");
+
+/*
+ * pg_off written in each record header: like the BPF ring buffer, the
+ * distance in pages from the start of the ring object, which there is one
+ * metadata page, then the consumer and producer pages, then the data.
+ */
+#define HT_KRING_PGOFF_BASE 3u
+
+#endif /* HT_IOCTL_H */

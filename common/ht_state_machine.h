@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The per-vCPU-thread state machine: the one source of hypertrace's matching
+ * logic, compiled into the BPF program, the kernel module and the unit tests.
+ *
+ *   kvm_exit       stamp time, reason, ISA             -> EXITED
+ *   kvm_hypercall  EXITED and nr wanted: keep nr, args -> ARMED
+ *   kvm_entry      ARMED and filters pass: emit        -> IDLE
+ *
+ * State is keyed by the vCPU *thread* by the caller (task storage, a tid-keyed
+ * table), never by CPU: on SVM the thread can migrate between exit and entry.
+ * Functions here are pure: they touch only the state and return an outcome;
+ * the caller counts outcomes (ht_outcome_counter) and builds the record
+ * (ht_sm_fill_record) in whatever memory it has (ring slot, stack).
+ */
+#ifndef HT_STATE_MACHINE_H
+#define HT_STATE_MACHINE_H
+
+#include "ht_types.h"
+#include "ht_record.h"
+#include "ht_config.h"
+
+enum ht_phase {
+	HT_PHASE_IDLE = 0,
+	HT_PHASE_EXITED = 1,
+	HT_PHASE_ARMED = 2,
+};
+
+struct ht_thread_state {
+	__u64 t_exit_ns;
+	__u64 t_hypercall_ns;
+	__u64 nr;
+	__u64 a0, a1, a2, a3;
+	__u32 exit_reason;
+	__u8 isa;
+	__u8 phase;      /* enum ht_phase */
+	__u8 rec_flags;  /* HT_REC_F_* known at exit time */
+	__u8 reserved;
+};
+
+enum ht_outcome {
+	HT_OUT_NONE = 0,             /* nothing to count */
+	HT_OUT_ARMED,                /* wanted hypercall, waiting for entry */
+	HT_OUT_EMIT,                 /* caller must emit a record now */
+	HT_OUT_FILTERED,             /* hypercall not wanted */
+	HT_OUT_UNMATCHED_HYPERCALL,  /* hypercall lost (no exit / no entry) */
+	HT_OUT_UNMATCHED_EXIT,       /* exit without entry after it */
+};
+
+/* Counter an outcome adds to, or -1. */
+HT_INLINE int ht_outcome_counter(enum ht_outcome out)
+{
+	switch (out) {
+	case HT_OUT_EMIT:
+		return HT_CNT_EMITTED;
+	case HT_OUT_FILTERED:
+		return HT_CNT_FILTERED;
+	case HT_OUT_UNMATCHED_HYPERCALL:
+		return HT_CNT_UNMATCHED_HYPERCALL;
+	case HT_OUT_UNMATCHED_EXIT:
+		return HT_CNT_UNMATCHED_EXIT;
+	default:
+		return -1;
+	}
+}
+
+/* VMCALL (VMX basic reason 18, flag bits above bit 15) or VMMCALL (SVM 0x81). */
+HT_INLINE int ht_reason_is_hypercall(__u8 isa, __u32 reason)
+{
+	if (isa == HT_ISA_VMX)
+		return (reason & 0xffffu) == 18;
+	if (isa == HT_ISA_SVM)
+		return reason == 0x81;
+	return 0;
+}
+
+/* Ranges are sorted and merged by userspace; stop at the first range above nr. */
+HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
+{
+	__u32 count = f->nr_range_count;
+	__u32 i;
+
+	if (count == 0)
+		return 1;
+	for (i = 0; i < HT_MAX_NR_RANGES; i++) {
+		if (i >= count)
+			break;
+		if (nr < f->nr_ranges[i].lo)
+			break;
+		if (nr <= f->nr_ranges[i].hi)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * kvm_exit.  An exit while EXITED or ARMED means the previous exit's entry
+ * was never seen: count it, never invent a time for it, start over.
+ */
+HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
+				     __u32 reason, __u8 isa, int reason_known)
+{
+	enum ht_outcome out = HT_OUT_NONE;
+
+	if (s->phase == HT_PHASE_ARMED)
+		out = HT_OUT_UNMATCHED_HYPERCALL;
+	else if (s->phase == HT_PHASE_EXITED)
+		out = HT_OUT_UNMATCHED_EXIT;
+	s->t_exit_ns = now;
+	s->exit_reason = reason_known ? reason : 0;
+	s->isa = reason_known ? isa : (__u8)HT_ISA_UNKNOWN;
+	s->rec_flags = reason_known ? 0 : HT_REC_F_REASON_UNKNOWN;
+	s->phase = HT_PHASE_EXITED;
+	return out;
+}
+
+/* kvm_hypercall (fires on the vCPU thread between its exit and entry). */
+HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
+					  const volatile struct ht_filter *f,
+					  __u64 now, __u64 nr, __u64 a0,
+					  __u64 a1, __u64 a2, __u64 a3)
+{
+	if (s->phase != HT_PHASE_EXITED) {
+		/* No exit before it (or a second hypercall after one exit). */
+		s->phase = HT_PHASE_IDLE;
+		return HT_OUT_UNMATCHED_HYPERCALL;
+	}
+	if (!ht_nr_wanted(f, nr) ||
+	    (f->reason_mode == HT_REASON_HYPERCALL_ONLY &&
+	     ((s->rec_flags & HT_REC_F_REASON_UNKNOWN) ||
+	      !ht_reason_is_hypercall(s->isa, s->exit_reason)))) {
+		s->phase = HT_PHASE_IDLE;
+		return HT_OUT_FILTERED;
+	}
+	s->t_hypercall_ns = now;
+	s->nr = nr;
+	s->a0 = a0;
+	s->a1 = a1;
+	s->a2 = a2;
+	s->a3 = a3;
+	s->phase = HT_PHASE_ARMED;
+	return HT_OUT_ARMED;
+}
+
+/*
+ * kvm_entry.  Always returns the thread to IDLE; the armed data stays in *s
+ * so the caller can fill a record when the outcome is HT_OUT_EMIT.
+ */
+HT_INLINE enum ht_outcome ht_sm_entry(struct ht_thread_state *s,
+				      const volatile struct ht_filter *f,
+				      __u64 now, __u32 vcpu_id)
+{
+	__u8 phase = s->phase;
+
+	s->phase = HT_PHASE_IDLE;
+	if (phase != HT_PHASE_ARMED)
+		return HT_OUT_NONE;
+	if (f->vcpu != HT_VCPU_ANY && vcpu_id != f->vcpu)
+		return HT_OUT_FILTERED;
+	if (now - s->t_exit_ns < f->min_latency_ns)
+		return HT_OUT_FILTERED;
+	return HT_OUT_EMIT;
+}
+
+/* Build the record for an HT_OUT_EMIT; every byte is written. */
+HT_INLINE void ht_sm_fill_record(struct ht_record *r,
+				 const struct ht_thread_state *s,
+				 __u32 pid, __u32 tid, __u32 vcpu_id,
+				 __u32 cpu, __u64 t_entry_ns)
+{
+	r->version = HT_RECORD_VERSION;
+	r->size = sizeof(*r);
+	r->isa = s->isa;
+	r->flags = s->rec_flags |
+		   (vcpu_id == HT_VCPU_UNKNOWN ? HT_REC_F_VCPU_UNKNOWN : 0);
+	r->reserved0 = 0;
+	r->pid = pid;
+	r->tid = tid;
+	r->vcpu_id = vcpu_id;
+	r->cpu = cpu;
+	r->exit_reason = s->exit_reason;
+	r->reserved1 = 0;
+	r->nr = s->nr;
+	r->a0 = s->a0;
+	r->a1 = s->a1;
+	r->a2 = s->a2;
+	r->a3 = s->a3;
+	r->t_exit_ns = s->t_exit_ns;
+	r->t_hypercall_ns = s->t_hypercall_ns;
+	r->t_entry_ns = t_entry_ns;
+}
+
+#endif /* HT_STATE_MACHINE_H */

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Internal interfaces between the parts of hypertrace.ko. */
+#ifndef HT_KMOD_H
+#define HT_KMOD_H
+
+#include <linux/irq_work.h>
+#include <linux/percpu.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+
+#include "ht_config.h"
+#include "ht_ioctl.h"
+#include "ht_record.h"
+#include "ht_ring.h"
+
+/* ---- ring (ht_kring.c): the BPF ring buffer protocol, common/ht_ring.h -- */
+
+struct ht_kring {
+	raw_spinlock_t lock;		/* serializes reserve, as ringbuf.c */
+	u64 mask;			/* data bytes - 1 */
+	u32 data_bytes;
+	unsigned int nr_pages;		/* consumer + producer + data */
+	struct page **pages;		/* nr_pages distinct pages */
+	void *base;			/* vmap: cons, prod, data, data again */
+	u64 *consumer_pos;		/* written by the reader only */
+	u64 *producer_pos;
+	u8 *data;
+	struct irq_work work;
+	wait_queue_head_t waitq;
+};
+
+struct ht_kring *ht_kring_alloc(u32 data_bytes);
+void ht_kring_free(struct ht_kring *rb);
+void *ht_kring_reserve(struct ht_kring *rb, u32 size);
+void ht_kring_commit(struct ht_kring *rb, void *sample);
+bool ht_kring_has_data(struct ht_kring *rb);
+int ht_kring_mmap(struct ht_kring *rb, struct vm_area_struct *vma);
+
+/* ---- probes and state (ht_probes.c) ------------------------------------ */
+
+struct ht_pcpu_counters {
+	u64 c[HT_CNT_MAX];
+};
+
+DECLARE_PER_CPU(struct ht_pcpu_counters, ht_counters);
+
+static inline void ht_count(int idx)
+{
+	if (idx >= 0 && idx < HT_CNT_MAX)
+		this_cpu_inc(ht_counters.c[idx]);
+}
+
+/* What the probes read; written only while detached (ht_main.c). */
+struct ht_trace_cfg {
+	struct ht_filter filter;
+	struct ht_ioc_reason reason;
+	struct ht_kring *ring;
+	u32 exit_proto;
+	u32 entry_proto;
+};
+
+extern struct ht_trace_cfg ht_cfg;
+
+int ht_state_init(void);
+void ht_state_exit(void);
+void ht_state_reset(void);
+u32 ht_state_slots(void);
+
+int ht_attach_start(void);	/* registers the module notifier */
+void ht_attach_stop(void);	/* unregisters, then waits for probes */
+void ht_attach_status(struct ht_ioc_status *st);
+
+#endif /* HT_KMOD_H */

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// Command line: every option, every error (message names problem and fix).
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <initializer_list>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "options.h"
+
+using namespace hypertrace;
+
+namespace {
+
+Options parse(std::vector<std::string> args)
+{
+    args.insert(args.begin(), "hypertrace");
+    std::vector<char*> argv;
+    for (std::string& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    return parse_options(static_cast<int>(args.size()), argv.data());
+}
+
+// The UsageError message of parsing `args`, or "" if it parsed.
+std::string error_of(std::vector<std::string> args)
+{
+    try {
+        parse(std::move(args));
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool contains(const std::string& s, const std::string& part)
+{
+    return s.find(part) != std::string::npos;
+}
+
+#define EXPECT_USAGE(args, ...)                                              \
+    do {                                                                     \
+        std::string msg_ = error_of(args);                                   \
+        EXPECT_FALSE(msg_.empty()) << "no error for " #args;                 \
+        for (const char* part_ : {__VA_ARGS__})                              \
+            EXPECT_TRUE(contains(msg_, part_)) << "'" << msg_ << "' lacks '" \
+                                               << part_ << "'";              \
+    } while (0)
+
+using Args = std::vector<std::string>;
+
+}  // namespace
+
+TEST(Options, Defaults)
+{
+    Options o = parse({});
+    EXPECT_TRUE(o.nr_ranges.empty());
+    EXPECT_EQ(o.pid, HT_PID_ANY);
+    EXPECT_EQ(o.vcpu, HT_VCPU_ANY);
+    EXPECT_EQ(o.min_latency_ns, 0u);
+    EXPECT_EQ(o.duration_ns, 0u);
+    EXPECT_EQ(o.format, Format::Text);
+    EXPECT_EQ(o.output, "");
+    EXPECT_FALSE(o.summary);
+    EXPECT_EQ(o.backend, BackendKind::Auto);
+    EXPECT_FALSE(o.check);
+    EXPECT_FALSE(o.timestamp);
+    EXPECT_FALSE(o.hypercall_exits_only);
+    EXPECT_EQ(o.ring_bytes, 8u << 20);
+    EXPECT_FALSE(o.help);
+    EXPECT_FALSE(o.version);
+}
+
+TEST(Options, Nr)
+{
+    EXPECT_EQ(parse({"-n", "42"}).nr_ranges, (std::vector<NrRange>{{42, 42}}));
+    EXPECT_EQ(parse({"--nr", "0x2a"}).nr_ranges, (std::vector<NrRange>{{42, 42}}));
+    EXPECT_EQ(parse({"--nr=1,2,3"}).nr_ranges, (std::vector<NrRange>{{1, 3}}));
+    EXPECT_EQ(parse({"-n42"}).nr_ranges, (std::vector<NrRange>{{42, 42}}));
+    EXPECT_EQ(parse({"-n", "40-50,45-60,10"}).nr_ranges,
+              (std::vector<NrRange>{{10, 10}, {40, 60}}));
+    // Repeated -n adds up, merged across occurrences.
+    EXPECT_EQ(parse({"-n", "5", "-n", "1-4", "-n", "9"}).nr_ranges,
+              (std::vector<NrRange>{{1, 5}, {9, 9}}));
+}
+
+TEST(Options, NrManyItems)
+{
+    // 100 separate numbers: accepted (fits 128 ranges).
+    std::string list;
+    for (int i = 0; i < 100; i++)
+        list += (i ? "," : "") + std::to_string(i * 10);
+    EXPECT_EQ(parse({"-n", list}).nr_ranges.size(), 100u);
+    // 300 items that merge into one range: accepted.
+    list.clear();
+    for (int i = 0; i < 300; i++)
+        list += (i ? "," : "") + std::to_string(i);
+    EXPECT_EQ(parse({"-n", list}).nr_ranges, (std::vector<NrRange>{{0, 299}}));
+    // Exactly HT_MAX_NR_RANGES ranges: accepted; one more: error.
+    list.clear();
+    for (int i = 0; i < HT_MAX_NR_RANGES; i++)
+        list += (i ? "," : "") + std::to_string(i * 2);
+    EXPECT_EQ(parse({"-n", list}).nr_ranges.size(), static_cast<std::size_t>(HT_MAX_NR_RANGES));
+    EXPECT_USAGE(Args({"-n", list + ",1000"}), "129 ranges", "128", "ranges like 40-50");
+}
+
+TEST(Options, NrErrors)
+{
+    const char* fix = "expected numbers like 42, 0x2a or ranges 40-50, comma-separated";
+    EXPECT_USAGE(Args({"-n", "foo"}), "invalid --nr 'foo'", "not a number", fix);
+    EXPECT_USAGE(Args({"-n", "-1"}), "invalid --nr '-1'", "negative", fix);
+    EXPECT_USAGE(Args({"--nr", "-1"}), "invalid --nr '-1'", "negative");
+    EXPECT_USAGE(Args({"--nr=-1"}), "invalid --nr '-1'", "negative");
+    EXPECT_USAGE(Args({"-n", "1,,2"}), "invalid --nr '1,,2'", "empty item", fix);
+    EXPECT_USAGE(Args({"-n", ""}), "invalid --nr ''", "empty item");
+    EXPECT_USAGE(Args({"-n", "50-40"}), "invalid --nr '50-40'", "backwards");
+    EXPECT_USAGE(Args({"-n", "18446744073709551616"}), "64 bits");
+    EXPECT_USAGE(Args({"-n"}), "--nr", "--help");  // missing value
+}
+
+TEST(Options, Pid)
+{
+    Options o = parse({"-p", std::to_string(getpid())});
+    EXPECT_EQ(o.pid, static_cast<std::uint32_t>(getpid()));
+    EXPECT_EQ(parse({"--pid", "1"}).pid, 1u);  // init always exists
+}
+
+TEST(Options, PidErrors)
+{
+    const char* fix = "expected a positive process id";
+    EXPECT_USAGE(Args({"-p", "0"}), "invalid --pid '0'", fix);
+    EXPECT_USAGE(Args({"-p", "abc"}), "invalid --pid 'abc'", fix);
+    EXPECT_USAGE(Args({"-p", "-5"}), "invalid --pid '-5'", fix);
+    EXPECT_USAGE(Args({"-p", "0x10"}), "invalid --pid '0x10'", fix);
+    EXPECT_USAGE(Args({"-p", "99999999999"}), "invalid --pid", fix);
+    // Above PID_MAX_LIMIT (4194304): can never exist.
+    EXPECT_USAGE(Args({"-p", "2147483647"}), "no process with pid 2147483647", "pgrep");
+    EXPECT_USAGE(Args({"-p", "4194304"}), "no process with pid 4194304");
+}
+
+TEST(Options, PidOfThreadIsRejected)
+{
+    std::atomic<long> tid{0};
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+        tid = syscall(SYS_gettid);
+        while (!done)
+            std::this_thread::yield();
+    });
+    while (tid == 0)
+        std::this_thread::yield();
+    std::string msg = error_of({"-p", std::to_string(tid.load())});
+    done = true;
+    t.join();
+    EXPECT_TRUE(contains(msg, "is a thread of process " + std::to_string(getpid()))) << msg;
+    EXPECT_TRUE(contains(msg, "-p " + std::to_string(getpid()))) << msg;
+}
+
+TEST(Options, Vcpu)
+{
+    EXPECT_EQ(parse({"--vcpu", "3"}).vcpu, 3u);
+    EXPECT_EQ(parse({"--vcpu", "0"}).vcpu, 0u);
+    EXPECT_EQ(parse({"--vcpu", "4294967294"}).vcpu, 4294967294u);
+    EXPECT_USAGE(Args({"--vcpu", "4294967295"}), "invalid --vcpu", "omit --vcpu");
+    EXPECT_USAGE(Args({"--vcpu", "0xffffffff"}), "invalid --vcpu");
+    EXPECT_USAGE(Args({"--vcpu", "x"}), "invalid --vcpu 'x'", "like 0 or 3");
+    EXPECT_USAGE(Args({"--vcpu", "-1"}), "invalid --vcpu '-1'", "negative");
+}
+
+TEST(Options, MinLatency)
+{
+    EXPECT_EQ(parse({"--min-latency", "100us"}).min_latency_ns, 100000u);
+    EXPECT_EQ(parse({"--min-latency=1.5ms"}).min_latency_ns, 1500000u);
+    EXPECT_EQ(parse({"--min-latency", "0"}).min_latency_ns, 0u);
+    const char* fix = "expected a number with a unit like 100us";
+    EXPECT_USAGE(Args({"--min-latency", "5parsecs"}), "invalid --min-latency '5parsecs'",
+                 "unknown unit 'parsecs'", fix);
+    EXPECT_USAGE(Args({"--min-latency", "5"}), "invalid --min-latency '5'", "no unit", fix);
+    EXPECT_USAGE(Args({"--min-latency", "-5us"}), "invalid --min-latency '-5us'", "negative");
+}
+
+TEST(Options, Duration)
+{
+    EXPECT_EQ(parse({"-d", "5"}).duration_ns, 5000000000u);
+    EXPECT_EQ(parse({"--duration", "500ms"}).duration_ns, 500000000u);
+    EXPECT_EQ(parse({"10"}).duration_ns, 10000000000u);
+    EXPECT_EQ(parse({"2m"}).duration_ns, 120000000000u);
+    EXPECT_EQ(parse({"-n", "42", "10"}).duration_ns, 10000000000u);
+    EXPECT_EQ(parse({"10", "-n", "42"}).nr_ranges, (std::vector<NrRange>{{42, 42}}));
+}
+
+TEST(Options, DurationErrors)
+{
+    EXPECT_USAGE(Args({"-d", "5", "10"}), "duration given twice", "-d 5", "'10'", "not both");
+    EXPECT_USAGE(Args({"10", "-d", "5"}), "duration given twice");
+    EXPECT_USAGE(Args({"10", "20"}), "unexpected argument '20'", "only positional");
+    EXPECT_USAGE(Args({"-d", "0"}), "invalid --duration '0'", "greater than zero");
+    EXPECT_USAGE(Args({"-d", "5parsecs"}), "invalid --duration '5parsecs'", "unknown unit");
+    EXPECT_USAGE(Args({"5parsecs"}), "invalid duration '5parsecs'", "expected seconds like 10");
+    EXPECT_USAGE(Args({"-d", "-5"}), "invalid --duration '-5'", "negative");
+}
+
+TEST(Options, FormatOutputBackend)
+{
+    EXPECT_EQ(parse({"-f", "text"}).format, Format::Text);
+    EXPECT_EQ(parse({"-f", "json"}).format, Format::Json);
+    EXPECT_EQ(parse({"--format", "csv"}).format, Format::Csv);
+    EXPECT_USAGE(Args({"-f", "xml"}), "invalid --format 'xml'", "text, json or csv");
+    EXPECT_USAGE(Args({"-f", "JSON"}), "invalid --format 'JSON'");
+
+    EXPECT_EQ(parse({"-o", "/tmp/x.jsonl"}).output, "/tmp/x.jsonl");
+    EXPECT_USAGE(Args({"-o", ""}), "invalid --output ''", "omit -o");
+
+    EXPECT_EQ(parse({"-b", "bpf"}).backend, BackendKind::Bpf);
+    EXPECT_EQ(parse({"--backend", "kmod"}).backend, BackendKind::Kmod);
+    EXPECT_EQ(parse({"-b", "auto"}).backend, BackendKind::Auto);
+    EXPECT_USAGE(Args({"-b", "dtrace"}), "invalid --backend 'dtrace'", "auto, bpf or kmod");
+
+    EXPECT_STREQ(format_name(Format::Csv), "csv");
+    EXPECT_STREQ(backend_name(BackendKind::Kmod), "kmod");
+}
+
+TEST(Options, Flags)
+{
+    Options o = parse({"-s", "-T", "--check", "--hypercall-exits-only"});
+    EXPECT_TRUE(o.summary);
+    EXPECT_TRUE(o.timestamp);
+    EXPECT_TRUE(o.check);
+    EXPECT_TRUE(o.hypercall_exits_only);
+    Options sticky = parse({"-sT"});
+    EXPECT_TRUE(sticky.summary);
+    EXPECT_TRUE(sticky.timestamp);
+    EXPECT_TRUE(parse({"--summary", "--timestamp"}).summary);
+}
+
+TEST(Options, RingSize)
+{
+    EXPECT_EQ(parse({"--ring-size", "4096"}).ring_bytes, 4096u);
+    EXPECT_EQ(parse({"--ring-size", "64K"}).ring_bytes, 65536u);
+    EXPECT_EQ(parse({"--ring-size", "64k"}).ring_bytes, 65536u);
+    EXPECT_EQ(parse({"--ring-size", "8M"}).ring_bytes, 8u << 20);
+    EXPECT_EQ(parse({"--ring-size", "1G"}).ring_bytes, 1u << 30);
+    EXPECT_EQ(parse({"--ring-size", "0x100000"}).ring_bytes, 1u << 20);
+    const char* fix = "expected a power of two";
+    EXPECT_USAGE(Args({"--ring-size", "1000"}), "invalid --ring-size '1000'", fix);
+    EXPECT_USAGE(Args({"--ring-size", "3M"}), "invalid --ring-size '3M'", fix);
+    EXPECT_USAGE(Args({"--ring-size", "2048"}), "invalid --ring-size '2048'", fix);
+    EXPECT_USAGE(Args({"--ring-size", "2G"}), "too large", fix);
+    EXPECT_USAGE(Args({"--ring-size", "abc"}), "invalid --ring-size 'abc'", fix);
+    EXPECT_USAGE(Args({"--ring-size", "K"}), "invalid --ring-size 'K'");
+    EXPECT_USAGE(Args({"--ring-size", "0"}), "invalid --ring-size '0'");
+}
+
+TEST(Options, HelpAndVersion)
+{
+    EXPECT_TRUE(parse({"-h"}).help);
+    EXPECT_TRUE(parse({"--help"}).help);
+    EXPECT_TRUE(parse({"-V"}).version);
+    EXPECT_TRUE(parse({"--version"}).version);
+    // Help wins over an otherwise bad command line.
+    EXPECT_TRUE(parse({"-n", "foo", "-h"}).help);
+    std::string help = help_text();
+    EXPECT_TRUE(contains(help, "usage: hypertrace"));
+    EXPECT_TRUE(contains(help, "hypertrace -n 42 "));
+    EXPECT_TRUE(contains(help, "# trace hypercall 42 of every VM"));
+    for (const char* opt : {"--nr", "--pid", "--vcpu", "--min-latency", "--duration", "--format",
+                            "--output", "--summary", "--backend", "--check", "--timestamp",
+                            "--hypercall-exits-only", "--ring-size", "--version", "--help"})
+        EXPECT_TRUE(contains(help, opt)) << opt;
+    EXPECT_EQ(help.back(), '\n');
+    EXPECT_EQ(version_text().rfind("hypertrace ", 0), 0u);
+    EXPECT_EQ(version_text().back(), '\n');
+}
+
+TEST(Options, UnknownAndMisspelled)
+{
+    EXPECT_USAGE(Args({"--foo"}), "--foo", "hypertrace --help");
+    EXPECT_USAGE(Args({"-x"}), "-x", "hypertrace --help");
+    EXPECT_USAGE(Args({"--dur", "5"}), "--dur");  // no guessing of abbreviations
+    EXPECT_USAGE(Args({"-p", "1", "-p", "1"}), "more than once");
+    EXPECT_USAGE(Args({"--summary=yes"}), "--help");
+}
+
+TEST(Options, MakeFilter)
+{
+    Options o = parse({"-n", "7,1-3", "-p", "1", "--vcpu", "2", "--min-latency", "1us",
+                       "--hypercall-exits-only"});
+    ht_filter f = make_filter(o);
+    EXPECT_EQ(f.nr_range_count, 2u);
+    EXPECT_EQ(f.nr_ranges[0].lo, 1u);
+    EXPECT_EQ(f.nr_ranges[0].hi, 3u);
+    EXPECT_EQ(f.nr_ranges[1].lo, 7u);
+    EXPECT_EQ(f.nr_ranges[1].hi, 7u);
+    EXPECT_EQ(f.nr_ranges[2].lo, 0u);  // rest zeroed
+    EXPECT_EQ(f.reason_mode, static_cast<__u32>(HT_REASON_HYPERCALL_ONLY));
+    EXPECT_EQ(f.pid, 1u);
+    EXPECT_EQ(f.vcpu, 2u);
+    EXPECT_EQ(f.min_latency_ns, 1000u);
+
+    ht_filter any = make_filter(parse({}));
+    EXPECT_EQ(any.nr_range_count, 0u);
+    EXPECT_EQ(any.reason_mode, static_cast<__u32>(HT_REASON_ANY));
+    EXPECT_EQ(any.pid, HT_PID_ANY);
+    EXPECT_EQ(any.vcpu, HT_VCPU_ANY);
+    EXPECT_EQ(any.min_latency_ns, 0u);
+}

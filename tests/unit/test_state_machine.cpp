@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// common/ht_state_machine.h on synthetic event sequences: the matching logic
+// the BPF program and the kernel module share, tested once here.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+
+extern "C" {
+#include "ht_state_machine.h"
+}
+
+namespace {
+
+constexpr __u8 VMX = HT_ISA_VMX;
+constexpr __u8 SVM = HT_ISA_SVM;
+constexpr __u32 kVmcall = 18;
+constexpr __u32 kVmxHlt = 12;
+constexpr __u32 kVmmcall = 0x81;
+constexpr __u32 kSvmHlt = 0x78;
+constexpr __u32 kVmxEnclaveBit = 1u << 27;  // VMX_EXIT_REASONS_SGX_ENCLAVE_MODE
+
+ht_filter any_filter()
+{
+    ht_filter f{};
+    f.nr_range_count = 0;
+    f.reason_mode = HT_REASON_ANY;
+    f.pid = HT_PID_ANY;
+    f.vcpu = HT_VCPU_ANY;
+    f.min_latency_ns = 0;
+    return f;
+}
+
+// One vCPU thread: its state plus counters, as a backend keeps them.
+struct Thread {
+    ht_thread_state s{};
+    __u64 counters[HT_CNT_MAX] = {};
+
+    ht_outcome count(ht_outcome out)
+    {
+        int c = ht_outcome_counter(out);
+        if (c >= 0)
+            counters[c]++;
+        return out;
+    }
+    ht_outcome exit(__u64 t, __u32 reason, __u8 isa, bool known = true)
+    {
+        return count(ht_sm_exit(&s, t, reason, isa, known ? 1 : 0));
+    }
+    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0,
+                         __u64 a2 = 0, __u64 a3 = 0)
+    {
+        return count(ht_sm_hypercall(&s, &f, t, nr, a0, a1, a2, a3));
+    }
+    ht_outcome entry(const ht_filter& f, __u64 t, __u32 vcpu = 0)
+    {
+        return count(ht_sm_entry(&s, &f, t, vcpu));
+    }
+};
+
+ht_record fill(const Thread& th, __u32 pid, __u32 tid, __u32 vcpu, __u32 cpu, __u64 t_entry)
+{
+    ht_record r;
+    std::memset(&r, 0xaa, sizeof(r));  // every byte must be overwritten
+    ht_sm_fill_record(&r, &th.s, pid, tid, vcpu, cpu, t_entry);
+    return r;
+}
+
+}  // namespace
+
+TEST(StateMachine, VmxVmcallEmits)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    EXPECT_EQ(th.exit(1000, kVmcall, VMX), HT_OUT_NONE);
+    EXPECT_EQ(th.s.phase, HT_PHASE_EXITED);
+    EXPECT_EQ(th.hypercall(f, 1100, 42, 1, 2, 3, 4), HT_OUT_ARMED);
+    EXPECT_EQ(th.s.phase, HT_PHASE_ARMED);
+    EXPECT_EQ(th.entry(f, 1500, 0), HT_OUT_EMIT);
+    EXPECT_EQ(th.s.phase, HT_PHASE_IDLE);
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], 1u);
+}
+
+TEST(StateMachine, FillRecordSetsEveryField)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall | kVmxEnclaveBit, VMX);
+    th.hypercall(f, 1100, 42, 0x11, 0x22, 0x33, ~0ull);
+    ASSERT_EQ(th.entry(f, 1500, 3), HT_OUT_EMIT);
+    ht_record r = fill(th, 4242, 4250, 3, 7, 1500);
+    EXPECT_EQ(r.version, HT_RECORD_VERSION);
+    EXPECT_EQ(r.size, sizeof(ht_record));
+    EXPECT_EQ(r.isa, VMX);
+    EXPECT_EQ(r.flags, 0u);
+    EXPECT_EQ(r.reserved0, 0u);
+    EXPECT_EQ(r.pid, 4242u);
+    EXPECT_EQ(r.tid, 4250u);
+    EXPECT_EQ(r.vcpu_id, 3u);
+    EXPECT_EQ(r.cpu, 7u);
+    EXPECT_EQ(r.exit_reason, kVmcall | kVmxEnclaveBit);  // raw, flag bits kept
+    EXPECT_EQ(r.reserved1, 0u);
+    EXPECT_EQ(r.nr, 42u);
+    EXPECT_EQ(r.a0, 0x11u);
+    EXPECT_EQ(r.a1, 0x22u);
+    EXPECT_EQ(r.a2, 0x33u);
+    EXPECT_EQ(r.a3, ~0ull);
+    EXPECT_EQ(r.t_exit_ns, 1000u);
+    EXPECT_EQ(r.t_hypercall_ns, 1100u);
+    EXPECT_EQ(r.t_entry_ns, 1500u);
+}
+
+TEST(StateMachine, FillRecordUnknownVcpuAndReason)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, 12345, VMX, /*known=*/false);
+    th.hypercall(f, 1100, 1);
+    ASSERT_EQ(th.entry(f, 1200, HT_VCPU_UNKNOWN), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, HT_VCPU_UNKNOWN, 0, 1200);
+    EXPECT_EQ(r.flags, HT_REC_F_REASON_UNKNOWN | HT_REC_F_VCPU_UNKNOWN);
+    EXPECT_EQ(r.isa, HT_ISA_UNKNOWN);
+    EXPECT_EQ(r.exit_reason, 0u);  // never the stale/raw value
+    EXPECT_EQ(r.vcpu_id, HT_VCPU_UNKNOWN);
+}
+
+TEST(StateMachine, HypercallOnlyAcceptsVmcallWithFlagBits)
+{
+    ht_filter f = any_filter();
+    f.reason_mode = HT_REASON_HYPERCALL_ONLY;
+    Thread th;
+    th.exit(1000, kVmcall | kVmxEnclaveBit, VMX);
+    EXPECT_EQ(th.hypercall(f, 1100, 42), HT_OUT_ARMED);
+    EXPECT_EQ(th.entry(f, 1200), HT_OUT_EMIT);
+    EXPECT_TRUE(ht_reason_is_hypercall(VMX, kVmcall));
+    EXPECT_TRUE(ht_reason_is_hypercall(VMX, kVmcall | kVmxEnclaveBit));
+    EXPECT_FALSE(ht_reason_is_hypercall(VMX, kVmxHlt));
+    EXPECT_FALSE(ht_reason_is_hypercall(VMX, kVmmcall));  // 0x81 is no VMX vmcall
+}
+
+TEST(StateMachine, SvmVmmcall)
+{
+    ht_filter f = any_filter();
+    f.reason_mode = HT_REASON_HYPERCALL_ONLY;
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);
+    EXPECT_EQ(th.hypercall(f, 1100, 5), HT_OUT_ARMED);
+    EXPECT_EQ(th.entry(f, 1300), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 1300);
+    EXPECT_EQ(r.isa, SVM);
+    EXPECT_EQ(r.exit_reason, kVmmcall);
+    EXPECT_TRUE(ht_reason_is_hypercall(SVM, kVmmcall));
+    EXPECT_FALSE(ht_reason_is_hypercall(SVM, kVmcall));
+    EXPECT_FALSE(ht_reason_is_hypercall(SVM, kVmmcall | kVmxEnclaveBit));
+    EXPECT_FALSE(ht_reason_is_hypercall(HT_ISA_UNKNOWN, kVmcall));
+}
+
+TEST(StateMachine, OtherExitThenHypercallDependsOnReasonMode)
+{
+    for (auto [isa, hlt] : {std::pair<__u8, __u32>{VMX, kVmxHlt}, {SVM, kSvmHlt}}) {
+        ht_filter any = any_filter();
+        ht_filter only = any_filter();
+        only.reason_mode = HT_REASON_HYPERCALL_ONLY;
+
+        Thread a;  // reason mode any: a hypercall KVM runs from a HLT exit counts
+        a.exit(1000, hlt, isa);
+        EXPECT_EQ(a.hypercall(any, 1100, 9), HT_OUT_ARMED);
+        EXPECT_EQ(a.entry(any, 1200), HT_OUT_EMIT);
+
+        Thread b;  // hypercall-only: filtered, and nothing emitted at entry
+        b.exit(1000, hlt, isa);
+        EXPECT_EQ(b.hypercall(only, 1100, 9), HT_OUT_FILTERED);
+        EXPECT_EQ(b.s.phase, HT_PHASE_IDLE);
+        EXPECT_EQ(b.entry(only, 1200), HT_OUT_NONE);
+        EXPECT_EQ(b.counters[HT_CNT_FILTERED], 1u);
+        EXPECT_EQ(b.counters[HT_CNT_EMITTED], 0u);
+    }
+}
+
+TEST(StateMachine, UnknownReasonIsFilteredInHypercallOnlyMode)
+{
+    ht_filter only = any_filter();
+    only.reason_mode = HT_REASON_HYPERCALL_ONLY;
+    Thread th;
+    th.exit(1000, kVmcall, VMX, /*known=*/false);  // even if the raw value says 18
+    EXPECT_EQ(th.hypercall(only, 1100, 1), HT_OUT_FILTERED);
+}
+
+TEST(StateMachine, ExitWithoutHypercallIsQuiet)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    for (int i = 0; i < 3; i++) {
+        EXPECT_EQ(th.exit(1000 + i * 100, kVmxHlt, VMX), HT_OUT_NONE);
+        EXPECT_EQ(th.entry(f, 1050 + i * 100), HT_OUT_NONE);
+    }
+    for (__u64 c : th.counters)
+        EXPECT_EQ(c, 0u);
+}
+
+TEST(StateMachine, InterleavedVcpusKeepSeparateState)
+{
+    ht_filter f = any_filter();
+    Thread a, b;
+    a.exit(1000, kVmcall, VMX);
+    b.exit(1010, kVmcall, VMX);
+    EXPECT_EQ(a.hypercall(f, 1100, 1, 0xa), HT_OUT_ARMED);
+    EXPECT_EQ(b.hypercall(f, 1110, 2, 0xb), HT_OUT_ARMED);
+    EXPECT_EQ(b.entry(f, 1200, 1), HT_OUT_EMIT);
+    ht_record rb = fill(b, 10, 12, 1, 5, 1200);
+    EXPECT_EQ(a.entry(f, 1300, 0), HT_OUT_EMIT);
+    ht_record ra = fill(a, 10, 11, 0, 4, 1300);
+    EXPECT_EQ(ra.nr, 1u);
+    EXPECT_EQ(ra.a0, 0xau);
+    EXPECT_EQ(ra.t_exit_ns, 1000u);
+    EXPECT_EQ(ra.t_entry_ns, 1300u);
+    EXPECT_EQ(rb.nr, 2u);
+    EXPECT_EQ(rb.a0, 0xbu);
+    EXPECT_EQ(rb.t_exit_ns, 1010u);
+    EXPECT_EQ(rb.t_entry_ns, 1200u);
+}
+
+TEST(StateMachine, MigrationBetweenExitAndEntryDoesNotMatter)
+{
+    // The state is the thread's; the CPUs of exit/hypercall never enter it.
+    // The record's cpu is whatever the caller passes for the entry CPU.
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);      // on CPU 2
+    th.hypercall(f, 1100, 7);          // on CPU 2
+    ASSERT_EQ(th.entry(f, 1400, 0), HT_OUT_EMIT);  // on CPU 5 after migration
+    ht_record r = fill(th, 1, 2, 0, 5, 1400);
+    EXPECT_EQ(r.cpu, 5u);
+    EXPECT_EQ(r.t_exit_ns, 1000u);
+}
+
+TEST(StateMachine, MissingExit)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    EXPECT_EQ(th.hypercall(f, 1000, 42), HT_OUT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(th.s.phase, HT_PHASE_IDLE);
+    EXPECT_EQ(th.entry(f, 1100), HT_OUT_NONE);  // no emit
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 1u);
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+    // and the thread recovers
+    th.exit(2000, kVmcall, VMX);
+    th.hypercall(f, 2100, 42);
+    EXPECT_EQ(th.entry(f, 2200), HT_OUT_EMIT);
+}
+
+TEST(StateMachine, MissingEntry)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    EXPECT_EQ(th.hypercall(f, 1100, 42), HT_OUT_ARMED);
+    // entry lost; the next exit finds the thread ARMED
+    EXPECT_EQ(th.exit(5000, kVmcall, VMX), HT_OUT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 1u);
+    EXPECT_EQ(th.s.phase, HT_PHASE_EXITED);
+    // the new exit works normally, with its own time (none invented)
+    EXPECT_EQ(th.hypercall(f, 5100, 43), HT_OUT_ARMED);
+    EXPECT_EQ(th.entry(f, 5300), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 5300);
+    EXPECT_EQ(r.nr, 43u);
+    EXPECT_EQ(r.t_exit_ns, 5000u);
+    EXPECT_EQ(r.t_hypercall_ns, 5100u);
+}
+
+TEST(StateMachine, ExitAfterExit)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmxHlt, VMX);
+    EXPECT_EQ(th.exit(2000, kVmcall, VMX), HT_OUT_UNMATCHED_EXIT);
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_EXIT], 1u);
+    EXPECT_EQ(th.hypercall(f, 2100, 1), HT_OUT_ARMED);
+    EXPECT_EQ(th.entry(f, 2200), HT_OUT_EMIT);
+    EXPECT_EQ(fill(th, 1, 2, 0, 0, 2200).t_exit_ns, 2000u);
+}
+
+TEST(StateMachine, SecondHypercallAfterOneExit)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    EXPECT_EQ(th.hypercall(f, 1100, 1), HT_OUT_ARMED);
+    EXPECT_EQ(th.hypercall(f, 1200, 2), HT_OUT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(th.entry(f, 1300), HT_OUT_NONE);
+}
+
+TEST(StateMachine, NrFilterRanges)
+{
+    ht_filter f = any_filter();
+    f.nr_range_count = 3;
+    f.nr_ranges[0] = {1, 3};
+    f.nr_ranges[1] = {10, 10};
+    f.nr_ranges[2] = {100, std::numeric_limits<__u64>::max()};
+    struct {
+        __u64 nr;
+        bool wanted;
+    } cases[] = {{0, false},  {1, true},   {2, true},    {3, true},  {4, false},
+                 {9, false},  {10, true},  {11, false},  {99, false}, {100, true},
+                 {12345, true}, {~0ull, true}};
+    for (auto c : cases) {
+        EXPECT_EQ(ht_nr_wanted(&f, c.nr), c.wanted ? 1 : 0) << c.nr;
+        Thread th;
+        th.exit(1000, kVmcall, VMX);
+        EXPECT_EQ(th.hypercall(f, 1100, c.nr), c.wanted ? HT_OUT_ARMED : HT_OUT_FILTERED)
+            << c.nr;
+        EXPECT_EQ(th.entry(f, 1200), c.wanted ? HT_OUT_EMIT : HT_OUT_NONE) << c.nr;
+    }
+    // No ranges: everything.
+    ht_filter all = any_filter();
+    EXPECT_EQ(ht_nr_wanted(&all, 0), 1);
+    EXPECT_EQ(ht_nr_wanted(&all, ~0ull), 1);
+    // All HT_MAX_NR_RANGES slots used.
+    ht_filter full = any_filter();
+    full.nr_range_count = HT_MAX_NR_RANGES;
+    for (int i = 0; i < HT_MAX_NR_RANGES; i++)
+        full.nr_ranges[i] = {static_cast<__u64>(i) * 10, static_cast<__u64>(i) * 10};
+    EXPECT_EQ(ht_nr_wanted(&full, 0), 1);
+    EXPECT_EQ(ht_nr_wanted(&full, (HT_MAX_NR_RANGES - 1) * 10), 1);
+    EXPECT_EQ(ht_nr_wanted(&full, (HT_MAX_NR_RANGES - 1) * 10 + 1), 0);
+    EXPECT_EQ(ht_nr_wanted(&full, 5), 0);
+}
+
+TEST(StateMachine, VcpuFilter)
+{
+    ht_filter f = any_filter();
+    f.vcpu = 2;
+    for (auto [vcpu, want] : {std::pair<__u32, ht_outcome>{2, HT_OUT_EMIT},
+                              {3, HT_OUT_FILTERED},
+                              {0, HT_OUT_FILTERED},
+                              {HT_VCPU_UNKNOWN, HT_OUT_FILTERED}}) {
+        Thread th;
+        th.exit(1000, kVmcall, VMX);
+        th.hypercall(f, 1100, 1);
+        EXPECT_EQ(th.entry(f, 1200, vcpu), want) << vcpu;
+        EXPECT_EQ(th.s.phase, HT_PHASE_IDLE);
+    }
+    ht_filter any = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    th.hypercall(any, 1100, 1);
+    EXPECT_EQ(th.entry(any, 1200, HT_VCPU_UNKNOWN), HT_OUT_EMIT);
+}
+
+TEST(StateMachine, MinLatencyBoundary)
+{
+    ht_filter f = any_filter();
+    f.min_latency_ns = 1000;
+    for (auto [lat, want] : {std::pair<__u64, ht_outcome>{0, HT_OUT_FILTERED},
+                             {999, HT_OUT_FILTERED},
+                             {1000, HT_OUT_EMIT},  // equal emits
+                             {1001, HT_OUT_EMIT}}) {
+        Thread th;
+        th.exit(5000, kVmcall, VMX);
+        th.hypercall(f, 5000, 1);
+        EXPECT_EQ(th.entry(f, 5000 + lat), want) << lat;
+        EXPECT_EQ(th.counters[HT_CNT_FILTERED], want == HT_OUT_FILTERED ? 1u : 0u);
+    }
+}
+
+TEST(StateMachine, OutcomeCounterMapping)
+{
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_NONE), -1);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_ARMED), -1);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_EMIT), HT_CNT_EMITTED);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_FILTERED), HT_CNT_FILTERED);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_UNMATCHED_HYPERCALL), HT_CNT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_UNMATCHED_EXIT), HT_CNT_UNMATCHED_EXIT);
+}
+
+TEST(StateMachine, LongSequenceCounts)
+{
+    // A mixed stream on one thread; counters must add up per outcome.
+    ht_filter f = any_filter();
+    f.nr_range_count = 1;
+    f.nr_ranges[0] = {0, 9};
+    Thread th;
+    __u64 t = 0;
+    unsigned emitted = 0, filtered = 0, unmatched_hc = 0, unmatched_exit = 0;
+    for (int i = 0; i < 1000; i++) {
+        t += 100;
+        switch (i % 5) {
+        case 0:  // normal wanted hypercall
+            th.exit(t, kVmcall, VMX);
+            th.hypercall(f, t + 10, 5);
+            th.entry(f, t + 20);
+            emitted++;
+            break;
+        case 1:  // unwanted nr
+            th.exit(t, kVmcall, VMX);
+            th.hypercall(f, t + 10, 50);
+            th.entry(f, t + 20);
+            filtered++;
+            break;
+        case 2:  // lost entry: next exit counts it
+            th.exit(t, kVmcall, VMX);
+            th.hypercall(f, t + 10, 5);
+            unmatched_hc++;
+            break;
+        case 3:  // exit after exit (the one from case 2 left ARMED, so: exit, exit)
+            th.exit(t, kVmxHlt, VMX);
+            th.exit(t + 10, kVmxHlt, VMX);
+            unmatched_exit++;
+            th.entry(f, t + 20);
+            break;
+        case 4:  // hypercall without exit
+            th.hypercall(f, t, 5);
+            unmatched_hc++;
+            th.entry(f, t + 10);
+            break;
+        }
+    }
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], emitted);
+    EXPECT_EQ(th.counters[HT_CNT_FILTERED], filtered);
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], unmatched_hc);
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_EXIT], unmatched_exit);
+}

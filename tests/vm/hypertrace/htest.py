@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Helpers for in-guest hypertrace tests: run the workload (hcgen) under a
+running hypertrace and compare what hypertrace reported with the ground truth
+hcgen printed.  Every check raises AssertionError with a message that says
+what differed; a test script's exit status is its verdict."""
+
+import collections
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+BUILD = os.environ.get("HT_BUILD_DIR") or os.path.join(os.getcwd(), "build")
+HYPERTRACE = os.environ.get("HT_HYPERTRACE", os.path.join(BUILD, "userspace", "hypertrace"))
+HCGEN = os.environ.get("HT_HCGEN", os.path.join(BUILD, "tests", "workload", "hcgen"))
+SCRATCH = os.environ.get("HT_SCRATCH", "/tmp")
+# The module the testbed tests load (-b kmod): built for the running ABI by
+# tests/vm/kmod/build-testbed-modules into build/kmod-<abi>/.
+KMOD_PATH = os.environ.get("HT_KMOD_PATH") or os.path.join(
+    BUILD, f"kmod-{os.environ.get('HT_TESTBED_ABI') or os.uname().release}", "hypertrace.ko")
+
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(name, fn):
+    """Run one named check; count it; keep going so one run reports all."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - report every failure the same way
+        RESULTS["failed"] += 1
+        log(f"FAIL {name}: {e}")
+    else:
+        RESULTS["passed"] += 1
+        log(f"ok   {name}")
+
+
+def finish():
+    log(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    sys.exit(1 if RESULTS["failed"] or not RESULTS["passed"] else 0)
+
+
+class Tracer:
+    """hypertrace running in the background, started and waited on until it
+    says it is attached."""
+
+    def __init__(self, *args, name="trace", timeout=60, env=None):
+        self.out_path = os.path.join(SCRATCH, f"{name}.out")
+        self.err_path = os.path.join(SCRATCH, f"{name}.err")
+        self.args = [HYPERTRACE, *args, "-o", self.out_path]
+        self.err = open(self.err_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err,
+                                     env=dict(os.environ, HT_KMOD_PATH=KMOD_PATH, **(env or {})))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "Tracing hypercalls" in self.stderr():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{' '.join(self.args)} exited {self.proc.returncode} before attaching:\n"
+                                     f"{self.stderr()}")
+            time.sleep(0.05)
+        self.proc.kill()
+        raise AssertionError(f"hypertrace did not attach within {timeout}s:\n{self.stderr()}")
+
+    def stderr(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def stop(self, timeout=60):
+        self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(timeout=timeout)
+        self.err.close()
+        if rc != 0:
+            raise AssertionError(f"hypertrace exited {rc}:\n{self.stderr()}")
+        with open(self.out_path) as f:
+            return f.read()
+
+    def totals(self):
+        """The counters hypertrace prints at exit, e.g. 'records 12', as a dict."""
+        m = re.search(r"^totals: (.*)$", self.stderr(), re.M)
+        if not m:
+            raise AssertionError(f"no 'totals:' line in hypertrace's stderr:\n{self.stderr()}")
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+
+
+def run_hcgen(*args):
+    p = subprocess.run([HCGEN, "schedule", *args], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError(f"hcgen {' '.join(args)} exited {p.returncode}:\n{p.stderr}")
+    truth = json.loads(p.stdout)
+    for v in truth["vcpus"]:
+        if not v.get("ret_ok", True):
+            raise AssertionError(f"hcgen vcpu {v['vcpu_id']}: unexpected hypercall return values")
+    return truth
+
+
+def expected_calls(truth, nrs=None, vcpu=None):
+    """{(tid, a0): (pid, vcpu_id, nr, a1, a2, a3)} for every call hypertrace should report."""
+    calls = {}
+    for v in truth["vcpus"]:
+        if vcpu is not None and v["vcpu_id"] != vcpu:
+            continue
+        for nr, a0, a1, a2, a3 in v["calls"]:
+            if nrs is None or nr in nrs:
+                calls[(v["tid"], a0)] = (truth["pid"], v["vcpu_id"], nr, a1, a2, a3)
+    return calls
+
+
+def parse_json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def parse_csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def assert_records_match(records, truth, nrs=None, vcpu=None):
+    """Records (dicts with the JSON field names, ints) equal the ground truth
+    exactly: each expected call once, nothing else, right ids and args, exit
+    <= hypercall <= entry, the vendor's hypercall exit reason."""
+    want = expected_calls(truth, nrs, vcpu)
+    seen = collections.Counter((r["tid"], r["a0"]) for r in records)
+    dups = [k for k, n in seen.items() if n > 1]
+    assert not dups, f"{len(dups)} calls reported more than once, e.g. {dups[:3]}"
+    extra = [k for k in seen if k not in want]
+    assert not extra, f"{len(extra)} records match no expected call, e.g. {extra[:3]}"
+    missing = [k for k in want if k not in seen]
+    assert not missing, f"{len(missing)} of {len(want)} expected calls missing, e.g. {missing[:3]}"
+    for r in records:
+        pid, vcpu_id, nr, a1, a2, a3 = want[(r["tid"], r["a0"])]
+        got = (r["pid"], r["vcpu"], r["nr"], r["a1"], r["a2"], r["a3"])
+        assert got == (pid, vcpu_id, nr, a1, a2, a3), f"record {r} != expected {(pid, vcpu_id, nr, a1, a2, a3)}"
+        assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"timestamps out of order: {r}"
+        assert r["latency_ns"] == r["t_entry_ns"] - r["t_exit_ns"], f"latency_ns wrong: {r}"
+        assert r["isa"] == truth["isa"] and r["exit_reason"] == truth["exit_reason"], \
+            f"exit reason {r['isa']}/{r['exit_reason']} != {truth['isa']}/{truth['exit_reason']}"
+
+
+def counts_by_nr(truth, nrs=None):
+    c = collections.Counter()
+    for v in truth["vcpus"]:
+        for k, n in v["counts"].items():
+            if nrs is None or int(k) in nrs:
+                c[int(k)] += n
+    return c

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""In-guest test (testbed, 6.1 and 6.12): a hypertrace backend (argument: bpf
+or kmod) traces the hcgen workload and reports exactly what hcgen
+issued.  One script for both backends: the same assertions for each."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from htest import (Tracer, assert_records_match, check, counts_by_nr, finish, log,  # noqa: E402
+                   parse_csv, parse_json_lines, run_hcgen)
+
+SCHEDULE = ["--vcpus", "3", "--calls", "42x400,43x250,7x100,0x1000x50", "--noise", "2"]
+BACKEND = sys.argv[1] if len(sys.argv) > 1 else "bpf"
+if BACKEND not in ("bpf", "kmod"):
+    sys.exit(f"usage: {sys.argv[0]} [bpf|kmod]")
+
+
+def trace(name, *args, schedule=SCHEDULE, env=None):
+    t = Tracer("-b", BACKEND, *args, name=f"{BACKEND}-{name}", env=env)
+    try:
+        truth = run_hcgen(*schedule)
+    finally:
+        out = t.stop()
+    return t, truth, out
+
+
+def all_numbers():
+    t, truth, out = trace("all", "-f", "json")
+    recs = parse_json_lines(out)
+    assert_records_match(recs, truth)
+    tot = t.totals()
+    assert tot["records"] == len(recs) == sum(counts_by_nr(truth).values()), f"totals {tot}, {len(recs)} records"
+    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+    log(f"     {len(recs)} records, totals {tot}")
+
+
+def lru_fallback():
+    """The state-storage fallback for kernels without task storage."""
+    t, truth, out = trace("lru", "-f", "json", env={"HYPERTRACE_BPF_STATE": "lru"})
+    assert "LRU hash" in t.stderr(), t.stderr()
+    assert_records_match(parse_json_lines(out), truth)
+    tot = t.totals()
+    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+
+
+def only_42():
+    t, truth, out = trace("n42", "-n", "42", "-f", "json")
+    recs = parse_json_lines(out)
+    assert {r["nr"] for r in recs} == {42}, f"nrs seen: {sorted({r['nr'] for r in recs})}"
+    assert_records_match(recs, truth, nrs={42})
+    tot = t.totals()
+    assert tot["filtered"] == sum(counts_by_nr(truth).values()) - len(recs), f"filtered count: {tot}"
+
+
+def ranges_and_hex():
+    _, truth, out = trace("ranges", "-n", "0x2a-43,0x1000", "-f", "csv")
+    rows = parse_csv(out)
+    recs = [{k: (int(v) if v != "" else None) for k, v in row.items()} for row in rows]
+    assert_records_match(recs, truth, nrs={42, 43, 0x1000})
+
+
+def one_vcpu():
+    _, truth, out = trace("vcpu1", "--vcpu", "1", "-f", "json")
+    assert_records_match(parse_json_lines(out), truth, vcpu=1)
+
+
+def other_pid():
+    t, truth, out = trace("pid1", "-p", "1", "-f", "json")
+    assert parse_json_lines(out) == [], "records from a process that is not the VM"
+    assert t.totals()["records"] == 0
+
+
+def hypercall_exits_only():
+    _, truth, out = trace("strict", "--hypercall-exits-only", "-n", "42", "-f", "json")
+    assert_records_match(parse_json_lines(out), truth, nrs={42})
+
+
+def min_latency():
+    t, truth, out = trace("minlat", "--min-latency", "10s", "-f", "json")
+    assert parse_json_lines(out) == [], "records below --min-latency"
+    assert t.totals()["filtered"] == sum(counts_by_nr(truth).values())
+
+
+def summary_json():
+    _, truth, out = trace("summary", "--summary", "-f", "json")
+    rows = parse_json_lines(out)
+    got = {(r["pid"], r["nr"]): r["count"] for r in rows}
+    want = {(truth["pid"], nr): n for nr, n in counts_by_nr(truth).items()}
+    assert got == want, f"summary counts {got} != ground truth {want}"
+
+
+def text_output():
+    _, truth, out = trace("text", "-n", "42")
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    body = [ln for ln in lines[1:]]
+    assert len(body) == counts_by_nr(truth, {42})[42], f"{len(body)} text lines"
+    assert all(" 42 " in f" {ln} " for ln in body), "a text line without nr 42"
+
+
+CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
+          ("-n 42 emits only 42s", only_42),
+          ("LRU-hash state fallback, exact ground truth", lru_fallback),
+          ("-n with hex and ranges, CSV", ranges_and_hex),
+          ("--vcpu 1", one_vcpu),
+          ("-p of another process", other_pid),
+          ("--hypercall-exits-only", hypercall_exits_only),
+          ("--min-latency above every latency", min_latency),
+          ("--summary -f json counts", summary_json),
+          ("text output", text_output)]
+if BACKEND != "bpf":
+    CHECKS = [c for c in CHECKS if c[1] is not lru_fallback]
+for name, fn in CHECKS:
+    check(f"[{BACKEND}] {name}", fn)
+finish()

@@ -1,0 +1,19 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# Host side of the module tests: build hypertrace.ko for each ABI (against
+# that ABI's Debian headers, in build/kmod-<abi>/, one dir per ABI since M=
+# builds in place) and the test client build/kmod-test/kmod_client.
+#   tests/vm/kmod/build.sh ABI...
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../../.." && pwd)
+build=${HT_BUILD_DIR:-$top/build}
+for abi in "$@"; do
+    kdir=/lib/modules/$abi/build
+    if [ ! -d "$kdir" ]; then
+        echo "build.sh: no headers for $abi: apt-get install linux-headers-$abi" >&2
+        exit 1
+    fi
+    rm -rf "$build/kmod-$abi"
+    make -s -C "$top/kmod" KDIR="$kdir" OUT="$build/kmod-$abi" >&2
+    echo "built $build/kmod-$abi/hypertrace.ko" >&2
+done

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// In-guest test client for hypertrace.ko (tests/vm/kmod/).
+//
+//   kmod_client record OUT [--pid-any] [--ring BYTES] [--nr LO-HI]... -- CMD...
+//       Starts tracing through open_kmod_backend(), runs CMD (its stdout goes
+//       to OUT.truth), reads the ring with the ht_ring.h protocol while CMD
+//       runs, stops, drains, and writes one JSON record per line to OUT, then
+//       a summary line {"counters":..,"status":..,"detection":..}.  Unless
+//       --pid-any, the filter is CMD's pid (CMD is held until tracing runs).
+//   kmod_client badioctl
+//       Bad ioctls, mmaps and opens get errors, not crashes.
+//   kmod_client detect
+//       Prints what detect_kmod_kernel() and kmod_check() say.
+#include <cerrno>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "kmod_backend.h"
+
+extern "C" {
+#include "ht_ring.h"
+#include "ht_record.h"
+}
+
+using namespace hypertrace;
+
+namespace {
+
+std::size_t drain(const RingMapping& m, FILE* out)
+{
+    std::size_t n = 0;
+    std::uint64_t cons = *m.consumer_pos;
+    for (;;) {
+        std::uint64_t prod = __atomic_load_n(m.producer_pos, __ATOMIC_ACQUIRE);
+        if (cons >= prod)
+            break;
+        const std::uint8_t* p = m.data + (cons & (m.size - 1));
+        std::uint32_t len = __atomic_load_n(reinterpret_cast<const std::uint32_t*>(p),
+                                            __ATOMIC_ACQUIRE);
+        if (len & HT_RING_BUSY_BIT)
+            break;
+        std::uint32_t plen = len & ~(HT_RING_BUSY_BIT | HT_RING_DISCARD_BIT);
+        if (!(len & HT_RING_DISCARD_BIT)) {
+            ht_record r;
+            std::memcpy(&r, p + HT_RING_HDR_SZ, sizeof(r));
+            std::fprintf(out,
+                         "{\"len\":%u,\"version\":%u,\"size\":%u,\"isa\":%u,\"flags\":%u,"
+                         "\"reserved0\":%u,\"reserved1\":%u,"
+                         "\"pid\":%u,\"tid\":%u,\"vcpu_id\":%u,\"cpu\":%u,\"exit_reason\":%u,"
+                         "\"nr\":%" PRIu64 ",\"a\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                         ",%" PRIu64 "],\"t\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}\n",
+                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.reserved1,
+                         r.pid, r.tid, r.vcpu_id, r.cpu, r.exit_reason,
+                         static_cast<std::uint64_t>(r.nr),
+                         static_cast<std::uint64_t>(r.a0), static_cast<std::uint64_t>(r.a1),
+                         static_cast<std::uint64_t>(r.a2), static_cast<std::uint64_t>(r.a3),
+                         static_cast<std::uint64_t>(r.t_exit_ns),
+                         static_cast<std::uint64_t>(r.t_hypercall_ns),
+                         static_cast<std::uint64_t>(r.t_entry_ns));
+            n++;
+        }
+        cons += ht_ring_record_span(plen);
+        __atomic_store_n(m.consumer_pos, cons, __ATOMIC_RELEASE);
+    }
+    return n;
+}
+
+int cmd_record(int argc, char** argv)
+{
+    if (argc < 3)
+        return 2;
+    std::string out_path = argv[2];
+    bool pid_any = false, no_read = false, no_reason = false;
+    BackendConfig cfg;
+    cfg.filter.vcpu = HT_VCPU_ANY;
+    int i = 3;
+    for (; i < argc && std::strcmp(argv[i], "--"); i++) {
+        if (!std::strcmp(argv[i], "--pid-any")) {
+            pid_any = true;
+        } else if (!std::strcmp(argv[i], "--ring") && i + 1 < argc) {
+            cfg.ring_bytes = static_cast<std::uint32_t>(std::strtoul(argv[++i], nullptr, 0));
+        } else if (!std::strcmp(argv[i], "--nr") && i + 1 < argc) {
+            const char* s = argv[++i];
+            char* end;
+            ht_nr_range r{};
+            r.lo = std::strtoull(s, &end, 0);
+            r.hi = *end == '-' ? std::strtoull(end + 1, nullptr, 0) : r.lo;
+            cfg.filter.nr_ranges[cfg.filter.nr_range_count++] = r;
+        } else if (!std::strcmp(argv[i], "--no-read")) {
+            no_read = true;
+        } else if (!std::strcmp(argv[i], "--no-reason")) {
+            no_reason = true;
+        } else if (!std::strcmp(argv[i], "--vcpu") && i + 1 < argc) {
+            cfg.filter.vcpu = static_cast<std::uint32_t>(std::strtoul(argv[++i], nullptr, 0));
+        } else if (!std::strcmp(argv[i], "--min-latency") && i + 1 < argc) {
+            cfg.filter.min_latency_ns = std::strtoull(argv[++i], nullptr, 0);
+        } else if (!std::strcmp(argv[i], "--hypercall-only")) {
+            cfg.filter.reason_mode = HT_REASON_HYPERCALL_ONLY;
+        } else {
+            std::fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc - 1) {
+        std::fprintf(stderr, "record: no command\n");
+        return 2;
+    }
+    char** cmd = argv + i + 1;
+
+    int go[2];
+    if (pipe(go) < 0)
+        return 1;
+    std::string truth = out_path + ".truth";
+    pid_t child = fork();
+    if (child == 0) {
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1)
+            _exit(125);
+        int fd = open(truth.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        execvp(cmd[0], cmd);
+        _exit(127);
+    }
+    close(go[0]);
+    if (!pid_any)
+        cfg.filter.pid = static_cast<std::uint32_t>(child);
+
+    std::unique_ptr<Backend> be;
+    try {
+        be = open_kmod_backend(cfg);
+    } catch (const BackendError& e) {
+        std::fprintf(stderr, "kmod_client: %s\n", e.what());
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+        return 1;
+    }
+    auto* kb = dynamic_cast<KmodBackend*>(be.get());
+    if (no_reason) {
+        // Restart without exit-reason offsets: records must say "unknown".
+        ht_ioc_status s0 = kb->status();
+        ht_ioc_reason none{};
+        ht_ioc_start st{};
+        st.exit_proto = s0.exit_proto;
+        st.entry_proto = s0.entry_proto;
+        int fd = be->ring().fd;
+        if (ioctl(fd, HT_IOC_STOP) || ioctl(fd, HT_IOC_SET_REASON, &none) ||
+            ioctl(fd, HT_IOC_START, &st)) {
+            std::perror("kmod_client: restart without reason");
+            return 1;
+        }
+    }
+    std::fprintf(stderr, "kmod_client: tracing (%s); attached 0x%x\n",
+                 kb->detection().c_str(), kb->status().attached);
+    FILE* out = std::fopen(out_path.c_str(), "w");
+    if (!out)
+        return 1;
+    if (write(go[1], "g", 1) != 1)
+        return 1;
+    close(go[1]);
+
+    RingMapping m = be->ring();
+    std::size_t n = 0;
+    int st = 0;
+    for (;;) {
+        if (!no_read)
+            n += drain(m, out);
+        pid_t w = waitpid(child, &st, WNOHANG);
+        if (w == child)
+            break;
+        struct pollfd pfd = {m.fd, POLLIN, 0};
+        poll(&pfd, 1, 100);
+    }
+    be->stop();
+    n += drain(m, out);
+    Counters c = be->counters();
+    ht_ioc_status s = kb->status();
+    std::fprintf(out, "{\"counters\":[");
+    for (std::size_t k = 0; k < c.size(); k++)
+        std::fprintf(out, "%s%" PRIu64, k ? "," : "", static_cast<std::uint64_t>(c[k]));
+    std::fprintf(out,
+                 "],\"status\":{\"running\":%u,\"attached\":%u,\"attach_count\":%u,"
+                 "\"attach_errors\":%u,\"exit_proto\":%u,\"entry_proto\":%u,"
+                 "\"reason_isa\":%u,\"ring_bytes\":%u},\"child_status\":%d,"
+                 "\"detection\":\"%s\"}\n",
+                 s.running, s.attached, s.attach_count, s.attach_errors, s.exit_proto,
+                 s.entry_proto, s.reason_isa, s.ring_bytes,
+                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                 kb->detection().c_str());
+    std::fclose(out);
+    std::fprintf(stderr, "kmod_client: %zu records, command exit %d\n", n,
+                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+// ---- bad ioctls -----------------------------------------------------------
+
+int passed, failed;
+
+void expect(const char* what, int rc, int want_errno)
+{
+    int e = errno;
+    bool ok = want_errno ? (rc < 0 && e == want_errno) : rc == 0;
+    if (ok) {
+        passed++;
+        std::printf("ok   %s\n", what);
+    } else {
+        failed++;
+        std::printf("FAIL %s: rc %d errno %d (%s), wanted %s\n", what, rc, rc < 0 ? e : 0,
+                    rc < 0 ? std::strerror(e) : "-",
+                    want_errno ? std::strerror(want_errno) : "success");
+    }
+}
+
+ht_ioc_config good_config()
+{
+    ht_ioc_config c{};
+    c.ring_bytes = 1u << 16;
+    c.filter.vcpu = HT_VCPU_ANY;
+    c.filter.nr_range_count = 2;
+    c.filter.nr_ranges[0] = {1, 10};
+    c.filter.nr_ranges[1] = {42, 42};
+    return c;
+}
+
+int cmd_badioctl()
+{
+    int fd = open(HT_DEVICE_PATH, O_RDWR);
+    if (fd < 0) {
+        std::printf("FAIL open: %s\n", std::strerror(errno));
+        return 1;
+    }
+    errno = 0;
+    expect("second open gets EBUSY", open(HT_DEVICE_PATH, O_RDWR), EBUSY);
+
+    __u32 ver = 0;
+    expect("VERSION", ioctl(fd, HT_IOC_VERSION, &ver), 0);
+    expect("VERSION value", ver == HT_IOCTL_VERSION ? 0 : -1, 0);
+    expect("unknown command nr", ioctl(fd, _IOR(HT_IOCTL_MAGIC, 0x7f, __u32), &ver), ENOTTY);
+    expect("foreign magic", ioctl(fd, _IOR('T', 0x00, __u32), &ver), ENOTTY);
+    expect("plain TCGETS", ioctl(fd, 0x5401, &ver), ENOTTY);
+    expect("known nr, wrong size", ioctl(fd, _IOR(HT_IOCTL_MAGIC, 0x00, __u64), &ver), EINVAL);
+    expect("known nr, wrong direction",
+           ioctl(fd, _IOW(HT_IOCTL_MAGIC, 0x01, struct ht_ioc_info), &ver), EINVAL);
+    expect("VERSION to NULL", ioctl(fd, HT_IOC_VERSION, nullptr), EFAULT);
+    expect("INFO to NULL", ioctl(fd, HT_IOC_INFO, nullptr), EFAULT);
+    expect("SET_CONFIG from NULL", ioctl(fd, HT_IOC_SET_CONFIG, nullptr), EFAULT);
+    expect("SET_CONFIG from bad pointer", ioctl(fd, HT_IOC_SET_CONFIG, (void*)8), EFAULT);
+    expect("GET_COUNTERS to kernel address",
+           ioctl(fd, HT_IOC_GET_COUNTERS, (void*)0xffffffff81000000ul), EFAULT);
+    expect("mmap before SET_CONFIG",
+           mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0, EINVAL);
+
+    ht_ioc_start start{};
+    expect("START before SET_CONFIG", ioctl(fd, HT_IOC_START, &start), EINVAL);
+
+    struct {
+        const char* what;
+        void (*mut)(ht_ioc_config&);
+    } bad[] = {
+        {"ring 0", [](ht_ioc_config& c) { c.ring_bytes = 0; }},
+        {"ring not power of two", [](ht_ioc_config& c) { c.ring_bytes = 3u << 16; }},
+        {"ring too small", [](ht_ioc_config& c) { c.ring_bytes = 2048; }},
+        {"ring too large", [](ht_ioc_config& c) { c.ring_bytes = 1u << 31; }},
+        {"reserved set", [](ht_ioc_config& c) { c.reserved = 1; }},
+        {"range count > max", [](ht_ioc_config& c) { c.filter.nr_range_count = HT_MAX_NR_RANGES + 1; }},
+        {"range count huge", [](ht_ioc_config& c) { c.filter.nr_range_count = 0xffffffffu; }},
+        {"range lo > hi", [](ht_ioc_config& c) { c.filter.nr_ranges[0] = {10, 1}; }},
+        {"ranges unsorted", [](ht_ioc_config& c) {
+             c.filter.nr_ranges[0] = {42, 42};
+             c.filter.nr_ranges[1] = {1, 10};
+         }},
+        {"ranges overlap", [](ht_ioc_config& c) { c.filter.nr_ranges[1] = {10, 42}; }},
+        {"reason_mode 2", [](ht_ioc_config& c) { c.filter.reason_mode = 2; }},
+        {"reason_mode huge", [](ht_ioc_config& c) { c.filter.reason_mode = 0x80000000u; }},
+    };
+    for (auto& b : bad) {
+        ht_ioc_config c = good_config();
+        b.mut(c);
+        std::string w = std::string("SET_CONFIG ") + b.what;
+        expect(w.c_str(), ioctl(fd, HT_IOC_SET_CONFIG, &c), EINVAL);
+    }
+    ht_ioc_config c = good_config();
+    expect("SET_CONFIG good", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
+    c.filter.nr_range_count = HT_MAX_NR_RANGES;
+    for (unsigned k = 0; k < HT_MAX_NR_RANGES; k++)
+        c.filter.nr_ranges[k] = {k * 10ull, k * 10ull + 5};
+    c.filter.nr_ranges[HT_MAX_NR_RANGES - 1].hi = ~0ull;
+    expect("SET_CONFIG 128 ranges up to U64_MAX", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
+    c = good_config();
+    c.ring_bytes = 1u << 17;
+    expect("SET_CONFIG other ring size once allocated", ioctl(fd, HT_IOC_SET_CONFIG, &c), EBUSY);
+
+    struct {
+        const char* what;
+        ht_ioc_reason r;
+        int err;
+    } reasons[] = {
+        {"isa 7", {7, 0, 8, 0, 8, 0}, EINVAL},
+        {"size 3", {HT_ISA_SVM, 0, 8, 0, 3, 0}, EINVAL},
+        {"size 16", {HT_ISA_SVM, 0, 8, 0, 16, 0}, EINVAL},
+        {"vcpu_off huge", {HT_ISA_SVM, 1u << 20, 8, 0, 8, 0}, EINVAL},
+        {"ptr_off huge", {HT_ISA_SVM, 0, 1u << 20, 0, 8, 0}, EINVAL},
+        {"reason_off huge", {HT_ISA_VMX, 0, HT_REASON_NO_PTR, 1u << 30, 4, 0}, EINVAL},
+        {"misaligned", {HT_ISA_SVM, 0, 9, 0, 8, 0}, EINVAL},
+        {"reserved", {HT_ISA_SVM, 0, 8, 0, 8, 1}, EINVAL},
+        {"clear (isa 0)", {0, 0, 0, 0, 0, 0}, 0},
+    };
+    for (auto& r : reasons) {
+        std::string w = std::string("SET_REASON ") + r.what;
+        expect(w.c_str(), ioctl(fd, HT_IOC_SET_REASON, &r.r), r.err);
+    }
+
+    long page = sysconf(_SC_PAGESIZE);
+    void* p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    expect("mmap consumer page rw", p == MAP_FAILED ? -1 : 0, 0);
+    if (p != MAP_FAILED)
+        munmap(p, page);
+    p = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    expect("mmap consumer+producer rw", p == MAP_FAILED ? -1 : 0, EPERM);
+    p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, page);
+    expect("mmap producer page rw", p == MAP_FAILED ? -1 : 0, EPERM);
+    std::size_t len = page + 2 * (1u << 16);
+    p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, page);
+    expect("mmap producer+data ro", p == MAP_FAILED ? -1 : 0, 0);
+    if (p != MAP_FAILED) {
+        expect("mprotect ro mapping to rw", mprotect(p, page, PROT_READ | PROT_WRITE), EACCES);
+        munmap(p, len);
+    }
+    p = mmap(nullptr, len + page, PROT_READ, MAP_SHARED, fd, page);
+    expect("mmap past the end", p == MAP_FAILED ? -1 : 0, EINVAL);
+    p = mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, 1l << 40);
+    expect("mmap huge offset", p == MAP_FAILED ? -1 : 0, EINVAL);
+
+    start = {};
+    start.exit_proto = 9;
+    expect("START exit proto 9", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
+    start.entry_proto = 9;
+    expect("START entry proto 9", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
+    start.flags = 1;
+    expect("START flags", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
+    expect("START auto protos", ioctl(fd, HT_IOC_START, &start), 0);
+    expect("START again", ioctl(fd, HT_IOC_START, &start), EBUSY);
+    c = good_config();
+    expect("SET_CONFIG while running", ioctl(fd, HT_IOC_SET_CONFIG, &c), EBUSY);
+    ht_ioc_reason r{};
+    expect("SET_REASON while running", ioctl(fd, HT_IOC_SET_REASON, &r), EBUSY);
+    ht_ioc_status s{};
+    expect("GET_STATUS", ioctl(fd, HT_IOC_GET_STATUS, &s), 0);
+    expect("status running, attached to all three",
+           s.running == 1 && s.attached == HT_ATTACHED_ALL ? 0 : -1, 0);
+    expect("STOP", ioctl(fd, HT_IOC_STOP), 0);
+    expect("STOP again", ioctl(fd, HT_IOC_STOP), 0);
+    expect("GET_STATUS after stop", ioctl(fd, HT_IOC_GET_STATUS, &s), 0);
+    expect("status detached", s.running == 0 && s.attached == 0 ? 0 : -1, 0);
+    expect("SET_CONFIG after stop", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
+    close(fd);
+    fd = open(HT_DEVICE_PATH, O_RDWR);
+    expect("reopen after close", fd < 0 ? -1 : 0, 0);
+    if (fd >= 0)
+        close(fd);
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+int cmd_detect()
+{
+    KmodDetection d = detect_kmod_kernel();
+    std::printf("{\"exit_proto\":%u,\"entry_proto\":%u,\"reason_isa\":%u,"
+                "\"vcpu_off\":%u,\"ptr_off\":%u,\"reason_off\":%u,\"reason_size\":%u,"
+                "\"refuse\":%d}\n",
+                d.exit_proto, d.entry_proto, d.reason.isa, d.reason.vcpu_off,
+                d.reason.ptr_off, d.reason.reason_off, d.reason.reason_size, d.refuse);
+    std::fprintf(stderr, "%s\n%s\n", d.protos_how.c_str(), d.reason_how.c_str());
+    bool ok = false;
+    std::fprintf(stderr, "--check:\n%s\n", kmod_check(&ok).c_str());
+    std::fprintf(stderr, "usable: %d\n", ok);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc >= 2 && !std::strcmp(argv[1], "record"))
+        return cmd_record(argc, argv);
+    if (argc >= 2 && !std::strcmp(argv[1], "badioctl"))
+        return cmd_badioctl();
+    if (argc >= 2 && !std::strcmp(argv[1], "detect"))
+        return cmd_detect();
+    std::fprintf(stderr, "usage: kmod_client record OUT [opts] -- CMD... | badioctl | detect\n");
+    return 2;
+}

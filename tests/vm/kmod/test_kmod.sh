@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# In-guest tests of hypertrace.ko (run by tests/vm/kmod/run.sh through the
+# testbed, as root in the guest, cwd = repository root):
+#   load/unload, bad ioctls, exact records vs hcgen's ground truth, the nr
+#   filter, rmmod refused while the device is held, kvm_amd + kvm reloaded
+#   while tracing.  The testbed itself fails the run on Oops/BUG/WARNING.
+set -uo pipefail
+build=${HT_BUILD_DIR:-$PWD/build}
+abi=${HT_TESTBED_ABI:-$(uname -r)}
+ko=${HT_KMOD_PATH:-$build/kmod-$abi/hypertrace.ko}
+client=$build/tests/vm/kmod/kmod_client
+check=$(dirname "$0")/check_records.py
+hcgen=${HT_HCGEN:-}
+for h in "$build/tests/workload/hcgen"; do
+    [ -z "$hcgen" ] && [ -x "$h" ] && hcgen=$h
+done
+out=${HT_SCRATCH:?}/kmod
+mkdir -p "$out"
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+# Run a tool that prints 'N passed, N failed' last; add its counts.
+sub() {
+    local name=$1; shift
+    local log=$out/$name.log
+    timeout 300 "$@" >"$log" 2>&1
+    local rc=$? line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    sed "s/^/  [$name] /" "$log"
+    if [ -n "$line" ]; then
+        passed=$((passed + ${line%% passed*}))
+        line=${line#*, }
+        failed=$((failed + ${line%% failed*}))
+    fi
+    [ $rc -eq 0 ] || bad "$name: exit $rc"
+}
+record() { # name [client opts] -- cmd...
+    local name=$1; shift
+    timeout 300 "$client" record "$out/$name.jsonl" "$@" 2>"$out/$name.err"
+    local rc=$?
+    sed "s/^/  [$name] /" "$out/$name.err"
+    [ $rc -eq 0 ] && ok "$name: traced" || bad "$name: kmod_client exit $rc"
+}
+
+echo "kernel $(uname -r), module $ko, hcgen $hcgen"
+[ -x "$client" ] && [ -f "$ko" ] && [ -x "$hcgen" ] || { bad "missing inputs"; echo "$passed passed, $failed failed"; exit 1; }
+
+insmod "$ko" && ok "insmod" || bad "insmod"
+[ -c /dev/hypertrace ] && [ "$(stat -c %a /dev/hypertrace)" = 600 ] &&
+    ok "/dev/hypertrace is a 0600 char device" || bad "/dev/hypertrace mode"
+grep -q '^kvm .* 1 kvm_amd' /proc/modules && ok "kvm not pinned by hypertrace" ||
+    bad "kvm refcount: $(grep '^kvm ' /proc/modules)"
+
+sub badioctl "$client" badioctl
+
+# Exact ground truth, 2 vCPUs, two numbers, ordinary exits in between.
+record sched -- "$hcgen" schedule --vcpus 2 --calls 42x1000,43x500 --noise 1
+sub sched-check python3 "$check" "$out/sched.jsonl" "$out/sched.jsonl.truth" --attach-count 1
+
+# The nr filter: only 43.
+record nr43 --nr 43 -- "$hcgen" schedule --vcpus 3 --calls 42x300,43x200,44x100 --noise 2 --noise-kind mix
+sub nr43-check python3 "$check" "$out/nr43.jsonl" "$out/nr43.jsonl.truth" --nr 43
+
+# Filters: one vCPU, only VMMCALL exits (all of them are), a min latency of 0.
+record vcpu1 --vcpu 1 --hypercall-only --min-latency 0 -- "$hcgen" schedule --vcpus 2 --calls 42x200 --noise 1
+sub vcpu1-check python3 "$check" "$out/vcpu1.jsonl" "$out/vcpu1.jsonl.truth" --vcpu 1
+
+# Without exit-reason offsets (>= 5.16): every record says "reason unknown".
+record noreason --no-reason -- "$hcgen" schedule --vcpus 1 --calls 42x100
+sub noreason-check python3 "$check" "$out/noreason.jsonl" "$out/noreason.jsonl.truth" --reason-unknown
+
+# A one-page ring nobody reads while the workload runs: it fills, the rest is
+# dropped and counted; records wrap across the end of the data area.
+record full --ring 4096 --no-read -- "$hcgen" schedule --vcpus 2 --calls 42x300
+sub full-check python3 "$check" "$out/full.jsonl" "$out/full.jsonl.truth" --subset --min-records 30
+
+# A one-page ring read while written: many wraps (a slow reader may lose some).
+record wrap --ring 4096 -- "$hcgen" schedule --vcpus 2 --calls 42x1000 --noise 1
+sub wrap-check python3 "$check" "$out/wrap.jsonl" "$out/wrap.jsonl.truth" --min-records 200 $(
+    [ "$(tail -1 "$out/wrap.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["counters"][1])')" = 0 ] || echo --subset)
+
+# rmmod while a reader holds the device is refused.
+exec 3<>/dev/hypertrace
+if rmmod hypertrace 2>/dev/null; then bad "rmmod while held succeeded"; else ok "rmmod refused while the device is held"; fi
+exec 3>&-
+
+# kvm_amd + kvm unloaded and reloaded while tracing: the probes follow.
+record reload --pid-any -- sh -c "
+    '$hcgen' schedule --vcpus 1 --calls 42x200 --noise 0 > '$out/reload1.json' &&
+    rmmod kvm_amd kvm && modprobe kvm_amd &&
+    '$hcgen' schedule --vcpus 2 --calls 42x100,43x50 > '$out/reload2.json'"
+sub reload-check python3 "$check" "$out/reload.jsonl" "$out/reload1.json" "$out/reload2.json" --attach-count 2
+
+rmmod hypertrace && ok "rmmod" || bad "rmmod"
+[ ! -e /dev/hypertrace ] && ok "device gone" || bad "device still there"
+grep -q '^kvm .* 1 kvm_amd' /proc/modules && ok "kvm_amd + kvm loaded at the end" || bad "kvm state"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ] && [ $passed -gt 0 ]

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include "trace_session.h"
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <system_error>
+
+#include "ring_reader.h"
+
+namespace hypertrace {
+
+SessionResult run_session(Backend& backend, const RecordSink& sink,
+                          std::optional<std::chrono::nanoseconds> duration, const SessionHooks& hooks) {
+    namespace asio = boost::asio;
+    SessionResult result;
+    const RingMapping mapping = backend.ring();
+    RingReader reader(mapping);
+
+    asio::io_context io;
+    // stream_descriptor closes what it holds: give it a dup of the backend's
+    // fd, which the backend keeps owning.
+    const int wait_fd = ::dup(mapping.fd);
+    if (wait_fd < 0) throw std::system_error(errno, std::generic_category(), "dup(ring fd)");
+    asio::posix::stream_descriptor ring_fd(io, wait_fd);
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::steady_timer timer(io);
+    bool stopping = false;
+
+    auto drain = [&] {
+        const std::uint64_t n = reader.drain(sink);
+        result.records += n;
+        if (n && hooks.drained) hooks.drained();
+    };
+    auto stop = [&] {
+        if (stopping) return;
+        stopping = true;
+        signals.cancel();
+        timer.cancel();
+        ring_fd.cancel();
+    };
+
+    // Asio's epoll reactor is edge-triggered and the producer wakes the
+    // reader only when the reader had caught up.  So: arm the wait first,
+    // then drain; a record committed before the wait was armed is drained
+    // here, one committed after it wakes the armed wait.
+    std::function<void()> wait_ring = [&] {
+        ring_fd.async_wait(asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& ec) {
+            if (ec || stopping) return;
+            wait_ring();
+        });
+        drain();
+    };
+
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        result.signal = signo;
+        stop();
+    });
+    if (duration) {
+        timer.expires_after(*duration);
+        timer.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) stop();
+        });
+    }
+    wait_ring();
+    if (hooks.started) hooks.started();
+    io.run();
+
+    backend.stop();
+    drain();
+    result.malformed = reader.malformed();
+    result.counters = backend.counters();
+    return result;
+}
+
+}  // namespace hypertrace
