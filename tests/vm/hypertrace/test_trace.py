@@ -5,10 +5,11 @@ or kmod) traces the hcgen workload and reports exactly what hcgen
 issued.  One script for both backends: the same assertions for each."""
 
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from htest import (Tracer, assert_records_match, check, counts_by_nr, finish, log,  # noqa: E402
+from htest import (HYPERTRACE, Tracer, assert_records_match, check, counts_by_nr, finish, log,  # noqa: E402
                    parse_csv, parse_json_lines, run_hcgen)
 
 SCHEDULE = ["--vcpus", "3", "--calls", "42x400,43x250,7x100,0x1000x50", "--noise", "2"]
@@ -43,6 +44,44 @@ def lru_fallback():
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+
+
+def modprobe(*args):
+    p = subprocess.run(["modprobe", *args], capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stderr
+
+
+def no_kvm_tracepoints():
+    """kvm unloaded: the eBPF backend says the kvm tracepoints are missing,
+    exits 1 and leaves nothing loaded; then kvm comes back."""
+    rc, err = modprobe("-r", "kvm_amd", "kvm")
+    assert rc == 0, f"modprobe -r kvm_amd kvm: {err}"
+    try:
+        p = subprocess.run([HYPERTRACE, "-b", "bpf", "-d", "1"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1, f"exit {p.returncode}, want 1:\n{p.stderr}"
+        assert "kvm tracepoints" in p.stderr and "modprobe" in p.stderr, p.stderr
+        left = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+        assert " ht_" not in left, f"programs left loaded:\n{left}"
+    finally:
+        rc, err = modprobe("kvm_amd")
+        assert rc == 0, f"modprobe kvm_amd: {err}"
+
+
+def bpf_pins_kvm():
+    """While the eBPF backend is attached, kvm cannot be unloaded (the
+    attachments hold a module reference; README: backends table)."""
+    t = Tracer("-b", "bpf", name="pin")
+    try:
+        rc, _ = modprobe("-r", "kvm_amd", "kvm")
+        if rc == 0:
+            modprobe("kvm_amd")
+        assert rc != 0, "kvm unloaded while eBPF programs were attached to its tracepoints"
+    finally:
+        t.stop()
+    rc, err = modprobe("-r", "kvm_amd", "kvm")
+    assert rc == 0, f"kvm still pinned after hypertrace exited: {err}"
+    rc, err = modprobe("kvm_amd")
+    assert rc == 0, f"modprobe kvm_amd: {err}"
 
 
 def only_42():
@@ -108,9 +147,12 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("--hypercall-exits-only", hypercall_exits_only),
           ("--min-latency above every latency", min_latency),
           ("--summary -f json counts", summary_json),
-          ("text output", text_output)]
+          ("text output", text_output),
+          ("kvm not loaded: clear error, nothing attached", no_kvm_tracepoints),
+          ("attached eBPF pins kvm; released at exit", bpf_pins_kvm)]
+BPF_ONLY = (lru_fallback, no_kvm_tracepoints, bpf_pins_kvm)
 if BACKEND != "bpf":
-    CHECKS = [c for c in CHECKS if c[1] is not lru_fallback]
+    CHECKS = [c for c in CHECKS if c[1] not in BPF_ONLY]
 for name, fn in CHECKS:
     check(f"[{BACKEND}] {name}", fn)
 finish()
