@@ -43,7 +43,17 @@ struct ht_trace_cfg ht_cfg;
  * CPUs: each bucket has a raw spinlock, taken irqsave (kvm_entry runs with
  * interrupts off, the others with them on).
  */
-#define HT_STATE_BUCKET_BITS 10
+/*
+ * Table size, 2^state_table_bits buckets of HT_STATE_WAYS slots.  A module
+ * parameter only so the tests can make it tiny and prove that eviction is
+ * counted and never corrupts a record; 10 (8192 slots) serves a host with
+ * thousands of vCPU threads.
+ */
+static unsigned int state_table_bits = 10;
+module_param(state_table_bits, uint, 0444);
+MODULE_PARM_DESC(state_table_bits,
+		 "log2 of the per-thread state table's buckets (0-16, default 10)");
+#define HT_STATE_BUCKET_BITS state_table_bits
 #define HT_STATE_WAYS 8
 
 struct ht_slot {
@@ -70,6 +80,11 @@ int ht_state_init(void)
 {
 	unsigned int i;
 
+	if (state_table_bits > 16) {
+		pr_err("state_table_bits=%u is out of range: use 0 to 16\n",
+		       state_table_bits);
+		return -EINVAL;
+	}
 	ht_table = vzalloc(sizeof(*ht_table) << HT_STATE_BUCKET_BITS);
 	if (!ht_table)
 		return -ENOMEM;
@@ -101,7 +116,9 @@ void ht_state_reset(void)
 
 static struct ht_bucket *ht_bucket_lock(u32 tid, unsigned long *flags)
 {
-	struct ht_bucket *b = &ht_table[hash_32(tid, HT_STATE_BUCKET_BITS)];
+	/* hash_32(x, 0) would shift by 32: one bucket means bucket 0. */
+	u32 i = HT_STATE_BUCKET_BITS ? hash_32(tid, HT_STATE_BUCKET_BITS) : 0;
+	struct ht_bucket *b = &ht_table[i];
 
 	raw_spin_lock_irqsave(&b->lock, *flags);
 	return b;

@@ -94,6 +94,18 @@ record reload --pid-any -- sh -c "
 sub reload-check python3 "$check" "$out/reload.jsonl" "$out/reload1.json" "$out/reload2.json" --attach-count 2
 
 rmmod hypertrace && ok "rmmod" || bad "rmmod"
+
+# A state table of one bucket (8 threads) and 16 vCPU threads: slots are
+# evicted all the time; records stay exact, every lost call is counted.
+if insmod "$ko" state_table_bits=17 2>/dev/null; then
+    bad "state_table_bits=17 accepted"; rmmod hypertrace
+else
+    ok "state_table_bits=17 refused"
+fi
+insmod "$ko" state_table_bits=0 && ok "insmod state_table_bits=0" || bad "insmod state_table_bits=0"
+record evict -- "$hcgen" schedule --vcpus 16 --calls 42x60 --noise 1
+sub evict-check python3 "$check" "$out/evict.jsonl" "$out/evict.jsonl.truth" --evicting
+rmmod hypertrace && ok "rmmod (small table)" || bad "rmmod (small table)"
 [ ! -e /dev/hypertrace ] && ok "device gone" || bad "device still there"
 grep -q '^kvm .* 1 kvm_amd' /proc/modules && ok "kvm_amd + kvm loaded at the end" || bad "kvm state"
 echo "$passed passed, $failed failed"
