@@ -94,6 +94,20 @@ HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
 }
 
 /*
+ * The exit reason of the current exit.  ht_sm_exit sets it; a caller that
+ * reads the reason lazily (the BPF raw-tracepoint path reads the vendor vCPU
+ * struct only when a wanted kvm_hypercall follows, not on every exit) calls
+ * this again before ht_sm_hypercall, while the phase is EXITED.
+ */
+HT_INLINE void ht_sm_set_exit_reason(struct ht_thread_state *s, __u32 reason,
+				     __u8 isa, int reason_known)
+{
+	s->exit_reason = reason_known ? reason : 0;
+	s->isa = reason_known ? isa : (__u8)HT_ISA_UNKNOWN;
+	s->rec_flags = reason_known ? 0 : HT_REC_F_REASON_UNKNOWN;
+}
+
+/*
  * kvm_exit.  An exit while EXITED or ARMED means the previous exit's entry
  * was never seen: count it, never invent a time for it, start over.
  */
@@ -107,9 +121,7 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 	else if (s->phase == HT_PHASE_EXITED)
 		out = HT_OUT_UNMATCHED_EXIT;
 	s->t_exit_ns = now;
-	s->exit_reason = reason_known ? reason : 0;
-	s->isa = reason_known ? isa : (__u8)HT_ISA_UNKNOWN;
-	s->rec_flags = reason_known ? 0 : HT_REC_F_REASON_UNKNOWN;
+	ht_sm_set_exit_reason(s, reason, isa, reason_known);
 	s->phase = HT_PHASE_EXITED;
 	return out;
 }

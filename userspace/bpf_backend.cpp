@@ -2,7 +2,9 @@
 #include "bpf_backend.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +21,7 @@ extern "C" {
 #include "ht_config.h"
 #include "ht_state_machine.h"
 }
+#include "hypertrace.h"
 #include "hypertrace.skel.h"
 
 namespace hypertrace {
@@ -65,27 +68,200 @@ bool use_task_storage() {
            libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_storage_get, nullptr) == 1;
 }
 
+// ---- attach modes, decided at load time from the kernel's BTF -------------
+//
+// Raw tracepoints hand the program the probe arguments; classic tracepoints
+// first make the kernel format the whole record (kvm_exit's calls the vendor's
+// get_exit_info), which is most of a classic program's cost.  Raw needs the
+// prototypes (btf_trace_kvm_* in kvm's BTF, or vmlinux's when kvm is built
+// in) and, for kvm_exit since 5.16, the vendor vCPU struct's BTF (vcpu_svm in
+// kvm_amd, vcpu_vmx in kvm_intel) to read the exit reason from.  Whatever
+// cannot be raw stays classic.  HYPERTRACE_BPF_ATTACH=classic forces classic
+// everywhere (tests, benchmark); =raw refuses to fall back.
+
+struct BtfDeleter {
+    void operator()(btf* b) const { btf__free(b); }
+};
+using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
+
+bool path_exists(const char* p) {
+    struct stat st;
+    return ::stat(p, &st) == 0;
+}
+
+// Parameter kinds of btf_trace_<ev> (the leading void *__data included):
+// 'p' pointer, 'i' integer/enum/bool, '?' other.  Empty: no such typedef.
+std::string trace_params(const btf* b, const char* ev) {
+    const std::string name = std::string("btf_trace_") + ev;
+    const int id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_TYPEDEF);
+    if (id < 0) return "";
+    const btf_type* t = btf__type_by_id(b, btf__type_by_id(b, id)->type);
+    if (!t || !btf_is_ptr(t)) return "?";
+    t = btf__type_by_id(b, t->type);
+    if (!t || !btf_is_func_proto(t)) return "?";
+    std::string out;
+    const btf_param* p = btf_params(t);
+    for (unsigned i = 0; i < btf_vlen(t); ++i) {
+        const int rid = btf__resolve_type(b, p[i].type);
+        const btf_type* pt = rid < 0 ? nullptr : btf__type_by_id(b, rid);
+        out += !pt ? '?' : btf_is_ptr(pt) ? 'p' : (btf_is_int(pt) || btf_is_any_enum(pt)) ? 'i' : '?';
+    }
+    return out;
+}
+
+struct AttachPlan {
+    bool exit_raw = false, hypercall_raw = false, entry_raw = false;
+    unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
+    unsigned entry_args = HT_RAW_ENTRY_VCPU;
+    std::string why;  // for detail()
+};
+
+// The vendor struct that holds the exit reason, in the vendor module's BTF
+// (or vmlinux's when KVM is built in).
+bool vendor_struct_btf(const btf* vmlinux, std::string* which) {
+    static const struct { const char* mod; const char* type; } vendors[] = {
+        {"kvm_amd", "vcpu_svm"}, {"kvm_intel", "vcpu_vmx"}};
+    for (const auto& v : vendors) {
+        if (vmlinux && btf__find_by_name_kind(vmlinux, v.type, BTF_KIND_STRUCT) > 0) {
+            *which = std::string(v.type) + " in vmlinux";
+            return true;
+        }
+        const std::string path = std::string("/sys/kernel/btf/") + v.mod;
+        if (!path_exists(path.c_str())) continue;
+        BtfPtr m(btf__load_module_btf(v.mod, const_cast<btf*>(vmlinux)));
+        if (m && btf__find_by_name_kind(m.get(), v.type, BTF_KIND_STRUCT) > 0) {
+            *which = std::string(v.type) + " in " + v.mod;
+            return true;
+        }
+    }
+    return false;
+}
+
+AttachPlan plan_attach() {
+    AttachPlan plan;
+    const char* forced = std::getenv("HYPERTRACE_BPF_ATTACH");
+    if (forced && std::string(forced) == "classic") {
+        plan.why = "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)";
+        return plan;
+    }
+    BtfPtr vmlinux(btf__load_vmlinux_btf());
+    if (!vmlinux) {
+        plan.why = "classic tracepoints (no vmlinux BTF for raw ones)";
+        return plan;
+    }
+    BtfPtr kvm;
+    if (path_exists("/sys/kernel/btf/kvm")) kvm.reset(btf__load_module_btf("kvm", vmlinux.get()));
+    const btf* protos = kvm ? kvm.get() : vmlinux.get();
+
+    const std::string hc = trace_params(protos, "kvm_hypercall");
+    const std::string ex = trace_params(protos, "kvm_exit");
+    const std::string en = trace_params(protos, "kvm_entry");
+    plan.hypercall_raw = hc == "piiiii";
+    if (en == "pp" || en == "ppi") {
+        plan.entry_raw = true;
+        plan.entry_args = HT_RAW_ENTRY_VCPU;
+    } else if (en == "pi") {
+        plan.entry_raw = true;
+        plan.entry_args = HT_RAW_ENTRY_VCPU_ID;
+    }
+    std::string exit_how;
+    if (ex == "pipi") {
+        plan.exit_raw = true;
+        plan.exit_args = HT_RAW_EXIT_REASON_VCPU_ISA;
+        exit_how = "reason from the arguments";
+    } else if (ex == "ppi") {
+        std::string vendor;
+        if (vendor_struct_btf(vmlinux.get(), &vendor)) {
+            plan.exit_raw = true;
+            plan.exit_args = HT_RAW_EXIT_VCPU_ISA;
+            exit_how = "reason read from " + vendor + " at a wanted hypercall";
+        } else {
+            exit_how = "no vcpu_svm/vcpu_vmx BTF, so the reason comes from the classic record";
+        }
+    } else {
+        exit_how = ex.empty() ? "no btf_trace_kvm_exit" : "unknown kvm_exit prototype " + ex;
+    }
+    auto mode = [](bool raw) { return raw ? "raw" : "classic"; };
+    plan.why = std::string("kvm_exit ") + mode(plan.exit_raw) + " (" + exit_how + "), kvm_hypercall " +
+               mode(plan.hypercall_raw) + ", kvm_entry " + mode(plan.entry_raw) + " tracepoint";
+    return plan;
+}
+
 class BpfBackend final : public Backend {
 public:
     explicit BpfBackend(const BackendConfig& config);
-    ~BpfBackend() override { stop(); }
+    ~BpfBackend() override;
 
     const char* name() const override { return "bpf"; }
     RingMapping ring() const override { return ring_; }
     Counters counters() const override;
     void stop() override;
-    std::string detail() const override {
-        return "classic tracepoints, per-thread state in " + storage_;
-    }
+    std::string detail() const override { return attach_ + ", per-thread state in " + storage_; }
 
 private:
+    // Loads and attaches per plan; throws BackendError with nothing left behind.
+    void load_and_attach(const BackendConfig& config, bool task, const AttachPlan& plan);
+
     SkelPtr skel_;
     std::vector<LinkPtr> links_;  // in attach order; detached in reverse
     Mapping consumer_page_;
     Mapping producer_and_data_;
     RingMapping ring_;
     std::string storage_;
+    std::string attach_;
 };
+
+void BpfBackend::load_and_attach(const BackendConfig& config, bool task, const AttachPlan& plan) {
+    links_.clear();
+    skel_.reset(hypertrace_bpf__open());
+    if (!skel_) throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
+
+    skel_->rodata->filter = config.filter;
+    skel_->rodata->raw_exit_args = plan.exit_args;
+    skel_->rodata->raw_entry_args = plan.entry_args;
+    if (int err = bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes))
+        throw BackendError("eBPF backend: bad ring size " + std::to_string(config.ring_bytes) + ": " +
+                           std::strerror(-err));
+
+    // Exactly one program per tracepoint, and only its state map, is loaded.
+    auto& p = skel_->progs;
+    bpf_program* const all[] = {p.ht_exit_tp_task, p.ht_hc_tp_task,  p.ht_entry_tp_task,
+                                p.ht_exit_raw_task, p.ht_hc_raw_task, p.ht_entry_raw_task,
+                                p.ht_exit_tp_lru,  p.ht_hc_tp_lru,   p.ht_entry_tp_lru,
+                                p.ht_exit_raw_lru,  p.ht_hc_raw_lru,  p.ht_entry_raw_lru};
+    bpf_program* exit_p = task ? (plan.exit_raw ? p.ht_exit_raw_task : p.ht_exit_tp_task)
+                               : (plan.exit_raw ? p.ht_exit_raw_lru : p.ht_exit_tp_lru);
+    bpf_program* hc_p = task ? (plan.hypercall_raw ? p.ht_hc_raw_task : p.ht_hc_tp_task)
+                             : (plan.hypercall_raw ? p.ht_hc_raw_lru : p.ht_hc_tp_lru);
+    bpf_program* entry_p = task ? (plan.entry_raw ? p.ht_entry_raw_task : p.ht_entry_tp_task)
+                                : (plan.entry_raw ? p.ht_entry_raw_lru : p.ht_entry_tp_lru);
+    for (bpf_program* prog : all)
+        bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
+    bpf_map__set_autocreate(skel_->maps.task_states, task);
+    bpf_map__set_autocreate(skel_->maps.lru_states, !task);
+
+    if (int err = hypertrace_bpf__load(skel_.get())) {
+        std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
+        if (err == -EPERM || err == -EACCES) msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
+        skel_.reset();
+        throw BackendError(with_libbpf_log(msg));
+    }
+
+    // Attach entry first, hypercall last: a thread is never seen mid-way
+    // through exit -> hypercall with only half the programs attached, so
+    // start-up adds no spurious "unmatched" counts.
+    for (bpf_program* prog : {entry_p, exit_p, hc_p}) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link) {
+            const int err = errno;
+            links_.clear();
+            skel_.reset();
+            throw BackendError(with_libbpf_log("eBPF backend: attaching " + std::string(bpf_program__name(prog)) +
+                                               " failed: " + std::strerror(err)));
+        }
+        links_.emplace_back(link);
+    }
+}
 
 BpfBackend::BpfBackend(const BackendConfig& config) {
     libbpf_log().clear();
@@ -94,48 +270,26 @@ BpfBackend::BpfBackend(const BackendConfig& config) {
     std::string why;
     if (std::string caps = missing_bpf_capabilities(); !caps.empty())
         throw BackendError("eBPF backend: " + caps);
-    if (!find_kvm_events_dir(&why)) throw BackendError("eBPF backend: " + why);
 
-    skel_.reset(hypertrace_bpf__open());
-    if (!skel_) throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
-
-    skel_->rodata->filter = config.filter;
-    if (int err = bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes))
-        throw BackendError("eBPF backend: bad ring size " + std::to_string(config.ring_bytes) + ": " +
-                           std::strerror(-err));
-
-    // Exactly one program set, and only its state map, is loaded.
     const bool task = use_task_storage();
     storage_ = task ? "task storage" : "an LRU hash by tid";
-    bpf_program* task_progs[] = {skel_->progs.ht_exit_task, skel_->progs.ht_hypercall_task,
-                                 skel_->progs.ht_entry_task};
-    bpf_program* lru_progs[] = {skel_->progs.ht_exit_lru, skel_->progs.ht_hypercall_lru,
-                                skel_->progs.ht_entry_lru};
-    for (bpf_program* p : task_progs) bpf_program__set_autoload(p, task);
-    for (bpf_program* p : lru_progs) bpf_program__set_autoload(p, !task);
-    bpf_map__set_autocreate(skel_->maps.task_states, task);
-    bpf_map__set_autocreate(skel_->maps.lru_states, !task);
-
-    if (int err = hypertrace_bpf__load(skel_.get())) {
-        std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
-        if (err == -EPERM || err == -EACCES) msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
-        throw BackendError(with_libbpf_log(msg));
-    }
-
-    // Attach entry first, hypercall last: a thread is never seen mid-way
-    // through exit -> hypercall with only half the programs attached, so
-    // start-up adds no spurious "unmatched" counts.
-    bpf_program* order[] = {task ? task_progs[2] : lru_progs[2], task ? task_progs[0] : lru_progs[0],
-                            task ? task_progs[1] : lru_progs[1]};
-    for (bpf_program* p : order) {
-        bpf_link* link = bpf_program__attach(p);
-        if (!link) {
-            const int err = errno;
-            links_.clear();
-            throw BackendError(with_libbpf_log("eBPF backend: attaching " + std::string(bpf_program__name(p)) +
-                                               " failed: " + std::strerror(err)));
-        }
-        links_.emplace_back(link);
+    const AttachPlan plan = plan_attach();
+    attach_ = plan.why;
+    // Classic tracepoints are found through tracefs (which also tells "kvm
+    // not loaded" apart from "tracefs not mounted"); raw ones by name only.
+    const bool all_raw = plan.exit_raw && plan.hypercall_raw && plan.entry_raw;
+    if (!all_raw && !find_kvm_events_dir(&why)) throw BackendError("eBPF backend: " + why);
+    try {
+        load_and_attach(config, task, plan);
+    } catch (const BackendError& e) {
+        const char* forced = std::getenv("HYPERTRACE_BPF_ATTACH");
+        const bool any_raw = plan.exit_raw || plan.hypercall_raw || plan.entry_raw;
+        if (!any_raw || (forced && std::string(forced) == "raw")) throw;
+        // Raw tracepoints did not load or attach here: classic ones still can.
+        if (!find_kvm_events_dir(&why)) throw BackendError(std::string(e.what()) + "\n(classic fallback: " + why + ")");
+        libbpf_log().clear();
+        load_and_attach(config, task, AttachPlan{});
+        attach_ = "classic tracepoints (raw ones failed: " + std::string(e.what()).substr(0, 200) + ")";
     }
 
     // Map the ring exactly as common/ht_ring.h describes.
@@ -154,6 +308,41 @@ BpfBackend::BpfBackend(const BackendConfig& config) {
     ring_.data = static_cast<const std::uint8_t*>(producer_and_data_.get()) + page;
     ring_.size = size;
     ring_.fd = fd;
+}
+
+// Raw-tracepoint links are freed after an RCU (tasks trace) grace period on
+// newer kernels (6.18 here): detached at once, the program lingers, loaded,
+// for a moment after its last fd is closed.  Wait for that (bounded), so
+// that "hypertrace exited" means "nothing of it is left in the kernel".
+BpfBackend::~BpfBackend() {
+    stop();
+    std::vector<std::uint32_t> ids;
+    if (skel_) {
+        bpf_program* prog;
+        bpf_object__for_each_program(prog, skel_->obj) {
+            bpf_prog_info info{};
+            std::uint32_t len = sizeof info;
+            const int fd = bpf_program__fd(prog);
+            if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+        }
+    }
+    consumer_page_ = Mapping();
+    producer_and_data_ = Mapping();
+    skel_.reset();
+    for (int i = 0; i < 300 && !ids.empty(); ++i) {
+        std::vector<std::uint32_t> left;
+        for (std::uint32_t id : ids) {
+            const int fd = bpf_prog_get_fd_by_id(id);
+            if (fd >= 0) {
+                ::close(fd);
+                left.push_back(id);
+            } else if (errno != ENOENT) {
+                left.push_back(id);
+            }
+        }
+        ids.swap(left);
+        if (!ids.empty()) ::usleep(10000);
+    }
 }
 
 void BpfBackend::stop() {

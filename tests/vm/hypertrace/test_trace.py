@@ -46,6 +46,16 @@ def lru_fallback():
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
 
 
+def classic_attach():
+    """The classic-tracepoint fallback (kernels whose BTF lacks what the raw
+    path reads): the same exact records."""
+    t, truth, out = trace("classic", "-f", "json", env={"HYPERTRACE_BPF_ATTACH": "classic"})
+    assert "raw" not in t.stderr().split("\n")[0], t.stderr()
+    assert_records_match(parse_json_lines(out), truth)
+    tot = t.totals()
+    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+
+
 def modprobe(*args):
     p = subprocess.run(["modprobe", *args], capture_output=True, text=True, timeout=120)
     return p.returncode, p.stderr
@@ -141,6 +151,7 @@ def text_output():
 CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("-n 42 emits only 42s", only_42),
           ("LRU-hash state fallback, exact ground truth", lru_fallback),
+          ("classic-tracepoint fallback, exact ground truth", classic_attach),
           ("-n with hex and ranges, CSV", ranges_and_hex),
           ("--vcpu 1", one_vcpu),
           ("-p of another process", other_pid),
@@ -150,7 +161,7 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("text output", text_output),
           ("kvm not loaded: clear error, nothing attached", no_kvm_tracepoints),
           ("attached eBPF pins kvm; released at exit", bpf_pins_kvm)]
-BPF_ONLY = (lru_fallback, no_kvm_tracepoints, bpf_pins_kvm)
+BPF_ONLY = (lru_fallback, classic_attach, no_kvm_tracepoints, bpf_pins_kvm)
 if BACKEND != "bpf":
     CHECKS = [c for c in CHECKS if c[1] not in BPF_ONLY]
 for name, fn in CHECKS:
