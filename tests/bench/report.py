@@ -80,8 +80,8 @@ def analyse(d):
 
 def markdown(kernels, host):
     L = []
-    L.append("Times are **emulated** (qemu TCG, nested SVM, guest clock source TSC; the 2 host cores "
-             "are shared with other engineers' VMs): compare ratios, not absolute values, and mind "
+    L.append("Times are **emulated** (qemu TCG, nested SVM, guest clock source TSC; anything else "
+             "running on the 2 host cores slows some runs): compare ratios, not absolute values, and mind "
              "the spread.  Contention only ever adds time, so the **min** columns (fastest of all runs) "
              "are the less noisy estimate; the median is given too.  added = ns/call − untraced; "
              "×floor = added / added of the 3 empty classic-tracepoint programs; nr 7 (the unrelated "
