@@ -56,13 +56,19 @@ struct LinkDeleter {
 using SkelPtr = std::unique_ptr<hypertrace_bpf, SkelDeleter>;
 using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 
+// The testing/benchmark overrides (HYPERTRACE_BPF_STATE, HYPERTRACE_BPF_ATTACH):
+// is `var` set to exactly `value`?
+bool env_is(const char* var, const char* value) {
+    const char* v = std::getenv(var);
+    return v && std::strcmp(v, value) == 0;
+}
+
 // Task storage keyed by the current task needs the map type and
 // bpf_get_current_task_btf() in tracepoint programs (5.11+).  The
 // environment variable HYPERTRACE_BPF_STATE=lru forces the fallback, so the
 // tests prove it on kernels that do have task storage.
 bool use_task_storage() {
-    if (const char* forced = std::getenv("HYPERTRACE_BPF_STATE"); forced && std::string(forced) == "lru")
-        return false;
+    if (env_is("HYPERTRACE_BPF_STATE", "lru")) return false;
     return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1 &&
            libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr) == 1 &&
            libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_storage_get, nullptr) == 1;
@@ -139,8 +145,7 @@ bool vendor_struct_btf(const btf* vmlinux, std::string* which) {
 
 AttachPlan plan_attach() {
     AttachPlan plan;
-    const char* forced = std::getenv("HYPERTRACE_BPF_ATTACH");
-    if (forced && std::string(forced) == "classic") {
+    if (env_is("HYPERTRACE_BPF_ATTACH", "classic")) {
         plan.why = "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)";
         return plan;
     }
@@ -282,9 +287,8 @@ BpfBackend::BpfBackend(const BackendConfig& config) {
     try {
         load_and_attach(config, task, plan);
     } catch (const BackendError& e) {
-        const char* forced = std::getenv("HYPERTRACE_BPF_ATTACH");
         const bool any_raw = plan.exit_raw || plan.hypercall_raw || plan.entry_raw;
-        if (!any_raw || (forced && std::string(forced) == "raw")) throw;
+        if (!any_raw || env_is("HYPERTRACE_BPF_ATTACH", "raw")) throw;
         // Raw tracepoints did not load or attach here: classic ones still can.
         if (!find_kvm_events_dir(&why)) throw BackendError(std::string(e.what()) + "\n(classic fallback: " + why + ")");
         libbpf_log().clear();
