@@ -14,6 +14,20 @@
  */
 #define HT_STATE_LRU_ENTRIES 16384
 
+/* The vcpu set's slot table (common/ht_vcpu_table.h): 4096 slots of 152
+ * bytes, 8-slot windows; a host runs far fewer vCPUs. */
+#define HT_VT_SLOTS 4096
+
+/* --summary: at most this many (pid, nr) keys per interval; more are
+ * counted as dropped.  Values are per CPU, allocated on first use. */
+#define HT_AGG_KEYS 512
+
+/* --summary's hot keys: per interval the first this-many (pid, nr) keys get
+ * a per-CPU array entry found through the vCPU slot's cache, without hashing;
+ * later keys use the hash above.  The loader may lower it on hosts with many
+ * CPUs (each entry is sizeof(struct ht_agg_value) per CPU, twice). */
+#define HT_AGG_HOT_KEYS 16
+
 /*
  * Attach modes, per tracepoint, chosen by the loader from the kernel's BTF
  * (btf_trace_kvm_* prototypes, vendor vCPU structs).  Classic (perf)

@@ -11,22 +11,28 @@
  *   HT_IOC_INFO                       page size, compile-time prototype guess
  *   HT_IOC_SET_CONFIG                 filter + ring size (allocates the ring;
  *                                     the size is fixed once the ring exists)
+ *                                     + flags: HT_CONFIG_F_AGGREGATE selects
+ *                                     summary mode (statistics, no records)
  *   HT_IOC_SET_REASON                 where the exit reason lives (>= 5.16)
  *   mmap                              common/ht_ring.h layout
  *   HT_IOC_START                      attach to kvm_exit/kvm_hypercall/
  *                                     kvm_entry with the given prototypes
  *   poll/read the ring, HT_IOC_GET_COUNTERS, HT_IOC_GET_STATUS
+ *   HT_IOC_AGG_TAKE                   summary mode: take the statistics
+ *                                     gathered so far (also after STOP)
  *   HT_IOC_STOP                       detach; the ring stays readable
  *   close                             detach, free everything
  *
  * Errors: unknown command ENOTTY; a known command number with another size or
  * direction EINVAL; bad pointer EFAULT; out-of-range field EINVAL; SET_CONFIG
  * or SET_REASON while running EBUSY; START before SET_CONFIG EINVAL; START
- * while running EBUSY.  Every reserved field must be zero (EINVAL otherwise),
- * so they can be given a meaning later without a version bump.
+ * while running EBUSY; AGG_TAKE outside summary mode EINVAL.  Every reserved
+ * field must be zero (EINVAL otherwise), so they can be given a meaning later
+ * without a version bump.
  *
  * Any change to a struct here or to the meaning of a command bumps
- * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.
+ * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.  Version 2: summary
+ * mode (ht_ioc_config.flags, was reserved; HT_IOC_AGG_TAKE; info.agg_keys).
  */
 #ifndef HT_IOCTL_H
 #define HT_IOCTL_H
@@ -34,6 +40,7 @@
 #include "ht_types.h"
 #include "ht_config.h"
 #include "ht_record.h"
+#include "ht_hist.h"
 
 #if defined(__KERNEL__)
 #include <linux/ioctl.h>
@@ -45,7 +52,7 @@
 #define HT_DEVICE_PATH "/dev/hypertrace"
 #define HT_KMOD_PACKAGE "hypertrace-dkms"
 
-#define HT_IOCTL_VERSION 1
+#define HT_IOCTL_VERSION 2
 #define HT_IOCTL_MAGIC 0xB8
 
 /* Ring data area bounds (bytes); the size must also be a power of two and a
@@ -94,11 +101,20 @@ struct ht_ioc_info {
 	__u32 guess_source;      /* enum ht_guess_source */
 	__u32 state_slots;       /* per-thread state table capacity */
 	char kernel_release[64]; /* UTS_RELEASE the module was built for */
+	__u32 agg_keys;          /* summary mode: (pid, nr) keys per interval */
+	__u32 reserved;          /* zero */
 };
+
+/* ht_ioc_config.flags */
+#define HT_CONFIG_F_AGGREGATE (1u << 0) /* summary mode: kvm_entry adds to
+					 * per (tgid, nr) statistics
+					 * (HT_IOC_AGG_TAKE) instead of
+					 * writing a record */
+#define HT_CONFIG_F_ALL HT_CONFIG_F_AGGREGATE
 
 struct ht_ioc_config {
 	__u32 ring_bytes;        /* data area size, see HT_KRING_*_BYTES */
-	__u32 reserved;          /* zero */
+	__u32 flags;             /* HT_CONFIG_F_*, others EINVAL */
 	struct ht_filter filter; /* validated: see ht_ioctl.h header comment */
 };
 
@@ -154,6 +170,33 @@ struct ht_ioc_status {
 	__u32 ring_bytes;  /* 0 before SET_CONFIG */
 };
 
+/*
+ * HT_IOC_AGG_TAKE (summary mode only, else EINVAL): the statistics gathered
+ * since the previous take (or START), lossless.  The module keeps two
+ * generations of a table of up to agg_keys (HT_IOC_INFO) keys; a take makes
+ * probes write the other generation, waits until no probe still writes the
+ * old one (an RCU grace period; none when stopped), copies the old one out
+ * and clears it.  Entries that do not fit in `capacity` stay in the old
+ * generation (`remaining` says how many): call again before the statistics
+ * of the next interval are taken (the next call continues the drain and does
+ * not switch generations).  On EFAULT nothing is cleared: the same entries
+ * are returned by the next call.  Each key appears at most once per drain;
+ * count > 0 for every entry.  START clears both generations.
+ */
+struct ht_ioc_agg_entry {
+	struct ht_agg_key key;
+	struct ht_agg_value value;
+};
+
+struct ht_ioc_agg_take {
+	__u64 entries;     /* in: user address of capacity ht_ioc_agg_entry */
+	__u32 capacity;    /* in: >= 1 */
+	__u32 flags;       /* in: zero */
+	__u32 count;       /* out: entries written */
+	__u32 remaining;   /* out: entries of this interval not yet taken */
+	__u64 reserved;    /* zero */
+};
+
 #define HT_IOC_VERSION _IOR(HT_IOCTL_MAGIC, 0x00, __u32)
 #define HT_IOC_INFO _IOR(HT_IOCTL_MAGIC, 0x01, struct ht_ioc_info)
 #define HT_IOC_SET_CONFIG _IOW(HT_IOCTL_MAGIC, 0x02, struct ht_ioc_config)
@@ -162,13 +205,17 @@ struct ht_ioc_status {
 #define HT_IOC_STOP _IO(HT_IOCTL_MAGIC, 0x05)
 #define HT_IOC_GET_COUNTERS _IOR(HT_IOCTL_MAGIC, 0x06, struct ht_ioc_counters)
 #define HT_IOC_GET_STATUS _IOR(HT_IOCTL_MAGIC, 0x07, struct ht_ioc_status)
+#define HT_IOC_AGG_TAKE _IOWR(HT_IOCTL_MAGIC, 0x08, struct ht_ioc_agg_take)
 
-HT_STATIC_ASSERT(sizeof(struct ht_ioc_info) == 96, "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_info) == 104, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_config) == 8 + sizeof(struct ht_filter),
 		 "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_reason) == 24, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_start) == 16, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_status) == 32, "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_agg_entry) ==
+		 16 + sizeof(struct ht_agg_value), "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_agg_take) == 32, "ioctl ABI");
 
 /*
  * pg_off written in each record header: like the BPF ring buffer, the

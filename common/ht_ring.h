@@ -24,9 +24,16 @@
  * Producer: reserves at producer_pos (never trusting consumer_pos beyond
  * "is there room": pos - consumer_pos + rec <= size), writes the header with
  * BUSY, publishes producer_pos with release order, fills, then clears BUSY
- * with release order.  It wakes the reader only when the reader had consumed
- * everything before this record (consumer_pos == record's pos), so a reader
- * must re-check the ring after publishing consumer_pos and before sleeping.
+ * with release order.
+ *
+ * Wakeups are batched (hypertrace's rule, both backends): after committing,
+ * a producer wakes the reader only if the unread data (producer_pos -
+ * consumer_pos, this record included) has reached the wakeup mark,
+ * size / HT_RING_WAKEUP_FRACTION.  Below the mark the reader finds the records
+ * on its own periodic drain, at most HT_RING_POLL_MS later.  A wakeup is an
+ * irq_work (a self-IPI) plus a reader context switch onto a CPU that runs
+ * vCPUs: per record it was the largest cost of emitting one.  A reader must
+ * still re-check the ring after publishing consumer_pos and before sleeping.
  *
  * Reader: loads producer_pos with acquire, walks records from consumer_pos,
  * stops at a BUSY header (load acquire), skips DISCARD ones, and publishes
@@ -40,6 +47,8 @@
 #define HT_RING_BUSY_BIT (1u << 31)
 #define HT_RING_DISCARD_BIT (1u << 30)
 #define HT_RING_HDR_SZ 8u
+#define HT_RING_WAKEUP_FRACTION 8u
+#define HT_RING_POLL_MS 20u
 
 struct ht_ring_hdr {
 	__u32 len;

@@ -24,6 +24,14 @@
 
 #define HT_OFFSETOF(type, member) __builtin_offsetof(type, member)
 
+/* Compare-and-swap of a __u64, returning the old value (ht_vcpu_table.h).
+ * BPF: BPF_CMPXCHG (5.12+, clang -mcpu=v3). */
+#if defined(__KERNEL__)
+#define HT_CMPXCHG64(p, o, n) cmpxchg((p), (o), (n))
+#else
+#define HT_CMPXCHG64(p, o, n) __sync_val_compare_and_swap((p), (o), (n))
+#endif
+
 #ifndef HT_INLINE
 #if defined(__bpf__)
 #define HT_INLINE static __attribute__((always_inline)) inline

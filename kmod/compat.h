@@ -9,7 +9,12 @@
  *  ht_tp_deref()          4.19 made __tracepoints_ptrs relative (PREL32).
  *  ht_ktime_ns()          ktime_get_ns() appeared in 3.17.
  *  ht_read_kernel()       copy_from_kernel_nofault() (5.8) / probe_kernel_read.
+ *  ht_access_ok()         access_ok() lost its type argument in 5.0.
  *  ht_vm_flags_set/clear  vm_flags became read-only outside helpers in 6.3.
+ *  ht_synchronize_probes() waits until no probe runs that started before:
+ *                         synchronize_rcu() covers preempt-disabled regions
+ *                         (tracepoint probes) since the RCU flavours were
+ *                         consolidated in 4.20; synchronize_sched() before.
  *  HT_PROBE_*             the tracepoint prototypes (kvm-facts.md §3).  They
  *                         are all compiled on every kernel: the right ones
  *                         are picked at START (userspace reads them from BTF),
@@ -22,6 +27,7 @@
 #include <linux/version.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 #include <linux/kvm_host.h>
@@ -81,6 +87,26 @@ static inline int ht_read_kernel(void *dst, const void *src, size_t size)
 	return probe_kernel_read(dst, (void *)src, size);
 #endif
 }
+
+/*
+ * The kvm tracepoints are not faultable: their probes run with preemption
+ * disabled (rcu_read_lock_sched_notrace() before 6.x, guard(preempt_notrace)
+ * since), so an RCU-sched grace period outlasts every running probe.
+ */
+static inline void ht_synchronize_probes(void)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 20, 0)
+	synchronize_rcu();
+#else
+	synchronize_sched();
+#endif
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 0, 0)
+#define ht_access_ok(p, n) access_ok((p), (n))
+#else
+#define ht_access_ok(p, n) access_ok(VERIFY_WRITE, (p), (n))
+#endif
 
 static inline void ht_vm_flags_set(struct vm_area_struct *vma,
 				   unsigned long flags)

@@ -12,12 +12,14 @@
 #include "ht_ioctl.h"
 #include "ht_record.h"
 #include "ht_ring.h"
+#include "ht_state_machine.h"
 
 /* ---- ring (ht_kring.c): the BPF ring buffer protocol, common/ht_ring.h -- */
 
 struct ht_kring {
 	raw_spinlock_t lock;		/* serializes reserve, as ringbuf.c */
 	u64 mask;			/* data bytes - 1 */
+	u64 wake_mark;			/* wake at this much unread data */
 	u32 data_bytes;
 	unsigned int nr_pages;		/* consumer + producer + data */
 	struct page **pages;		/* nr_pages distinct pages */
@@ -50,11 +52,15 @@ static inline void ht_count(int idx)
 		this_cpu_inc(ht_counters.c[idx]);
 }
 
+struct ht_kagg;
+
 /* What the probes read; written only while detached (ht_main.c). */
 struct ht_trace_cfg {
 	struct ht_filter filter;
 	struct ht_ioc_reason reason;
 	struct ht_kring *ring;
+	struct ht_kagg *agg;		/* summary mode's tables, or NULL */
+	u32 flags;			/* HT_CONFIG_F_* */
 	u32 exit_proto;
 	u32 entry_proto;
 };
@@ -65,6 +71,19 @@ int ht_state_init(void);
 void ht_state_exit(void);
 void ht_state_reset(void);
 u32 ht_state_slots(void);
+
+/* ---- summary mode (ht_agg.c) ------------------------------------------- */
+
+int ht_agg_param_check(void);
+u32 ht_agg_keys(void);
+struct ht_kagg *ht_kagg_alloc(void);
+void ht_kagg_free(struct ht_kagg *agg);
+void ht_kagg_reset(struct ht_kagg *agg);	/* only while detached */
+/* From the kvm_entry probe: false if the key found no room. */
+bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
+		 const struct ht_thread_state *s, u64 t_entry_ns);
+long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t,
+		  bool running);
 
 int ht_attach_start(void);	/* registers the module notifier */
 void ht_attach_stop(void);	/* unregisters, then waits for probes */

@@ -61,6 +61,7 @@ struct ht_kring *ht_kring_alloc(u32 data_bytes)
 	init_irq_work(&rb->work, ht_kring_wake);
 	rb->data_bytes = data_bytes;
 	rb->mask = data_bytes - 1;
+	rb->wake_mark = data_bytes / HT_RING_WAKEUP_FRACTION;
 	rb->consumer_pos = rb->base;
 	rb->producer_pos = rb->base + PAGE_SIZE;
 	rb->data = rb->base + 2 * PAGE_SIZE;
@@ -134,18 +135,25 @@ void *ht_kring_reserve(struct ht_kring *rb, u32 size)
 	return (void *)hdr + HT_RING_HDR_SZ;
 }
 
-/* bpf_ringbuf_commit() without flags: wake only a reader that caught up. */
+/*
+ * bpf_ringbuf_commit() with hypertrace's batched wakeups (common/ht_ring.h):
+ * wake the reader only once the unread data, this record included, reaches
+ * size / HT_RING_WAKEUP_FRACTION, as the BPF backend does with
+ * BPF_RB_FORCE_WAKEUP / BPF_RB_NO_WAKEUP.  Below the mark the reader finds
+ * the records on its own periodic drain (HT_RING_POLL_MS).  The wakeup is an
+ * irq_work: kvm_entry runs with interrupts off.
+ */
 void ht_kring_commit(struct ht_kring *rb, void *sample)
 {
 	struct ht_ring_hdr *hdr = sample - HT_RING_HDR_SZ;
-	unsigned long rec_pos, cons_pos;
+	u64 cons_pos, prod_pos;
 
 	/* Clears BUSY with full ordering: the payload is visible first. */
 	xchg(&hdr->len, hdr->len ^ HT_RING_BUSY_BIT);
 
-	rec_pos = (void *)hdr - (void *)rb->data;
-	cons_pos = smp_load_acquire(rb->consumer_pos) & rb->mask;
-	if (cons_pos == rec_pos)
+	prod_pos = smp_load_acquire(rb->producer_pos);
+	cons_pos = smp_load_acquire(rb->consumer_pos);
+	if (prod_pos - cons_pos >= rb->wake_mark)
 		irq_work_queue(&rb->work);
 }
 

@@ -4,6 +4,9 @@
  * kernels where eBPF is missing or unusable.  This file is the character
  * device /dev/hypertrace (ioctl ABI: common/ht_ioctl.h).
  *
+ * Summary mode (HT_CONFIG_F_AGGREGATE) adds statistics instead of records:
+ * ht_agg.c.
+ *
  * One open at a time (a second open gets EBUSY): the module has one ring,
  * one filter and one set of probes.  While the device is open the module is
  * pinned (fops owner), so rmmod is refused; close stops tracing and frees the
@@ -57,6 +60,7 @@ static int ht_release(struct inode *inode, struct file *file)
 	mutex_lock(&ht_dev_mutex);
 	ht_stop_locked();
 	ht_kring_free(ht_cfg.ring);	/* no mapping is left: release */
+	ht_kagg_free(ht_cfg.agg);
 	memset(&ht_cfg, 0, sizeof(ht_cfg));
 	ht_configured = false;
 	mutex_unlock(&ht_dev_mutex);
@@ -90,7 +94,7 @@ static long ht_set_config(const struct ht_ioc_config *c)
 
 	if (ht_running)
 		return -EBUSY;
-	if (c->reserved)
+	if (c->flags & ~HT_CONFIG_F_ALL)
 		return -EINVAL;
 	if (c->ring_bytes < HT_KRING_MIN_BYTES ||
 	    c->ring_bytes > HT_KRING_MAX_BYTES ||
@@ -101,6 +105,12 @@ static long ht_set_config(const struct ht_ioc_config *c)
 		return ret;
 	if (ht_cfg.ring && ht_cfg.ring->data_bytes != c->ring_bytes)
 		return -EBUSY;	/* the ring may be mapped: fixed per open */
+	if ((c->flags & HT_CONFIG_F_AGGREGATE) && !ht_cfg.agg) {
+		/* Kept until release: a take after STOP reads it. */
+		ht_cfg.agg = ht_kagg_alloc();
+		if (!ht_cfg.agg)
+			return -ENOMEM;
+	}
 	if (!ht_cfg.ring) {
 		rb = ht_kring_alloc(c->ring_bytes);
 		if (!rb)
@@ -108,6 +118,7 @@ static long ht_set_config(const struct ht_ioc_config *c)
 		smp_store_release(&ht_cfg.ring, rb);	/* for ht_poll() */
 	}
 	ht_cfg.filter = c->filter;
+	ht_cfg.flags = c->flags;
 	ht_configured = true;
 	return 0;
 }
@@ -166,6 +177,8 @@ static long ht_start(const struct ht_ioc_start *s)
 	ht_cfg.exit_proto = exit_proto;
 	ht_cfg.entry_proto = entry_proto;
 	ht_state_reset();
+	if (ht_cfg.agg)
+		ht_kagg_reset(ht_cfg.agg);
 	ret = ht_attach_start();
 	if (ret)
 		return ret;
@@ -183,6 +196,7 @@ static void ht_get_info(struct ht_ioc_info *info)
 	ht_guess_protos(&info->guess_exit_proto, &info->guess_entry_proto,
 			&info->guess_source);
 	info->state_slots = ht_state_slots();
+	info->agg_keys = ht_agg_keys();
 	strscpy(info->kernel_release, UTS_RELEASE, sizeof(info->kernel_release));
 }
 
@@ -214,6 +228,7 @@ static void ht_get_status(struct ht_ioc_status *st)
 static const unsigned int ht_cmds[] = {
 	HT_IOC_VERSION, HT_IOC_INFO, HT_IOC_SET_CONFIG, HT_IOC_SET_REASON,
 	HT_IOC_START, HT_IOC_STOP, HT_IOC_GET_COUNTERS, HT_IOC_GET_STATUS,
+	HT_IOC_AGG_TAKE,
 };
 
 union ht_ioc_arg {
@@ -224,6 +239,7 @@ union ht_ioc_arg {
 	struct ht_ioc_start start;
 	struct ht_ioc_counters counters;
 	struct ht_ioc_status status;
+	struct ht_ioc_agg_take agg_take;
 };
 
 static long ht_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -277,6 +293,13 @@ static long ht_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case HT_IOC_GET_STATUS:
 		ht_get_status(&a->status);
 		ret = 0;
+		break;
+	case HT_IOC_AGG_TAKE:
+		if (!ht_configured || !(ht_cfg.flags & HT_CONFIG_F_AGGREGATE))
+			ret = -EINVAL;
+		else
+			ret = ht_kagg_take(ht_cfg.agg, &a->agg_take,
+					   ht_running);
 		break;
 	default:
 		ret = -ENOTTY;
@@ -333,6 +356,9 @@ static int __init ht_init(void)
 {
 	int ret;
 
+	ret = ht_agg_param_check();
+	if (ret)
+		return ret;
 	ret = ht_state_init();
 	if (ret)
 		return ret;

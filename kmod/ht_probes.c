@@ -3,10 +3,14 @@
  * Probes on kvm_exit, kvm_hypercall and kvm_entry, the per-thread state
  * table, and attaching to the tracepoints of the kvm module.
  *
- * The matching logic is common/ht_state_machine.h, shared with the eBPF
- * backend; this file only finds the state, counts outcomes and writes
- * records, in the same way as bpf/hypertrace.bpf.c does (same counters for
- * the same cases).
+ * The matching logic is common/ht_state_machine.h and the state table
+ * common/ht_vcpu_table.h, shared with the eBPF backend; this file only finds
+ * the state, counts outcomes and writes records (or, in summary mode, adds
+ * to ht_agg.c's statistics), in the same way as bpf/hypertrace.bpf.c's fast
+ * path (same counters for the same cases, same records field by field).
+ * Work per exit: one clock read, a slot found by hash, a few stores; the
+ * vendor exit reason, the hypercall's clock read and the vcpu_id are only
+ * read for a wanted hypercall.
  *
  * Attaching: kvm_hypercall is not exported and linking against the exported
  * tracepoints would pin kvm, so probes are registered from the tracepoint
@@ -16,7 +20,6 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/hash.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
@@ -29,127 +32,79 @@
 #include "compat.h"
 #include "ht_kmod.h"
 #include "ht_state_machine.h"
+#include "ht_vcpu_table.h"
 
 DEFINE_PER_CPU(struct ht_pcpu_counters, ht_counters);
 struct ht_trace_cfg ht_cfg;
 
-/* ---- per-thread state: a hash of fixed-size LRU buckets ---------------- */
+/* ---- per-thread state: common/ht_vcpu_table.h, keyed by tid ------------ */
 
 /*
- * There is no exported task-exit hook, so state of dead threads is only
- * dropped by eviction: each bucket holds HT_STATE_WAYS threads and a new one
- * replaces the least recently used (HT_CNT_EVICTED).  A thread's own events
- * are serialized by the thread, but other threads share its bucket from other
- * CPUs: each bucket has a raw spinlock, taken irqsave (kvm_entry runs with
- * interrupts off, the others with them on).
- */
-/*
- * Table size, 2^state_table_bits buckets of HT_STATE_WAYS slots.  A module
- * parameter only so the tests can make it tiny and prove that eviction is
- * counted and never corrupts a record; 10 (8192 slots) serves a host with
- * thousands of vCPU threads.
+ * No lock, no allocation: a slot is found with a multiply, a mask and up to
+ * HT_VT_PROBES compares; a new thread claims a free slot with cmpxchg.  A
+ * thread's own events are serialized by the thread (exit, hypercall and
+ * entry of one KVM_RUN iteration run on it, each with preemption disabled),
+ * so only the claim is atomic.  There is no exported task-exit hook: slots
+ * are never freed; one whose owner has not exited for state_steal_after_ms is
+ * taken over by a thread whose window is full (HT_CNT_EVICTED), and a thread
+ * that finds its window full of live owners has no state (HT_CNT_NO_STATE;
+ * its hypercalls count as unmatched).
+ *
+ * Table size, 8 << state_table_bits slots (struct ht_vcpu_slot).  A module
+ * parameter so that the tests can make it tiny (0: 8 slots, one window) and
+ * prove that a full table is counted and never corrupts a record; 10 (8192
+ * slots) serves a host with thousands of vCPU threads.
  */
 static unsigned int state_table_bits = 10;
 module_param(state_table_bits, uint, 0444);
 MODULE_PARM_DESC(state_table_bits,
-		 "log2 of the per-thread state table's buckets (0-16, default 10)");
-#define HT_STATE_BUCKET_BITS state_table_bits
-#define HT_STATE_WAYS 8
+		 "per-thread state table: 8 << bits slots (0-16, default 10)");
 
-struct ht_slot {
-	u32 tid;			/* 0: free (tid 0 never runs a vCPU) */
-	u32 reserved;
-	u64 last_used;
-	struct ht_thread_state s;
-};
+static unsigned int state_steal_after_ms =
+	(unsigned int)(HT_VT_STEAL_AFTER_NS / NSEC_PER_MSEC);
+module_param(state_steal_after_ms, uint, 0444);
+MODULE_PARM_DESC(state_steal_after_ms,
+		 "take over the state slot of a thread silent this long (default 10000)");
 
-struct ht_bucket {
-	raw_spinlock_t lock;
-	u64 tick;
-	struct ht_slot slot[HT_STATE_WAYS];
-} ____cacheline_aligned_in_smp;
-
-static struct ht_bucket *ht_table;
+static struct ht_vcpu_slot *ht_vt;
+static u32 ht_vt_mask;		/* slots - 1 */
+static u64 ht_steal_after_ns;
 
 u32 ht_state_slots(void)
 {
-	return HT_STATE_WAYS << HT_STATE_BUCKET_BITS;
+	return HT_VT_PROBES << state_table_bits;
 }
 
 int ht_state_init(void)
 {
-	unsigned int i;
-
 	if (state_table_bits > 16) {
 		pr_err("state_table_bits=%u is out of range: use 0 to 16\n",
 		       state_table_bits);
 		return -EINVAL;
 	}
-	ht_table = vzalloc(sizeof(*ht_table) << HT_STATE_BUCKET_BITS);
-	if (!ht_table)
+	ht_vt = vzalloc((size_t)ht_state_slots() * sizeof(*ht_vt));
+	if (!ht_vt)
 		return -ENOMEM;
-	for (i = 0; i < (1u << HT_STATE_BUCKET_BITS); i++)
-		raw_spin_lock_init(&ht_table[i].lock);
+	ht_vt_mask = ht_state_slots() - 1;
+	ht_steal_after_ns = (u64)state_steal_after_ms * NSEC_PER_MSEC;
 	return 0;
 }
 
 void ht_state_exit(void)
 {
-	vfree(ht_table);
-	ht_table = NULL;
+	vfree(ht_vt);
+	ht_vt = NULL;
 }
 
 /* Only while detached. */
 void ht_state_reset(void)
 {
-	unsigned int i;
 	int cpu;
 
-	for (i = 0; i < (1u << HT_STATE_BUCKET_BITS); i++) {
-		ht_table[i].tick = 0;
-		memset(ht_table[i].slot, 0, sizeof(ht_table[i].slot));
-	}
+	memset(ht_vt, 0, (size_t)ht_state_slots() * sizeof(*ht_vt));
 	for_each_possible_cpu(cpu)
 		memset(per_cpu_ptr(&ht_counters, cpu), 0,
 		       sizeof(struct ht_pcpu_counters));
-}
-
-static struct ht_bucket *ht_bucket_lock(u32 tid, unsigned long *flags)
-{
-	/* hash_32(x, 0) would shift by 32: one bucket means bucket 0. */
-	u32 i = HT_STATE_BUCKET_BITS ? hash_32(tid, HT_STATE_BUCKET_BITS) : 0;
-	struct ht_bucket *b = &ht_table[i];
-
-	raw_spin_lock_irqsave(&b->lock, *flags);
-	return b;
-}
-
-/* With the bucket locked. */
-static struct ht_thread_state *ht_slot_get(struct ht_bucket *b, u32 tid,
-					   bool create)
-{
-	struct ht_slot *victim = NULL;
-	unsigned int i;
-
-	for (i = 0; i < HT_STATE_WAYS; i++) {
-		struct ht_slot *sl = &b->slot[i];
-
-		if (sl->tid == tid) {
-			sl->last_used = ++b->tick;
-			return &sl->s;
-		}
-		if (!victim || (victim->tid && (!sl->tid ||
-				sl->last_used < victim->last_used)))
-			victim = sl;
-	}
-	if (!create)
-		return NULL;
-	if (victim->tid)
-		ht_count(HT_CNT_EVICTED);
-	memset(victim, 0, sizeof(*victim));	/* HT_PHASE_IDLE */
-	victim->tid = tid;
-	victim->last_used = ++b->tick;
-	return &victim->s;
 }
 
 /* ---- probe bodies ------------------------------------------------------ */
@@ -161,20 +116,39 @@ static inline bool ht_pid_unwanted(void)
 	       (u32)current->tgid != ht_cfg.filter.pid;
 }
 
-static void ht_on_exit(u32 reason, u8 isa, int reason_known)
+static inline void ht_count_outcome(enum ht_outcome out)
 {
-	u64 now = ht_ktime_ns();
-	struct ht_thread_state *s;
-	enum ht_outcome out;
-	struct ht_bucket *b;
-	unsigned long flags;
-	u32 tid = current->pid;
+	if (out != HT_OUT_NONE && out != HT_OUT_ARMED)
+		ht_count(ht_outcome_counter(out));
+}
 
-	b = ht_bucket_lock(tid, &flags);
-	s = ht_slot_get(b, tid, true);
-	out = ht_sm_exit(s, now, reason, isa, reason_known);
-	raw_spin_unlock_irqrestore(&b->lock, flags);
-	ht_count(ht_outcome_counter(out));
+/*
+ * kvm_exit: the clock, the slot, the phase.  With the (vcpu, isa) prototype
+ * (>= 5.16) the reason is not an argument: the vcpu is kept in slot->aux and
+ * the vendor struct is read only if a wanted hypercall follows (as the BPF
+ * backend's fast path); until then the state says reason 0, known.
+ */
+static __always_inline void ht_on_exit(struct kvm_vcpu *lazy_vcpu, u32 reason,
+				       u8 isa)
+{
+	u32 tid = current->pid;
+	struct ht_vcpu_slot *s;
+	int evicted;
+	u64 now;
+
+	if (unlikely(!tid))
+		return;			/* key 0 means a free slot */
+	now = ht_ktime_ns();
+	s = ht_vt_get(ht_vt, ht_vt_mask, tid, now, ht_steal_after_ns,
+		      &evicted);
+	if (unlikely(!s)) {
+		ht_count(HT_CNT_NO_STATE);
+		return;
+	}
+	if (unlikely(evicted))
+		ht_count(HT_CNT_EVICTED);
+	ht_count_outcome(ht_sm_exit(&s->sm, now, reason, isa, 1));
+	s->aux = (unsigned long)lazy_vcpu;
 }
 
 /*
@@ -215,51 +189,45 @@ static void ht_on_hypercall(unsigned long nr, unsigned long a0,
 			    unsigned long a1, unsigned long a2,
 			    unsigned long a3)
 {
-	u64 now = ht_ktime_ns();
-	struct ht_thread_state *s;
+	struct ht_vcpu_slot *s;
 	enum ht_outcome out;
-	struct ht_bucket *b;
-	unsigned long flags;
-	u32 tid = current->pid;
 
 	ht_count(HT_CNT_HYPERCALLS);
-	b = ht_bucket_lock(tid, &flags);
-	s = ht_slot_get(b, tid, false);
-	if (s)
-		out = ht_sm_hypercall(s, &ht_cfg.filter, now, nr, a0, a1, a2,
-				      a3);
-	else
-		out = HT_OUT_UNMATCHED_HYPERCALL; /* no exit since start */
-	raw_spin_unlock_irqrestore(&b->lock, flags);
-	ht_count(ht_outcome_counter(out));
-}
-
-static void ht_on_entry(u32 vcpu_id)
-{
-	struct ht_thread_state copy, *s;
-	struct ht_kring *rb = ht_cfg.ring;
-	struct ht_record *rec;
-	enum ht_outcome out;
-	struct ht_bucket *b;
-	unsigned long flags;
-	u32 tid = current->pid;
-	u64 now;
-
-	b = ht_bucket_lock(tid, &flags);
-	s = ht_slot_get(b, tid, false);
-	if (!s || s->phase != HT_PHASE_ARMED) {
-		if (s)
-			s->phase = HT_PHASE_IDLE;
-		raw_spin_unlock_irqrestore(&b->lock, flags);
+	s = ht_vt_find(ht_vt, ht_vt_mask, current->pid);
+	if (unlikely(!s)) {
+		/* No exit of this thread since start, or no slot for it. */
+		ht_count(HT_CNT_UNMATCHED_HYPERCALL);
 		return;
 	}
-	now = ht_ktime_ns();
-	out = ht_sm_entry(s, &ht_cfg.filter, now, vcpu_id);
-	copy = *s;
-	raw_spin_unlock_irqrestore(&b->lock, flags);
+	/* Lazy exit reason: only for a hypercall the filter may keep. */
+	if (s->aux && s->sm.phase == HT_PHASE_EXITED &&
+	    ht_nr_wanted(&ht_cfg.filter, nr)) {
+		u32 reason = 0;
+		int known = ht_vendor_reason((struct kvm_vcpu *)s->aux,
+					     s->sm.isa, &reason);
 
-	if (out != HT_OUT_EMIT) {
-		ht_count(ht_outcome_counter(out));
+		ht_sm_set_exit_reason(&s->sm, reason, s->sm.isa, known);
+		s->aux = 0;
+	}
+	/* The clock is read only for a hypercall the state machine keeps. */
+	out = ht_sm_hypercall(&s->sm, &ht_cfg.filter, 0, nr, a0, a1, a2, a3);
+	if (out == HT_OUT_ARMED)
+		s->sm.t_hypercall_ns = ht_ktime_ns();
+	else
+		ht_count_outcome(out);
+}
+
+/* After ht_sm_entry said HT_OUT_EMIT: a record, or a count (summary). */
+static void ht_emit(const struct ht_thread_state *sm, u32 vcpu_id, u64 now)
+{
+	struct ht_kring *rb = ht_cfg.ring;
+	struct ht_record *rec;
+
+	if (ht_cfg.flags & HT_CONFIG_F_AGGREGATE) {
+		if (ht_kagg_add(ht_cfg.agg, current->tgid, sm->nr, sm, now))
+			ht_count(HT_CNT_EMITTED);
+		else
+			ht_count(HT_CNT_DROPPED);
 		return;
 	}
 	rec = rb ? ht_kring_reserve(rb, sizeof(*rec)) : NULL;
@@ -267,15 +235,36 @@ static void ht_on_entry(u32 vcpu_id)
 		ht_count(HT_CNT_DROPPED);
 		return;
 	}
-	ht_sm_fill_record(rec, &copy, current->tgid, tid, vcpu_id,
+	ht_sm_fill_record(rec, sm, current->tgid, current->pid, vcpu_id,
 			  smp_processor_id(), now);
 	ht_kring_commit(rb, rec);
 	ht_count(HT_CNT_EMITTED);
 }
 
-static inline u32 ht_vcpu_id(struct kvm_vcpu *vcpu)
+/* vcpu_id: the argument (<= 5.9), or read from vcpu when one is given. */
+static __always_inline void ht_on_entry(struct kvm_vcpu *vcpu, u32 vcpu_id)
 {
-	return vcpu ? (u32)vcpu->vcpu_id : HT_VCPU_UNKNOWN;
+	struct ht_vcpu_slot *s;
+	enum ht_outcome out;
+	u64 now;
+
+	s = ht_vt_find(ht_vt, ht_vt_mask, current->pid);
+	if (!s)
+		return;
+	if (s->sm.phase != HT_PHASE_ARMED) {
+		/* The common case: an exit without a wanted hypercall. */
+		s->sm.phase = HT_PHASE_IDLE;
+		return;
+	}
+	now = ht_ktime_ns();
+	if (vcpu)
+		vcpu_id = (u32)vcpu->vcpu_id;
+	out = ht_sm_entry(&s->sm, &ht_cfg.filter, now, vcpu_id);
+	if (out != HT_OUT_EMIT) {
+		ht_count_outcome(out);
+		return;
+	}
+	ht_emit(&s->sm, vcpu_id, now);
 }
 
 /* ---- probes, one per prototype (compat.h) ------------------------------ */
@@ -284,39 +273,36 @@ static HT_PROBE_EXIT_REASON_VCPU_ISA(ht_probe_exit_reason_vcpu_isa)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_exit(exit_reason, (u8)isa, 1);
+	ht_on_exit(NULL, exit_reason, (u8)isa);
 }
 
+/* The reason is read lazily, from the vcpu kept in the slot. */
 static HT_PROBE_EXIT_VCPU_ISA(ht_probe_exit_vcpu_isa)
 {
-	u32 reason = 0;
-	int known;
-
 	if (ht_pid_unwanted())
 		return;
-	known = ht_vendor_reason(vcpu, isa, &reason);
-	ht_on_exit(reason, (u8)isa, known);
+	ht_on_exit(vcpu, 0, (u8)isa);
 }
 
 static HT_PROBE_ENTRY_VCPU_ID(ht_probe_entry_vcpu_id)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_entry(vcpu_id);
+	ht_on_entry(NULL, vcpu_id);
 }
 
 static HT_PROBE_ENTRY_VCPU(ht_probe_entry_vcpu)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_entry(ht_vcpu_id(vcpu));
+	ht_on_entry(vcpu, HT_VCPU_UNKNOWN);
 }
 
 static HT_PROBE_ENTRY_VCPU_FORCE(ht_probe_entry_vcpu_force)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_entry(ht_vcpu_id(vcpu));
+	ht_on_entry(vcpu, HT_VCPU_UNKNOWN);
 }
 
 static HT_PROBE_HYPERCALL(ht_probe_hypercall)

@@ -11,8 +11,11 @@
 #include <stdexcept>
 #include <string>
 
+#include <vector>
+
 extern "C" {
 #include "ht_config.h"
+#include "ht_hist.h"
 }
 
 namespace hypertrace {
@@ -32,6 +35,16 @@ struct RingMapping {
 struct BackendConfig {
     ht_filter filter{};
     std::uint32_t ring_bytes = 8u << 20;   // data area size, power of two
+    // --summary: keep per (pid, nr) statistics in the kernel (common/ht_hist.h)
+    // instead of emitting records.  HT_CNT_EMITTED then counts hypercalls
+    // added to the statistics and HT_CNT_DROPPED those that found no room.
+    bool aggregate = false;
+};
+
+// One key's statistics, summed over CPUs.
+struct AggregateEntry {
+    ht_agg_key key{};
+    ht_agg_value value{};
 };
 
 class Backend {
@@ -47,6 +60,11 @@ public:
     virtual std::string detail() const { return {}; }
     virtual RingMapping ring() const = 0;
     virtual Counters counters() const = 0;       // summed over CPUs
+    // With config.aggregate: the statistics gathered since the previous call
+    // (or since start), after which the kernel starts afresh.  Lossless: a
+    // hypercall is in exactly one call's result.  Call it once more after
+    // stop() for the rest.  Without config.aggregate: empty.
+    virtual std::vector<AggregateEntry> take_aggregates() = 0;
     // Detach from the tracepoints; the ring stays readable so the caller can
     // drain what was written before.  Idempotent; the destructor calls it.
     virtual void stop() = 0;

@@ -4,7 +4,10 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/membarrier.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +15,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "kvm_tracepoints.h"
@@ -19,7 +25,9 @@
 
 extern "C" {
 #include "ht_config.h"
+#include "ht_ring.h"
 #include "ht_state_machine.h"
+#include "ht_vcpu_table.h"
 }
 #include "hypertrace.h"
 #include "hypertrace.skel.h"
@@ -63,12 +71,26 @@ bool env_is(const char* var, const char* value) {
     return v && std::strcmp(v, value) == 0;
 }
 
-// Task storage keyed by the current task needs the map type and
-// bpf_get_current_task_btf() in tracepoint programs (5.11+).  The
-// environment variable HYPERTRACE_BPF_STATE=lru forces the fallback, so the
-// tests prove it on kernels that do have task storage.
-bool use_task_storage() {
-    if (env_is("HYPERTRACE_BPF_STATE", "lru")) return false;
+// ---- where the per-vCPU state lives --------------------------------------
+//
+// vcpu: the slot table keyed by the vCPU (common/ht_vcpu_table.h), no helper
+//       call to find it; needs KVM's per-CPU kvm_running_vcpu in BTF (the
+//       kvm_hypercall program finds its vCPU there) and BPF_CMPXCHG (5.12+).
+// task: task local storage keyed by the current task (5.11+).
+// lru:  an LRU hash keyed by tid, for anything older.
+// The first that loads wins.  HYPERTRACE_BPF_STATE=vcpu|task|lru forces one
+// (tests and the benchmark prove each on kernels that have the better ones).
+enum class StateStore { Vcpu, Task, Lru };
+
+const char* store_name(StateStore s) {
+    switch (s) {
+    case StateStore::Vcpu: return "a per-vCPU slot table";
+    case StateStore::Task: return "task storage";
+    default: return "an LRU hash by tid";
+    }
+}
+
+bool task_storage_usable() {
     return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1 &&
            libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr) == 1 &&
            libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_storage_get, nullptr) == 1;
@@ -117,6 +139,7 @@ std::string trace_params(const btf* b, const char* ev) {
 
 struct AttachPlan {
     bool exit_raw = false, hypercall_raw = false, entry_raw = false;
+    bool running_vcpu_btf = false;  // kvm_running_vcpu is a BTF variable
     unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
     unsigned entry_args = HT_RAW_ENTRY_VCPU;
     std::string why;  // for detail()
@@ -145,18 +168,19 @@ bool vendor_struct_btf(const btf* vmlinux, std::string* which) {
 
 AttachPlan plan_attach() {
     AttachPlan plan;
+    BtfPtr vmlinux(btf__load_vmlinux_btf());
+    BtfPtr kvm;
+    if (vmlinux && path_exists("/sys/kernel/btf/kvm")) kvm.reset(btf__load_module_btf("kvm", vmlinux.get()));
+    const btf* protos = kvm ? kvm.get() : vmlinux.get();
+    plan.running_vcpu_btf = protos && btf__find_by_name_kind(protos, "kvm_running_vcpu", BTF_KIND_VAR) > 0;
     if (env_is("HYPERTRACE_BPF_ATTACH", "classic")) {
         plan.why = "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)";
         return plan;
     }
-    BtfPtr vmlinux(btf__load_vmlinux_btf());
     if (!vmlinux) {
         plan.why = "classic tracepoints (no vmlinux BTF for raw ones)";
         return plan;
     }
-    BtfPtr kvm;
-    if (path_exists("/sys/kernel/btf/kvm")) kvm.reset(btf__load_module_btf("kvm", vmlinux.get()));
-    const btf* protos = kvm ? kvm.get() : vmlinux.get();
 
     const std::string hc = trace_params(protos, "kvm_hypercall");
     const std::string ex = trace_params(protos, "kvm_exit");
@@ -200,50 +224,92 @@ public:
     const char* name() const override { return "bpf"; }
     RingMapping ring() const override { return ring_; }
     Counters counters() const override;
+    std::vector<AggregateEntry> take_aggregates() override;
     void stop() override;
-    std::string detail() const override { return attach_ + ", per-thread state in " + storage_; }
+    std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_; }
 
 private:
     // Loads and attaches per plan; throws BackendError with nothing left behind.
-    void load_and_attach(const BackendConfig& config, bool task, const AttachPlan& plan);
+    void load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan);
 
     SkelPtr skel_;
     std::vector<LinkPtr> links_;  // in attach order; detached in reverse
     Mapping consumer_page_;
     Mapping producer_and_data_;
     RingMapping ring_;
+    StateStore store_ = StateStore::Lru;
+    bool aggregate_ = false;
+    std::uint32_t agg_hot_keys_ = 0;
     std::string storage_;
     std::string attach_;
 };
 
-void BpfBackend::load_and_attach(const BackendConfig& config, bool task, const AttachPlan& plan) {
+void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan) {
     links_.clear();
     skel_.reset(hypertrace_bpf__open());
     if (!skel_) throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
 
-    skel_->rodata->filter = config.filter;
-    skel_->rodata->raw_exit_args = plan.exit_args;
-    skel_->rodata->raw_entry_args = plan.entry_args;
+    auto* ro = skel_->rodata;
+    ro->filter = config.filter;
+    ro->raw_exit_args = plan.exit_args;
+    ro->raw_entry_args = plan.entry_args;
+    ro->lazy_exit_reason = plan.exit_raw && plan.exit_args == HT_RAW_EXIT_VCPU_ISA;
+    ro->aggregate = config.aggregate;
+    ro->wake_mark = std::max<std::uint64_t>(1, config.ring_bytes / HT_RING_WAKEUP_FRACTION);
+    std::uint64_t mask = 0;
+    if (::getrandom(&mask, sizeof mask, 0) != sizeof mask) mask = 0x5bd1e9955bd1e995ull;
+    ro->key_mask = mask | 1;  // odd: vCPU structs are aligned, so keys are never 0
+    if (const char* ms = std::getenv("HYPERTRACE_BPF_STEAL_AFTER_MS"))  // tests only
+        ro->steal_after_ns = std::strtoull(ms, nullptr, 10) * 1000000ull;
+    if (const char* keys = std::getenv("HYPERTRACE_BPF_AGG_KEYS")) {  // tests only: a tiny table
+        const auto n = static_cast<std::uint32_t>(std::strtoul(keys, nullptr, 10));
+        bpf_map__set_max_entries(skel_->maps.agg0, n ? n : 1);
+        bpf_map__set_max_entries(skel_->maps.agg1, n ? n : 1);
+    }
     if (int err = bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes))
         throw BackendError("eBPF backend: bad ring size " + std::to_string(config.ring_bytes) + ": " +
                            std::strerror(-err));
 
-    // Exactly one program per tracepoint, and only its state map, is loaded.
+    // Exactly one program per tracepoint, and only the maps it uses, are loaded.
     auto& p = skel_->progs;
-    bpf_program* const all[] = {p.ht_exit_tp_task, p.ht_hc_tp_task,  p.ht_entry_tp_task,
-                                p.ht_exit_raw_task, p.ht_hc_raw_task, p.ht_entry_raw_task,
-                                p.ht_exit_tp_lru,  p.ht_hc_tp_lru,   p.ht_entry_tp_lru,
-                                p.ht_exit_raw_lru,  p.ht_hc_raw_lru,  p.ht_entry_raw_lru};
-    bpf_program* exit_p = task ? (plan.exit_raw ? p.ht_exit_raw_task : p.ht_exit_tp_task)
-                               : (plan.exit_raw ? p.ht_exit_raw_lru : p.ht_exit_tp_lru);
-    bpf_program* hc_p = task ? (plan.hypercall_raw ? p.ht_hc_raw_task : p.ht_hc_tp_task)
-                             : (plan.hypercall_raw ? p.ht_hc_raw_lru : p.ht_hc_tp_lru);
-    bpf_program* entry_p = task ? (plan.entry_raw ? p.ht_entry_raw_task : p.ht_entry_tp_task)
-                                : (plan.entry_raw ? p.ht_entry_raw_lru : p.ht_entry_tp_lru);
-    for (bpf_program* prog : all)
+    struct Set {
+        bpf_program *exit_tp, *hc_tp, *entry_tp, *exit_raw, *hc_raw, *entry_raw;
+    };
+    const Set sets[] = {
+        {p.ht_exit_tp_vcpu, p.ht_hc_tp_vcpu, p.ht_entry_tp_vcpu, p.ht_exit_raw_vcpu, p.ht_hc_raw_vcpu,
+         p.ht_entry_raw_vcpu},
+        {p.ht_exit_tp_task, p.ht_hc_tp_task, p.ht_entry_tp_task, p.ht_exit_raw_task, p.ht_hc_raw_task,
+         p.ht_entry_raw_task},
+        {p.ht_exit_tp_lru, p.ht_hc_tp_lru, p.ht_entry_tp_lru, p.ht_exit_raw_lru, p.ht_hc_raw_lru,
+         p.ht_entry_raw_lru},
+    };
+    const Set& set = sets[static_cast<int>(store)];
+    bpf_program* exit_p = plan.exit_raw ? set.exit_raw : set.exit_tp;
+    bpf_program* hc_p = plan.hypercall_raw ? set.hc_raw : set.hc_tp;
+    bpf_program* entry_p = plan.entry_raw ? set.entry_raw : set.entry_tp;
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj)
         bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
-    bpf_map__set_autocreate(skel_->maps.task_states, task);
-    bpf_map__set_autocreate(skel_->maps.lru_states, !task);
+    bpf_map__set_autocreate(skel_->maps.vcpu_table, store == StateStore::Vcpu);
+    bpf_map__set_autocreate(skel_->maps.task_states, store == StateStore::Task);
+    bpf_map__set_autocreate(skel_->maps.lru_states, store == StateStore::Lru);
+    bpf_map__set_autocreate(skel_->maps.agg0, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg1, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg_zero, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg_index, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg_hot, config.aggregate);
+    if (config.aggregate) {
+        // Hot keys cost sizeof(ht_agg_value) per CPU each, twice (two
+        // parities): keep them under 32 MiB on big hosts.
+        const int ncpus = std::max(1, libbpf_num_possible_cpus());
+        const std::size_t budget = std::size_t{32} << 20;
+        const std::size_t fit = budget / (2 * sizeof(ht_agg_value) * static_cast<std::size_t>(ncpus));
+        const std::uint32_t hot = static_cast<std::uint32_t>(std::clamp<std::size_t>(fit, 1, HT_AGG_HOT_KEYS));
+        ro->agg_hot_keys = hot;
+        bpf_map__set_max_entries(skel_->maps.agg_index, 2 * hot);
+        bpf_map__set_max_entries(skel_->maps.agg_hot, 2 * hot);
+        agg_hot_keys_ = hot;
+    }
 
     if (int err = hypertrace_bpf__load(skel_.get())) {
         std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
@@ -268,7 +334,7 @@ void BpfBackend::load_and_attach(const BackendConfig& config, bool task, const A
     }
 }
 
-BpfBackend::BpfBackend(const BackendConfig& config) {
+BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregate) {
     libbpf_log().clear();
     libbpf_set_print(collect_libbpf_print);
 
@@ -276,24 +342,58 @@ BpfBackend::BpfBackend(const BackendConfig& config) {
     if (std::string caps = missing_bpf_capabilities(); !caps.empty())
         throw BackendError("eBPF backend: " + caps);
 
-    const bool task = use_task_storage();
-    storage_ = task ? "task storage" : "an LRU hash by tid";
     const AttachPlan plan = plan_attach();
-    attach_ = plan.why;
+    // Candidates for the state, best first.
+    std::vector<StateStore> stores;
+    const char* forced = std::getenv("HYPERTRACE_BPF_STATE");
+    if (forced && *forced) {
+        if (!std::strcmp(forced, "vcpu")) stores.push_back(StateStore::Vcpu);
+        else if (!std::strcmp(forced, "task")) stores.push_back(StateStore::Task);
+        else if (!std::strcmp(forced, "lru")) stores.push_back(StateStore::Lru);
+        else
+            throw BackendError(std::string("eBPF backend: HYPERTRACE_BPF_STATE='") + forced +
+                               "' is not one of vcpu, task, lru: unset it or pick one");
+    } else {
+        if (plan.running_vcpu_btf) stores.push_back(StateStore::Vcpu);
+        if (task_storage_usable()) stores.push_back(StateStore::Task);
+        stores.push_back(StateStore::Lru);
+    }
     // Classic tracepoints are found through tracefs (which also tells "kvm
     // not loaded" apart from "tracefs not mounted"); raw ones by name only.
     const bool all_raw = plan.exit_raw && plan.hypercall_raw && plan.entry_raw;
+    const bool any_raw = plan.exit_raw || plan.hypercall_raw || plan.entry_raw;
     if (!all_raw && !find_kvm_events_dir(&why)) throw BackendError("eBPF backend: " + why);
-    try {
-        load_and_attach(config, task, plan);
-    } catch (const BackendError& e) {
-        const bool any_raw = plan.exit_raw || plan.hypercall_raw || plan.entry_raw;
-        if (!any_raw || env_is("HYPERTRACE_BPF_ATTACH", "raw")) throw;
-        // Raw tracepoints did not load or attach here: classic ones still can.
-        if (!find_kvm_events_dir(&why)) throw BackendError(std::string(e.what()) + "\n(classic fallback: " + why + ")");
-        libbpf_log().clear();
-        load_and_attach(config, task, AttachPlan{});
-        attach_ = "classic tracepoints (raw ones failed: " + std::string(e.what()).substr(0, 200) + ")";
+
+    std::string failures;  // of the better stores, for detail()
+    for (std::size_t i = 0; i < stores.size(); ++i) {
+        const StateStore store = stores[i];
+        const bool last = i + 1 == stores.size();
+        try {
+            try {
+                load_and_attach(config, store, plan);
+                attach_ = plan.why;
+            } catch (const BackendError& e) {
+                if (!any_raw || env_is("HYPERTRACE_BPF_ATTACH", "raw")) throw;
+                // Raw tracepoints did not load or attach here: classic ones still can.
+                if (!find_kvm_events_dir(&why))
+                    throw BackendError(std::string(e.what()) + "\n(classic fallback: " + why + ")");
+                libbpf_log().clear();
+                load_and_attach(config, store, AttachPlan{});
+                attach_ = "classic tracepoints (raw ones failed: " + std::string(e.what()).substr(0, 200) + ")";
+            }
+            store_ = store;
+            storage_ = store_name(store) + failures;
+            break;
+        } catch (const BackendError& e) {
+            if (last) throw;
+            std::string first = e.what();
+            if (first.find("failed to find the address for kernel symbol") != std::string::npos)
+                first = "kvm_running_vcpu has no address in kallsyms";
+            else
+                first = first.substr(0, first.find('\n'));
+            failures += std::string(" (") + store_name(store) + " failed: " + first.substr(0, 160) + ")";
+            libbpf_log().clear();
+        }
     }
 
     // Map the ring exactly as common/ht_ring.h describes.
@@ -358,16 +458,106 @@ void BpfBackend::stop() {
 Counters BpfBackend::counters() const {
     Counters total{};
     const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus <= 0) return total;
+    if (ncpus <= 0 || !skel_) return total;
     struct PerCpu {
         std::uint64_t c[HT_CNT_MAX];
     };
     std::vector<PerCpu> values(static_cast<std::size_t>(ncpus));
     const std::uint32_t key = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, values.data()) != 0) return total;
-    for (const auto& v : values)
-        for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += v.c[i];
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, values.data()) == 0)
+        for (const auto& v : values)
+            for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += v.c[i];
+    // The vcpu set counts in its slots (no per-CPU map lookup per event).
+    if (store_ == StateStore::Vcpu) {
+        std::vector<ht_vcpu_slot> slots(HT_VT_SLOTS);
+        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, slots.data()) == 0)
+            for (const auto& sl : slots)
+                for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += sl.counters[i];
+    }
     return total;
+}
+
+// Wait until no BPF program still runs with the old agg_gen: programs run
+// inside RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits for an RCU
+// grace period (synchronize_rcu) on every kernel that has it.  Where it is
+// refused (nohz_full), fall back to a pause far longer than any program run.
+void wait_for_running_programs() {
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+// Adds one key's per-CPU values into e.
+void add_per_cpu(AggregateEntry& e, const std::vector<ht_agg_value>& per_cpu) {
+    for (const ht_agg_value& v : per_cpu) {
+        if (!v.count) continue;
+        if (!e.value.count || v.min_ns < e.value.min_ns) e.value.min_ns = v.min_ns;
+        if (v.max_ns > e.value.max_ns) e.value.max_ns = v.max_ns;
+        e.value.count += v.count;
+        e.value.sum_ns += v.sum_ns;
+        e.value.sum_exit_hc_ns += v.sum_exit_hc_ns;
+        e.value.sum_hc_entry_ns += v.sum_hc_entry_ns;
+        for (std::size_t b = 0; b < HT_HIST_BUCKETS; ++b) e.value.buckets[b] += v.buckets[b];
+    }
+}
+
+std::vector<ht_agg_key> all_keys(int fd) {
+    std::vector<ht_agg_key> keys;
+    ht_agg_key key{}, next{};
+    const ht_agg_key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    return keys;
+}
+
+std::vector<AggregateEntry> BpfBackend::take_aggregates() {
+    std::vector<AggregateEntry> out;
+    if (!aggregate_ || !skel_) return out;
+    // Next generation: programs that start now write the other parity.
+    const std::uint32_t old_gen = skel_->bss->agg_gen;
+    const std::uint32_t parity = old_gen & 1;
+    skel_->bss->agg_gen = old_gen + 1;
+    wait_for_running_programs();
+
+    const int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0) return out;
+    std::vector<ht_agg_value> per_cpu(static_cast<std::size_t>(ncpus));
+    const std::vector<ht_agg_value> zeros(static_cast<std::size_t>(ncpus));
+
+    // Hot keys of the old parity: read their agg_hot entries, zero them, and
+    // hand the entries out afresh.
+    const int index_fd = bpf_map__fd(skel_->maps.agg_index);
+    const int hot_fd = bpf_map__fd(skel_->maps.agg_hot);
+    for (const ht_agg_key& k : all_keys(index_fd)) {
+        if (k.reserved != parity) continue;
+        std::uint32_t idx = 0;
+        if (bpf_map_lookup_elem(index_fd, &k, &idx) == 0 && idx < 2 * agg_hot_keys_ &&
+            bpf_map_lookup_elem(hot_fd, &idx, per_cpu.data()) == 0) {
+            AggregateEntry e;
+            e.key = k;
+            e.key.reserved = 0;
+            add_per_cpu(e, per_cpu);
+            if (e.value.count) out.push_back(e);
+            bpf_map_update_elem(hot_fd, &idx, zeros.data(), BPF_ANY);
+        }
+        bpf_map_delete_elem(index_fd, &k);
+    }
+    // Entries a lost insert race left unused are zero already.
+    skel_->bss->agg_hot_used[parity] = 0;
+
+    // The cold keys.
+    const int fd = bpf_map__fd(parity ? skel_->maps.agg1 : skel_->maps.agg0);
+    for (const ht_agg_key& k : all_keys(fd)) {
+        if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) continue;
+        AggregateEntry e;
+        e.key = k;
+        add_per_cpu(e, per_cpu);
+        bpf_map_delete_elem(fd, &k);
+        if (e.value.count) out.push_back(e);
+    }
+    return out;
 }
 
 }  // namespace

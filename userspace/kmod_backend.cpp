@@ -10,6 +10,7 @@
 // the vendor vCPU struct, read from the vendor module's BTF.
 #include "kmod_backend.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -438,6 +439,34 @@ ht_ioc_status KmodBackend::status() const
     return st;
 }
 
+std::vector<AggregateEntry> KmodBackend::take_aggregates()
+{
+    std::vector<AggregateEntry> out;
+    if (!aggregate_ || fd_ < 0)
+        return out;
+    // One buffer of agg_keys entries (~9.5 KB each) takes a whole interval
+    // in one call; `remaining` covers a module with more keys than that.
+    if (agg_buf_.empty())
+        agg_buf_.resize(std::max<std::uint32_t>(info_.agg_keys, 1));
+    for (;;) {
+        ht_ioc_agg_take t{};
+        t.entries = reinterpret_cast<std::uintptr_t>(agg_buf_.data());
+        t.capacity = static_cast<std::uint32_t>(agg_buf_.size());
+        if (::ioctl(fd_, HT_IOC_AGG_TAKE, &t) < 0)
+            throw BackendError("kmod backend: HT_IOC_AGG_TAKE failed: " + errstr(errno));
+        out.reserve(out.size() + t.count);
+        for (std::uint32_t i = 0; i < t.count; i++) {
+            AggregateEntry e;
+            e.key = agg_buf_[i].key;
+            e.value = agg_buf_[i].value;
+            out.push_back(e);
+        }
+        if (t.remaining == 0)
+            break;
+    }
+    return out;
+}
+
 void KmodBackend::stop()
 {
     if (stopped_ || fd_ < 0)
@@ -506,6 +535,7 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
 
     ht_ioc_config c{};
     c.ring_bytes = rb;
+    c.flags = cfg.aggregate ? HT_CONFIG_F_AGGREGATE : 0;
     c.filter = cfg.filter;
     if (::ioctl(b->fd_, HT_IOC_SET_CONFIG, &c) < 0)
         throw BackendError("kmod backend: the module rejected the configuration (" +
@@ -525,6 +555,7 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
         reason_how = "exit reason unknown (" + det.reason_how + ")";
     }
 
+    b->aggregate_ = cfg.aggregate;
     b->size_ = rb;
     b->cons_ = ::mmap(nullptr, b->page_, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd_, 0);
     if (b->cons_ == MAP_FAILED) {

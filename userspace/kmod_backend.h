@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 
@@ -45,6 +46,8 @@ public:
     std::string detail() const override { return detection_; }
     RingMapping ring() const override;
     Counters counters() const override;
+    // Summary mode: HT_IOC_AGG_TAKE until the interval is drained.
+    std::vector<AggregateEntry> take_aggregates() override;
     void stop() override;
 
     ht_ioc_status status() const;         // attached tracepoints etc.
@@ -61,6 +64,8 @@ private:
     std::size_t page_ = 0;
     std::uint64_t size_ = 0;
     bool stopped_ = false;
+    bool aggregate_ = false;
+    std::vector<ht_ioc_agg_entry> agg_buf_;  // take buffer, kept between calls
     ht_ioc_info info_{};
     std::string detection_;
 };

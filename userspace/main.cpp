@@ -3,12 +3,14 @@
 // exit before it and the entry after it.  See `hypertrace --help`.
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
 
+#include "aggregate_summary.h"
 #include "backend_select.h"
 #include "options.h"
 #include "record_format.h"
@@ -52,9 +54,22 @@ void print_totals(const SessionResult& r) {
                      (unsigned long long)(c[HT_CNT_EVICTED] + c[HT_CNT_NO_STATE]),
                      (unsigned long long)c[HT_CNT_EVICTED], (unsigned long long)c[HT_CNT_NO_STATE]);
     if (r.records != c[HT_CNT_EMITTED] || r.malformed)
-        std::fprintf(stderr, "hypertrace: the kernel emitted %llu records but %llu were read (%llu malformed)\n",
+        std::fprintf(stderr, "hypertrace: the kernel emitted %llu records (or summary counts) but %llu were "
+                             "read (%llu malformed)\n",
                      (unsigned long long)c[HT_CNT_EMITTED], (unsigned long long)r.records,
                      (unsigned long long)r.malformed);
+}
+
+// JSON's "interval" key: local time to the millisecond, so intervals shorter
+// than a second stay apart.
+std::string interval_label() {
+    using namespace std::chrono;
+    const auto now = system_clock::now();
+    const std::time_t t = system_clock::to_time_t(now);
+    const long ms = static_cast<long>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s.%03ld", interval_header(t).c_str(), ms);
+    return buf;
 }
 
 int run(const Options& opts) {
@@ -74,6 +89,7 @@ int run(const Options& opts) {
     BackendConfig config;
     config.filter = make_filter(opts);
     config.ring_bytes = opts.ring_bytes;
+    config.aggregate = opts.summary;  // statistics kept in the kernel, no records
     SelectedBackend selected;
     try {
         selected = select_backend(opts.backend, config);
@@ -85,14 +101,39 @@ int run(const Options& opts) {
 
     const TimeBase time_base = TimeBase::now(opts.timestamp);
     std::unique_ptr<RecordWriter> writer;
-    Summary summary;
+    // --summary: the kernel keeps the statistics; a hypercall it could not
+    // add there (no room for a new key) arrives as a record and joins them.
+    AggregateSummary from_records;
     RecordSink sink;
     if (opts.summary) {
-        sink = [&summary](const ht_record& r) { summary.add(r); };
+        sink = [&from_records](const ht_record& r) {
+            AggregateEntry e;
+            e.key.pid = r.pid;
+            e.key.nr = r.nr;
+            ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
+            from_records.add(e);
+        };
     } else {
         writer = make_record_writer(opts.format, out, time_base);
         sink = [&writer](const ht_record& r) { writer->write(r); };
     }
+
+    // --summary: print a batch of the kernel's statistics; with -i each
+    // batch under its interval's header, else one batch at the end.
+    std::uint64_t aggregated = 0;
+    auto print_batch = [&](const std::vector<AggregateEntry>& batch, bool interval) {
+        AggregateSummary agg = std::move(from_records);  // the session counted these records
+        from_records = AggregateSummary();
+        const std::uint64_t from_ring = agg.total();
+        agg.add(batch);
+        aggregated += agg.total() - from_ring;
+        std::vector<SummaryRow> rows = agg.rows();
+        if (opts.format == Format::Json)
+            print_summary_json(out, rows, interval ? interval_label() : std::string());
+        else
+            print_summary_text(out, rows, interval ? interval_header(std::time(nullptr)) : std::string());
+        out.flush();
+    };
 
     std::optional<std::chrono::nanoseconds> duration;
     if (opts.duration_ns) duration = std::chrono::nanoseconds(opts.duration_ns);
@@ -103,14 +144,19 @@ int run(const Options& opts) {
             writer->flush();
             out.flush();
         };
-    const SessionResult result = run_session(*selected.backend, sink, duration, hooks);
+    if (opts.summary && opts.interval_ns) {
+        hooks.interval = std::chrono::nanoseconds(opts.interval_ns);
+        hooks.tick = [&] { print_batch(selected.backend->take_aggregates(), true); };
+    }
+    SessionResult result = run_session(*selected.backend, sink, duration, hooks);
+    // After stop(): what the kernel gathered since the last interval.
+    std::vector<AggregateEntry> last;
+    if (opts.summary) last = selected.backend->take_aggregates();
     selected.backend.reset();  // detached and unloaded before we report
 
     if (opts.summary) {
-        if (opts.format == Format::Json)
-            summary.print_json(out);
-        else
-            summary.print_text(out);
+        print_batch(last, opts.interval_ns != 0);
+        result.records = aggregated + result.records;
     } else {
         writer->finish();
     }

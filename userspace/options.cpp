@@ -33,6 +33,7 @@ constexpr ValueOption kValueOptions[] = {
     {"--nr", "-n"},          {"--pid", "-p"},      {"--vcpu", nullptr},
     {"--min-latency", nullptr}, {"--duration", "-d"}, {"--format", "-f"},
     {"--output", "-o"},      {"--backend", "-b"},  {"--ring-size", nullptr},
+    {"--interval", "-i"},
 };
 
 // "-n -1" would make Boost read "-1" as an option and report a confusing
@@ -226,7 +227,7 @@ Options parse_options(int argc, char** argv)
 {
     Options o;
     std::vector<std::string> nr_items, positional;
-    std::string pid, vcpu, min_latency, duration, format, output, backend, ring;
+    std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval;
 
     po::options_description desc;
     desc.add_options()
@@ -240,6 +241,7 @@ Options parse_options(int argc, char** argv)
         ("format,f", po::value(&format))
         ("output,o", po::value(&output))
         ("summary,s", po::bool_switch(&o.summary))
+        ("interval,i", po::value(&interval))
         ("backend,b", po::value(&backend))
         ("check", po::bool_switch(&o.check))
         ("timestamp,T", po::bool_switch(&o.timestamp))
@@ -315,6 +317,12 @@ Options parse_options(int argc, char** argv)
     }
     if (vm.count("ring-size"))
         o.ring_bytes = parse_ring_size(ring);
+    if (vm.count("interval")) {
+        o.interval_ns = parse_duration_option("--interval", interval);
+        if (!o.summary)
+            usage("--interval " + interval + " prints the summary every interval: add -s "
+                  "(records are printed as they come anyway)");
+    }
     return o;
 }
 
@@ -362,7 +370,7 @@ std::string help_text()
 {
     return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vcpu N] [--min-latency DUR]
                   [--hypercall-exits-only] [-d DUR] [-f {text,json,csv}] [-o FILE]
-                  [-s] [-T] [-b {auto,bpf,kmod}] [--ring-size BYTES] [--check]
+                  [-s] [-i DUR] [-T] [-b {auto,bpf,kmod}] [--ring-size BYTES] [--check]
                   [duration]
 
 Trace KVM hypercalls on this host: one record per hypercall with its number,
@@ -386,7 +394,10 @@ options:
   -f, --format FMT       text (default), json (one object per line) or csv
   -o, --output FILE      write records or summary to FILE instead of stdout
   -s, --summary          print latency statistics and histograms per pid and
-                         hypercall number at the end, instead of records
+                         hypercall number at the end, instead of records (kept
+                         in the kernel: no per-hypercall records are moved)
+  -i, --interval DUR     with -s: print the summary every DUR and start afresh
+                         (a bare number means seconds)
   -T, --timestamp        text: wall-clock time (HH:MM:SS.us) instead of
                          seconds since start
   -b, --backend B        auto (default: bpf, else kmod), bpf or kmod
@@ -407,6 +418,7 @@ examples:
     hypertrace --hypercall-exits-only # only VMCALL/VMMCALL exits
     hypertrace 10                     # trace for 10 seconds
     hypertrace -s 30                  # 30 s, then latency summary per pid, nr
+    hypertrace -s -i 1                # a summary every second, until Ctrl-C
     hypertrace -f json -o calls.jsonl # JSON lines into a file
     hypertrace -T                     # wall-clock time column
     hypertrace --check                # can this host trace? (exit status)

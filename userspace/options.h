@@ -36,6 +36,7 @@ struct Options {
     Format format = Format::Text;          // -f
     std::string output;                    // -o FILE; empty = stdout
     bool summary = false;                  // -s: statistics at the end instead of records
+    std::uint64_t interval_ns = 0;         // -i: with -s, print and reset every interval; 0 = at the end only
     BackendKind backend = BackendKind::Auto;  // -b
     bool check = false;                    // --check: check the host can trace, then exit
     bool timestamp = false;                // -T: wall-clock time column (text format)

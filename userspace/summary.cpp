@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <time.h>
 
 namespace hypertrace {
 
@@ -182,7 +183,10 @@ void Summary::add(const ht_record& r)
         last_ = &stats_[k];
         last_key_ = k;
     }
-    last_->add(r.t_entry_ns >= r.t_exit_ns ? r.t_entry_ns - r.t_exit_ns : 0);
+    // The same arithmetic as ht_agg_add, so both paths print the same numbers.
+    last_->latency.add(r.t_entry_ns > r.t_exit_ns ? r.t_entry_ns - r.t_exit_ns : 0);
+    last_->sum_exit_hc += r.t_hypercall_ns > r.t_exit_ns ? r.t_hypercall_ns - r.t_exit_ns : 0;
+    last_->sum_hc_entry += r.t_entry_ns > r.t_hypercall_ns ? r.t_entry_ns - r.t_hypercall_ns : 0;
     total_++;
 }
 
@@ -190,15 +194,23 @@ std::vector<SummaryRow> Summary::rows() const
 {
     std::vector<SummaryRow> rows;
     rows.reserve(stats_.size());
-    for (const auto& [k, s] : stats_) {
-        SummaryRow row{k.pid, k.nr, s.count(), s.min(), s.avg(),
-                       s.percentile(500), s.percentile(990), s.max(), {}};
-        const auto& h = s.log2_usecs();
-        std::size_t last = 0;
-        for (std::size_t i = 0; i < h.size(); i++)
-            if (h[i])
-                last = i;
-        row.log2_usecs.assign(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+    for (const auto& [k, st] : stats_) {
+        const LatencyRecorder& s = st.latency;
+        SummaryRow row;
+        row.pid = k.pid;
+        row.nr = k.nr;
+        row.count = s.count();
+        row.min_ns = s.min();
+        row.avg_ns = s.avg();
+        row.p50_ns = s.percentile(500);
+        row.p99_ns = s.percentile(990);
+        row.p999_ns = s.percentile(999);
+        row.max_ns = s.max();
+        if (row.count) {
+            row.avg_exit_hc_ns = static_cast<std::uint64_t>(st.sum_exit_hc / row.count);
+            row.avg_hc_entry_ns = static_cast<std::uint64_t>(st.sum_hc_entry / row.count);
+        }
+        row.log2_usecs = trim_log2(s.log2_usecs());
         rows.push_back(std::move(row));
     }
     std::sort(rows.begin(), rows.end(), [](const SummaryRow& a, const SummaryRow& b) {
@@ -207,39 +219,73 @@ std::vector<SummaryRow> Summary::rows() const
     return rows;
 }
 
-void Summary::print_text(std::ostream& out) const
+// --- Printing (both sources) ------------------------------------------------
+
+std::vector<std::uint64_t> trim_log2(
+    const std::array<std::uint64_t, LatencyRecorder::kLog2Slots>& slots)
 {
-    std::vector<SummaryRow> rs = rows();
-    if (rs.empty()) {
+    std::size_t last = 0;
+    for (std::size_t i = 0; i < slots.size(); i++)
+        if (slots[i])
+            last = i;
+    return std::vector<std::uint64_t>(slots.begin(),
+                                      slots.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+}
+
+void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows,
+                        const std::string& header)
+{
+    if (!header.empty())
+        out << header << '\n';
+    if (rows.empty()) {
         out << "no hypercalls traced\n";
         return;
     }
     bool first = true;
-    for (const SummaryRow& r : rs) {
+    for (const SummaryRow& r : rows) {
         if (!first)
             out << '\n';
         first = false;
         out << "pid = " << r.pid << ", nr = " << r.nr << ": count " << r.count
             << ", latency (us): min " << usecs(r.min_ns) << " avg " << usecs(r.avg_ns)
-            << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns) << " max "
-            << usecs(r.max_ns) << '\n';
+            << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns) << " p99.9 "
+            << usecs(r.p999_ns) << " max " << usecs(r.max_ns) << '\n'
+            << "  avg (us): exit->hypercall " << usecs(r.avg_exit_hc_ns)
+            << " hypercall->entry " << usecs(r.avg_hc_entry_ns) << '\n';
         print_log2_hist(out, r.log2_usecs, "usecs");
     }
 }
 
-void Summary::print_json(std::ostream& out) const
+void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows,
+                        const std::string& interval)
 {
-    for (const SummaryRow& r : rows()) {
-        out << "{\"pid\":" << r.pid << ",\"nr\":" << r.nr << ",\"count\":" << r.count
+    for (const SummaryRow& r : rows) {
+        out << '{';
+        // interval_header() output needs no escaping; anything else the
+        // caller passes must not contain '"' or '\\'.
+        if (!interval.empty())
+            out << "\"interval\":\"" << interval << "\",";
+        out << "\"pid\":" << r.pid << ",\"nr\":" << r.nr << ",\"count\":" << r.count
             << ",\"min_ns\":" << r.min_ns << ",\"avg_ns\":" << r.avg_ns
             << ",\"p50_ns\":" << r.p50_ns << ",\"p99_ns\":" << r.p99_ns
-            << ",\"max_ns\":" << r.max_ns << ",\"hist_usecs\":[";
+            << ",\"p999_ns\":" << r.p999_ns << ",\"max_ns\":" << r.max_ns
+            << ",\"avg_exit_hc_ns\":" << r.avg_exit_hc_ns
+            << ",\"avg_hc_entry_ns\":" << r.avg_hc_entry_ns << ",\"hist_usecs\":[";
         for (std::size_t i = 0; i < r.log2_usecs.size(); i++) {
             out << (i ? "," : "") << "{\"lo\":" << slot_lo(i) << ",\"hi\":" << slot_hi(i)
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
         out << "]}\n";
     }
+}
+
+std::string interval_header(std::time_t t)
+{
+    struct tm tm {};
+    char buf[16];
+    if (!localtime_r(&t, &tm) || std::strftime(buf, sizeof(buf), "%H:%M:%S", &tm) == 0)
+        return "??:??:??";
+    return buf;
 }
 
 }  // namespace hypertrace

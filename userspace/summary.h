@@ -1,26 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// --summary: latency statistics per (pid, hypercall nr), printed at the end.
+// --summary: latency statistics per (pid, hypercall nr), and the one printer
+// for them (text, bcc style, and JSON lines).
+//
+// Rows come from two sources and are printed by the same code:
+//   - Summary (here): built from ht_records in userspace;
+//   - AggregateSummary (aggregate_summary.h): built from the backends'
+//     in-kernel statistics (common/ht_hist.h).
 //
 // Latency is t_entry_ns - t_exit_ns (0 if a record has entry before exit).
 // Per key: count (exactly the records added), min, avg (floor of the exact
-// mean), p50, p99, max, and a log2 histogram of microseconds printed like
-// libbpf-tools' print_log2_hist.
+// mean), p50, p99, p99.9, max, the average exit->hypercall and
+// hypercall->entry times (each floor of the exact mean, each part 0 when its
+// timestamps are out of order, exactly as ht_agg_add computes them), and a
+// log2 histogram of microseconds printed like libbpf-tools' print_log2_hist.
 //
-// Percentiles are nearest-rank: pX is the smallest recorded value v with at
-// least X% of the values <= v (rank = ceil(X/100 * count)).  They are exact
-// while a key has at most LatencyRecorder's exact_limit values (65536 by
-// default; all values kept).  Past that the values move to log-linear
-// buckets: exact below 256 ns, above it 128 buckets per power of two, and a
-// percentile reports its bucket's lower bound (clamped to [min, max]).  So
-// the reported value r and the exact nearest-rank value x satisfy
+// Record path percentiles are nearest-rank: pX is the smallest recorded value
+// v with at least X% of the values <= v (rank = ceil(X/100 * count)).  They
+// are exact while a key has at most LatencyRecorder's exact_limit values
+// (65536 by default; all values kept).  Past that the values move to
+// log-linear buckets: exact below 256 ns, above it 128 buckets per power of
+// two, and a percentile reports its bucket's lower bound (clamped to
+// [min, max]).  So the reported value r and the exact nearest-rank value x
+// satisfy
 //     r <= x < r + r/128 + 1     (relative error below 0.79%, never above x).
-// min, max, avg and count are always exact.
+// min, max, avg and count are always exact.  (The aggregate path's bound is
+// coarser, see aggregate_summary.h.)
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <ostream>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -76,14 +88,46 @@ private:
     std::array<std::uint64_t, kLog2Slots> log2_{};
 };
 
-// One line of the summary, for callers and tests.
+// One line of the summary, whichever source it came from.
 struct SummaryRow {
-    std::uint32_t pid;
-    std::uint64_t nr;
-    std::uint64_t count;
-    std::uint64_t min_ns, avg_ns, p50_ns, p99_ns, max_ns;
+    std::uint32_t pid = 0;
+    std::uint64_t nr = 0;
+    std::uint64_t count = 0;
+    std::uint64_t min_ns = 0, avg_ns = 0, p50_ns = 0, p99_ns = 0, p999_ns = 0, max_ns = 0;
+    std::uint64_t avg_exit_hc_ns = 0;   // kvm_exit -> kvm_hypercall
+    std::uint64_t avg_hc_entry_ns = 0;  // kvm_hypercall -> kvm_entry
     std::vector<std::uint64_t> log2_usecs;  // slots 0..last non-empty
+
+    bool operator==(const SummaryRow& o) const
+    {
+        return pid == o.pid && nr == o.nr && count == o.count && min_ns == o.min_ns &&
+               avg_ns == o.avg_ns && p50_ns == o.p50_ns && p99_ns == o.p99_ns &&
+               p999_ns == o.p999_ns && max_ns == o.max_ns &&
+               avg_exit_hc_ns == o.avg_exit_hc_ns && avg_hc_entry_ns == o.avg_hc_entry_ns &&
+               log2_usecs == o.log2_usecs;
+    }
 };
+
+// Slots 0..last non-empty of a log2 histogram (what rows keep and print).
+std::vector<std::uint64_t> trim_log2(
+    const std::array<std::uint64_t, LatencyRecorder::kLog2Slots>& slots);
+
+// Rows (sorted by (pid, nr)), per key: a stats line, an exit/hypercall/entry
+// split line and the histogram, bcc style.  A non-empty `header` is printed
+// first on a line of its own (the -i/--interval timestamp, see
+// interval_header()).  Prints "no hypercalls traced" when rows is empty.
+void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows,
+                        const std::string& header = {});
+// One JSON object per row and line: pid, nr, count, min_ns, avg_ns, p50_ns,
+// p99_ns, p999_ns, max_ns, avg_exit_hc_ns, avg_hc_entry_ns,
+// hist_usecs: [{"lo":0,"hi":1,"count":N}, ...] (slots 0..last non-empty,
+// like the text histogram).  A non-empty `interval` adds "interval":"<it>"
+// as the first key of every object, so interval batches stay apart in one
+// stream; empty rows print nothing.
+void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows,
+                        const std::string& interval = {});
+// "HH:MM:SS" of t in local time, as bcc tools head each interval.
+std::string interval_header(std::time_t t);
 
 class Summary {
 public:
@@ -110,13 +154,10 @@ public:
     std::uint64_t total() const { return total_; }   // records added
     std::vector<SummaryRow> rows() const;            // sorted by (pid, nr)
 
-    // Per key: a stats line and the histogram, bcc style.  Prints
-    // "no hypercalls traced" when empty.
-    void print_text(std::ostream& out) const;
-    // One JSON object per key and line: pid, nr, count, min_ns, avg_ns,
-    // p50_ns, p99_ns, max_ns, hist_usecs: [{"lo":0,"hi":1,"count":N}, ...]
-    // (slots 0..last non-empty, like the text histogram).
-    void print_json(std::ostream& out) const;
+    // See print_summary_text.
+    void print_text(std::ostream& out) const { print_summary_text(out, rows()); }
+    // See print_summary_json.
+    void print_json(std::ostream& out) const { print_summary_json(out, rows()); }
 
 private:
     struct Key {
@@ -131,13 +172,19 @@ private:
         }
     };
 
+    // A key's latencies and the sums behind the two split averages.
+    struct KeyStats {
+        LatencyRecorder latency;
+        unsigned __int128 sum_exit_hc = 0, sum_hc_entry = 0;
+    };
+
     void reset_cache() { last_ = nullptr; }
 
-    std::unordered_map<Key, LatencyRecorder, KeyHash> stats_;
+    std::unordered_map<Key, KeyStats, KeyHash> stats_;
     // Hypercall streams repeat keys; skip the hash lookup then (unordered_map
     // references stay valid across rehashing).
     Key last_key_{};
-    LatencyRecorder* last_ = nullptr;
+    KeyStats* last_ = nullptr;
     std::uint64_t total_ = 0;
 };
 

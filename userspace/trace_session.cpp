@@ -12,6 +12,10 @@
 
 #include "ring_reader.h"
 
+extern "C" {
+#include "ht_ring.h"
+}
+
 namespace hypertrace {
 
 SessionResult run_session(Backend& backend, const RecordSink& sink,
@@ -29,6 +33,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     asio::posix::stream_descriptor ring_fd(io, wait_fd);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     asio::steady_timer timer(io);
+    asio::steady_timer poll_timer(io);
+    asio::steady_timer interval_timer(io);
     bool stopping = false;
 
     auto drain = [&] {
@@ -41,6 +47,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
         stopping = true;
         signals.cancel();
         timer.cancel();
+        poll_timer.cancel();
+        interval_timer.cancel();
         ring_fd.cancel();
     };
 
@@ -67,7 +75,31 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
             if (!ec) stop();
         });
     }
+    // Below the wakeup mark nobody wakes us: look every HT_RING_POLL_MS.
+    std::function<void()> poll = [&] {
+        poll_timer.expires_after(std::chrono::milliseconds(HT_RING_POLL_MS));
+        poll_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec || stopping) return;
+            drain();
+            poll();
+        });
+    };
+    // Interval ticks keep to a fixed schedule (no drift from tick work).
+    std::function<void()> schedule_tick = [&] {
+        interval_timer.expires_at(interval_timer.expiry() + *hooks.interval);
+        interval_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec || stopping) return;
+            drain();
+            if (hooks.tick) hooks.tick();
+            schedule_tick();
+        });
+    };
     wait_ring();
+    poll();
+    if (hooks.interval) {
+        interval_timer.expires_at(asio::steady_timer::clock_type::now());
+        schedule_tick();
+    }
     if (hooks.started) hooks.started();
     io.run();
 
