@@ -302,7 +302,8 @@ def main():
     names = list(cfgs)
     res = {"kernel": KERNEL, "abi": ABI, "uname": os.uname().release, "n": a.n, "rounds": a.rounds,
            "inner": a.inner, "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").strip(),
-           "cmdline": read("/proc/cmdline").strip(),
+           "cmdline": read("/proc/cmdline").strip(), "timing": os.environ.get("HT_BENCH_TIMING", "wallclock"),
+           "cpus": os.cpu_count(),
            "runs": [], "checks": [], "bpf_stats": [], "startup_s": {}, "details": {}}
     out_path = os.path.join(SCRATCH, f"bench-{KERNEL}.json")
     failures = 0

@@ -33,7 +33,8 @@ def fmt(x, nd=0):
 
 def analyse(d):
     out = {"kernel": d["kernel"], "abi": d["abi"], "n": d["n"], "rounds": d["rounds"],
-           "inner": d.get("inner", 1), "clocksource": d.get("clocksource"), "rows": {}}
+           "inner": d.get("inner", 1), "clocksource": d.get("clocksource"), "timing": d.get("timing", "wallclock"),
+           "cpus": d.get("cpus"), "rows": {}}
     per = {}
     for r in d["runs"]:
         per.setdefault((r["config"], r["mode"]), []).append(r["ns_per_call"])
@@ -80,28 +81,34 @@ def analyse(d):
 
 def markdown(kernels, host):
     L = []
-    L.append("Times are **emulated** (qemu TCG, nested SVM, guest clock source TSC; anything else "
-             "running on the 2 host cores slows some runs): compare ratios, not absolute values, and mind "
-             "the spread.  Contention only ever adds time, so the **min** columns (fastest of all runs) "
-             "are the less noisy estimate; the median is given too.  added = ns/call − untraced; "
+    L.append("Times are **emulated** (qemu TCG, nested SVM, guest clock source TSC): compare ratios, "
+             "not absolute values.  With `--time icount` (the default) qemu advances guest time by 1 ns "
+             "per guest instruction, so ns/call is an instruction count: the same in every run and "
+             "untouched by other load on the host, but blind to what instructions cost on real hardware "
+             "(cache misses, atomics, serializing instructions).  With `--time wallclock` anything else "
+             "running on the host cores slows some runs: mind the spread; contention only ever adds time, "
+             "so the **min** columns are the less noisy estimate.  added = ns/call − untraced; "
              "×floor = added / added of the 3 empty classic-tracepoint programs; nr 7 (the unrelated "
              "call of the alternating mode) = 2·added(alt) − added(all-42).")
     for k in kernels:
         L.append("")
         L.append(f"### Debian {k['kernel']} ({k['abi']}), hcgen loop -n {k['n']}, {k['rounds']} interleaved "
-                 f"rounds × {k['inner']} runs, clocksource {k.get('clocksource')}")
+                 f"rounds × {k['inner']} runs, clocksource {k.get('clocksource')}, "
+                 f"{k.get('cpus')} guest CPU(s), time: "
+                 + ("icount (1 ns per guest instruction: deterministic)" if k.get("timing") == "icount"
+                    else "emulated wall clock"))
         for mode, title in MODES:
             L.append("")
             L.append(f"**{title}**")
             L.append("")
             L.append("| configuration | median ns/call | min | added (median) | ×floor | ×untraced "
-                     "| added (min) | ×floor (min) | runs (µs/call) |")
+                     "| added (min) | ×floor (min) | runs (ns/call) |")
             L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
             for name, row in k["rows"].items():
                 r = row.get(mode)
                 if not r:
                     continue
-                runs = " ".join(f"{x/1000:.0f}" for x in r["runs_ns_per_call"])
+                runs = " ".join(f"{x:.0f}" for x in r["runs_ns_per_call"])
                 L.append("| " + " | ".join([
                     row["label"], fmt(r["median_ns_per_call"]), fmt(r["min_ns_per_call"]),
                     fmt(r["added_ns_median"]), fmt(r["x_floor_median"], 2), fmt(r["x_untraced_median"], 2),

@@ -94,6 +94,22 @@ def lru_fallback():
     assert our_programs() == [], f"programs left loaded: {our_programs()}"
 
 
+def bad_state_override():
+    env = dict(os.environ, HYPERTRACE_BPF_STATE="hash")
+    p = subprocess.run([HYPERTRACE, "-b", "bpf", "-d", "1"], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1, f"exit {p.returncode}, want 1:\n{p.stderr}"
+    assert "HYPERTRACE_BPF_STATE='hash'" in p.stderr and "vcpu, task, lru" in p.stderr, p.stderr
+    assert our_programs() == [], f"programs left loaded: {our_programs()}"
+
+
+def summary_interval():
+    """In-kernel summary with -i: the maps load, ticks print, exit 0, nothing left."""
+    p = hypertrace("-b", "bpf", "-s", "-i", "200ms", "-d", "1")
+    assert p.returncode == 0, f"exit {p.returncode}:\n{p.stderr}"
+    assert "totals:" in p.stderr, p.stderr
+    assert our_programs() == [], f"programs left loaded: {our_programs()}"
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("test_host_bpf: must run as root (it loads BPF programs)")
@@ -106,6 +122,8 @@ def main():
         check("host: eBPF backend attaches, runs 1 s, exits 0, detaches", attaches_and_detaches)
         check("host: SIGTERM ends tracing cleanly", sigterm_stops)
         check("host: LRU-hash fallback loads and attaches", lru_fallback)
+        check("host: unknown HYPERTRACE_BPF_STATE -> exit 1, names the choices", bad_state_override)
+        check("host: -s -i loads the summary maps, exits 0, detaches", summary_interval)
         check("host: not root -> names the missing capabilities", not_root)
         check("host: --check says eBPF works", check_reports_bpf)
         for args, words in [(["-n", "foo"], ["--nr", "foo"]),

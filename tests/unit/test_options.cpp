@@ -308,3 +308,23 @@ TEST(Options, MakeFilter)
     EXPECT_EQ(any.vcpu, HT_VCPU_ANY);
     EXPECT_EQ(any.min_latency_ns, 0u);
 }
+
+TEST(Options, Interval)
+{
+    EXPECT_EQ(parse({}).interval_ns, 0u);
+    EXPECT_EQ(parse({"-s", "-i", "2"}).interval_ns, 2000000000u);
+    EXPECT_EQ(parse({"--summary", "--interval", "500ms"}).interval_ns, 500000000u);
+    EXPECT_EQ(parse({"-s", "-i500ms", "10"}).duration_ns, 10000000000u);
+}
+
+TEST(Options, IntervalErrors)
+{
+    std::string e = error_of({"-i", "1"});
+    EXPECT_TRUE(contains(e, "--interval") && contains(e, "add -s")) << e;
+    e = error_of({"-s", "-i", "0"});
+    EXPECT_TRUE(contains(e, "greater than zero")) << e;
+    e = error_of({"-s", "-i", "soon"});
+    EXPECT_TRUE(contains(e, "invalid --interval 'soon'") && contains(e, "500ms")) << e;
+    e = error_of({"-s", "-i", "-1"});
+    EXPECT_TRUE(contains(e, "invalid --interval '-1'")) << e;
+}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // --summary: counts exact, percentiles against exact computation (and the
-// documented error bound once values move to buckets), log2 histograms.
+// documented error bound once values move to buckets), log2 histograms; the
+// aggregate path (in-kernel statistics) against the record path on the same
+// data; the shared text/JSON printer.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +12,12 @@
 #include <random>
 #include <sstream>
 
+#include "aggregate_summary.h"
 #include "summary.h"
+
+extern "C" {
+#include "ht_hist.h"
+}
 
 using namespace hypertrace;
 
@@ -277,7 +284,8 @@ TEST(Summary, Text)
     sample_summary().print_text(out);
     EXPECT_EQ(out.str(),
               "pid = 1, nr = 42: count 5, latency (us): min 0.500 avg 3.600 p50 2.500 p99 10.000 "
-              "max 10.000\n"
+              "p99.9 10.000 max 10.000\n"
+              "  avg (us): exit->hypercall 1.800 hypercall->entry 1.800\n"
               "     usecs               : count    distribution\n"
               "         0 -> 1          : 2        |****************************************|\n"
               "         2 -> 3          : 2        |****************************************|\n"
@@ -285,7 +293,8 @@ TEST(Summary, Text)
               "         8 -> 15         : 1        |********************                    |\n"
               "\n"
               "pid = 2, nr = 7: count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
-              "max 2.000\n"
+              "p99.9 2.000 max 2.000\n"
+              "  avg (us): exit->hypercall 1.000 hypercall->entry 1.000\n"
               "     usecs               : count    distribution\n"
               "         0 -> 1          : 0        |                                        |\n"
               "         2 -> 3          : 1        |****************************************|\n");
@@ -297,11 +306,13 @@ TEST(Summary, Json)
     sample_summary().print_json(out);
     EXPECT_EQ(out.str(),
               "{\"pid\":1,\"nr\":42,\"count\":5,\"min_ns\":500,\"avg_ns\":3600,\"p50_ns\":2500,"
-              "\"p99_ns\":10000,\"max_ns\":10000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":2},"
+              "\"p99_ns\":10000,\"p999_ns\":10000,\"max_ns\":10000,\"avg_exit_hc_ns\":1800,"
+              "\"avg_hc_entry_ns\":1800,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":2},"
               "{\"lo\":2,\"hi\":3,\"count\":2},{\"lo\":4,\"hi\":7,\"count\":0},"
               "{\"lo\":8,\"hi\":15,\"count\":1}]}\n"
               "{\"pid\":2,\"nr\":7,\"count\":1,\"min_ns\":2000,\"avg_ns\":2000,\"p50_ns\":2000,"
-              "\"p99_ns\":2000,\"max_ns\":2000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":0},"
+              "\"p99_ns\":2000,\"p999_ns\":2000,\"max_ns\":2000,\"avg_exit_hc_ns\":1000,"
+              "\"avg_hc_entry_ns\":1000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":0},"
               "{\"lo\":2,\"hi\":3,\"count\":1}]}\n");
 }
 
@@ -349,4 +360,355 @@ TEST(Summary, MoveKeepsCounting)
     EXPECT_EQ(c.total(), 3u);
     ASSERT_EQ(c.rows().size(), 1u);
     EXPECT_EQ(c.rows()[0].count, 3u);
+}
+
+// --- p99.9 and the exit/hypercall/entry split on the record path -------------
+
+TEST(Summary, P999AndSplitAverages)
+{
+    Summary s;
+    for (std::uint64_t v = 1; v <= 1000; v++)
+        s.add(rec(1, 1, v * 10));
+    std::vector<SummaryRow> rows = s.rows();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].p999_ns, 9990u);  // rank 999 of 1000
+    EXPECT_EQ(rows[0].p99_ns, 9900u);
+    // rec(): hypercall halfway; sum of v*5 = 5 * 500500.
+    EXPECT_EQ(rows[0].avg_exit_hc_ns, 2502u);   // floor(2502500 / 1000)
+    EXPECT_EQ(rows[0].avg_hc_entry_ns, 2502u);
+
+    // Each part is 0 on its own when its timestamps are out of order, as in
+    // ht_agg_add.
+    Summary t;
+    ht_record r = rec(2, 2, 0);
+    r.t_exit_ns = 1000;
+    r.t_hypercall_ns = 900;  // before the exit
+    r.t_entry_ns = 1500;
+    t.add(r);
+    rows = t.rows();
+    EXPECT_EQ(rows[0].avg_ns, 500u);
+    EXPECT_EQ(rows[0].avg_exit_hc_ns, 0u);
+    EXPECT_EQ(rows[0].avg_hc_entry_ns, 600u);
+}
+
+// --- the aggregate path --------------------------------------------------------
+
+namespace {
+
+ht_record rec3(std::uint32_t pid, std::uint64_t nr, std::uint64_t exit, std::uint64_t hc,
+               std::uint64_t entry)
+{
+    ht_record r = rec(pid, nr, 0);
+    r.t_exit_ns = exit;
+    r.t_hypercall_ns = hc;
+    r.t_entry_ns = entry;
+    return r;
+}
+
+// What the kernel would hand over for these records: one entry per key, or
+// `copies` entries per key (like per-CPU values the backend did not sum),
+// records dealt round-robin.
+std::vector<AggregateEntry> to_batch(const std::vector<ht_record>& recs, unsigned copies = 1)
+{
+    std::map<std::pair<std::uint32_t, std::uint64_t>, std::vector<AggregateEntry>> m;
+    std::map<std::pair<std::uint32_t, std::uint64_t>, unsigned> next;
+    for (const ht_record& r : recs) {
+        auto& v = m[{r.pid, r.nr}];
+        if (v.empty()) {
+            v.resize(copies);
+            for (AggregateEntry& e : v) {
+                e.key.pid = r.pid;
+                e.key.nr = r.nr;
+            }
+        }
+        unsigned& i = next[{r.pid, r.nr}];
+        ht_agg_add(&v[i].value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
+        i = (i + 1) % copies;
+    }
+    std::vector<AggregateEntry> batch;
+    for (auto& [k, v] : m)
+        for (AggregateEntry& e : v)
+            batch.push_back(e);
+    return batch;
+}
+
+std::vector<ht_record> random_records(std::size_t n, std::uint32_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::vector<std::uint64_t> lats = random_latencies(n, seed);
+    std::vector<ht_record> recs;
+    for (std::size_t i = 0; i < n; i++) {
+        std::uint32_t pid = 100 + static_cast<std::uint32_t>(rng() % 3);
+        std::uint64_t nr = rng() % 5;
+        std::uint64_t exit = 1000000000 + rng() % 1000000;
+        std::uint64_t lat = lats[i];
+        std::uint64_t hc = exit + (lat ? rng() % (lat + 1) : 0);
+        std::uint64_t entry = exit + lat;
+        if (rng() % 500 == 0)
+            entry = exit - 1 - rng() % 100;  // clock went backwards
+        if (rng() % 500 == 0)
+            hc = exit - 1;  // hypercall stamped before the exit
+        recs.push_back(rec3(pid, nr, exit, hc, entry));
+    }
+    return recs;
+}
+
+// The bound of aggregate_summary.h between reported r and exact x (x < 2^41).
+::testing::AssertionResult within_bound(std::uint64_t r, std::uint64_t x)
+{
+    if (x < 64 ? r == x : (r <= x && x < r + r / 32))
+        return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "reported " << r << ", exact " << x;
+}
+
+}  // namespace
+
+TEST(AggregateSummary, MatchesRecordPath)
+{
+    std::vector<ht_record> recs = random_records(100000, 21);
+    Summary s;
+    for (const ht_record& r : recs)
+        s.add(r);
+    AggregateSummary a;
+    a.add(to_batch(recs));
+    EXPECT_EQ(a.total(), s.total());
+    std::vector<SummaryRow> want = s.rows(), got = a.rows();
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); i++) {
+        const SummaryRow &w = want[i], &g = got[i];
+        SCOPED_TRACE(testing::Message() << "pid " << w.pid << " nr " << w.nr);
+        ASSERT_EQ(g.pid, w.pid);
+        ASSERT_EQ(g.nr, w.nr);
+        // Exact.
+        EXPECT_EQ(g.count, w.count);
+        EXPECT_EQ(g.min_ns, w.min_ns);
+        EXPECT_EQ(g.max_ns, w.max_ns);
+        EXPECT_EQ(g.avg_ns, w.avg_ns);
+        EXPECT_EQ(g.avg_exit_hc_ns, w.avg_exit_hc_ns);
+        EXPECT_EQ(g.avg_hc_entry_ns, w.avg_hc_entry_ns);
+        // The record path is exact here (< 65536 values per key).
+        EXPECT_TRUE(within_bound(g.p50_ns, w.p50_ns));
+        EXPECT_TRUE(within_bound(g.p99_ns, w.p99_ns));
+        EXPECT_TRUE(within_bound(g.p999_ns, w.p999_ns));
+        // Histogram: same total; a value moves at most one slot down, so the
+        // aggregate's cumulative counts are never behind the exact ones and
+        // never ahead of the exact ones one slot further.
+        std::uint64_t gt = 0, wt = 0;
+        for (std::uint64_t c : g.log2_usecs)
+            gt += c;
+        for (std::uint64_t c : w.log2_usecs)
+            wt += c;
+        EXPECT_EQ(gt, wt);
+        std::uint64_t gc = 0, wc = 0;
+        for (std::size_t k = 0; k < 64; k++) {
+            gc += k < g.log2_usecs.size() ? g.log2_usecs[k] : 0;
+            std::uint64_t wnext = wc + (k < w.log2_usecs.size() ? w.log2_usecs[k] : 0);
+            EXPECT_GE(gc, wnext) << "slot " << k;
+            wc = wnext;
+            std::uint64_t wahead = wc + (k + 1 < w.log2_usecs.size() ? w.log2_usecs[k + 1] : 0);
+            EXPECT_LE(gc, wahead) << "slot " << k;
+        }
+    }
+}
+
+TEST(AggregateSummary, HistogramAssignsEachBucketToItsClampedLowerBound)
+{
+    // Exactly the documented rule, value by value: the slot of
+    // clamp(lower(bucket(x)), min, max).
+    std::vector<ht_record> recs = random_records(50000, 22);
+    std::map<std::pair<std::uint32_t, std::uint64_t>, std::vector<std::uint64_t>> lats;
+    for (const ht_record& r : recs)
+        lats[{r.pid, r.nr}].push_back(r.t_entry_ns > r.t_exit_ns ? r.t_entry_ns - r.t_exit_ns : 0);
+    std::vector<SummaryRow> rows = aggregate_rows(to_batch(recs));
+    ASSERT_EQ(rows.size(), lats.size());
+    auto it = lats.begin();
+    for (const SummaryRow& row : rows) {
+        const std::vector<std::uint64_t>& v = (it++)->second;
+        std::uint64_t mn = *std::min_element(v.begin(), v.end());
+        std::uint64_t mx = *std::max_element(v.begin(), v.end());
+        std::array<std::uint64_t, LatencyRecorder::kLog2Slots> want{};
+        for (std::uint64_t x : v) {
+            std::uint64_t r = std::clamp<std::uint64_t>(ht_hist_lower(ht_hist_index(x)), mn, mx);
+            unsigned slot = LatencyRecorder::log2_slot(r / 1000);
+            unsigned exact = LatencyRecorder::log2_slot(x / 1000);
+            ASSERT_TRUE(slot == exact || slot + 1 == exact) << x;
+            want[slot]++;
+        }
+        EXPECT_EQ(row.log2_usecs, trim_log2(want));
+    }
+}
+
+TEST(AggregateSummary, BucketStraddlingAMicrosecondBoundary)
+{
+    // [1984, 2016) ns is one bucket and holds the 2 us boundary (slot 0 | 1).
+    ASSERT_EQ(ht_hist_index(1990), ht_hist_index(2010));
+    ASSERT_EQ(ht_hist_lower(ht_hist_index(2010)), 1984u);
+    auto hist = [](std::initializer_list<std::uint64_t> lats) {
+        std::vector<ht_record> recs;
+        for (std::uint64_t l : lats)
+            recs.push_back(rec(1, 1, l));
+        return aggregate_rows(to_batch(recs)).at(0).log2_usecs;
+    };
+    using V = std::vector<std::uint64_t>;
+    // 2010 ns (slot 1) shares 1990's bucket, whose clamped lower bound 1990
+    // is in slot 0: counted one slot low, as documented.
+    EXPECT_EQ(hist({1990, 2010, 5000}), (V{2, 0, 1}));
+    // All values in the bucket at or above the boundary: the clamp to min
+    // puts them in slot 1, exactly.
+    EXPECT_EQ(hist({2000, 2010}), (V{0, 2}));
+    // Single value and all-equal values just above the boundary: exact.
+    EXPECT_EQ(hist({2000}), (V{0, 1}));
+    EXPECT_EQ(hist({2015, 2015, 2015}), (V{0, 3}));
+    // Just below it: slot 0.
+    EXPECT_EQ(hist({1999}), (V{1}));
+}
+
+TEST(AggregateSummary, MergingBatchesEqualsOneBatchOfTheUnion)
+{
+    std::vector<ht_record> recs = random_records(60000, 23);
+    std::mt19937 rng(24);
+    std::vector<ht_record> first, second;
+    for (const ht_record& r : recs)
+        (rng() % 3 ? first : second).push_back(r);
+    AggregateSummary merged;
+    merged.add(to_batch(first));
+    merged.add(to_batch(second));
+    std::vector<SummaryRow> whole = aggregate_rows(to_batch(recs));
+    EXPECT_EQ(merged.rows(), whole);
+    EXPECT_EQ(merged.total(), recs.size());
+    // Several entries per key in one batch (per-CPU values) merge the same way.
+    EXPECT_EQ(aggregate_rows(to_batch(recs, 4)), whole);
+    // A key only in the second batch, and min coming from the second batch.
+    AggregateSummary b;
+    b.add(to_batch({rec(1, 1, 500)}));
+    b.add(to_batch({rec(1, 1, 100), rec(9, 9, 7)}));
+    std::vector<SummaryRow> rows = b.rows();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].min_ns, 100u);
+    EXPECT_EQ(rows[0].max_ns, 500u);
+    EXPECT_EQ(rows[0].count, 2u);
+    EXPECT_EQ(rows[1].pid, 9u);
+    EXPECT_EQ(rows[1].p999_ns, 7u);
+    b.clear();
+    EXPECT_TRUE(b.empty());
+    EXPECT_EQ(b.total(), 0u);
+    EXPECT_TRUE(b.rows().empty());
+}
+
+TEST(AggregateSummary, EmptyEntriesAreSkipped)
+{
+    std::vector<AggregateEntry> batch(2);
+    batch[0].key.pid = 5;  // count 0: min_ns is meaningless
+    batch[0].value.min_ns = 0;
+    batch[1] = to_batch({rec(5, 0, 300)}).at(0);
+    batch[1].key.nr = 0;
+    AggregateSummary a;
+    a.add(batch);
+    std::vector<SummaryRow> rows = a.rows();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].min_ns, 300u);
+    EXPECT_EQ(aggregate_rows({}).size(), 0u);
+}
+
+TEST(AggregateSummary, SumsDoNotOverflowAcrossBatches)
+{
+    // Each batch's u64 sum fits; their total does not.
+    std::vector<AggregateEntry> batch = to_batch({rec(1, 1, 0)});
+    batch[0].value.count = 2;
+    batch[0].value.sum_ns = (~0ull / 4) * 3;  // avg 0.375 * 2^64
+    batch[0].value.max_ns = batch[0].value.sum_ns;
+    AggregateSummary a;
+    a.add(batch);
+    a.add(batch);
+    EXPECT_EQ(a.rows().at(0).avg_ns, (~0ull / 4) * 3 / 2);
+}
+
+namespace {
+std::vector<SummaryRow> sample_aggregate_rows()
+{
+    std::vector<ht_record> recs;
+    for (std::uint64_t ns : {500, 1500, 2500, 3500, 10000})
+        recs.push_back(rec(1, 42, ns));
+    recs.push_back(rec(2, 7, 2000));
+    return aggregate_rows(to_batch(recs));
+}
+}  // namespace
+
+TEST(AggregateSummary, TextThroughTheSharedPrinter)
+{
+    // Same data as Summary.Text: identical but for percentiles (bucket lower
+    // bounds: 2500 -> 2496, 10000 -> 9984).
+    std::ostringstream out;
+    print_summary_text(out, sample_aggregate_rows());
+    EXPECT_EQ(out.str(),
+              "pid = 1, nr = 42: count 5, latency (us): min 0.500 avg 3.600 p50 2.496 p99 9.984 "
+              "p99.9 9.984 max 10.000\n"
+              "  avg (us): exit->hypercall 1.800 hypercall->entry 1.800\n"
+              "     usecs               : count    distribution\n"
+              "         0 -> 1          : 2        |****************************************|\n"
+              "         2 -> 3          : 2        |****************************************|\n"
+              "         4 -> 7          : 0        |                                        |\n"
+              "         8 -> 15         : 1        |********************                    |\n"
+              "\n"
+              "pid = 2, nr = 7: count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
+              "p99.9 2.000 max 2.000\n"
+              "  avg (us): exit->hypercall 1.000 hypercall->entry 1.000\n"
+              "     usecs               : count    distribution\n"
+              "         0 -> 1          : 0        |                                        |\n"
+              "         2 -> 3          : 1        |****************************************|\n");
+}
+
+TEST(AggregateSummary, JsonThroughTheSharedPrinter)
+{
+    std::ostringstream out;
+    print_summary_json(out, sample_aggregate_rows());
+    EXPECT_EQ(out.str(),
+              "{\"pid\":1,\"nr\":42,\"count\":5,\"min_ns\":500,\"avg_ns\":3600,\"p50_ns\":2496,"
+              "\"p99_ns\":9984,\"p999_ns\":9984,\"max_ns\":10000,\"avg_exit_hc_ns\":1800,"
+              "\"avg_hc_entry_ns\":1800,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":2},"
+              "{\"lo\":2,\"hi\":3,\"count\":2},{\"lo\":4,\"hi\":7,\"count\":0},"
+              "{\"lo\":8,\"hi\":15,\"count\":1}]}\n"
+              "{\"pid\":2,\"nr\":7,\"count\":1,\"min_ns\":2000,\"avg_ns\":2000,\"p50_ns\":2000,"
+              "\"p99_ns\":2000,\"p999_ns\":2000,\"max_ns\":2000,\"avg_exit_hc_ns\":1000,"
+              "\"avg_hc_entry_ns\":1000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":0},"
+              "{\"lo\":2,\"hi\":3,\"count\":1}]}\n");
+}
+
+// --- interval batches ------------------------------------------------------------
+
+TEST(SummaryPrint, IntervalHeader)
+{
+    std::vector<SummaryRow> rows = sample_aggregate_rows();
+    rows.resize(1);
+    rows[0].log2_usecs = {1};
+    std::ostringstream out;
+    print_summary_text(out, rows, "12:34:56");
+    EXPECT_EQ(out.str().rfind("12:34:56\npid = 1, nr = 42: count 5,", 0), 0u) << out.str();
+
+    std::ostringstream empty;
+    print_summary_text(empty, {}, "12:34:57");
+    EXPECT_EQ(empty.str(), "12:34:57\nno hypercalls traced\n");
+
+    std::ostringstream json;
+    print_summary_json(json, rows, "12:34:56");
+    EXPECT_EQ(json.str().rfind("{\"interval\":\"12:34:56\",\"pid\":1,\"nr\":42,", 0), 0u)
+        << json.str();
+    std::ostringstream json_empty;
+    print_summary_json(json_empty, {}, "12:34:56");
+    EXPECT_EQ(json_empty.str(), "");
+}
+
+TEST(SummaryPrint, IntervalHeaderIsLocalHhMmSs)
+{
+    std::string old_tz = getenv("TZ") ? getenv("TZ") : "";
+    bool had_tz = getenv("TZ") != nullptr;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    EXPECT_EQ(interval_header(13 * 3600 + 4 * 60 + 5), "13:04:05");
+    EXPECT_EQ(interval_header(0), "00:00:00");
+    if (had_tz)
+        setenv("TZ", old_tz.c_str(), 1);
+    else
+        unsetenv("TZ");
+    tzset();
 }

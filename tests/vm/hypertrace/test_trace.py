@@ -29,6 +29,9 @@ def trace(name, *args, schedule=SCHEDULE, env=None):
 
 def all_numbers():
     t, truth, out = trace("all", "-f", "json")
+    if BACKEND == "bpf":
+        # The fast path is what -b auto picks on these kernels.
+        assert "per-vCPU slot table" in t.stderr().split("\n")[0], t.stderr()
     recs = parse_json_lines(out)
     assert_records_match(recs, truth)
     tot = t.totals()
@@ -41,6 +44,16 @@ def lru_fallback():
     """The state-storage fallback for kernels without task storage."""
     t, truth, out = trace("lru", "-f", "json", env={"HYPERTRACE_BPF_STATE": "lru"})
     assert "LRU hash" in t.stderr(), t.stderr()
+    assert_records_match(parse_json_lines(out), truth)
+    tot = t.totals()
+    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+
+
+def task_storage():
+    """The task-storage state (kernels whose kvm has no kvm_running_vcpu in
+    BTF or kallsyms, e.g. the 6.18 dev host)."""
+    t, truth, out = trace("task", "-f", "json", env={"HYPERTRACE_BPF_STATE": "task"})
+    assert "task storage" in t.stderr(), t.stderr()
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
@@ -133,11 +146,42 @@ def min_latency():
 
 
 def summary_json():
-    _, truth, out = trace("summary", "--summary", "-f", "json")
+    """--summary keeps the statistics in the kernel: exact counts per (pid,
+    nr), no records through the ring, sane percentiles."""
+    t, truth, out = trace("summary", "--summary", "-f", "json")
     rows = parse_json_lines(out)
     got = {(r["pid"], r["nr"]): r["count"] for r in rows}
     want = {(truth["pid"], nr): n for nr, n in counts_by_nr(truth).items()}
     assert got == want, f"summary counts {got} != ground truth {want}"
+    for r in rows:
+        assert 0 < r["min_ns"] <= r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"] <= r["max_ns"], r
+        assert r["min_ns"] <= r["avg_ns"] <= r["max_ns"], r
+        assert r["avg_exit_hc_ns"] + r["avg_hc_entry_ns"] <= r["avg_ns"] + 1, r
+    tot = t.totals()
+    assert tot["emitted"] == sum(want.values()) and tot["dropped"] == 0, f"totals {tot}"
+
+
+def summary_overflow():
+    """Keys that find no room in the kernel's table travel as records and
+    join the same statistics: still exact."""
+    t, truth, out = trace("summary-full", "--summary", "-f", "json", env={"HYPERTRACE_BPF_AGG_KEYS": "2"})
+    got = {(r["pid"], r["nr"]): r["count"] for r in parse_json_lines(out)}
+    want = {(truth["pid"], nr): n for nr, n in counts_by_nr(truth).items()}
+    assert got == want, f"summary counts {got} != ground truth {want}"
+    tot = t.totals()
+    assert tot["records"] == tot["emitted"] == sum(want.values()) and tot["dropped"] == 0, f"totals {tot}"
+
+
+def summary_intervals():
+    """-s -i: one summary per interval, each hypercall in exactly one."""
+    sched = ["--vcpus", "2", "--calls", "42x8000,7x2000", "--noise", "1"]
+    t, truth, out = trace("interval", "--summary", "-i", "200ms", "-n", "42", "-f", "json", schedule=sched)
+    rows = parse_json_lines(out)
+    intervals = {r.get("interval") for r in rows}
+    assert len(intervals) >= 2, f"{len(intervals)} interval(s): hcgen ran for longer than 2 intervals"
+    total = sum(r["count"] for r in rows if r["nr"] == 42 and r["pid"] == truth["pid"])
+    assert total == counts_by_nr(truth, {42})[42], f"{total} counted over {len(intervals)} intervals"
+    assert {r["nr"] for r in rows} == {42}, rows
 
 
 def text_output():
@@ -150,6 +194,7 @@ def text_output():
 
 CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("-n 42 emits only 42s", only_42),
+          ("task-storage state, exact ground truth", task_storage),
           ("LRU-hash state fallback, exact ground truth", lru_fallback),
           ("classic-tracepoint fallback, exact ground truth", classic_attach),
           ("-n with hex and ranges, CSV", ranges_and_hex),
@@ -157,11 +202,13 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("-p of another process", other_pid),
           ("--hypercall-exits-only", hypercall_exits_only),
           ("--min-latency above every latency", min_latency),
-          ("--summary -f json counts", summary_json),
+          ("--summary -f json: in-kernel statistics", summary_json),
+          ("--summary -i: intervals lose nothing", summary_intervals),
+          ("--summary with a full kernel table: the rest as records, exact", summary_overflow),
           ("text output", text_output),
           ("kvm not loaded: clear error, nothing attached", no_kvm_tracepoints),
           ("attached eBPF pins kvm; released at exit", bpf_pins_kvm)]
-BPF_ONLY = (lru_fallback, classic_attach, no_kvm_tracepoints, bpf_pins_kvm)
+BPF_ONLY = (task_storage, summary_overflow, lru_fallback, classic_attach, no_kvm_tracepoints, bpf_pins_kvm)
 if BACKEND != "bpf":
     CHECKS = [c for c in CHECKS if c[1] not in BPF_ONLY]
 for name, fn in CHECKS:

@@ -4,12 +4,16 @@
 
 usage: check_records.py RECORDS TRUTH.json [TRUTH.json...]
          [--reason 0x81] [--isa 2] [--reason-unknown] [--attach-count N]
-         [--nr LO-HI ...]
+         [--nr LO-HI ...] [--subset | --evicting | --expect-evicted]
+         [--aggregate [--min-nonempty-takes N] [--agg-full]]
 
 RECORDS is kmod_client's output: one JSON record per line, then a summary
 line.  Every record must belong to exactly one call of one truth file (by
 pid, tid, vcpu_id, nr, a0..a3); every wanted call must have exactly one
-record.  Prints one line per check and 'N passed, N failed'."""
+record.  With --aggregate, RECORDS holds {"agg":..} lines (summary mode,
+one per key per take) and must hold no record: counts per (pid, nr) summed
+over the takes must equal the calls issued.  Prints one line per check and
+'N passed, N failed'."""
 
 import argparse
 import collections
@@ -47,9 +51,21 @@ def main():
                     help="ring too small on purpose: records are a subset, "
                          "emitted + dropped == calls")
     ap.add_argument("--evicting", action="store_true",
-                    help="state table too small on purpose: records are a subset, "
-                         "every lost call is counted (evicted or unmatched)")
+                    help="state table too small on purpose (more threads than "
+                         "slots): records are a subset, each thread's records are "
+                         "complete or absent, every lost call is counted")
+    ap.add_argument("--expect-evicted", action="store_true",
+                    help="records exact, and slots of finished threads were "
+                         "taken over (evicted > 0)")
+    ap.add_argument("--aggregate", action="store_true",
+                    help="summary mode: check the statistics, not records")
+    ap.add_argument("--min-nonempty-takes", type=int, default=1)
+    ap.add_argument("--agg-full", action="store_true",
+                    help="key table too small on purpose: keys present are "
+                         "exact, the others' calls counted as dropped")
     ap.add_argument("--min-records", type=int, default=1)
+    ap.add_argument("--slots", type=int, default=8,
+                    help="state table slots (--evicting)")
     args = ap.parse_args()
 
     ranges = []
@@ -62,7 +78,8 @@ def main():
 
     lines = [json.loads(l) for l in open(args.records) if l.strip()]
     summary = lines[-1] if lines and "counters" in lines[-1] else None
-    recs = [l for l in lines if "counters" not in l]
+    aggs = [l["agg"] for l in lines if "agg" in l]
+    recs = [l for l in lines if "counters" not in l and "agg" not in l]
     check("summary line present", summary is not None)
     if summary is None:
         return
@@ -80,6 +97,10 @@ def main():
                     expected[(t["pid"], v["tid"], v["vcpu_id"], *c)] += 1
                     cnt[c[0]] += 1
             per_vcpu_counts[(t["pid"], v["vcpu_id"])] = cnt
+
+    if args.aggregate:
+        check_aggregate(args, summary, recs, aggs, expected)
+        return
 
     got = collections.Counter()
     bad = []
@@ -134,10 +155,25 @@ def main():
         calls = sum(expected.values())
         check("records are a subset of the ground truth, none twice", not extra,
               f"{sum(extra.values())} extra/duplicate (e.g. {list(extra)[:3]})")
-        check("state was evicted, and counted", c["evicted"] > 0, str(c))
-        check("every lost call is counted: emitted + unmatched + evicted >= calls",
-              c["emitted"] + c["unmatched_hypercall"] + c["evicted"] >= calls and c["dropped"] == 0,
-              f"{c} vs {calls} calls")
+        # Per thread: all of its calls (it had a slot) or none (it had none).
+        exp_t = collections.Counter()
+        got_t = collections.Counter()
+        for k, n in expected.items():
+            exp_t[k[1]] += n
+        for k, n in got.items():
+            got_t[k[1]] += n
+        with_recs = [t for t in exp_t if got_t[t]]
+        partial = [t for t in exp_t if 0 < got_t[t] < exp_t[t]]
+        check("threads with a slot are traced exactly, the others not at all",
+              not partial or c["evicted"] > 0,
+              f"partial threads {[(t, got_t[t], exp_t[t]) for t in partial]}")
+        check(f"some threads traced, at most the table's {args.slots} slots",
+              0 < len(with_recs) <= args.slots, f"{len(with_recs)} of {len(exp_t)}")
+        check("threads beyond the table counted as no_state",
+              len(with_recs) == len(exp_t) or c["no_state"] > 0, str(c))
+        check("every lost call is counted: emitted + unmatched + evicted + no_state >= calls",
+              c["emitted"] + c["unmatched_hypercall"] + c["evicted"] + c["no_state"] >= calls
+              and c["dropped"] == 0, f"{c} vs {calls} calls")
         check("counter emitted == records", c["emitted"] == len(recs), f"{c} vs {len(recs)}")
         check("command succeeded", summary["child_status"] == 0, str(summary["child_status"]))
         print(f"counters {c}; status {st}")
@@ -161,8 +197,12 @@ def main():
               f"{len(seqs)} records, {len(set(seqs))} distinct seqs")
 
     check("counter emitted == records", c["emitted"] == len(recs), f"{c} vs {len(recs)}")
-    check("nothing dropped, no state trouble",
-          c["dropped"] == 0 and c["no_state"] == 0 and c["evicted"] == 0, str(c))
+    if args.expect_evicted:
+        check("nothing dropped, no thread without state, idle slots taken over (evicted)",
+              c["dropped"] == 0 and c["no_state"] == 0 and c["evicted"] > 0, str(c))
+    else:
+        check("nothing dropped, no state trouble",
+              c["dropped"] == 0 and c["no_state"] == 0 and c["evicted"] == 0, str(c))
     check("command succeeded", summary["child_status"] == 0, str(summary["child_status"]))
     check("stopped and detached after stop", st["running"] == 0 and st["attached"] == 0,
           str(st))
@@ -170,6 +210,60 @@ def main():
         check(f"attached {args.attach_count} times", st["attach_count"] == args.attach_count,
               str(st))
     print(f"counters {c}; status {st}; {summary['detection']}")
+
+
+def check_aggregate(args, summary, recs, aggs, expected):
+    c = dict(zip(HT_CNT, summary["counters"]))
+    st = summary["status"]
+    want = collections.Counter()
+    for k, n in expected.items():
+        want[(k[0], k[3])] += n           # (pid, nr)
+    calls = sum(want.values())
+    check("summary mode wrote no records", not recs, f"{len(recs)} records")
+    got = collections.Counter()
+    per_take = collections.Counter()
+    bad = []
+    for a in aggs:
+        got[(a["pid"], a["nr"])] += a["count"]
+        per_take[(a["take"], a["pid"], a["nr"])] += 1
+        p = []
+        if a["reserved"] != 0 or a["count"] <= 0:
+            p.append("reserved/count")
+        if not a["hist_ok"]:
+            p.append("histogram does not match count/min/max")
+        if not (a["min_ns"] <= a["max_ns"] and
+                a["count"] * a["min_ns"] <= a["sum_ns"] <= a["count"] * a["max_ns"]):
+            p.append("min/max/sum inconsistent")
+        if a["sum_exit_hc_ns"] + a["sum_hc_entry_ns"] != a["sum_ns"]:
+            p.append("exit->hc + hc->entry != sum")
+        if p:
+            bad.append((a, p))
+    check("every entry consistent (hist, min <= max, sums)", not bad,
+          f"{len(bad)} bad, first {bad[0] if bad else ''}")
+    check("each key at most once per take", all(n == 1 for n in per_take.values()),
+          str([k for k, n in per_take.items() if n > 1][:3]))
+    if args.agg_full:
+        extra = {k: n for k, n in got.items() if want.get(k) != n}
+        check("keys present are counted exactly", not extra and got,
+              f"{extra} vs {dict(want)}")
+        check("emitted + dropped == calls, some dropped",
+              c["emitted"] + c["dropped"] == calls and c["dropped"] > 0, f"{c} vs {calls}")
+        check("counter emitted == sum of counts", c["emitted"] == sum(got.values()),
+              f"{c} vs {sum(got.values())}")
+    else:
+        check(f"counts per (pid, nr) summed over {summary.get('takes')} takes == issued "
+              f"({calls} calls, {len(want)} keys)", got == want,
+              f"got {dict(got)} want {dict(want)}")
+        check("counter emitted == sum of counts, nothing dropped",
+              c["emitted"] == sum(got.values()) and c["dropped"] == 0, str(c))
+    check(f"at least {args.min_nonempty_takes} non-empty takes",
+          summary.get("nonempty_takes", 0) >= args.min_nonempty_takes,
+          f"{summary.get('nonempty_takes')} of {summary.get('takes')}")
+    check("command succeeded", summary["child_status"] == 0, str(summary["child_status"]))
+    check("stopped and detached after stop", st["running"] == 0 and st["attached"] == 0,
+          str(st))
+    print(f"counters {c}; takes {summary.get('takes')} "
+          f"(non-empty {summary.get('nonempty_takes')}); keys {dict(got)}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,16 @@
 //       runs, stops, drains, and writes one JSON record per line to OUT, then
 //       a summary line {"counters":..,"status":..,"detection":..}.  Unless
 //       --pid-any, the filter is CMD's pid (CMD is held until tracing runs).
+//       --aggregate: summary mode (no records expected); the statistics are
+//       taken every --take-every MS (default: only after stop) and written as
+//       {"agg":{...}} lines, one per key per take.
 //   kmod_client badioctl
 //       Bad ioctls, mmaps and opens get errors, not crashes.
 //   kmod_client detect
 //       Prints what detect_kmod_kernel() and kmod_check() say.
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
@@ -31,6 +36,7 @@
 extern "C" {
 #include "ht_ring.h"
 #include "ht_record.h"
+#include "ht_hist.h"
 }
 
 using namespace hypertrace;
@@ -76,12 +82,46 @@ std::size_t drain(const RingMapping& m, FILE* out)
     return n;
 }
 
+// One line per key; hist_ok: the buckets sum to count and the first and last
+// non-empty ones are min's and max's.
+std::size_t write_aggs(const std::vector<AggregateEntry>& v, int take, FILE* out)
+{
+    for (const auto& e : v) {
+        const ht_agg_value& a = e.value;
+        std::uint64_t total = 0;
+        int first = -1, last = -1;
+        for (std::uint32_t i = 0; i < HT_HIST_BUCKETS; i++) {
+            if (!a.buckets[i])
+                continue;
+            total += a.buckets[i];
+            if (first < 0)
+                first = static_cast<int>(i);
+            last = static_cast<int>(i);
+        }
+        bool hist_ok = total == a.count && a.count > 0 &&
+                       first == static_cast<int>(ht_hist_index(a.min_ns)) &&
+                       last == static_cast<int>(ht_hist_index(a.max_ns));
+        std::fprintf(out,
+                     "{\"agg\":{\"take\":%d,\"pid\":%u,\"reserved\":%u,\"nr\":%" PRIu64
+                     ",\"count\":%" PRIu64 ",\"sum_ns\":%" PRIu64 ",\"min_ns\":%" PRIu64
+                     ",\"max_ns\":%" PRIu64 ",\"sum_exit_hc_ns\":%" PRIu64
+                     ",\"sum_hc_entry_ns\":%" PRIu64 ",\"hist_ok\":%s}}\n",
+                     take, e.key.pid, e.key.reserved, static_cast<std::uint64_t>(e.key.nr),
+                     static_cast<std::uint64_t>(a.count), static_cast<std::uint64_t>(a.sum_ns),
+                     static_cast<std::uint64_t>(a.min_ns), static_cast<std::uint64_t>(a.max_ns),
+                     static_cast<std::uint64_t>(a.sum_exit_hc_ns),
+                     static_cast<std::uint64_t>(a.sum_hc_entry_ns), hist_ok ? "true" : "false");
+    }
+    return v.size();
+}
+
 int cmd_record(int argc, char** argv)
 {
     if (argc < 3)
         return 2;
     std::string out_path = argv[2];
     bool pid_any = false, no_read = false, no_reason = false;
+    long take_every_ms = 0;
     BackendConfig cfg;
     cfg.filter.vcpu = HT_VCPU_ANY;
     int i = 3;
@@ -105,6 +145,10 @@ int cmd_record(int argc, char** argv)
             cfg.filter.vcpu = static_cast<std::uint32_t>(std::strtoul(argv[++i], nullptr, 0));
         } else if (!std::strcmp(argv[i], "--min-latency") && i + 1 < argc) {
             cfg.filter.min_latency_ns = std::strtoull(argv[++i], nullptr, 0);
+        } else if (!std::strcmp(argv[i], "--aggregate")) {
+            cfg.aggregate = true;
+        } else if (!std::strcmp(argv[i], "--take-every") && i + 1 < argc) {
+            take_every_ms = std::strtol(argv[++i], nullptr, 0);
         } else if (!std::strcmp(argv[i], "--hypercall-only")) {
             cfg.filter.reason_mode = HT_REASON_HYPERCALL_ONLY;
         } else {
@@ -174,6 +218,14 @@ int cmd_record(int argc, char** argv)
     RingMapping m = be->ring();
     std::size_t n = 0;
     int st = 0;
+    int takes = 0, nonempty_takes = 0;
+    auto take = [&]() {
+        std::vector<AggregateEntry> v = be->take_aggregates();
+        if (!v.empty())
+            nonempty_takes++;
+        write_aggs(v, takes++, out);
+    };
+    auto last_take = std::chrono::steady_clock::now();
     for (;;) {
         if (!no_read)
             n += drain(m, out);
@@ -181,10 +233,19 @@ int cmd_record(int argc, char** argv)
         if (w == child)
             break;
         struct pollfd pfd = {m.fd, POLLIN, 0};
-        poll(&pfd, 1, 100);
+        int wait_ms = take_every_ms > 0 ? static_cast<int>(std::min(take_every_ms, 100L)) : 100;
+        poll(&pfd, 1, wait_ms);
+        auto now = std::chrono::steady_clock::now();
+        if (cfg.aggregate && take_every_ms > 0 &&
+            now - last_take >= std::chrono::milliseconds(take_every_ms)) {
+            take();
+            last_take = now;
+        }
     }
     be->stop();
     n += drain(m, out);
+    if (cfg.aggregate)
+        take();  // the rest, after stop
     Counters c = be->counters();
     ht_ioc_status s = kb->status();
     std::fprintf(out, "{\"counters\":[");
@@ -194,10 +255,10 @@ int cmd_record(int argc, char** argv)
                  "],\"status\":{\"running\":%u,\"attached\":%u,\"attach_count\":%u,"
                  "\"attach_errors\":%u,\"exit_proto\":%u,\"entry_proto\":%u,"
                  "\"reason_isa\":%u,\"ring_bytes\":%u},\"child_status\":%d,"
-                 "\"detection\":\"%s\"}\n",
+                 "\"takes\":%d,\"nonempty_takes\":%d,\"detection\":\"%s\"}\n",
                  s.running, s.attached, s.attach_count, s.attach_errors, s.exit_proto,
                  s.entry_proto, s.reason_isa, s.ring_bytes,
-                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), takes, nonempty_takes,
                  kb->detection().c_str());
     std::fclose(out);
     std::fprintf(stderr, "kmod_client: %zu records, command exit %d\n", n,
@@ -233,6 +294,64 @@ ht_ioc_config good_config()
     c.filter.nr_ranges[0] = {1, 10};
     c.filter.nr_ranges[1] = {42, 42};
     return c;
+}
+
+// Summary mode's ioctl (HT_IOC_AGG_TAKE) on a fresh open.
+void agg_ioctls(int fd)
+{
+    ht_ioc_info info{};
+    expect("INFO", ioctl(fd, HT_IOC_INFO, &info), 0);
+    expect("INFO agg_keys a power of two, reserved 0",
+           info.agg_keys && !(info.agg_keys & (info.agg_keys - 1)) && !info.reserved ? 0 : -1, 0);
+    std::vector<ht_ioc_agg_entry> buf(4);
+    ht_ioc_agg_take t{};
+    t.entries = reinterpret_cast<std::uintptr_t>(buf.data());
+    t.capacity = 4;
+    ht_ioc_agg_take t0 = t;
+    expect("AGG_TAKE before SET_CONFIG", ioctl(fd, HT_IOC_AGG_TAKE, &t), EINVAL);
+    ht_ioc_config c = good_config();
+    expect("SET_CONFIG records mode", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
+    expect("AGG_TAKE in records mode", ioctl(fd, HT_IOC_AGG_TAKE, &t), EINVAL);
+    c.flags = HT_CONFIG_F_AGGREGATE;
+    expect("SET_CONFIG summary mode", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
+    expect("AGG_TAKE from NULL", ioctl(fd, HT_IOC_AGG_TAKE, nullptr), EFAULT);
+    expect("AGG_TAKE wrong size", ioctl(fd, _IOWR(HT_IOCTL_MAGIC, 0x08, __u64), &t), EINVAL);
+    expect("AGG_TAKE wrong direction",
+           ioctl(fd, _IOR(HT_IOCTL_MAGIC, 0x08, struct ht_ioc_agg_take), &t), EINVAL);
+    t = t0;
+    t.capacity = 0;
+    expect("AGG_TAKE capacity 0", ioctl(fd, HT_IOC_AGG_TAKE, &t), EINVAL);
+    t = t0;
+    t.flags = 1;
+    expect("AGG_TAKE flags set", ioctl(fd, HT_IOC_AGG_TAKE, &t), EINVAL);
+    t = t0;
+    t.reserved = 1;
+    expect("AGG_TAKE reserved set", ioctl(fd, HT_IOC_AGG_TAKE, &t), EINVAL);
+    t = t0;
+    t.entries = 0xffffffff81000000ull;
+    expect("AGG_TAKE entries at a kernel address", ioctl(fd, HT_IOC_AGG_TAKE, &t), EFAULT);
+    t = t0;
+    t.entries = 0x7ffffffff000ull - 64;  // the last user page: runs past it
+    expect("AGG_TAKE entries running past the user address space",
+           ioctl(fd, HT_IOC_AGG_TAKE, &t), EFAULT);
+    t = t0;
+    t.count = t.remaining = 77;
+    expect("AGG_TAKE before START", ioctl(fd, HT_IOC_AGG_TAKE, &t), 0);
+    expect("AGG_TAKE before START: empty", t.count == 0 && t.remaining == 0 ? 0 : -1, 0);
+    ht_ioc_start start{};
+    expect("START summary mode", ioctl(fd, HT_IOC_START, &start), 0);
+    c.flags = 0;
+    expect("SET_CONFIG leaving summary mode while running", ioctl(fd, HT_IOC_SET_CONFIG, &c),
+           EBUSY);
+    t = t0;
+    expect("AGG_TAKE while running", ioctl(fd, HT_IOC_AGG_TAKE, &t), 0);
+    t = t0;
+    expect("AGG_TAKE while running, again", ioctl(fd, HT_IOC_AGG_TAKE, &t), 0);
+    expect("STOP summary mode", ioctl(fd, HT_IOC_STOP), 0);
+    t = t0;
+    expect("AGG_TAKE after STOP", ioctl(fd, HT_IOC_AGG_TAKE, &t), 0);
+    ht_ioc_counters cn{};
+    expect("GET_COUNTERS summary mode", ioctl(fd, HT_IOC_GET_COUNTERS, &cn), 0);
 }
 
 int cmd_badioctl()
@@ -274,7 +393,8 @@ int cmd_badioctl()
         {"ring not power of two", [](ht_ioc_config& c) { c.ring_bytes = 3u << 16; }},
         {"ring too small", [](ht_ioc_config& c) { c.ring_bytes = 2048; }},
         {"ring too large", [](ht_ioc_config& c) { c.ring_bytes = 1u << 31; }},
-        {"reserved set", [](ht_ioc_config& c) { c.reserved = 1; }},
+        {"unknown flag", [](ht_ioc_config& c) { c.flags = 2; }},
+        {"flags huge", [](ht_ioc_config& c) { c.flags = 0x80000001u; }},
         {"range count > max", [](ht_ioc_config& c) { c.filter.nr_range_count = HT_MAX_NR_RANGES + 1; }},
         {"range count huge", [](ht_ioc_config& c) { c.filter.nr_range_count = 0xffffffffu; }},
         {"range lo > hi", [](ht_ioc_config& c) { c.filter.nr_ranges[0] = {10, 1}; }},
@@ -372,8 +492,10 @@ int cmd_badioctl()
     close(fd);
     fd = open(HT_DEVICE_PATH, O_RDWR);
     expect("reopen after close", fd < 0 ? -1 : 0, 0);
-    if (fd >= 0)
+    if (fd >= 0) {
+        agg_ioctls(fd);
         close(fd);
+    }
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

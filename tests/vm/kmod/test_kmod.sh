@@ -4,7 +4,8 @@
 # testbed, as root in the guest, cwd = repository root):
 #   load/unload, bad ioctls, exact records vs hcgen's ground truth, the nr
 #   filter, rmmod refused while the device is held, kvm_amd + kvm reloaded
-#   while tracing.  The testbed itself fails the run on Oops/BUG/WARNING.
+#   while tracing, summary mode (exact counts, swaps mid-run, a full key
+#   table), a full state table and slot take-over.  The testbed itself fails the run on Oops/BUG/WARNING.
 set -uo pipefail
 build=${HT_BUILD_DIR:-$PWD/build}
 abi=${HT_TESTBED_ABI:-$(uname -r)}
@@ -93,10 +94,34 @@ record reload --pid-any -- sh -c "
     '$hcgen' schedule --vcpus 2 --calls 42x100,43x50 > '$out/reload2.json'"
 sub reload-check python3 "$check" "$out/reload.jsonl" "$out/reload1.json" "$out/reload2.json" --attach-count 2
 
+# Summary mode: statistics per (pid, nr) instead of records; exact counts.
+record agg --aggregate -- "$hcgen" schedule --vcpus 2 --calls 42x500,43x300,0x10000x100 --noise 1
+sub agg-check python3 "$check" "$out/agg.jsonl" "$out/agg.jsonl.truth" --aggregate
+# Taken every 30 ms while the workload runs: the sum over the takes is exact.
+record aggswap --aggregate --take-every 30 -- "$hcgen" schedule --vcpus 3 --calls 42x1500,43x500 --noise 1
+sub aggswap-check python3 "$check" "$out/aggswap.jsonl" "$out/aggswap.jsonl.truth" --aggregate --min-nonempty-takes 3
+# With the nr filter.
+record aggnr --aggregate --nr 43 -- "$hcgen" schedule --vcpus 2 --calls 42x200,43x100 --noise 0
+sub aggnr-check python3 "$check" "$out/aggnr.jsonl" "$out/aggnr.jsonl.truth" --aggregate --nr 43
+
 rmmod hypertrace && ok "rmmod" || bad "rmmod"
 
-# A state table of one bucket (8 threads) and 16 vCPU threads: slots are
-# evicted all the time; records stay exact, every lost call is counted.
+# A key table of 2: the third key finds no room, its calls are counted dropped.
+for v in 0 3 32768; do
+    if insmod "$ko" agg_keys=$v 2>/dev/null; then
+        bad "agg_keys=$v accepted"; rmmod hypertrace
+    else
+        ok "agg_keys=$v refused"
+    fi
+done
+insmod "$ko" agg_keys=2 && ok "insmod agg_keys=2" || bad "insmod agg_keys=2"
+record aggfull --aggregate -- "$hcgen" schedule --vcpus 1 --calls 42x100,43x100,44x100 --noise 0
+sub aggfull-check python3 "$check" "$out/aggfull.jsonl" "$out/aggfull.jsonl.truth" --aggregate --agg-full
+rmmod hypertrace && ok "rmmod (agg_keys=2)" || bad "rmmod (agg_keys=2)"
+
+# A state table of 8 slots (one window) and 16 vCPU threads: the first 8
+# threads get a slot and are traced exactly; the others get none (no_state,
+# their hypercalls unmatched): every call is counted.
 if insmod "$ko" state_table_bits=17 2>/dev/null; then
     bad "state_table_bits=17 accepted"; rmmod hypertrace
 else
@@ -104,8 +129,20 @@ else
 fi
 insmod "$ko" state_table_bits=0 && ok "insmod state_table_bits=0" || bad "insmod state_table_bits=0"
 record evict -- "$hcgen" schedule --vcpus 16 --calls 42x60 --noise 1
-sub evict-check python3 "$check" "$out/evict.jsonl" "$out/evict.jsonl.truth" --evicting
+sub evict-check python3 "$check" "$out/evict.jsonl" "$out/evict.jsonl.truth" --evicting --slots 8
 rmmod hypertrace && ok "rmmod (small table)" || bad "rmmod (small table)"
+
+# Take-over: 8 slots, idle after 100 ms.  A VM of 8 vCPUs fills the table and
+# ends; a second one, 0.5 s later, takes the 8 idle slots over (evicted) and
+# both are traced exactly.
+insmod "$ko" state_table_bits=0 state_steal_after_ms=100 &&
+    ok "insmod state_table_bits=0 state_steal_after_ms=100" || bad "insmod (steal)"
+record steal --pid-any -- sh -c "
+    '$hcgen' schedule --vcpus 8 --calls 42x40 --noise 1 > '$out/steal1.json' &&
+    sleep 0.5 &&
+    '$hcgen' schedule --vcpus 8 --calls 43x40 --noise 1 > '$out/steal2.json'"
+sub steal-check python3 "$check" "$out/steal.jsonl" "$out/steal1.json" "$out/steal2.json" --expect-evicted
+rmmod hypertrace && ok "rmmod (steal)" || bad "rmmod (steal)"
 [ ! -e /dev/hypertrace ] && ok "device gone" || bad "device still there"
 grep -q '^kvm .* 1 kvm_amd' /proc/modules && ok "kvm_amd + kvm loaded at the end" || bad "kvm state"
 echo "$passed passed, $failed failed"
