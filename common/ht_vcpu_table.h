@@ -127,8 +127,11 @@ HT_INLINE struct ht_vcpu_slot *ht_vt_get(struct ht_vcpu_slot *t, __u32 mask,
 		/* The timestamp is the ticket: only one taker moves it from
 		 * the idle value it read, and it does so before swapping the
 		 * key, so a slot whose key is a fresh taker's never looks
-		 * idle. */
-		if (old && now - t_old > steal_after_ns &&
+		 * idle.  Signed: another CPU may have stamped the slot after
+		 * we read our clock; that is not idle (unsigned, it wrapped
+		 * to "idle for ages" and a live slot was taken over). */
+		if (old && (__s64)(now - t_old) > 0 &&
+		    now - t_old > steal_after_ns &&
 		    HT_CMPXCHG64(&s->sm.t_exit_ns, t_old, now) == t_old &&
 		    HT_CMPXCHG64(&s->key, old, key) == old) {
 			*evicted = 1;

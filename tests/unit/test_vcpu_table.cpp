@@ -152,6 +152,23 @@ TEST(VcpuTable, StealAfterIsStrict)
     EXPECT_EQ(tb.index(s), 0u);  // the first idle slot of the window
 }
 
+TEST(VcpuTable, SlotStampedAfterOurClockIsNotIdle)
+{
+    // A taker reads its clock, is delayed, and meanwhile owners on other
+    // CPUs stamp their slots later than that: now - t_exit is "negative".
+    // Unsigned it wrapped to ages of idleness and a live slot was taken
+    // over (seen in the module's 16-threads-on-8-slots test).
+    Table tb(6);
+    std::vector<__u64> keys = keys_starting_at(tb.mask, 8, HT_VT_PROBES + 1);
+    int evicted = -1;
+    for (std::size_t i = 0; i < HT_VT_PROBES; i++)
+        ASSERT_NE(get(tb, keys[i], 5000, 100, &evicted), nullptr);
+    EXPECT_EQ(get(tb, keys.back(), 4000, 100, &evicted), nullptr);
+    EXPECT_EQ(evicted, 0);
+    for (std::size_t i = 0; i < HT_VT_PROBES; i++)
+        EXPECT_EQ(tb.slots[8 + i].key, keys[i]);
+}
+
 TEST(VcpuTable, FreedKeyReusedContinuesInItsSlot)
 {
     // A vCPU struct freed and reallocated at the same address is the same
