@@ -84,7 +84,7 @@ enum class StateStore { Vcpu, Task, Lru };
 
 const char* store_name(StateStore s) {
     switch (s) {
-    case StateStore::Vcpu: return "a per-vCPU slot table";
+    case StateStore::Vcpu: return "a slot table keyed by the vCPU";
     case StateStore::Task: return "task storage";
     default: return "an LRU hash by tid";
     }

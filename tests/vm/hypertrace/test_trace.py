@@ -31,7 +31,7 @@ def all_numbers():
     t, truth, out = trace("all", "-f", "json")
     if BACKEND == "bpf":
         # The fast path is what -b auto picks on these kernels.
-        assert "per-vCPU slot table" in t.stderr().split("\n")[0], t.stderr()
+        assert "slot table keyed by the vCPU" in t.stderr().split("\n")[0], t.stderr()
     recs = parse_json_lines(out)
     assert_records_match(recs, truth)
     tot = t.totals()
