@@ -357,6 +357,61 @@ static __always_inline void emit(struct ht_vcpu_slot *slot, __u64 *slot_counters
 	count_in(slot_counters, HT_CNT_EMITTED);
 }
 
+/* --- the parts every set shares ------------------------------------------ */
+
+/*
+ * kvm_hypercall with state found.  lazy_vcpu: the vCPU whose vendor struct
+ * holds this exit's reason, or 0 if the exit gave it.  The reason is read
+ * only for a hypercall the filter may keep, and the clock only for one the
+ * state machine keeps.
+ */
+static __always_inline void hypercall_with_state(struct ht_thread_state *sm,
+						 __u64 *slot_counters,
+						 __u64 lazy_vcpu, __u64 nr,
+						 __u64 a0, __u64 a1,
+						 __u64 a2, __u64 a3)
+{
+	enum ht_outcome out;
+
+	if (lazy_vcpu && sm->phase == HT_PHASE_EXITED && ht_nr_wanted(&filter, nr)) {
+		__u32 reason = 0;
+		int known = vendor_reason(lazy_vcpu, sm->isa, &reason);
+
+		ht_sm_set_exit_reason(sm, reason, sm->isa, known);
+	}
+	out = ht_sm_hypercall(sm, &filter, 0, nr, a0, a1, a2, a3);
+	if (out == HT_OUT_ARMED)
+		sm->t_hypercall_ns = bpf_ktime_get_ns();
+	else
+		count_outcome(slot_counters, out);
+}
+
+/* kvm_entry with state found.  vcpu_ptr: read the vcpu_id from it (else
+ * vcpu_id is the value). */
+static __always_inline void entry_with_state(struct ht_thread_state *sm,
+					     struct ht_vcpu_slot *slot,
+					     __u64 *slot_counters,
+					     __u64 vcpu_ptr, __u32 vcpu_id)
+{
+	enum ht_outcome out;
+	__u64 now;
+
+	if (sm->phase != HT_PHASE_ARMED) {
+		/* The common case: an exit without a wanted hypercall. */
+		sm->phase = HT_PHASE_IDLE;
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	if (vcpu_ptr)
+		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu_ptr, vcpu_id);
+	out = ht_sm_entry(sm, &filter, now, vcpu_id);
+	if (out != HT_OUT_EMIT) {
+		count_outcome(slot_counters, out);
+		return;
+	}
+	emit(slot, slot_counters, sm, vcpu_id, now);
+}
+
 /* --- handlers of the task / LRU sets ------------------------------------- */
 
 static __always_inline void on_exit(struct ht_bpf_state *s, __u32 reason,
@@ -373,7 +428,7 @@ static __always_inline void on_exit(struct ht_bpf_state *s, __u32 reason,
 static __always_inline void on_hypercall(struct ht_bpf_state *s, __u64 nr,
 					 __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
-	enum ht_outcome out;
+	__u64 lazy_vcpu;
 
 	count(HT_CNT_HYPERCALLS);
 	if (!s) {
@@ -381,45 +436,17 @@ static __always_inline void on_hypercall(struct ht_bpf_state *s, __u64 nr,
 		count(HT_CNT_UNMATCHED_HYPERCALL);
 		return;
 	}
-	/* Lazy exit reason: only for a hypercall the filter may keep. */
-	if (s->vcpu && s->sm.phase == HT_PHASE_EXITED && ht_nr_wanted(&filter, nr)) {
-		__u32 reason = 0;
-		int known = vendor_reason(s->vcpu, s->sm.isa, &reason);
-
-		ht_sm_set_exit_reason(&s->sm, reason, s->sm.isa, known);
-		s->vcpu = 0;
-	}
-	/* The clock is read only for a hypercall the state machine keeps. */
-	out = ht_sm_hypercall(&s->sm, &filter, 0, nr, a0, a1, a2, a3);
-	if (out == HT_OUT_ARMED)
-		s->sm.t_hypercall_ns = bpf_ktime_get_ns();
-	else
-		count_outcome(0, out);
+	lazy_vcpu = s->vcpu;
+	s->vcpu = 0;
+	hypercall_with_state(&s->sm, 0, lazy_vcpu, nr, a0, a1, a2, a3);
 }
 
 /* vcpu_id: a value (classic record, <= 5.9 raw) or read from the vcpu. */
 static __always_inline void on_entry(struct ht_bpf_state *s, __u64 vcpu_ptr,
 				     __u32 vcpu_id)
 {
-	enum ht_outcome out;
-	__u64 now;
-
-	if (!s)
-		return;
-	if (s->sm.phase != HT_PHASE_ARMED) {
-		/* The common case: an exit without a wanted hypercall. */
-		s->sm.phase = HT_PHASE_IDLE;
-		return;
-	}
-	now = bpf_ktime_get_ns();
-	if (vcpu_ptr)
-		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu_ptr, vcpu_id);
-	out = ht_sm_entry(&s->sm, &filter, now, vcpu_id);
-	if (out != HT_OUT_EMIT) {
-		count_outcome(0, out);
-		return;
-	}
-	emit(0, 0, &s->sm, vcpu_id, now);
+	if (s)
+		entry_with_state(&s->sm, 0, 0, vcpu_ptr, vcpu_id);
 }
 
 /* --- handlers of the vcpu set (the fast path) ----------------------------- */
@@ -452,7 +479,6 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
 	struct ht_vcpu_table *t = vcpu_table_get();
 	__u64 vcpu = running_vcpu();
 	struct ht_vcpu_slot *s = 0;
-	enum ht_outcome out;
 
 	if (t && vcpu)
 		s = ht_vt_find(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask);
@@ -463,45 +489,20 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
 		return;
 	}
 	s->counters[HT_CNT_HYPERCALLS]++;
-	if (lazy_exit_reason && s->sm.phase == HT_PHASE_EXITED &&
-	    ht_nr_wanted(&filter, nr)) {
-		__u32 reason = 0;
-		int known = vendor_reason(vcpu, s->sm.isa, &reason);
-
-		ht_sm_set_exit_reason(&s->sm, reason, s->sm.isa, known);
-	}
-	out = ht_sm_hypercall(&s->sm, &filter, 0, nr, a0, a1, a2, a3);
-	if (out == HT_OUT_ARMED)
-		s->sm.t_hypercall_ns = bpf_ktime_get_ns();
-	else
-		count_outcome(s->counters, out);
+	hypercall_with_state(&s->sm, s->counters, lazy_exit_reason ? vcpu : 0,
+			     nr, a0, a1, a2, a3);
 }
 
 static __always_inline void vt_entry(__u64 vcpu, __u32 vcpu_id, int read_id)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
 	struct ht_vcpu_slot *s;
-	enum ht_outcome out;
-	__u64 now;
 
 	if (!t || !vcpu)
 		return;
 	s = ht_vt_find(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask);
-	if (!s)
-		return;
-	if (s->sm.phase != HT_PHASE_ARMED) {
-		s->sm.phase = HT_PHASE_IDLE;
-		return;
-	}
-	now = bpf_ktime_get_ns();
-	if (read_id)
-		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu, vcpu_id);
-	out = ht_sm_entry(&s->sm, &filter, now, vcpu_id);
-	if (out != HT_OUT_EMIT) {
-		count_outcome(s->counters, out);
-		return;
-	}
-	emit(s, s->counters, &s->sm, vcpu_id, now);
+	if (s)
+		entry_with_state(&s->sm, s, s->counters, read_id ? vcpu : 0, vcpu_id);
 }
 
 /* --- the programs: {classic, raw} x {task storage, LRU}, and the vcpu set - */
