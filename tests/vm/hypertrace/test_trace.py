@@ -40,23 +40,24 @@ def all_numbers():
     log(f"     {len(recs)} records, totals {tot}")
 
 
-def lru_fallback():
-    """The state-storage fallback for kernels without task storage."""
-    t, truth, out = trace("lru", "-f", "json", env={"HYPERTRACE_BPF_STATE": "lru"})
-    assert "LRU hash" in t.stderr(), t.stderr()
+def forced_state(store, says):
+    """A state store forced with HYPERTRACE_BPF_STATE gives the same exact records."""
+    t, truth, out = trace(store, "-f", "json", env={"HYPERTRACE_BPF_STATE": store})
+    assert says in t.stderr(), t.stderr()
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+
+
+def lru_fallback():
+    """The state-storage fallback for kernels without task storage."""
+    forced_state("lru", "LRU hash")
 
 
 def task_storage():
     """The task-storage state (kernels whose kvm has no kvm_running_vcpu in
     BTF or kallsyms, e.g. the 6.18 dev host)."""
-    t, truth, out = trace("task", "-f", "json", env={"HYPERTRACE_BPF_STATE": "task"})
-    assert "task storage" in t.stderr(), t.stderr()
-    assert_records_match(parse_json_lines(out), truth)
-    tot = t.totals()
-    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+    forced_state("task", "task storage")
 
 
 def classic_attach():
