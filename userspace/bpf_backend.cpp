@@ -259,8 +259,6 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
     std::uint64_t mask = 0;
     if (::getrandom(&mask, sizeof mask, 0) != sizeof mask) mask = 0x5bd1e9955bd1e995ull;
     ro->key_mask = mask | 1;  // odd: vCPU structs are aligned, so keys are never 0
-    if (const char* ms = std::getenv("HYPERTRACE_BPF_STEAL_AFTER_MS"))  // tests only
-        ro->steal_after_ns = std::strtoull(ms, nullptr, 10) * 1000000ull;
     if (const char* keys = std::getenv("HYPERTRACE_BPF_AGG_KEYS")) {  // tests only: a tiny table
         const auto n = static_cast<std::uint32_t>(std::strtoul(keys, nullptr, 10));
         bpf_map__set_max_entries(skel_->maps.agg0, n ? n : 1);
