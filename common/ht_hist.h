@@ -128,4 +128,28 @@ HT_INLINE void ht_agg_add(struct ht_agg_value *v, __u64 t_exit_ns,
 		v->buckets[idx]++;
 }
 
+/*
+ * Fold the statistics of `from` into `into` (userspace: one key's per-CPU
+ * values, summed).  An empty `from` changes nothing; min is taken only over
+ * values that hold data.
+ */
+HT_INLINE void ht_agg_merge(struct ht_agg_value *into,
+			    const struct ht_agg_value *from)
+{
+	__u32 i;
+
+	if (from->count == 0)
+		return;
+	if (into->count == 0 || from->min_ns < into->min_ns)
+		into->min_ns = from->min_ns;
+	if (from->max_ns > into->max_ns)
+		into->max_ns = from->max_ns;
+	into->count += from->count;
+	into->sum_ns += from->sum_ns;
+	into->sum_exit_hc_ns += from->sum_exit_hc_ns;
+	into->sum_hc_entry_ns += from->sum_hc_entry_ns;
+	for (i = 0; i < HT_HIST_BUCKETS; i++)
+		into->buckets[i] += from->buckets[i];
+}
+
 #endif /* HT_HIST_H */

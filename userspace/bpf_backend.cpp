@@ -484,18 +484,9 @@ void wait_for_running_programs() {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
-// Adds one key's per-CPU values into e.
+// Sums one key's per-CPU values into e.
 void add_per_cpu(AggregateEntry& e, const std::vector<ht_agg_value>& per_cpu) {
-    for (const ht_agg_value& v : per_cpu) {
-        if (!v.count) continue;
-        if (!e.value.count || v.min_ns < e.value.min_ns) e.value.min_ns = v.min_ns;
-        if (v.max_ns > e.value.max_ns) e.value.max_ns = v.max_ns;
-        e.value.count += v.count;
-        e.value.sum_ns += v.sum_ns;
-        e.value.sum_exit_hc_ns += v.sum_exit_hc_ns;
-        e.value.sum_hc_entry_ns += v.sum_hc_entry_ns;
-        for (std::size_t b = 0; b < HT_HIST_BUCKETS; ++b) e.value.buckets[b] += v.buckets[b];
-    }
+    for (const ht_agg_value& v : per_cpu) ht_agg_merge(&e.value, &v);
 }
 
 std::vector<ht_agg_key> all_keys(int fd) {

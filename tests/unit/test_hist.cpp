@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -179,6 +180,29 @@ TEST(Hist, AggAddSumsMinMax)
     for (std::uint64_t c : v->buckets)
         total += c;
     EXPECT_EQ(total, 3u);
+}
+
+TEST(Hist, AggMergeEqualsAddingEverythingToOne)
+{
+    // Per-CPU values folded together give what one value of every add gives;
+    // an empty value (a CPU that saw nothing) leaves min alone.
+    auto cpu0 = std::make_unique<ht_agg_value>();
+    auto cpu1 = std::make_unique<ht_agg_value>();
+    auto idle = std::make_unique<ht_agg_value>();
+    auto one = std::make_unique<ht_agg_value>();
+    const std::uint64_t adds[][3] = {{1000, 1100, 1500}, {2000, 2010, 2020}, {3000, 3700, 4000}, {0, 5, 90000}};
+    for (std::size_t i = 0; i < 4; i++) {
+        ht_agg_add(i % 2 ? cpu1.get() : cpu0.get(), adds[i][0], adds[i][1], adds[i][2]);
+        ht_agg_add(one.get(), adds[i][0], adds[i][1], adds[i][2]);
+    }
+    auto sum = std::make_unique<ht_agg_value>();
+    ht_agg_merge(sum.get(), idle.get());
+    ht_agg_merge(sum.get(), cpu1.get());
+    ht_agg_merge(sum.get(), idle.get());
+    ht_agg_merge(sum.get(), cpu0.get());
+    EXPECT_EQ(std::memcmp(sum.get(), one.get(), sizeof(ht_agg_value)), 0);
+    EXPECT_EQ(sum->min_ns, 20u);
+    EXPECT_EQ(sum->count, 4u);
 }
 
 TEST(Hist, AggAddFirstValueSetsMinEvenIfLarger)
