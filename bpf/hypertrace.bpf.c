@@ -41,8 +41,9 @@ const volatile __u32 raw_exit_args = HT_RAW_EXIT_VCPU_ISA;
 const volatile __u32 raw_entry_args = HT_RAW_ENTRY_VCPU;
 /* vcpu set: the exit reason is read at a wanted hypercall (raw (vcpu, isa) exit). */
 const volatile __u32 lazy_exit_reason = 0;
-/* vcpu set: slot keys are vcpu ^ key_mask (random, odd), so the table, which
- * root can read, holds no kernel address. */
+/* Slot keys (vcpu set) and the vCPU kept in task/LRU state are vcpu ^
+ * key_mask (random, odd), so no map, which root can read, holds a kernel
+ * address. */
 const volatile __u64 key_mask = 1;
 const volatile __u64 steal_after_ns = HT_VT_STEAL_AFTER_NS;
 /* Wake the reader only past this much unread data (common/ht_ring.h). */
@@ -75,10 +76,11 @@ struct {
 	__type(value, struct ht_counters);
 } counters SEC(".maps");
 
-/* The shared state plus what the raw path reads lazily. */
+/* The shared state plus the vCPU of the last raw exit (its exit reason is
+ * read lazily, its exit count marks the run), ^ key_mask; 0: not known. */
 struct ht_bpf_state {
 	struct ht_thread_state sm;
-	__u64 vcpu; /* struct kvm_vcpu * of the last raw exit; 0: reason known */
+	__u64 vcpu;
 };
 
 struct ht_vcpu_table {
@@ -146,16 +148,23 @@ struct {
 	__type(value, struct ht_bpf_state);
 } lru_states SEC(".maps");
 
-static __always_inline void count(int idx)
+static __always_inline __u64 *cpu_counters(void)
 {
 	__u32 zero = 0;
-	struct ht_counters *c;
+	struct ht_counters *c = bpf_map_lookup_elem(&counters, &zero);
+
+	return c ? c->c : 0;
+}
+
+static __always_inline void count(int idx)
+{
+	__u64 *c;
 
 	if (idx < 0 || idx >= HT_CNT_MAX)
 		return;
-	c = bpf_map_lookup_elem(&counters, &zero);
+	c = cpu_counters();
 	if (c)
-		c->c[idx]++;
+		c[idx]++;
 }
 
 /* Count in the vCPU's slot when there is one (no map lookup), else per CPU. */
@@ -171,8 +180,13 @@ static __always_inline void count_in(__u64 *slot_counters, int idx)
 
 static __always_inline void count_outcome(__u64 *slot_counters, enum ht_outcome out)
 {
-	if (out != HT_OUT_NONE && out != HT_OUT_ARMED)
-		count_in(slot_counters, ht_outcome_counter(out));
+	__u64 *c;
+
+	if (out == HT_OUT_NONE)
+		return;
+	c = slot_counters ? slot_counters : cpu_counters();
+	if (c)
+		ht_outcome_add(c, out);
 }
 
 /* The VM process filter, applied before any state is touched.  With no -p
@@ -219,6 +233,13 @@ static __always_inline __u64 running_vcpu(void)
 	struct kvm_vcpu **p = bpf_this_cpu_ptr(&kvm_running_vcpu);
 
 	return (__u64)*p;
+}
+
+/* Which run of the vCPU this is (ht_sm_armed_by): its exit count + 1 (a
+ * new vCPU's first entry gives 1), or 0 when the vCPU is not known. */
+static __always_inline __u64 vcpu_run(__u64 vcpu)
+{
+	return vcpu ? BPF_CORE_READ((struct kvm_vcpu *)vcpu, stat.exits) + 1 : 0;
 }
 
 /* --- the exit reason from the vendor vCPU struct (raw path, lazily) ------ */
@@ -330,9 +351,8 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_vcpu_slot *slot,
  */
 static __always_inline void emit(struct ht_vcpu_slot *slot, __u64 *slot_counters,
 				 const struct ht_thread_state *sm,
-				 __u32 vcpu_id, __u64 now)
+				 __u32 vcpu_id, __u64 now, __u64 pid_tgid)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct ht_record *rec;
 
 	if (aggregate) {
@@ -360,41 +380,42 @@ static __always_inline void emit(struct ht_vcpu_slot *slot, __u64 *slot_counters
 /* --- the parts every set shares ------------------------------------------ */
 
 /*
- * kvm_hypercall with state found.  lazy_vcpu: the vCPU whose vendor struct
- * holds this exit's reason, or 0 if the exit gave it.  The reason is read
- * only for a hypercall the filter may keep, and the clock only for one the
+ * kvm_hypercall with state found.  vcpu: this exit's vCPU, or 0 if not
+ * known.  The exit reason is read from it (lazy) only for a hypercall the
+ * filter may keep, and the clock, thread and vCPU run only for one the
  * state machine keeps.
  */
 static __always_inline void hypercall_with_state(struct ht_thread_state *sm,
 						 __u64 *slot_counters,
-						 __u64 lazy_vcpu, __u64 nr,
+						 __u64 vcpu, __u64 nr,
 						 __u64 a0, __u64 a1,
 						 __u64 a2, __u64 a3)
 {
 	enum ht_outcome out;
 
-	if (lazy_vcpu && sm->phase == HT_PHASE_EXITED && ht_nr_wanted(&filter, nr)) {
+	if (lazy_exit_reason && vcpu && sm->phase == HT_PHASE_EXITED &&
+	    ht_nr_wanted(&filter, nr)) {
 		__u32 reason = 0;
-		int known = vendor_reason(lazy_vcpu, sm->isa, &reason);
+		int known = vendor_reason(vcpu, sm->isa, &reason);
 
 		ht_sm_set_exit_reason(sm, reason, sm->isa, known);
 	}
-	out = ht_sm_hypercall(sm, &filter, 0, nr, a0, a1, a2, a3);
+	out = ht_sm_hypercall(sm, &filter, nr, a0, a1, a2, a3);
 	if (out == HT_OUT_ARMED)
-		sm->t_hypercall_ns = bpf_ktime_get_ns();
-	else
-		count_outcome(slot_counters, out);
+		ht_sm_armed_by(sm, bpf_ktime_get_ns(),
+			       bpf_get_current_pid_tgid(), vcpu_run(vcpu));
+	count_outcome(slot_counters, out);
 }
 
-/* kvm_entry with state found.  vcpu_ptr: read the vcpu_id from it (else
- * vcpu_id is the value). */
+/* kvm_entry with state found.  vcpu: 0 if not known; vcpu_id:
+ * HT_VCPU_UNKNOWN to read it from vcpu. */
 static __always_inline void entry_with_state(struct ht_thread_state *sm,
 					     struct ht_vcpu_slot *slot,
 					     __u64 *slot_counters,
-					     __u64 vcpu_ptr, __u32 vcpu_id)
+					     __u64 vcpu, __u32 vcpu_id)
 {
 	enum ht_outcome out;
-	__u64 now;
+	__u64 now, pid_tgid;
 
 	if (sm->phase != HT_PHASE_ARMED) {
 		/* The common case: an exit without a wanted hypercall. */
@@ -402,14 +423,13 @@ static __always_inline void entry_with_state(struct ht_thread_state *sm,
 		return;
 	}
 	now = bpf_ktime_get_ns();
-	if (vcpu_ptr)
-		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu_ptr, vcpu_id);
-	out = ht_sm_entry(sm, &filter, now, vcpu_id);
-	if (out != HT_OUT_EMIT) {
-		count_outcome(slot_counters, out);
-		return;
-	}
-	emit(slot, slot_counters, sm, vcpu_id, now);
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (vcpu && vcpu_id == HT_VCPU_UNKNOWN)
+		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu, vcpu_id);
+	out = ht_sm_entry(sm, &filter, now, vcpu_id, pid_tgid, vcpu_run(vcpu));
+	count_outcome(slot_counters, out);
+	if (out == HT_OUT_EMIT)
+		emit(slot, slot_counters, sm, vcpu_id, now, pid_tgid);
 }
 
 /* --- handlers of the task / LRU sets ------------------------------------- */
@@ -422,31 +442,28 @@ static __always_inline void on_exit(struct ht_bpf_state *s, __u32 reason,
 		return;
 	}
 	count_outcome(0, ht_sm_exit(&s->sm, bpf_ktime_get_ns(), reason, isa, known));
-	s->vcpu = vcpu;
+	s->vcpu = vcpu ? vcpu ^ key_mask : 0;
 }
 
 static __always_inline void on_hypercall(struct ht_bpf_state *s, __u64 nr,
 					 __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
-	__u64 lazy_vcpu;
-
 	count(HT_CNT_HYPERCALLS);
 	if (!s) {
 		/* No state: this thread had no exit since tracing began. */
 		count(HT_CNT_UNMATCHED_HYPERCALL);
 		return;
 	}
-	lazy_vcpu = s->vcpu;
-	s->vcpu = 0;
-	hypercall_with_state(&s->sm, 0, lazy_vcpu, nr, a0, a1, a2, a3);
+	hypercall_with_state(&s->sm, 0, s->vcpu ? s->vcpu ^ key_mask : 0,
+			     nr, a0, a1, a2, a3);
 }
 
-/* vcpu_id: a value (classic record, <= 5.9 raw) or read from the vcpu. */
-static __always_inline void on_entry(struct ht_bpf_state *s, __u64 vcpu_ptr,
+/* As entry_with_state. */
+static __always_inline void on_entry(struct ht_bpf_state *s, __u64 vcpu,
 				     __u32 vcpu_id)
 {
 	if (s)
-		entry_with_state(&s->sm, 0, 0, vcpu_ptr, vcpu_id);
+		entry_with_state(&s->sm, 0, 0, vcpu, vcpu_id);
 }
 
 /* --- handlers of the vcpu set (the fast path) ----------------------------- */
@@ -489,11 +506,11 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
 		return;
 	}
 	s->counters[HT_CNT_HYPERCALLS]++;
-	hypercall_with_state(&s->sm, s->counters, lazy_exit_reason ? vcpu : 0,
-			     nr, a0, a1, a2, a3);
+	hypercall_with_state(&s->sm, s->counters, vcpu, nr, a0, a1, a2, a3);
 }
 
-static __always_inline void vt_entry(__u64 vcpu, __u32 vcpu_id, int read_id)
+/* vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu. */
+static __always_inline void vt_entry(__u64 vcpu, __u32 vcpu_id)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
 	struct ht_vcpu_slot *s;
@@ -502,7 +519,7 @@ static __always_inline void vt_entry(__u64 vcpu, __u32 vcpu_id, int read_id)
 		return;
 	s = ht_vt_find(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask);
 	if (s)
-		entry_with_state(&s->sm, s, s->counters, read_id ? vcpu : 0, vcpu_id);
+		entry_with_state(&s->sm, s, s->counters, vcpu, vcpu_id);
 }
 
 /* --- the programs: {classic, raw} x {task storage, LRU}, and the vcpu set - */
@@ -544,7 +561,8 @@ int ht_exit_raw_##store(struct bpf_raw_tracepoint_args *ctx)			\
 	if (pid_unwanted())							\
 		return 0;							\
 	if (raw_exit_args == HT_RAW_EXIT_REASON_VCPU_ISA)			\
-		on_exit(STATE(1), (__u32)ctx->args[0], (__u8)ctx->args[2], 1, 0); \
+		on_exit(STATE(1), (__u32)ctx->args[0], (__u8)ctx->args[2], 1,	\
+			ctx->args[1]);						\
 	else									\
 		on_exit(STATE(1), 0, (__u8)ctx->args[1], 1, ctx->args[0]);	\
 	return 0;								\
@@ -603,7 +621,7 @@ int ht_entry_tp_vcpu(struct trace_event_raw_kvm_entry *ctx)
 {
 	if (pid_unwanted())
 		return 0;
-	vt_entry(running_vcpu(), ctx->vcpu_id, 0);
+	vt_entry(running_vcpu(), ctx->vcpu_id);
 	return 0;
 }
 
@@ -635,9 +653,9 @@ int ht_entry_raw_vcpu(struct bpf_raw_tracepoint_args *ctx)
 	if (pid_unwanted())
 		return 0;
 	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)
-		vt_entry(running_vcpu(), (__u32)ctx->args[0], 0);
+		vt_entry(running_vcpu(), (__u32)ctx->args[0]);
 	else
-		vt_entry(ctx->args[0], HT_VCPU_UNKNOWN, 1);
+		vt_entry(ctx->args[0], HT_VCPU_UNKNOWN);
 	return 0;
 }
 

@@ -14,8 +14,8 @@
  */
 #define HT_STATE_LRU_ENTRIES 16384
 
-/* The vcpu set's slot table (common/ht_vcpu_table.h): 4096 slots of 152
- * bytes, 8-slot windows; a host runs far fewer vCPUs. */
+/* The vcpu set's slot table (common/ht_vcpu_table.h): 4096 slots of
+ * struct ht_vcpu_slot, 8-slot windows; a host runs far fewer vCPUs. */
 #define HT_VT_SLOTS 4096
 
 /* --summary: at most this many (pid, nr) keys per interval; more are

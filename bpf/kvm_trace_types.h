@@ -42,9 +42,17 @@ struct trace_event_raw_kvm_hypercall {
 
 /* --- raw tracepoints: the probe arguments ------------------------------- */
 
+/* x86's per-vCPU statistics: `exits` is zeroed when the vCPU is created and
+ * counts its exits (vcpu_enter_guest(), arch/x86/kvm/x86.c); a field of
+ * the arch struct on every kernel since 2.6.x. */
+struct kvm_vcpu_stat {
+	__u64 exits;
+};
+
 /* vmlinux BTF: the generic vCPU, the argument of kvm_exit/kvm_entry (5.10+). */
 struct kvm_vcpu {
 	int vcpu_id;
+	struct kvm_vcpu_stat stat;
 };
 
 /*

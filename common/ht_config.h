@@ -48,13 +48,20 @@ enum ht_counter {
 	HT_CNT_EMITTED = 0,          /* records written to the ring */
 	HT_CNT_DROPPED,              /* records lost: ring full */
 	HT_CNT_UNMATCHED_HYPERCALL,  /* hypercall with no exit before it, or
-				      * armed hypercall whose entry never came */
+				      * armed hypercall whose entry never came
+				      * (another exit first, or an entry of
+				      * another thread or vCPU run) */
 	HT_CNT_UNMATCHED_EXIT,       /* exit followed by another exit, no entry */
 	HT_CNT_FILTERED,             /* hypercalls seen but not wanted (nr, vcpu,
 				      * exit reason, min latency) */
 	HT_CNT_EVICTED,              /* per-thread state evicted (bounded table) */
 	HT_CNT_NO_STATE,             /* per-thread state unavailable (alloc/lock) */
 	HT_CNT_HYPERCALLS,           /* kvm_hypercall events of the traced pid(s) */
+	HT_CNT_IN_FLIGHT,            /* armed hypercalls not resolved yet: +1
+				      * when armed, -1 when emitted, dropped,
+				      * filtered or unmatched (summed modulo
+				      * 2^64); at stop, the armed ones that
+				      * never saw their entry */
 	HT_CNT_MAX,
 };
 

@@ -33,6 +33,7 @@
  * Any change to a struct here or to the meaning of a command bumps
  * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.  Version 2: summary
  * mode (ht_ioc_config.flags, was reserved; HT_IOC_AGG_TAKE; info.agg_keys).
+ * Version 3: HT_CNT_IN_FLIGHT (ht_ioc_counters has one more counter).
  */
 #ifndef HT_IOCTL_H
 #define HT_IOCTL_H
@@ -52,7 +53,7 @@
 #define HT_DEVICE_PATH "/dev/hypertrace"
 #define HT_KMOD_PACKAGE "hypertrace-dkms"
 
-#define HT_IOCTL_VERSION 2
+#define HT_IOCTL_VERSION 3
 #define HT_IOCTL_MAGIC 0xB8
 
 /* Ring data area bounds (bytes); the size must also be a power of two and a

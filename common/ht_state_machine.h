@@ -4,14 +4,37 @@
  * logic, compiled into the BPF program, the kernel module and the unit tests.
  *
  *   kvm_exit       stamp time, reason, ISA             -> EXITED
- *   kvm_hypercall  EXITED and nr wanted: keep nr, args -> ARMED
- *   kvm_entry      ARMED and filters pass: emit        -> IDLE
+ *   kvm_hypercall  EXITED and nr wanted: keep nr, args,
+ *                  the arming thread and vCPU run       -> ARMED
+ *   kvm_entry      ARMED, same thread and vCPU run,
+ *                  filters pass: emit                   -> IDLE
  *
- * State is keyed by the vCPU *thread* by the caller (task storage, a tid-keyed
- * table), never by CPU: on SVM the thread can migrate between exit and entry.
- * Functions here are pure: they touch only the state and return an outcome;
- * the caller counts outcomes (ht_outcome_counter) and builds the record
+ * State is keyed by the caller (the vCPU, a task, a tid), never by CPU: on
+ * SVM the thread can migrate between exit and entry.  Functions here are
+ * pure: they touch only the state and return an outcome; the caller adds
+ * the outcome to its counters (ht_outcome_add) and builds the record
  * (ht_sm_fill_record) in whatever memory it has (ring slot, stack).
+ *
+ * Nothing is invented: a state is only ever completed by the thread, of the
+ * VM, that armed it.  A key outlives what it named: a vCPU that never
+ * re-enters (its hypercall forwarded to the VMM, then the VM destroyed)
+ * leaves its state ARMED, and the next owner of the key (a new vCPU in the
+ * freed struct kvm_vcpu, a new thread with the reused tid) starts with
+ * kvm_entry.  So the entry must come from the arming thread (pid and tid)
+ * and, where the caller can read it, from the same run of the same vCPU:
+ * the vCPU's exit count (kvm_vcpu.stat.exits, zeroed at vCPU creation and
+ * incremented once per exit in vcpu_enter_guest(), arch/x86/kvm/x86.c) is
+ * the same at the hypercall and at the entry that follows it, and is 0 at a
+ * new vCPU's first entry.  Callers pass it + 1, so that 0 means "not known"
+ * (no vCPU at hand: classic tracepoints without kvm_running_vcpu).
+ *
+ * Nothing is lost silently: every kvm_hypercall counted in HT_CNT_HYPERCALLS
+ * ends in exactly one of emitted, dropped, filtered or unmatched, or is
+ * still armed (HT_CNT_IN_FLIGHT, +1 when armed and -1 when resolved).  A
+ * state lost with its key (an LRU eviction, a thread's storage freed) stays
+ * in flight; userspace counts what is in flight at stop as unmatched, so
+ *   hypercalls = emitted + dropped + filtered + unmatched_hypercall + in_flight
+ * holds at every quiescent point, and exactly at stop.
  */
 #ifndef HT_STATE_MACHINE_H
 #define HT_STATE_MACHINE_H
@@ -31,6 +54,8 @@ struct ht_thread_state {
 	__u64 t_hypercall_ns;
 	__u64 nr;
 	__u64 a0, a1, a2, a3;
+	__u64 owner;     /* pid_tgid (tgid << 32 | tid) of the arming thread */
+	__u64 run;       /* the vCPU's exit count + 1 when armed; 0: not known */
 	__u32 exit_reason;
 	__u8 isa;
 	__u8 phase;      /* enum ht_phase */
@@ -41,27 +66,58 @@ struct ht_thread_state {
 enum ht_outcome {
 	HT_OUT_NONE = 0,             /* nothing to count */
 	HT_OUT_ARMED,                /* wanted hypercall, waiting for entry */
-	HT_OUT_EMIT,                 /* caller must emit a record now */
-	HT_OUT_FILTERED,             /* hypercall not wanted */
-	HT_OUT_UNMATCHED_HYPERCALL,  /* hypercall lost (no exit / no entry) */
+	HT_OUT_EMIT,                 /* armed one completed: emit a record now */
+	HT_OUT_FILTERED,             /* hypercall not wanted (at the hypercall) */
+	HT_OUT_FILTERED_ARMED,       /* armed one not wanted at entry (vcpu,
+				      * min latency) */
+	HT_OUT_UNMATCHED_HYPERCALL,  /* hypercall with no exit before it */
+	HT_OUT_UNMATCHED_ARMED,      /* armed one lost: another exit came first,
+				      * or the entry is another thread's or
+				      * another vCPU run's */
+	HT_OUT_UNMATCHED_BOTH,       /* a hypercall while one was armed: both
+				      * lost */
 	HT_OUT_UNMATCHED_EXIT,       /* exit without entry after it */
 };
 
-/* Counter an outcome adds to, or -1. */
+/* The counter an outcome adds to, or -1. */
 HT_INLINE int ht_outcome_counter(enum ht_outcome out)
 {
 	switch (out) {
-	case HT_OUT_EMIT:
-		return HT_CNT_EMITTED;
 	case HT_OUT_FILTERED:
+	case HT_OUT_FILTERED_ARMED:
 		return HT_CNT_FILTERED;
 	case HT_OUT_UNMATCHED_HYPERCALL:
+	case HT_OUT_UNMATCHED_ARMED:
+	case HT_OUT_UNMATCHED_BOTH:
 		return HT_CNT_UNMATCHED_HYPERCALL;
 	case HT_OUT_UNMATCHED_EXIT:
 		return HT_CNT_UNMATCHED_EXIT;
 	default:
 		return -1;
 	}
+}
+
+/*
+ * Adds an outcome to counters[HT_CNT_MAX] (a vCPU slot's, a per-CPU
+ * array's).  HT_OUT_EMIT only resolves the armed state here: the caller
+ * then counts HT_CNT_EMITTED or HT_CNT_DROPPED as its emit goes.
+ */
+HT_INLINE void ht_outcome_add(__u64 *counters, enum ht_outcome out)
+{
+	int c;
+
+	if (out == HT_OUT_NONE)
+		return;
+	if (out == HT_OUT_ARMED) {
+		counters[HT_CNT_IN_FLIGHT]++;
+		return;
+	}
+	c = ht_outcome_counter(out);
+	if (c >= 0 && c < HT_CNT_MAX)	/* a bound the BPF verifier sees */
+		counters[c] += out == HT_OUT_UNMATCHED_BOTH ? 2 : 1;
+	if (out == HT_OUT_EMIT || out == HT_OUT_FILTERED_ARMED ||
+	    out == HT_OUT_UNMATCHED_ARMED || out == HT_OUT_UNMATCHED_BOTH)
+		counters[HT_CNT_IN_FLIGHT]--;	/* wraps; the sum is exact */
 }
 
 /* VMCALL (VMX basic reason 18, flag bits above bit 15) or VMMCALL (SVM 0x81). */
@@ -117,7 +173,7 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 	enum ht_outcome out = HT_OUT_NONE;
 
 	if (s->phase == HT_PHASE_ARMED)
-		out = HT_OUT_UNMATCHED_HYPERCALL;
+		out = HT_OUT_UNMATCHED_ARMED;
 	else if (s->phase == HT_PHASE_EXITED)
 		out = HT_OUT_UNMATCHED_EXIT;
 	s->t_exit_ns = now;
@@ -126,16 +182,23 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 	return out;
 }
 
-/* kvm_hypercall (fires on the vCPU thread between its exit and entry). */
+/*
+ * kvm_hypercall (fires on the vCPU thread between its exit and entry).  On
+ * HT_OUT_ARMED the caller stamps what it reads only for a kept hypercall
+ * (ht_sm_armed_by: the clock, the thread, the vCPU's run).
+ */
 HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 					  const volatile struct ht_filter *f,
-					  __u64 now, __u64 nr, __u64 a0,
+					  __u64 nr, __u64 a0,
 					  __u64 a1, __u64 a2, __u64 a3)
 {
 	if (s->phase != HT_PHASE_EXITED) {
 		/* No exit before it (or a second hypercall after one exit). */
+		__u8 phase = s->phase;
+
 		s->phase = HT_PHASE_IDLE;
-		return HT_OUT_UNMATCHED_HYPERCALL;
+		return phase == HT_PHASE_ARMED ? HT_OUT_UNMATCHED_BOTH :
+						 HT_OUT_UNMATCHED_HYPERCALL;
 	}
 	if (!ht_nr_wanted(f, nr) ||
 	    (f->reason_mode == HT_REASON_HYPERCALL_ONLY &&
@@ -144,7 +207,6 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 		s->phase = HT_PHASE_IDLE;
 		return HT_OUT_FILTERED;
 	}
-	s->t_hypercall_ns = now;
 	s->nr = nr;
 	s->a0 = a0;
 	s->a1 = a1;
@@ -154,23 +216,38 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 	return HT_OUT_ARMED;
 }
 
+/* After HT_OUT_ARMED: when, by which thread (pid_tgid) and in which run of
+ * the vCPU (its exit count + 1, 0 if not known). */
+HT_INLINE void ht_sm_armed_by(struct ht_thread_state *s, __u64 now,
+			      __u64 owner, __u64 run)
+{
+	s->t_hypercall_ns = now;
+	s->owner = owner;
+	s->run = run;
+}
+
 /*
- * kvm_entry.  Always returns the thread to IDLE; the armed data stays in *s
- * so the caller can fill a record when the outcome is HT_OUT_EMIT.
+ * kvm_entry.  Always returns the state to IDLE; the armed data stays in *s
+ * so the caller can fill a record when the outcome is HT_OUT_EMIT.  owner
+ * and run as for ht_sm_armed_by (run 0: not known, not compared); callers
+ * read them only when the phase is ARMED.
  */
 HT_INLINE enum ht_outcome ht_sm_entry(struct ht_thread_state *s,
 				      const volatile struct ht_filter *f,
-				      __u64 now, __u32 vcpu_id)
+				      __u64 now, __u32 vcpu_id, __u64 owner,
+				      __u64 run)
 {
 	__u8 phase = s->phase;
 
 	s->phase = HT_PHASE_IDLE;
 	if (phase != HT_PHASE_ARMED)
 		return HT_OUT_NONE;
+	if (owner != s->owner || (run && s->run && run != s->run))
+		return HT_OUT_UNMATCHED_ARMED;
 	if (f->vcpu != HT_VCPU_ANY && vcpu_id != f->vcpu)
-		return HT_OUT_FILTERED;
+		return HT_OUT_FILTERED_ARMED;
 	if (now - s->t_exit_ns < f->min_latency_ns)
-		return HT_OUT_FILTERED;
+		return HT_OUT_FILTERED_ARMED;
 	return HT_OUT_EMIT;
 }
 

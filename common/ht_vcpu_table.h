@@ -19,8 +19,9 @@
  * key 0 -> vcpu).  Slots are never freed one by one (nothing tells us a vCPU
  * died); a slot whose last exit is older than HT_VT_STEAL_AFTER_NS may be
  * taken over by a vCPU whose window is full, which is counted as an eviction.
- * A freed vCPU whose memory is reused by a new one simply continues in the
- * same slot (each exit restarts the state machine).
+ * A freed vCPU whose memory is reused by a new one continues in the same
+ * slot: its first event, kvm_entry, cannot complete what the old vCPU left
+ * armed (ht_sm_entry() compares the arming thread and vCPU run).
  *
  * Two takers never share a slot: each first moves t_exit_ns off the value it
  * read (compare-and-swap), then the key; a free slot's claimer must also move
@@ -140,8 +141,10 @@ HT_INLINE struct ht_vcpu_slot *ht_vt_get(struct ht_vcpu_slot *t, __u32 mask,
 	}
 	return 0;
 claimed:
+	/* A taken-over slot keeps its phase: the caller's ht_sm_exit() counts
+	 * what the old owner left (an armed hypercall is unmatched, never
+	 * completed by the new owner); a free slot is IDLE. */
 	s->sm.t_exit_ns = now;
-	s->sm.phase = HT_PHASE_IDLE;
 	return s;
 }
 

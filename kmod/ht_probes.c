@@ -116,19 +116,37 @@ static inline bool ht_pid_unwanted(void)
 	       (u32)current->tgid != ht_cfg.filter.pid;
 }
 
+/*
+ * Probes run with preemption disabled, and no interrupt handler touches
+ * these counters (the tracepoints fire on vCPU threads only), so a plain
+ * add to this CPU's array is safe.
+ */
 static inline void ht_count_outcome(enum ht_outcome out)
 {
-	if (out != HT_OUT_NONE && out != HT_OUT_ARMED)
-		ht_count(ht_outcome_counter(out));
+	ht_outcome_add(this_cpu_ptr(&ht_counters)->c, out);
+}
+
+/* The arming thread as BPF's bpf_get_current_pid_tgid() gives it. */
+static inline u64 ht_current_pid_tgid(void)
+{
+	return ((u64)current->tgid << 32) | (u32)current->pid;
+}
+
+/* Which run of the vCPU this is (ht_sm_armed_by): its exit count + 1 (a
+ * new vCPU's first entry gives 1), or 0 when the vCPU is not known. */
+static inline u64 ht_vcpu_run(const struct kvm_vcpu *vcpu)
+{
+	return vcpu ? vcpu->stat.exits + 1 : 0;
 }
 
 /*
- * kvm_exit: the clock, the slot, the phase.  With the (vcpu, isa) prototype
- * (>= 5.16) the reason is not an argument: the vcpu is kept in slot->aux and
- * the vendor struct is read only if a wanted hypercall follows (as the BPF
- * backend's fast path); until then the state says reason 0, known.
+ * kvm_exit: the clock, the slot, the phase.  The vcpu is kept in slot->aux
+ * for the hypercall: its exit count marks the run, and with the (vcpu, isa)
+ * prototype (>= 5.16), where the reason is not an argument, the vendor
+ * struct is read only if a wanted hypercall follows (as the BPF backend's
+ * fast path); until then the state says reason 0, known.
  */
-static __always_inline void ht_on_exit(struct kvm_vcpu *lazy_vcpu, u32 reason,
+static __always_inline void ht_on_exit(struct kvm_vcpu *vcpu, u32 reason,
 				       u8 isa)
 {
 	u32 tid = current->pid;
@@ -148,7 +166,7 @@ static __always_inline void ht_on_exit(struct kvm_vcpu *lazy_vcpu, u32 reason,
 	if (unlikely(evicted))
 		ht_count(HT_CNT_EVICTED);
 	ht_count_outcome(ht_sm_exit(&s->sm, now, reason, isa, 1));
-	s->aux = (unsigned long)lazy_vcpu;
+	s->aux = (unsigned long)vcpu;
 }
 
 /*
@@ -190,6 +208,7 @@ static void ht_on_hypercall(unsigned long nr, unsigned long a0,
 			    unsigned long a3)
 {
 	struct ht_vcpu_slot *s;
+	struct kvm_vcpu *vcpu;
 	enum ht_outcome out;
 
 	ht_count(HT_CNT_HYPERCALLS);
@@ -199,35 +218,39 @@ static void ht_on_hypercall(unsigned long nr, unsigned long a0,
 		ht_count(HT_CNT_UNMATCHED_HYPERCALL);
 		return;
 	}
+	vcpu = (struct kvm_vcpu *)s->aux;
 	/* Lazy exit reason: only for a hypercall the filter may keep. */
-	if (s->aux && s->sm.phase == HT_PHASE_EXITED &&
+	if (ht_cfg.exit_proto == HT_EXIT_PROTO_VCPU_ISA && vcpu &&
+	    s->sm.phase == HT_PHASE_EXITED &&
 	    ht_nr_wanted(&ht_cfg.filter, nr)) {
 		u32 reason = 0;
-		int known = ht_vendor_reason((struct kvm_vcpu *)s->aux,
-					     s->sm.isa, &reason);
+		int known = ht_vendor_reason(vcpu, s->sm.isa, &reason);
 
 		ht_sm_set_exit_reason(&s->sm, reason, s->sm.isa, known);
-		s->aux = 0;
 	}
-	/* The clock is read only for a hypercall the state machine keeps. */
-	out = ht_sm_hypercall(&s->sm, &ht_cfg.filter, 0, nr, a0, a1, a2, a3);
+	/* The clock, thread and run are read only for a hypercall the state
+	 * machine keeps. */
+	out = ht_sm_hypercall(&s->sm, &ht_cfg.filter, nr, a0, a1, a2, a3);
 	if (out == HT_OUT_ARMED)
-		s->sm.t_hypercall_ns = ht_ktime_ns();
-	else
-		ht_count_outcome(out);
+		ht_sm_armed_by(&s->sm, ht_ktime_ns(), ht_current_pid_tgid(),
+			       ht_vcpu_run(vcpu));
+	ht_count_outcome(out);
 }
 
-/* After ht_sm_entry said HT_OUT_EMIT: a record, or a count (summary). */
+/*
+ * After ht_sm_entry said HT_OUT_EMIT: a record, or with --summary a count in
+ * the statistics of its (pid, nr).  A key that finds no room there travels
+ * as a record instead and userspace adds it to the same statistics, as with
+ * the eBPF backend: nothing is lost.
+ */
 static void ht_emit(const struct ht_thread_state *sm, u32 vcpu_id, u64 now)
 {
 	struct ht_kring *rb = ht_cfg.ring;
 	struct ht_record *rec;
 
-	if (ht_cfg.flags & HT_CONFIG_F_AGGREGATE) {
-		if (ht_kagg_add(ht_cfg.agg, current->tgid, sm->nr, sm, now))
-			ht_count(HT_CNT_EMITTED);
-		else
-			ht_count(HT_CNT_DROPPED);
+	if ((ht_cfg.flags & HT_CONFIG_F_AGGREGATE) &&
+	    ht_kagg_add(ht_cfg.agg, current->tgid, sm->nr, sm, now)) {
+		ht_count(HT_CNT_EMITTED);
 		return;
 	}
 	rec = rb ? ht_kring_reserve(rb, sizeof(*rec)) : NULL;
@@ -259,12 +282,11 @@ static __always_inline void ht_on_entry(struct kvm_vcpu *vcpu, u32 vcpu_id)
 	now = ht_ktime_ns();
 	if (vcpu)
 		vcpu_id = (u32)vcpu->vcpu_id;
-	out = ht_sm_entry(&s->sm, &ht_cfg.filter, now, vcpu_id);
-	if (out != HT_OUT_EMIT) {
-		ht_count_outcome(out);
-		return;
-	}
-	ht_emit(&s->sm, vcpu_id, now);
+	out = ht_sm_entry(&s->sm, &ht_cfg.filter, now, vcpu_id,
+			  ht_current_pid_tgid(), ht_vcpu_run(vcpu));
+	ht_count_outcome(out);
+	if (out == HT_OUT_EMIT)
+		ht_emit(&s->sm, vcpu_id, now);
 }
 
 /* ---- probes, one per prototype (compat.h) ------------------------------ */
@@ -273,7 +295,7 @@ static HT_PROBE_EXIT_REASON_VCPU_ISA(ht_probe_exit_reason_vcpu_isa)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_exit(NULL, exit_reason, (u8)isa);
+	ht_on_exit(vcpu, exit_reason, (u8)isa);
 }
 
 /* The reason is read lazily, from the vcpu kept in the slot. */

@@ -216,6 +216,16 @@ AttachPlan plan_attach() {
     return plan;
 }
 
+// Wait until no BPF program that started before now is still running
+// (detached ones at stop; ones writing the old agg_gen at an interval):
+// programs run inside RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits
+// for an RCU grace period (synchronize_rcu) on every kernel that has it.  Where it is
+// refused (nohz_full), fall back to a pause far longer than any program run.
+void wait_for_running_programs() {
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
 class BpfBackend final : public Backend {
 public:
     explicit BpfBackend(const BackendConfig& config);
@@ -448,9 +458,15 @@ BpfBackend::~BpfBackend() {
 }
 
 void BpfBackend::stop() {
+    if (links_.empty()) return;
     // Reverse order: hypercall first, so nothing is armed after its entry's
     // program is gone.
     while (!links_.empty()) links_.pop_back();
+    // A detached program may still be running on another CPU: the record or
+    // count it is making would land after the final drain and read of the
+    // counters (counted emitted, never read).  Programs run inside RCU
+    // read-side sections; wait for them to end.
+    wait_for_running_programs();
 }
 
 Counters BpfBackend::counters() const {
@@ -473,15 +489,6 @@ Counters BpfBackend::counters() const {
                 for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += sl.counters[i];
     }
     return total;
-}
-
-// Wait until no BPF program still runs with the old agg_gen: programs run
-// inside RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits for an RCU
-// grace period (synchronize_rcu) on every kernel that has it.  Where it is
-// refused (nohz_full), fall back to a pause far longer than any program run.
-void wait_for_running_programs() {
-    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 // Sums one key's per-CPU values into e.

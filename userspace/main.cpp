@@ -24,40 +24,54 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;  // could not trace (backend, permissions, kernel)
 constexpr int kExitUsage = 2;    // bad command line
 
-// Everything the kernel counted, one parseable line, plus a warning for each
+// Everything the kernel counted, one parseable line, the accounting identity
+// every hypercall obeys (common/ht_state_machine.h), and a warning for each
 // way a hypercall could have gone unreported: nothing is lost silently.
+// Hypercalls still armed at stop (their entry never came: a VM destroyed
+// after a hypercall its VMM was serving, a thread gone) count as unmatched.
 void print_totals(const SessionResult& r) {
     const Counters& c = r.counters;
-    const std::uint64_t unmatched = c[HT_CNT_UNMATCHED_HYPERCALL] + c[HT_CNT_UNMATCHED_EXIT];
+    const std::uint64_t in_flight = c[HT_CNT_IN_FLIGHT];
+    const std::uint64_t unmatched = c[HT_CNT_UNMATCHED_HYPERCALL] + in_flight;
+    const std::uint64_t accounted = c[HT_CNT_EMITTED] + c[HT_CNT_FILTERED] + unmatched + c[HT_CNT_DROPPED];
+    auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
     std::fprintf(stderr,
                  "totals: records=%llu dropped=%llu unmatched=%llu filtered=%llu hypercalls=%llu "
-                 "unmatched_hypercall=%llu unmatched_exit=%llu evicted=%llu no_state=%llu emitted=%llu "
-                 "malformed=%llu\n",
-                 (unsigned long long)r.records, (unsigned long long)c[HT_CNT_DROPPED],
-                 (unsigned long long)unmatched, (unsigned long long)c[HT_CNT_FILTERED],
-                 (unsigned long long)c[HT_CNT_HYPERCALLS], (unsigned long long)c[HT_CNT_UNMATCHED_HYPERCALL],
-                 (unsigned long long)c[HT_CNT_UNMATCHED_EXIT], (unsigned long long)c[HT_CNT_EVICTED],
-                 (unsigned long long)c[HT_CNT_NO_STATE], (unsigned long long)c[HT_CNT_EMITTED],
-                 (unsigned long long)r.malformed);
+                 "unmatched_hypercall=%llu in_flight=%llu unmatched_exit=%llu evicted=%llu no_state=%llu "
+                 "emitted=%llu malformed=%llu\n",
+                 u(r.records), u(c[HT_CNT_DROPPED]), u(unmatched), u(c[HT_CNT_FILTERED]), u(c[HT_CNT_HYPERCALLS]),
+                 u(c[HT_CNT_UNMATCHED_HYPERCALL]), u(in_flight), u(c[HT_CNT_UNMATCHED_EXIT]), u(c[HT_CNT_EVICTED]),
+                 u(c[HT_CNT_NO_STATE]), u(c[HT_CNT_EMITTED]), u(r.malformed));
+    if (accounted == c[HT_CNT_HYPERCALLS])
+        std::fprintf(stderr, "identity: hypercalls %llu = emitted %llu + filtered %llu + unmatched %llu + dropped %llu\n",
+                     u(c[HT_CNT_HYPERCALLS]), u(c[HT_CNT_EMITTED]), u(c[HT_CNT_FILTERED]), u(unmatched),
+                     u(c[HT_CNT_DROPPED]));
+    else
+        std::fprintf(stderr,
+                     "hypertrace: BUG: the counts do not add up: hypercalls %llu != emitted %llu + filtered %llu + "
+                     "unmatched %llu + dropped %llu = %llu\n",
+                     u(c[HT_CNT_HYPERCALLS]), u(c[HT_CNT_EMITTED]), u(c[HT_CNT_FILTERED]), u(unmatched),
+                     u(c[HT_CNT_DROPPED]), u(accounted));
     if (c[HT_CNT_DROPPED])
         std::fprintf(stderr, "hypertrace: %llu records dropped because the ring was full: use a larger "
                              "--ring-size, a narrower -n, or --summary\n",
-                     (unsigned long long)c[HT_CNT_DROPPED]);
+                     u(c[HT_CNT_DROPPED]));
     if (unmatched)
         std::fprintf(stderr, "hypertrace: %llu hypercalls could not be matched (%llu without an exit before "
-                             "or an entry after, %llu exits without an entry)\n",
-                     (unsigned long long)unmatched, (unsigned long long)c[HT_CNT_UNMATCHED_HYPERCALL],
-                     (unsigned long long)c[HT_CNT_UNMATCHED_EXIT]);
+                             "them or with another exit or thread before their entry, %llu still waiting for "
+                             "their entry at stop)\n",
+                     u(unmatched), u(c[HT_CNT_UNMATCHED_HYPERCALL]), u(in_flight));
+    if (c[HT_CNT_UNMATCHED_EXIT])
+        std::fprintf(stderr, "hypertrace: %llu exits had no entry after them (no hypercall lost)\n",
+                     u(c[HT_CNT_UNMATCHED_EXIT]));
     if (c[HT_CNT_EVICTED] || c[HT_CNT_NO_STATE])
         std::fprintf(stderr, "hypertrace: per-thread state lost for %llu events (%llu evicted, %llu not "
                              "allocatable)\n",
-                     (unsigned long long)(c[HT_CNT_EVICTED] + c[HT_CNT_NO_STATE]),
-                     (unsigned long long)c[HT_CNT_EVICTED], (unsigned long long)c[HT_CNT_NO_STATE]);
+                     u(c[HT_CNT_EVICTED] + c[HT_CNT_NO_STATE]), u(c[HT_CNT_EVICTED]), u(c[HT_CNT_NO_STATE]));
     if (r.records != c[HT_CNT_EMITTED] || r.malformed)
         std::fprintf(stderr, "hypertrace: the kernel emitted %llu records (or summary counts) but %llu were "
                              "read (%llu malformed)\n",
-                     (unsigned long long)c[HT_CNT_EMITTED], (unsigned long long)r.records,
-                     (unsigned long long)r.malformed);
+                     u(c[HT_CNT_EMITTED]), u(r.records), u(r.malformed));
 }
 
 // JSON's "interval" key: local time to the millisecond, so intervals shorter

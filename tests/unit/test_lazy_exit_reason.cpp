@@ -43,8 +43,10 @@ Result run(const ht_filter& f, bool lazy, __u32 reason, __u8 isa, bool known, __
     } else {
         ht_sm_exit(&s, 100, reason, isa, known ? 1 : 0);
     }
-    r.hc = ht_sm_hypercall(&s, &f, 200, nr, 1, 2, 3, 4);
-    r.entry = ht_sm_entry(&s, &f, 300, 0);
+    r.hc = ht_sm_hypercall(&s, &f, nr, 1, 2, 3, 4);
+    if (r.hc == HT_OUT_ARMED)
+        ht_sm_armed_by(&s, 200, 1, 0);
+    r.entry = ht_sm_entry(&s, &f, 300, 0, 1, 0);
     if (r.entry == HT_OUT_EMIT)
         ht_sm_fill_record(&r.rec, &s, 10, 11, 0, 1, 300);
     return r;

@@ -5,6 +5,8 @@
 
 #include <cstring>
 #include <limits>
+#include <random>
+#include <vector>
 
 extern "C" {
 #include "ht_state_machine.h"
@@ -32,15 +34,21 @@ ht_filter any_filter()
 }
 
 // One vCPU thread: its state plus counters, as a backend keeps them.
+// owner is the thread (pid_tgid), run the vCPU's exit count + 1 (0: not
+// known), as the backends pass them.
 struct Thread {
     ht_thread_state s{};
     __u64 counters[HT_CNT_MAX] = {};
+    __u64 owner = (4242ull << 32) | 4250;
+    __u64 run = 7;
+    bool ring_full = false;
 
+    // As a backend does: add the outcome, then emit (or drop) on EMIT.
     ht_outcome count(ht_outcome out)
     {
-        int c = ht_outcome_counter(out);
-        if (c >= 0)
-            counters[c]++;
+        ht_outcome_add(counters, out);
+        if (out == HT_OUT_EMIT)
+            counters[ring_full ? HT_CNT_DROPPED : HT_CNT_EMITTED]++;
         return out;
     }
     ht_outcome exit(__u64 t, __u32 reason, __u8 isa, bool known = true)
@@ -50,11 +58,23 @@ struct Thread {
     ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0,
                          __u64 a2 = 0, __u64 a3 = 0)
     {
-        return count(ht_sm_hypercall(&s, &f, t, nr, a0, a1, a2, a3));
+        counters[HT_CNT_HYPERCALLS]++;
+        ht_outcome out = ht_sm_hypercall(&s, &f, nr, a0, a1, a2, a3);
+        if (out == HT_OUT_ARMED)
+            ht_sm_armed_by(&s, t, owner, run);
+        return count(out);
     }
     ht_outcome entry(const ht_filter& f, __u64 t, __u32 vcpu = 0)
     {
-        return count(ht_sm_entry(&s, &f, t, vcpu));
+        return count(ht_sm_entry(&s, &f, t, vcpu, owner, run));
+    }
+    // hypercalls = emitted + dropped + filtered + unmatched + in flight
+    bool identity() const
+    {
+        return counters[HT_CNT_HYPERCALLS] == counters[HT_CNT_EMITTED] + counters[HT_CNT_DROPPED] +
+                                                  counters[HT_CNT_FILTERED] +
+                                                  counters[HT_CNT_UNMATCHED_HYPERCALL] +
+                                                  counters[HT_CNT_IN_FLIGHT];
     }
 };
 
@@ -256,7 +276,8 @@ TEST(StateMachine, MissingEntry)
     th.exit(1000, kVmcall, VMX);
     EXPECT_EQ(th.hypercall(f, 1100, 42), HT_OUT_ARMED);
     // entry lost; the next exit finds the thread ARMED
-    EXPECT_EQ(th.exit(5000, kVmcall, VMX), HT_OUT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(th.exit(5000, kVmcall, VMX), HT_OUT_UNMATCHED_ARMED);
+    EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
     EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 1u);
     EXPECT_EQ(th.s.phase, HT_PHASE_EXITED);
     // the new exit works normally, with its own time (none invented)
@@ -286,8 +307,12 @@ TEST(StateMachine, SecondHypercallAfterOneExit)
     Thread th;
     th.exit(1000, kVmcall, VMX);
     EXPECT_EQ(th.hypercall(f, 1100, 1), HT_OUT_ARMED);
-    EXPECT_EQ(th.hypercall(f, 1200, 2), HT_OUT_UNMATCHED_HYPERCALL);
+    // Both are lost: the armed one and the one with no exit of its own.
+    EXPECT_EQ(th.hypercall(f, 1200, 2), HT_OUT_UNMATCHED_BOTH);
     EXPECT_EQ(th.entry(f, 1300), HT_OUT_NONE);
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 2u);
+    EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
+    EXPECT_TRUE(th.identity());
 }
 
 TEST(StateMachine, NrFilterRanges)
@@ -331,9 +356,9 @@ TEST(StateMachine, VcpuFilter)
     ht_filter f = any_filter();
     f.vcpu = 2;
     for (auto [vcpu, want] : {std::pair<__u32, ht_outcome>{2, HT_OUT_EMIT},
-                              {3, HT_OUT_FILTERED},
-                              {0, HT_OUT_FILTERED},
-                              {HT_VCPU_UNKNOWN, HT_OUT_FILTERED}}) {
+                              {3, HT_OUT_FILTERED_ARMED},
+                              {0, HT_OUT_FILTERED_ARMED},
+                              {HT_VCPU_UNKNOWN, HT_OUT_FILTERED_ARMED}}) {
         Thread th;
         th.exit(1000, kVmcall, VMX);
         th.hypercall(f, 1100, 1);
@@ -351,15 +376,17 @@ TEST(StateMachine, MinLatencyBoundary)
 {
     ht_filter f = any_filter();
     f.min_latency_ns = 1000;
-    for (auto [lat, want] : {std::pair<__u64, ht_outcome>{0, HT_OUT_FILTERED},
-                             {999, HT_OUT_FILTERED},
+    for (auto [lat, want] : {std::pair<__u64, ht_outcome>{0, HT_OUT_FILTERED_ARMED},
+                             {999, HT_OUT_FILTERED_ARMED},
                              {1000, HT_OUT_EMIT},  // equal emits
                              {1001, HT_OUT_EMIT}}) {
         Thread th;
         th.exit(5000, kVmcall, VMX);
         th.hypercall(f, 5000, 1);
         EXPECT_EQ(th.entry(f, 5000 + lat), want) << lat;
-        EXPECT_EQ(th.counters[HT_CNT_FILTERED], want == HT_OUT_FILTERED ? 1u : 0u);
+        EXPECT_EQ(th.counters[HT_CNT_FILTERED], want == HT_OUT_FILTERED_ARMED ? 1u : 0u);
+        EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
+        EXPECT_TRUE(th.identity());
     }
 }
 
@@ -367,9 +394,12 @@ TEST(StateMachine, OutcomeCounterMapping)
 {
     EXPECT_EQ(ht_outcome_counter(HT_OUT_NONE), -1);
     EXPECT_EQ(ht_outcome_counter(HT_OUT_ARMED), -1);
-    EXPECT_EQ(ht_outcome_counter(HT_OUT_EMIT), HT_CNT_EMITTED);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_EMIT), -1);  // the emit counts emitted or dropped
     EXPECT_EQ(ht_outcome_counter(HT_OUT_FILTERED), HT_CNT_FILTERED);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_FILTERED_ARMED), HT_CNT_FILTERED);
     EXPECT_EQ(ht_outcome_counter(HT_OUT_UNMATCHED_HYPERCALL), HT_CNT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_UNMATCHED_ARMED), HT_CNT_UNMATCHED_HYPERCALL);
+    EXPECT_EQ(ht_outcome_counter(HT_OUT_UNMATCHED_BOTH), HT_CNT_UNMATCHED_HYPERCALL);
     EXPECT_EQ(ht_outcome_counter(HT_OUT_UNMATCHED_EXIT), HT_CNT_UNMATCHED_EXIT);
 }
 
@@ -419,4 +449,105 @@ TEST(StateMachine, LongSequenceCounts)
     EXPECT_EQ(th.counters[HT_CNT_FILTERED], filtered);
     EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], unmatched_hc);
     EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_EXIT], unmatched_exit);
+    EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
+    EXPECT_TRUE(th.identity());
+}
+
+// A vCPU whose hypercall KVM forwarded to the VMM (KVM_EXIT_HYPERCALL) never
+// re-enters: its VM is destroyed.  The next owner of the same key (here: a
+// new VM's vCPU in the freed struct kvm_vcpu, another process) starts with
+// kvm_entry and must not complete the old hypercall.
+TEST(StateMachine, ArmedStateIsNotCompletedByAnotherVm)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    ASSERT_EQ(th.hypercall(f, 1100, 12, 0x1000, 1, 0), HT_OUT_ARMED);
+    EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 1u);
+    EXPECT_TRUE(th.identity());  // in flight until resolved
+    th.owner = (5000ull << 32) | 5001;  // the new VM's vCPU thread
+    th.run = 1;                         // a new vCPU's first entry
+    EXPECT_EQ(th.entry(f, 9000000000ull), HT_OUT_UNMATCHED_ARMED);
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+    EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 1u);
+    EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
+    EXPECT_TRUE(th.identity());
+    // The new owner's own hypercalls are traced normally.
+    th.exit(9000001000ull, kVmcall, VMX);
+    th.hypercall(f, 9000001100ull, 42);
+    EXPECT_EQ(th.entry(f, 9000001200ull), HT_OUT_EMIT);
+    EXPECT_EQ(fill(th, 5000, 5001, 0, 0, 9000001200ull).t_exit_ns, 9000001000ull);
+}
+
+// The same, on the same thread: a VMM that destroys the VM and creates the
+// next one on the vCPU thread it had (same pid and tid, likely the same
+// struct kvm_vcpu memory).  Only the vCPU's run tells them apart.
+TEST(StateMachine, ArmedStateIsNotCompletedByANewVcpuOnTheSameThread)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.run = 5;  // 4 exits so far
+    th.exit(1000, kVmmcall, SVM);
+    ASSERT_EQ(th.hypercall(f, 1100, 12), HT_OUT_ARMED);
+    th.run = 1;  // the new vCPU, never exited yet
+    EXPECT_EQ(th.entry(f, 2000), HT_OUT_UNMATCHED_ARMED);
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+    EXPECT_TRUE(th.identity());
+}
+
+// The VMM served the forwarded hypercall and re-entered: same thread, same
+// run (no exit in between): a match, its latency the VMM's.
+TEST(StateMachine, ForwardedHypercallReenteredByTheVmmMatches)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);
+    ASSERT_EQ(th.hypercall(f, 1100, 12), HT_OUT_ARMED);
+    EXPECT_EQ(th.entry(f, 500000), HT_OUT_EMIT);
+    // Where the run is not known (classic tracepoints), the thread decides.
+    Thread unknown;
+    unknown.run = 0;
+    unknown.exit(1000, kVmmcall, SVM);
+    unknown.hypercall(f, 1100, 12);
+    EXPECT_EQ(unknown.entry(f, 2000), HT_OUT_EMIT);
+}
+
+// Random event streams over a few states shared by several threads and
+// vCPU runs, with a ring that is sometimes full: after every event the
+// identity holds, and what is in flight is exactly what is ARMED.
+TEST(StateMachine, IdentityHoldsOnRandomStreams)
+{
+    std::mt19937_64 rng(20261202);
+    ht_filter f = any_filter();
+    f.nr_range_count = 1;
+    f.nr_ranges[0] = {0, 5};
+    f.min_latency_ns = 50;
+    f.vcpu = HT_VCPU_ANY;
+    std::vector<Thread> states(4);
+    __u64 total[HT_CNT_MAX] = {};
+    __u64 t = 0;
+    for (int i = 0; i < 200000; i++) {
+        Thread& th = states[rng() % states.size()];
+        th.owner = 100 + rng() % 3;
+        th.run = rng() % 4;  // 0: not known
+        th.ring_full = rng() % 10 == 0;
+        t += rng() % 100;
+        switch (rng() % 3) {
+        case 0: th.exit(t, rng() % 2 ? kVmcall : kVmxHlt, VMX); break;
+        case 1: th.hypercall(f, t, rng() % 10); break;
+        default: th.entry(f, t, static_cast<__u32>(rng() % 2)); break;
+        }
+        __u64 armed = 0;
+        for (int c = 0; c < HT_CNT_MAX; c++) total[c] = 0;
+        for (const Thread& s : states) {
+            ASSERT_TRUE(s.identity());
+            armed += s.s.phase == HT_PHASE_ARMED;
+            for (int c = 0; c < HT_CNT_MAX; c++) total[c] += s.counters[c];
+        }
+        ASSERT_EQ(total[HT_CNT_IN_FLIGHT], armed) << "after event " << i;
+    }
+    EXPECT_GT(total[HT_CNT_EMITTED], 500u);
+    EXPECT_GT(total[HT_CNT_DROPPED], 30u);
+    EXPECT_GT(total[HT_CNT_UNMATCHED_HYPERCALL], 1000u);
+    EXPECT_GT(total[HT_CNT_FILTERED], 1000u);
 }

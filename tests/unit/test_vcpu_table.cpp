@@ -131,7 +131,10 @@ TEST(VcpuTable, TakeOverOfIdleSlotSetsEvicted)
     EXPECT_EQ(tb.index(s), 45u);
     EXPECT_EQ(s->key, keys.back());
     EXPECT_EQ(s->sm.t_exit_ns, 2001u);          // fresh: not stolen right back
-    EXPECT_EQ(s->sm.phase, HT_PHASE_IDLE);      // the old owner's state is gone
+    // The old owner's armed hypercall is not the new owner's: the phase is
+    // kept so that the new owner's exit counts it unmatched.
+    EXPECT_EQ(s->sm.phase, HT_PHASE_ARMED);
+    EXPECT_EQ(ht_sm_exit(&s->sm, 2001, 0x81, HT_ISA_SVM, 1), HT_OUT_UNMATCHED_ARMED);
     EXPECT_EQ(ht_vt_find(tb.t(), tb.mask, keys[5]), nullptr);
     // The evicted owner now finds the window full of fresh owners.
     EXPECT_EQ(get(tb, keys[5], 2002, 500, &evicted), nullptr);

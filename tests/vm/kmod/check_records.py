@@ -22,7 +22,7 @@ import os
 import sys
 
 HT_CNT = ["emitted", "dropped", "unmatched_hypercall", "unmatched_exit",
-          "filtered", "evicted", "no_state", "hypercalls"]
+          "filtered", "evicted", "no_state", "hypercalls", "in_flight"]
 
 passed = failed = 0
 
