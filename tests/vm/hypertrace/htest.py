@@ -84,11 +84,32 @@ class Tracer:
             return f.read()
 
     def totals(self):
-        """The counters hypertrace prints at exit, e.g. 'records 12', as a dict."""
-        m = re.search(r"^totals: (.*)$", self.stderr(), re.M)
-        if not m:
-            raise AssertionError(f"no 'totals:' line in hypertrace's stderr:\n{self.stderr()}")
-        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+        """The counters hypertrace prints at exit, e.g. 'records 12', as a dict.
+        Every run's counters must obey the accounting identity: checked here,
+        so every test that reads totals proves it."""
+        return parse_totals(self.stderr())
+
+
+def parse_totals(stderr):
+    """The 'totals:' line of hypertrace's stderr as a dict, after checking the
+    identity hypercalls = emitted + filtered + unmatched + dropped from the
+    numbers themselves and that hypertrace printed its 'identity:' line."""
+    m = re.search(r"^totals: (.*)$", stderr, re.M)
+    if not m:
+        raise AssertionError(f"no 'totals:' line in hypertrace's stderr:\n{stderr}")
+    tot = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+    assert_identity(tot)
+    assert re.search(r"^identity: hypercalls \d+ = ", stderr, re.M), f"no 'identity:' line:\n{stderr}"
+    return tot
+
+
+def assert_identity(tot):
+    """hypercalls = emitted + filtered + unmatched + dropped, exactly, and
+    unmatched = unmatched_hypercall + in_flight (common/ht_state_machine.h)."""
+    assert tot["unmatched"] == tot["unmatched_hypercall"] + tot["in_flight"], f"unmatched split: {tot}"
+    rhs = tot["emitted"] + tot["filtered"] + tot["unmatched"] + tot["dropped"]
+    assert tot["hypercalls"] == rhs, \
+        f"identity broken: hypercalls {tot['hypercalls']} != emitted + filtered + unmatched + dropped = {rhs}: {tot}"
 
 
 def run_hcgen(*args):
