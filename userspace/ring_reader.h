@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backend.h"
 
@@ -24,7 +25,8 @@ public:
     // straight from the mapping (no copy), publishing the consumer position
     // after each.  Stops at the first record still being written.  Returns
     // the number of records handed over.  Always returns once it has caught
-    // up with the producer, whatever the ring holds (see malformed()).
+    // up with the producer, whatever the ring holds (see malformed()).  If fn
+    // returns bool, false stops the drain after that record (consumed).
     template <class Fn>
     std::uint64_t drain(Fn&& fn);
 
@@ -59,6 +61,7 @@ private:
 template <class Fn>
 std::uint64_t RingReader::drain(Fn&& fn) {
     std::uint64_t handed = 0;
+    bool stop = false;
     for (;;) {
         const std::uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
         if (cons_ == prod) return handed;
@@ -89,14 +92,19 @@ std::uint64_t RingReader::drain(Fn&& fn) {
                 const auto* rec = reinterpret_cast<const ht_record*>(hdr + HT_RING_HDR_SZ);
                 if (payload == sizeof(ht_record) && rec->version == HT_RECORD_VERSION &&
                     rec->size == sizeof(ht_record)) {
-                    fn(*rec);
                     ++handed;
+                    if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const ht_record&>, bool>) {
+                        if (!fn(*rec)) stop = true;
+                    } else {
+                        fn(*rec);
+                    }
                 } else {
                     ++malformed_;
                 }
             }
             cons_ += span;
             __atomic_store_n(consumer_pos_, cons_, __ATOMIC_RELEASE);
+            if (stop) return handed;
         }
     }
 }

@@ -134,6 +134,23 @@ TEST(RingReader, CountsAndSkipsMalformedRecords) {
     EXPECT_TRUE(reader.caught_up());
 }
 
+// A sink that can no longer take records (its output failed) stops the
+// drain: the record it refused is consumed, the rest stay for later.
+TEST(RingReader, SinkReturningFalseStopsTheDrain) {
+    RingProducer ring(1 << 16);
+    RingReader reader(ring.mapping());
+    for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(ring.push(make_test_record(i)));
+    std::vector<std::uint64_t> seqs;
+    EXPECT_EQ(reader.drain([&](const ht_record& r) {
+        seqs.push_back(r.a0);
+        return r.a0 != 1;
+    }),
+              2u);
+    EXPECT_EQ(seqs, (std::vector<std::uint64_t>{0, 1}));
+    EXPECT_FALSE(reader.caught_up());
+    EXPECT_EQ(drain_seqs(reader), (std::vector<std::uint64_t>{2, 3, 4}));
+}
+
 // Lengths no legit producer writes for a record that ends at the producer
 // position: each must be counted, the ring resynchronised (consumer_pos =
 // producer_pos, so producers see room again), and later records read.
