@@ -31,6 +31,11 @@ constexpr Unit kUnits[] = {
     throw std::invalid_argument("'" + std::string(text) + "' " + why);
 }
 
+[[noreturn]] void too_large(std::string_view text)
+{
+    throw DurationOverflow("'" + std::string(text) + "' is too large");
+}
+
 }  // namespace
 
 std::uint64_t parse_duration_ns(std::string_view text, BareNumber bare)
@@ -43,7 +48,7 @@ std::uint64_t parse_duration_ns(std::string_view text, BareNumber bare)
     for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; i++, int_digits++) {
         unsigned d = static_cast<unsigned>(text[i] - '0');
         if (whole > (kMax - d) / 10)
-            bad(text, "is too large");
+            too_large(text);
         whole = whole * 10 + d;
     }
     // Fraction: at most 18 digits matter below 1 unit (1 m = 6e10 ns, so
@@ -83,14 +88,14 @@ std::uint64_t parse_duration_ns(std::string_view text, BareNumber bare)
             bad(text, "has an unknown unit '" + std::string(unit) + "'");
     }
     if (whole > kMax / unit_ns)
-        bad(text, "is too large");
+        too_large(text);
     std::uint64_t ns = whole * unit_ns;
     // frac/frac_den < 1 and unit_ns <= 6e10, frac_den <= 1e18: compute
     // frac * unit_ns / frac_den in 128 bits so nothing overflows.
     unsigned __int128 part =
         static_cast<unsigned __int128>(frac) * unit_ns / frac_den;
     if (ns > kMax - static_cast<std::uint64_t>(part))
-        bad(text, "is too large");
+        too_large(text);
     return ns + static_cast<std::uint64_t>(part);
 }
 

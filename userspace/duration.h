@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string_view>
 
 namespace hypertrace {
@@ -21,7 +22,14 @@ enum class BareNumber {
     Seconds,  // "5" means 5 s
 };
 
-// Throws std::invalid_argument (bad syntax, unknown unit, overflow of u64 ns).
+// The text is a valid duration but more than 2^64-1 ns: callers with a
+// smaller maximum report theirs.
+class DurationOverflow : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+// Throws std::invalid_argument (bad syntax, unknown unit) or DurationOverflow.
 std::uint64_t parse_duration_ns(std::string_view text, BareNumber bare);
 
 }  // namespace hypertrace

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <signal.h>
 #include <sstream>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -216,6 +217,9 @@ int run_quiet(const std::vector<std::string>& argv, std::string* err)
         a.push_back(nullptr);
         ::dup2(pfd[1], 1);
         ::dup2(pfd[1], 2);
+        // hypertrace ignores SIGPIPE (main.cpp); an ignored signal stays
+        // ignored across exec, and modprobe expects the default.
+        ::signal(SIGPIPE, SIG_DFL);
         ::execvp(a[0], a.data());
         ::_exit(127);
     }

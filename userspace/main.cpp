@@ -2,17 +2,20 @@
 // hypertrace: trace KVM hypercalls, one record per wanted hypercall with the
 // exit before it and the entry after it.  See `hypertrace --help`.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <cstring>
-#include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <system_error>
 
 #include "aggregate_summary.h"
 #include "backend_select.h"
 #include "options.h"
+#include "output.h"
 #include "record_format.h"
 #include "summary.h"
 #include "trace_session.h"
@@ -21,7 +24,7 @@ namespace hypertrace {
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;  // could not trace (backend, permissions, kernel)
+constexpr int kExitFailure = 1;  // could not trace (backend, permissions, kernel), or output failed
 constexpr int kExitUsage = 2;    // bad command line
 
 // Everything the kernel counted, one parseable line, the accounting identity
@@ -88,17 +91,24 @@ std::string interval_label() {
 
 int run(const Options& opts) {
     // Open the output before attaching anything: a bad -o path leaves
-    // nothing loaded behind.
-    std::ofstream file;
-    if (!opts.output.empty()) {
-        file.open(opts.output, std::ios::out | std::ios::trunc);
-        if (!file) {
-            std::cerr << "hypertrace: cannot write --output '" << opts.output << "': " << std::strerror(errno)
-                      << "\n";
-            return kExitUsage;
-        }
+    // nothing loaded behind.  An existing file is not truncated yet: if no
+    // backend comes up, it keeps its content (Output::claim()).
+    std::optional<Output> output_storage;
+    try {
+        if (opts.output.empty())
+            output_storage.emplace();
+        else
+            output_storage.emplace(opts.output);
+    } catch (const std::system_error& e) {
+        std::cerr << "hypertrace: cannot write --output '" << opts.output << "': " << e.code().message()
+                  << "\n";
+        return kExitUsage;
     }
-    std::ostream& out = opts.output.empty() ? std::cout : file;
+    Output& output = *output_storage;
+    std::ostream& out = output.stream();
+    // Ctrl-C (or SIGTERM, SIGHUP) while the backend loads no longer kills us
+    // half-way: the run ends, with totals, as soon as it has started.
+    defer_stop_signals();
 
     BackendConfig config;
     config.filter = make_filter(opts);
@@ -112,6 +122,17 @@ int run(const Options& opts) {
         return kExitFailure;
     }
     std::cerr << "hypertrace: " << selected.why << "\n";
+    if (!output.claim()) {
+        std::cerr << "hypertrace: " << output.error_message() << "\n";
+        return kExitFailure;
+    }
+
+    // Any output failure ends the run: tracing on would read records into
+    // nowhere.  The session stops and detaches; we report and exit 1.
+    StopRequest stop;
+    auto check_output = [&output, &stop] {
+        if (output.failed()) stop.request(output.error_message());
+    };
 
     const TimeBase time_base = TimeBase::now(opts.timestamp);
     std::unique_ptr<RecordWriter> writer;
@@ -129,7 +150,12 @@ int run(const Options& opts) {
         };
     } else {
         writer = make_record_writer(opts.format, out, time_base);
-        sink = [&writer](const ht_record& r) { writer->write(r); };
+        // The writer hands the stream 64 KiB at a time: checking after each
+        // record costs a load and catches a failure within one block.
+        sink = [&writer, &check_output](const ht_record& r) {
+            writer->write(r);
+            check_output();
+        };
     }
 
     // --summary: print a batch of the kernel's statistics; with -i each
@@ -146,17 +172,31 @@ int run(const Options& opts) {
             print_summary_json(out, rows, interval ? interval_label() : std::string());
         else
             print_summary_text(out, rows, interval ? interval_header(std::time(nullptr)) : std::string());
-        out.flush();
+        output.flush();
+        check_output();
     };
 
+    static_assert(kMaxDurationNs <= static_cast<std::uint64_t>(std::chrono::nanoseconds::max().count()),
+                  "options.cpp caps durations so they fit the session's timers");
     std::optional<std::chrono::nanoseconds> duration;
     if (opts.duration_ns) duration = std::chrono::nanoseconds(opts.duration_ns);
     SessionHooks hooks;
-    hooks.started = [] { std::cerr << "Tracing hypercalls\u2026 Hit Ctrl-C to end." << std::endl; };
-    if (writer)
-        hooks.drained = [&writer, &out] {
+    hooks.stop_request = &stop;
+    hooks.started = [&] {
+        // The text and CSV header now, not with the first record: a live
+        // terminal shows it at once, and an unwritable output ends the run
+        // before anything is traced into it.
+        if (writer) {
             writer->flush();
-            out.flush();
+            check_output();
+        }
+        if (!stop.requested())
+            std::cerr << "Tracing hypercalls\u2026 Hit Ctrl-C to end." << std::endl;
+    };
+    if (writer)
+        hooks.drained = [&] {
+            writer->flush();
+            check_output();
         };
     if (opts.summary && opts.interval_ns) {
         hooks.interval = std::chrono::nanoseconds(opts.interval_ns);
@@ -168,15 +208,32 @@ int run(const Options& opts) {
     if (opts.summary) last = selected.backend->take_aggregates();
     selected.backend.reset();  // detached and unloaded before we report
 
-    if (opts.summary) {
-        print_batch(last, opts.interval_ns != 0);
-        result.records = aggregated + result.records;
-    } else {
-        writer->finish();
+    if (!stop.requested()) {
+        if (opts.summary)
+            print_batch(last, opts.interval_ns != 0);
+        else
+            writer->finish();
+        output.flush();
+        check_output();
     }
-    out.flush();
+    if (opts.summary) result.records = aggregated + result.records;
     print_totals(result);
+    if (stop.requested()) {
+        std::cerr << "hypertrace: " << stop.error() << "\n";
+        return kExitFailure;
+    }
     return kExitOk;
+}
+
+// -h, -V, --check: output failures count here too.
+int print_to_stdout(const std::function<int(std::ostream&)>& print) {
+    Output output;
+    const int rc = print(output.stream());
+    if (!output.flush()) {
+        std::cerr << "hypertrace: " << output.error_message() << "\n";
+        return kExitFailure;
+    }
+    return rc;
 }
 
 }  // namespace
@@ -184,6 +241,9 @@ int run(const Options& opts) {
 
 int main(int argc, char** argv) {
     using namespace hypertrace;
+    // A closed output pipe (hypertrace ... | head) must be an error we see
+    // and report (EPIPE), with totals and a clean detach, not a silent death.
+    std::signal(SIGPIPE, SIG_IGN);
     Options opts;
     try {
         opts = parse_options(argc, argv);
@@ -191,16 +251,20 @@ int main(int argc, char** argv) {
         std::cerr << "hypertrace: " << e.what() << "\nTry 'hypertrace --help' for more information.\n";
         return kExitUsage;
     }
-    if (opts.help) {
-        std::cout << help_text();
-        return kExitOk;
-    }
-    if (opts.version) {
-        std::cout << version_text();
-        return kExitOk;
-    }
+    if (opts.help)
+        return print_to_stdout([](std::ostream& out) {
+            out << help_text();
+            return kExitOk;
+        });
+    if (opts.version)
+        return print_to_stdout([](std::ostream& out) {
+            out << version_text();
+            return kExitOk;
+        });
     try {
-        if (opts.check) return check_backends(std::cout) == 0 ? kExitOk : kExitFailure;
+        if (opts.check)
+            return print_to_stdout(
+                [](std::ostream& out) { return check_backends(out) == 0 ? kExitOk : kExitFailure; });
         return run(opts);
     } catch (const std::exception& e) {
         std::cerr << "hypertrace: " << e.what() << "\n";

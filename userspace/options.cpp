@@ -23,6 +23,8 @@ namespace hypertrace {
 namespace {
 
 constexpr const char* kSeeHelp = "; see 'hypertrace --help'";
+constexpr const char* kOmitDuration = "omit it to trace until Ctrl-C";
+constexpr const char* kOmitInterval = "omit -i to print one summary at the end";
 
 // Long names of the options that take a value, with their short alias.
 struct ValueOption {
@@ -159,19 +161,27 @@ std::uint32_t parse_vcpu(const std::string& text)
     return static_cast<std::uint32_t>(v);
 }
 
-std::uint64_t parse_duration_option(const std::string& what, const std::string& text)
+// `omit` says what leaving the option out does (the fix for a value that
+// is zero or too long).
+std::uint64_t parse_duration_option(const std::string& what, const std::string& text,
+                                    const std::string& omit)
 {
+    const std::string too_long = "invalid " + what + " '" + text +
+                                 "': longer than the maximum of " + kMaxDurationText + "; " + omit;
     std::uint64_t ns;
     try {
         ns = parse_duration_ns(text, BareNumber::Seconds);
+    } catch (const DurationOverflow&) {
+        usage(too_long);
     } catch (const std::invalid_argument& e) {
         usage("invalid " + what + " '" + text + "': " + e.what() +
               "; expected seconds like 10, or a number with a unit like "
               "500ms, 1.5s or 2m (units: ns, us, \xc2\xb5s, ms, s, m)");
     }
     if (ns == 0)
-        usage("invalid " + what + " '" + text +
-              "': must be greater than zero; omit it to trace until Ctrl-C");
+        usage("invalid " + what + " '" + text + "': must be greater than zero; " + omit);
+    if (ns > kMaxDurationNs)
+        usage(too_long);
     return ns;
 }
 
@@ -285,9 +295,9 @@ Options parse_options(int argc, char** argv)
         usage("duration given twice (-d " + duration + " and '" + positional[0] +
               "'): use either -d DUR or the positional duration, not both");
     if (vm.count("duration"))
-        o.duration_ns = parse_duration_option("--duration", duration);
+        o.duration_ns = parse_duration_option("--duration", duration, kOmitDuration);
     else if (!positional.empty())
-        o.duration_ns = parse_duration_option("duration", positional[0]);
+        o.duration_ns = parse_duration_option("duration", positional[0], kOmitDuration);
 
     if (vm.count("format")) {
         if (format == "text")
@@ -318,7 +328,7 @@ Options parse_options(int argc, char** argv)
     if (vm.count("ring-size"))
         o.ring_bytes = parse_ring_size(ring);
     if (vm.count("interval")) {
-        o.interval_ns = parse_duration_option("--interval", interval);
+        o.interval_ns = parse_duration_option("--interval", interval, kOmitInterval);
         if (!o.summary)
             usage("--interval " + interval + " prints the summary every interval: add -s "
                   "(records are printed as they come anyway)");
@@ -406,7 +416,8 @@ options:
   --check                check that this host can trace, then exit
 
 DUR is a number with a unit: ns, us (or µs), ms, s, m; for the duration a bare
-number means seconds.  Latency columns are in microseconds.
+number means seconds; -d and -i take at most 525600m (365 days).  Latency
+columns are in microseconds.
 
 examples:
     hypertrace                        # trace every hypercall of every VM

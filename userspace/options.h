@@ -24,6 +24,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Longest --duration and --interval: 365 days (525600m).  The run's timers
+// count signed 64-bit nanoseconds (std::chrono), where 2^63 ns and more wrap
+// negative; a year is longer than any trace, and a round limit is easy to
+// state in the help and the man page.
+constexpr std::uint64_t kMaxDurationNs = 525600ull * 60 * 1000000000;
+constexpr const char* kMaxDurationText = "525600m (365 days)";
+
 enum class Format { Text, Json, Csv };
 enum class BackendKind { Auto, Bpf, Kmod };
 
@@ -32,11 +39,11 @@ struct Options {
     std::uint32_t pid = HT_PID_ANY;        // -p: VM process (tgid); 0 = every VM
     std::uint32_t vcpu = HT_VCPU_ANY;      // --vcpu: vcpu_id, or every vCPU
     std::uint64_t min_latency_ns = 0;      // --min-latency: exit->entry at least this
-    std::uint64_t duration_ns = 0;         // -d / positional; 0 = until Ctrl-C
+    std::uint64_t duration_ns = 0;         // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs
     Format format = Format::Text;          // -f
     std::string output;                    // -o FILE; empty = stdout
     bool summary = false;                  // -s: statistics at the end instead of records
-    std::uint64_t interval_ns = 0;         // -i: with -s, print and reset every interval; 0 = at the end only
+    std::uint64_t interval_ns = 0;         // -i: with -s, print and reset every interval; 0 = at the end only; <= kMaxDurationNs
     BackendKind backend = BackendKind::Auto;  // -b
     bool check = false;                    // --check: check the host can trace, then exit
     bool timestamp = false;                // -T: wall-clock time column (text format)

@@ -6,6 +6,7 @@ namespace hypertrace {
 RingReader::RingReader(const RingMapping& ring)
     : data_(ring.data),
       mask_(ring.size - 1),
+      size_(ring.size),
       consumer_pos_(ring.consumer_pos),
       producer_pos_(ring.producer_pos),
       cons_(__atomic_load_n(ring.consumer_pos, __ATOMIC_ACQUIRE)) {}

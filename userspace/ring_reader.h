@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "backend.h"
 
@@ -23,7 +24,9 @@ public:
     // Hand every committed record to fn(const ht_record&), in ring order,
     // straight from the mapping (no copy), publishing the consumer position
     // after each.  Stops at the first record still being written.  Returns
-    // the number of records handed over.
+    // the number of records handed over.  Always returns once it has caught
+    // up with the producer, whatever the ring holds (see malformed()).  If fn
+    // returns bool, false stops the drain after that record (consumed).
     template <class Fn>
     std::uint64_t drain(Fn&& fn);
 
@@ -31,12 +34,24 @@ public:
     bool caught_up() const;
 
     // Records whose length or version this reader does not know: skipped,
-    // counted, never misread.
+    // counted, never misread.  Also each corrupted header (a record reaching
+    // past the producer position) and each impossible producer position: the
+    // reader then skips everything up to the producer position and goes on
+    // from there.
     std::uint64_t malformed() const { return malformed_; }
 
 private:
+    // Count one corruption, skip to `prod` and publish it, so producers see
+    // an empty ring and the walk restarts at a record boundary.
+    void resync(std::uint64_t prod) {
+        ++malformed_;
+        cons_ = prod;
+        __atomic_store_n(consumer_pos_, cons_, __ATOMIC_RELEASE);
+    }
+
     const std::uint8_t* data_;
     std::uint64_t mask_;
+    std::uint64_t size_;
     volatile std::uint64_t* consumer_pos_;
     const volatile std::uint64_t* producer_pos_;
     std::uint64_t cons_;
@@ -46,27 +61,50 @@ private:
 template <class Fn>
 std::uint64_t RingReader::drain(Fn&& fn) {
     std::uint64_t handed = 0;
+    bool stop = false;
     for (;;) {
         const std::uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
         if (cons_ == prod) return handed;
-        while (cons_ < prod) {
+        // Producers never let unread data exceed the ring; more (or a
+        // producer position behind ours) cannot be walked record by record.
+        if (prod - cons_ > size_) {
+            resync(prod);
+            continue;
+        }
+        while (cons_ != prod) {
             const std::uint8_t* hdr = data_ + (cons_ & mask_);
             const std::uint32_t len =
                 __atomic_load_n(reinterpret_cast<const std::uint32_t*>(hdr), __ATOMIC_ACQUIRE);
             if (len & HT_RING_BUSY_BIT) return handed;  // producer still writing it
             const std::uint32_t payload = len & ~(HT_RING_BUSY_BIT | HT_RING_DISCARD_BIT);
+            const std::uint64_t span = ht_ring_record_span(payload);
+            // A producer publishes producer_pos past the whole record before
+            // the record can be seen, so a record reaching beyond prod is a
+            // corrupted header.  Trusting it would move cons_ past prod: this
+            // loop would never end, and the published consumer_pos would make
+            // every producer see a full ring.  Nothing before prod can be
+            // parsed reliably any more: skip to it.
+            if (span > prod - cons_) {
+                resync(prod);
+                break;
+            }
             if (!(len & HT_RING_DISCARD_BIT)) {
                 const auto* rec = reinterpret_cast<const ht_record*>(hdr + HT_RING_HDR_SZ);
                 if (payload == sizeof(ht_record) && rec->version == HT_RECORD_VERSION &&
                     rec->size == sizeof(ht_record)) {
-                    fn(*rec);
                     ++handed;
+                    if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const ht_record&>, bool>) {
+                        if (!fn(*rec)) stop = true;
+                    } else {
+                        fn(*rec);
+                    }
                 } else {
                     ++malformed_;
                 }
             }
-            cons_ += ht_ring_record_span(payload);
+            cons_ += span;
             __atomic_store_n(consumer_pos_, cons_, __ATOMIC_RELEASE);
+            if (stop) return handed;
         }
     }
 }

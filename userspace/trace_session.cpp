@@ -18,6 +18,26 @@ extern "C" {
 
 namespace hypertrace {
 
+namespace {
+
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+// The stop signal that arrived before run_session took the signals over.
+volatile std::sig_atomic_t g_deferred_signal = 0;
+
+extern "C" void remember_stop_signal(int signo) { g_deferred_signal = signo; }
+
+}  // namespace
+
+void defer_stop_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = remember_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    // Loading a backend must not see EINTR from a signal it can ignore.
+    sa.sa_flags = SA_RESTART;
+    for (int signo : kStopSignals) ::sigaction(signo, &sa, nullptr);
+}
+
 SessionResult run_session(Backend& backend, const RecordSink& sink,
                           std::optional<std::chrono::nanoseconds> duration, const SessionHooks& hooks) {
     namespace asio = boost::asio;
@@ -31,25 +51,36 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     const int wait_fd = ::dup(mapping.fd);
     if (wait_fd < 0) throw std::system_error(errno, std::generic_category(), "dup(ring fd)");
     asio::posix::stream_descriptor ring_fd(io, wait_fd);
-    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::signal_set signals(io);
+    for (int signo : kStopSignals) signals.add(signo);
     asio::steady_timer timer(io);
     asio::steady_timer poll_timer(io);
     asio::steady_timer interval_timer(io);
     bool stopping = false;
+    auto stop_requested = [&] { return hooks.stop_request && hooks.stop_request->requested(); };
 
     auto drain = [&] {
-        const std::uint64_t n = reader.drain(sink);
+        // Stop handing records over as soon as the sink has asked to stop.
+        const std::uint64_t n = reader.drain([&](const ht_record& r) {
+            sink(r);
+            return !stop_requested();
+        });
         result.records += n;
-        if (n && hooks.drained) hooks.drained();
+        if (n && hooks.drained && !stop_requested()) hooks.drained();
     };
+    // Idempotent: called again after setup, it also cancels what setup
+    // armed after an earlier call.
     auto stop = [&] {
-        if (stopping) return;
         stopping = true;
         signals.cancel();
         timer.cancel();
         poll_timer.cancel();
         interval_timer.cancel();
         ring_fd.cancel();
+    };
+    // After every step that runs the sink or a hook.
+    auto stop_if_requested = [&] {
+        if (stop_requested()) stop();
     };
 
     // Asio's epoll reactor is edge-triggered and the producer wakes the
@@ -62,6 +93,7 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
             wait_ring();
         });
         drain();
+        stop_if_requested();
     };
 
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -81,7 +113,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
         poll_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec || stopping) return;
             drain();
-            poll();
+            stop_if_requested();
+            if (!stopping) poll();
         });
     };
     // Interval ticks keep to a fixed schedule (no drift from tick work).
@@ -90,8 +123,9 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
         interval_timer.async_wait([&](const boost::system::error_code& ec) {
             if (ec || stopping) return;
             drain();
-            if (hooks.tick) hooks.tick();
-            schedule_tick();
+            if (hooks.tick && !stop_requested()) hooks.tick();
+            stop_if_requested();
+            if (!stopping) schedule_tick();
         });
     };
     wait_ring();
@@ -101,10 +135,17 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
         schedule_tick();
     }
     if (hooks.started) hooks.started();
+    stop_if_requested();
+    // A stop signal that came while the backend loaded (defer_stop_signals);
+    // from here on the signal_set above receives them.
+    if (const int signo = g_deferred_signal) {
+        result.signal = signo;
+        stop();
+    }
     io.run();
 
     backend.stop();
-    drain();
+    if (!stop_requested()) drain();
     result.malformed = reader.malformed();
     result.counters = backend.counters();
     return result;

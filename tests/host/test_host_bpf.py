@@ -9,9 +9,11 @@ tests do that; here zero records is the expected result."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vm", "hypertrace"))
 from htest import HYPERTRACE, check, finish, log  # noqa: E402
@@ -59,18 +61,88 @@ def bad_input(args, words):
     return run
 
 
-def sigterm_stops():
-    proc = subprocess.Popen([HYPERTRACE, "-b", "bpf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    import time
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(our_programs()) < 3:
-        time.sleep(0.05)
-    assert len(our_programs()) == 3, f"expected 3 attached programs while running, got {our_programs()}"
-    proc.terminate()
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, f"exit {proc.returncode} on SIGTERM:\n{err}"
-    assert "totals:" in err, err
-    assert our_programs() == [], f"programs left loaded after SIGTERM: {our_programs()}"
+def stop_signal_ends_cleanly(signo):
+    """SIGINT, SIGTERM and SIGHUP all end a run like Ctrl-C: totals, the
+    output written (the text header at least), exit 0, nothing attached."""
+    def run():
+        proc = subprocess.Popen([HYPERTRACE, "-b", "bpf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(our_programs()) < 3:
+            time.sleep(0.05)
+        assert len(our_programs()) == 3, f"expected 3 attached programs while running, got {our_programs()}"
+        proc.send_signal(signo)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, f"exit {proc.returncode} on {signo.name}:\n{err}"
+        assert "totals: records=0 " in err, err
+        assert out.startswith("TIME(s) "), f"text output lost on {signo.name}: {out!r}"
+        assert our_programs() == [], f"programs left loaded after {signo.name}: {our_programs()}"
+    return run
+
+
+def output_fails(args, target, error, sigpipe=signal.SIG_DFL):
+    """An output that fails (full device, closed pipe) ends the run at once:
+    totals, an error naming the output and errno, exit 1, nothing attached.
+    The run asks for 20 s; the failure must end it long before."""
+    def run():
+        r, w = os.pipe()
+        stdout = w if target == "closed pipe" else subprocess.DEVNULL
+        if target == "closed pipe":
+            os.close(r)  # the reader went away before the first write (| head)
+
+        def child_signals():
+            signal.signal(signal.SIGPIPE, sigpipe)
+        t0 = time.monotonic()
+        p = subprocess.run([HYPERTRACE, "-b", "bpf", *args, "20s"], stdout=stdout, stderr=subprocess.PIPE,
+                           text=True, timeout=60, preexec_fn=child_signals)
+        elapsed = time.monotonic() - t0
+        os.close(w)
+        if target != "closed pipe":
+            os.close(r)
+        assert p.returncode == 1, f"{args} into {target}: exit {p.returncode}, want 1:\n{p.stderr}"
+        assert "totals: records=0 " in p.stderr, p.stderr
+        assert f"hypertrace: {error}\n" in p.stderr, f"'{error}' not in:\n{p.stderr}"
+        assert elapsed < 15, f"the failed output did not stop the 20 s run (ended after {elapsed:.1f} s)"
+        assert our_programs() == [], f"programs left loaded: {our_programs()}"
+        log(f"     ended after {elapsed:.1f} s: {p.stderr.strip().splitlines()[-1]}")
+    return run
+
+
+def failed_run_keeps_existing_output():
+    """-o FILE of a run whose backend fails (-b kmod: no module on this
+    host) is left exactly as it was; a run that traces replaces it."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "previous.jsonl")
+        previous = '{"pid":1,"nr":42}\n' * 1000
+        with open(path, "w") as f:
+            f.write(previous)
+        p = hypertrace("-b", "kmod", "-f", "json", "-o", path, "1s")
+        assert p.returncode == 1, f"exit {p.returncode}, want 1 (kmod cannot load here):\n{p.stderr}"
+        assert "kmod backend" in p.stderr, p.stderr
+        with open(path) as f:
+            assert f.read() == previous, "a failed run changed the existing --output file"
+        p = hypertrace("-b", "bpf", "-f", "csv", "-o", path, "1s")
+        assert p.returncode == 0, f"exit {p.returncode}:\n{p.stderr}"
+        with open(path) as f:
+            assert f.read() == "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns," \
+                               "t_entry_ns,latency_ns\n", "a run that traced did not replace the file"
+
+
+def failed_run_leaves_no_new_output():
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "new.txt")
+        p = hypertrace("-b", "kmod", "-o", path, "1s")
+        assert p.returncode == 1, f"exit {p.returncode}, want 1 (kmod cannot load here):\n{p.stderr}"
+        assert os.listdir(d) == [], f"a failed run left {os.listdir(d)} behind"
+
+
+def summary_output_fails_at_end():
+    """-s without -i writes only at the end: that write is checked too."""
+    p = hypertrace("-b", "bpf", "-s", "-o", "/dev/full", "1s")
+    assert p.returncode == 1, f"exit {p.returncode}, want 1:\n{p.stderr}"
+    assert "totals: records=0 " in p.stderr, p.stderr
+    assert "hypertrace: writing to '/dev/full' failed: No space left on device\n" in p.stderr, p.stderr
+    assert our_programs() == [], f"programs left loaded: {our_programs()}"
 
 
 def not_root():
@@ -120,7 +192,21 @@ def main():
         mounted_here = True
     try:
         check("host: eBPF backend attaches, runs 1 s, exits 0, detaches", attaches_and_detaches)
-        check("host: SIGTERM ends tracing cleanly", sigterm_stops)
+        for signo in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            check(f"host: {signo.name} ends tracing cleanly with totals", stop_signal_ends_cleanly(signo))
+        full = "writing to '/dev/full' failed: No space left on device"
+        for args, target, error, sigpipe in [
+                (["-o", "/dev/full"], "/dev/full", full, signal.SIG_DFL),
+                (["-f", "csv", "-o", "/dev/full"], "/dev/full", full, signal.SIG_DFL),
+                (["-s", "-i", "200ms", "-o", "/dev/full"], "/dev/full", full, signal.SIG_DFL),
+                ([], "closed pipe", "writing to stdout failed: Broken pipe", signal.SIG_DFL),
+                ([], "closed pipe", "writing to stdout failed: Broken pipe", signal.SIG_IGN)]:
+            how = " (SIGPIPE ignored by the parent)" if sigpipe == signal.SIG_IGN else ""
+            check(f"host: {' '.join(['hypertrace', *args])} into {target}{how} -> stops, totals, error, exit 1",
+                  output_fails(args, target, error, sigpipe))
+        check("host: -s -o /dev/full: the final summary's failure -> exit 1", summary_output_fails_at_end)
+        check("host: failed run keeps an existing -o file byte for byte", failed_run_keeps_existing_output)
+        check("host: failed run leaves no new -o file behind", failed_run_leaves_no_new_output)
         check("host: LRU-hash fallback loads and attaches", lru_fallback)
         check("host: unknown HYPERTRACE_BPF_STATE -> exit 1, names the choices", bad_state_override)
         check("host: -s -i loads the summary maps, exits 0, detaches", summary_interval)
@@ -131,7 +217,14 @@ def main():
                             (["--min-latency", "5parsecs"], ["5parsecs"]),
                             (["-f", "xml"], ["xml"]),
                             (["-p", "999999999"], ["999999999"]),
-                            (["-b", "bpf", "-o", "/nonexistent/dir/out"], ["/nonexistent/dir/out"])]:
+                            (["-b", "bpf", "-o", "/nonexistent/dir/out"], ["/nonexistent/dir/out"]),
+                            # 2^63 ns and more wrapped negative: the run ended at once with exit 0.
+                            (["-b", "bpf", "-d", "18446744073709551615ns"],
+                             ["--duration '18446744073709551615ns'", "maximum of 525600m"]),
+                            (["-b", "bpf", "153722868m"], ["duration '153722868m'", "maximum of 525600m"]),
+                            (["-b", "bpf", "-s", "-i", "9223372036854775808ns"],
+                             ["--interval '9223372036854775808ns'", "maximum of 525600m"]),
+                            (["-b", "bpf", "600000000000h"], ["600000000000h"])]:
             check(f"host: bad input {' '.join(args)} -> exit 2, nothing attached", bad_input(args, words))
     finally:
         if mounted_here:

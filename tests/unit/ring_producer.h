@@ -71,6 +71,13 @@ public:
         __atomic_store_n(len, v, __ATOMIC_RELEASE);
     }
 
+    // What a corrupted producer (or a stray write into the ring) leaves: a
+    // header length, or a producer position, that no legit producer writes.
+    static void overwrite_len(std::uint8_t* payload, std::uint32_t len) {
+        __atomic_store_n(reinterpret_cast<std::uint32_t*>(payload - HT_RING_HDR_SZ), len, __ATOMIC_RELEASE);
+    }
+    void overwrite_producer_pos(std::uint64_t pos) { __atomic_store_n(producer(), pos, __ATOMIC_RELEASE); }
+
     // Reserve + fill + commit one record; false when the ring is full.
     bool push(const ht_record& r) {
         std::uint8_t* p = reserve(sizeof r);

@@ -119,3 +119,20 @@ TEST(Duration, Rejects)
                             "18446744073709551615us", "307445734561m"})
         EXPECT_THROW(parse_duration_ns(bad, BareNumber::Seconds), std::invalid_argument) << bad;
 }
+
+// Overflow has its own type, so callers with a smaller maximum can name it.
+TEST(Duration, OverflowIsItsOwnError)
+{
+    for (const char* big : {"18446744073709551616ns", "18446744073709551615us", "307445734561m",
+                            "18446744073.709551616s", "99999999999999999999"})
+        EXPECT_THROW(parse_duration_ns(big, BareNumber::Seconds), DurationOverflow) << big;
+    for (const char* bad : {"5parsecs", "-5s", "1..2s"}) {
+        try {
+            parse_duration_ns(bad, BareNumber::Seconds);
+            ADD_FAILURE() << bad << " parsed";
+        } catch (const DurationOverflow&) {
+            ADD_FAILURE() << bad << " reported as overflow";
+        } catch (const std::invalid_argument&) {
+        }
+    }
+}

@@ -204,6 +204,32 @@ TEST(Options, DurationErrors)
     EXPECT_USAGE(Args({"-d", "-5"}), "invalid --duration '-5'", "negative");
 }
 
+// Durations are converted to signed 64-bit nanoseconds for the run's timers:
+// 2^63 ns and more used to wrap negative (the run ended at once, exit 0).
+// Everything above the documented maximum is refused, naming it.
+TEST(Options, DurationMaximum)
+{
+    EXPECT_EQ(kMaxDurationNs, 365ull * 24 * 3600 * 1000000000);
+    EXPECT_EQ(parse({"-d", "525600m"}).duration_ns, kMaxDurationNs);
+    EXPECT_EQ(parse({"31536000"}).duration_ns, kMaxDurationNs);
+    EXPECT_EQ(parse({"-s", "-i", "525600m"}).interval_ns, kMaxDurationNs);
+    for (const char* text : {"31536000.000000001", "525601m", "9223372036854775807ns",
+                             "9223372036854775808ns", "18446744073709551615ns", "153722868m",
+                             "18446744073709551616ns", "307445734561m"}) {
+        SCOPED_TRACE(text);
+        const std::string t = text, d = "invalid --duration '" + t + "'",
+                          pos = "invalid duration '" + t + "'", i = "invalid --interval '" + t + "'";
+        EXPECT_USAGE(Args({"-d", t}), d.c_str(), "longer than the maximum of 525600m (365 days)",
+                     "omit it to trace until Ctrl-C");
+        EXPECT_USAGE(Args({t}), pos.c_str(), "525600m (365 days)");
+        EXPECT_USAGE(Args({"-s", "-i", t}), i.c_str(), "longer than the maximum of 525600m (365 days)",
+                     "omit -i");
+    }
+    // The limit is only for what feeds a timer: --min-latency is compared
+    // as an unsigned 64-bit number in the kernel.
+    EXPECT_EQ(parse({"--min-latency", "18446744073709551615ns"}).min_latency_ns, 18446744073709551615ull);
+}
+
 TEST(Options, FormatOutputBackend)
 {
     EXPECT_EQ(parse({"-f", "text"}).format, Format::Text);
