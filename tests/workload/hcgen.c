@@ -650,10 +650,7 @@ static void *vcpu_sched_thread(void *arg)
 	const char *what = "";
 	uint32_t win_bytes = s->win_entries * HC_ENT_SIZE;
 	uint32_t win_base = HC_WIN_BASE + (uint32_t)t->id * win_bytes;
-	bool waited = false;
-	/* Barriers this thread must pass, failed or not: --abandon's two
-	 * around swap_vm(), then the common start. */
-	int barriers_left = s->abandon ? 3 : 1;
+	bool waited = false;  /* passed the common start barrier (even on failure, once) */
 	uint32_t limit = s->stop[t->id] ? s->stop[t->id] : s->total;
 
 	t->tid = my_tid();
@@ -668,7 +665,6 @@ static void *vcpu_sched_thread(void *arg)
 			swap_vm(t);
 		/* The second VM is open in *vm for everyone. */
 		pthread_barrier_wait(s->barrier);
-		barriers_left = 1;
 		if (t->status != EX_OK)
 			goto out;
 	}
@@ -773,8 +769,7 @@ static void *vcpu_sched_thread(void *arg)
 out:
 	t->end_ns = ns_since(&s->t0);
 	if (!waited)
-		while (barriers_left-- > 0)
-			pthread_barrier_wait(s->barrier);
+		pthread_barrier_wait(s->barrier);
 	/* --stop: the thread exits now, its vCPU closed, while the others go on
 	 * (the vCPU itself lives until the VM is destroyed). */
 	if (s->stop[t->id])
