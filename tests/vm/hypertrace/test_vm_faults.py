@@ -264,7 +264,8 @@ def summary_run(backend, name, schedule):
         f"{sum(got.values())} counted, hcgen {truth['elapsed_ns'] / 1e9:.2f} s, totals {tot}")
     log(f"     [{backend}] {name}: {what}: " +
         (", ".join(f"{k} {v / 1000:.1f} us" if k.endswith("_ns") else f"{k} {v}" for k, v in timing.items())
-         if timing else "not measured") + " (qemu TCG; function_graph's own cost included)")
+         if timing else "not measured") +
+        (" (qemu TCG; function_graph's own cost included)" if backend == "kmod" else " (qemu TCG)"))
     return truth, tot, rows, got, want, timing
 
 
