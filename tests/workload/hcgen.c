@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/kvm.h>
+#include <linux/kvm_para.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,8 +41,21 @@
 #define KVM_ENOSYS_RET  ((uint32_t)-1000)  /* -KVM_ENOSYS truncated to 32 bits */
 #define MAX_VCPUS       64
 #define MAX_SEQ         (1u << 24)
-#define MAX_ITEMS       1024
+#define MAX_ITEMS       (1u << 24) /* an item holds >= 1 call, so at most the calls per vCPU */
 #define MAX_BAD_RETS    16
+
+#ifndef KVM_CAP_EXIT_HYPERCALL
+#define KVM_CAP_EXIT_HYPERCALL 201
+#endif
+#ifndef KVM_HC_MAP_GPA_RANGE
+#define KVM_HC_MAP_GPA_RANGE 12
+#endif
+/* --abandon: the MAP_GPA_RANGE call each vCPU of the first VM leaves in flight.
+ * gpa page aligned (KVM's only checks: aligned, npages >= 1, no wrap);
+ * attrs = KVM_MAP_GPA_RANGE_ENCRYPTED | PAGE_SZ_4K (uapi asm/kvm_para.h). */
+#define AB_GPA(v)       (0x80000000u | ((uint32_t)(v) << 12))
+#define AB_NPAGES       1u
+#define AB_ATTRS        (1u << 4)
 
 extern const unsigned char hc_guest_start[], hc_guest_end[];
 extern const unsigned char hc_probe[], hc_probe_end[];
@@ -83,7 +97,8 @@ static void usage(FILE *f)
 "  hcgen schedule --vcpus K --calls NRxCOUNT[,NRxCOUNT...] [--noise N]\n"
 "                 [--noise-kind out|hlt|mix] [--order interleave|sequential]\n"
 "                 [--a1 V] [--a2 V] [--a3 V] [--no-calls] [--insn auto|vmmcall|vmcall]\n"
-"                 [--timeout SEC]\n"
+"                 [--timeout SEC] [--stop V:K[,V:K...]] [--abandon]\n"
+"                 (--calls items may be ranges: FIRST-LASTxCOUNT)\n"
 "  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
 "                 [--timeout SEC]\n"
 "                 [--a1 V] [--a2 V] [--a3 V] [--insn auto|vmmcall|vmcall]\n"
@@ -293,10 +308,33 @@ static void vm_open(struct vm *vm, enum insn req)
 	}
 }
 
+/* Releases everything that keeps the VM alive: after this the kernel has
+ * destroyed it (fput's release runs before close() returns to a user task),
+ * unless a vCPU fd or kvm_run mapping is still open. */
+static void vm_close(struct vm *vm)
+{
+	close(vm->vm_fd);
+	close(vm->kvm_fd);
+	munmap(vm->mem, HC_MEM_SIZE);
+	vm->vm_fd = vm->kvm_fd = -1;
+	vm->mem = NULL;
+}
+
 struct vcpu_ctx {
 	int fd;
 	struct kvm_run *run;
 };
+
+/* Drops the vCPU's fd and its kvm_run mapping (which holds the fd's file). */
+static void vcpu_close(struct vm *vm, struct vcpu_ctx *c)
+{
+	if (c->run && c->run != MAP_FAILED)
+		munmap(c->run, vm->run_size);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->run = NULL;
+	c->fd = -1;
+}
 
 /* Returns 0, or -errno with *what naming the failing ioctl. */
 static int vcpu_create(struct vm *vm, int id, uint32_t ds_base, struct vcpu_ctx *c,
@@ -459,8 +497,8 @@ struct item {
 };
 
 struct sched {
-	struct item items[MAX_ITEMS];
-	int n_items;
+	struct item *items;
+	uint32_t n_items, cap_items;
 	uint32_t total;      /* calls per vCPU */
 	uint32_t *order;     /* item index per seq */
 	uint32_t a1, a2, a3;
@@ -468,6 +506,11 @@ struct sched {
 	uint32_t noise_kind;
 	int vcpus;
 	uint32_t win_entries;
+	uint32_t stop[MAX_VCPUS];  /* --stop: calls before the thread exits; 0 = all */
+	bool abandon;              /* --abandon: a first VM destroyed mid-hypercall */
+	struct timespec t0;        /* the vCPU threads' start */
+	pthread_barrier_t *barrier;
+	int vm1_destroyed;         /* --abandon: 1 yes, 0 no, -1 cannot tell */
 };
 
 struct vcpu_thr {
@@ -476,14 +519,127 @@ struct vcpu_thr {
 	pid_t tid;
 	struct vm *vm;
 	const struct sched *s;
-	pthread_barrier_t *barrier;
 	uint32_t *rets;
 	uint64_t hypercalls, noise_out, noise_hlt, sync_exits, probe_exits, kvm_runs;
 	uint64_t bad_ret_count;
 	uint32_t bad_rets[MAX_BAD_RETS][3]; /* seq, nr, ret */
 	int status;                         /* EX_* */
 	char err[256];
+	bool abandoned;                     /* --abandon: our MAP_GPA_RANGE went to userspace */
+	uint64_t end_ns;                    /* last KVM_RUN returned, since s->t0 */
 };
+
+static uint64_t ns_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)(t.tv_sec - t0->tv_sec) * 1000000000ull +
+	       (uint64_t)(t.tv_nsec - t0->tv_nsec);
+}
+
+/* KVM's debugfs directory of a VM ("PID-FD", virt/kvm/kvm_main.c
+ * kvm_create_vm_debugfs()); it goes away in kvm_destroy_vm(). */
+static int vm_debugfs_exists(const struct vm *vm)
+{
+	char path[64];
+	struct stat st;
+	if (stat("/sys/kernel/debug/kvm", &st) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d", (int)getpid(), vm->vm_fd);
+	return stat(path, &st) == 0;
+}
+
+/*
+ * --abandon, between the two VMs: every vCPU thread has closed its vCPU of
+ * the first VM.  One thread drops the VM itself (so KVM destroys it and frees
+ * the vCPUs) and opens the second one in the same struct vm.
+ */
+static void swap_vm(struct vcpu_thr *t)
+{
+	struct sched *s = (struct sched *)t->s;
+	char path[64];
+	struct stat st;
+	int before = vm_debugfs_exists(t->vm);
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d", (int)getpid(), t->vm->vm_fd);
+	enum insn insn = t->vm->insn;
+	vm_close(t->vm);
+	s->vm1_destroyed = before == 1 ? stat(path, &st) != 0 : -1;
+	vm_open(t->vm, insn);
+}
+
+/*
+ * --abandon, first VM: the vCPU issues KVM_HC_MAP_GPA_RANGE with valid
+ * arguments; with KVM_CAP_EXIT_HYPERCALL enabled KVM forwards it to
+ * userspace (KVM_EXIT_HYPERCALL, arch/x86/kvm/x86.c kvm_emulate_hypercall)
+ * after kvm_exit and kvm_hypercall have fired, and waits for the VMM to
+ * complete it on the next KVM_RUN.  We never re-enter: the tracer is left
+ * with an armed hypercall whose kvm_entry never comes.
+ */
+static int abandon_one(struct vcpu_thr *t, struct vcpu_ctx *c, uint8_t *win, uint32_t win_base)
+{
+	struct vm *vm = t->vm;
+	const char *what = "";
+	int r = vcpu_create(vm, t->id, win_base, c, &what);
+	if (r < 0) {
+		snprintf(t->err, sizeof(t->err), "first VM: %s: %s", what, strerror(-r));
+		return EX_NOKVM;
+	}
+	if (vcpu_probe(c, (uint16_t)(win_base >> 4), t->err, sizeof(t->err)) < 0)
+		return EX_NOKVM;
+	t->probe_exits++;
+	t->kvm_runs++;
+	uint32_t *e = (uint32_t *)win;
+	e[HC_ENT_NR / 4] = KVM_HC_MAP_GPA_RANGE;
+	e[HC_ENT_A0 / 4] = AB_GPA(t->id);
+	e[HC_ENT_A1 / 4] = AB_NPAGES;
+	e[HC_ENT_A2 / 4] = AB_ATTRS;
+	e[HC_ENT_A3 / 4] = t->s->a3;
+	e[HC_ENT_RET / 4] = 0x5a5a5a5a;
+	e[HC_ENT_NOISE / 4] = 0;
+	e[HC_ENT_KIND / 4] = HC_NOISE_OUT;
+	uint64_t rip = vm->insn == INSN_VMMCALL ? GUEST_OFF(hc_sched_vmmcall)
+						: GUEST_OFF(hc_sched_vmcall);
+	struct kvm_regs regs = { .rip = rip, .rflags = 2, .rdi = 0, .rbp = 1 };
+	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0) {
+		snprintf(t->err, sizeof(t->err), "first VM: KVM_SET_REGS: %s", strerror(errno));
+		return EX_SYS;
+	}
+	while (ioctl(c->fd, KVM_RUN, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(t->err, sizeof(t->err), "first VM: KVM_RUN: %s", strerror(errno));
+			return EX_GUEST;
+		}
+	}
+	t->kvm_runs++;
+	const struct kvm_run *run = c->run;
+	if (run->exit_reason == KVM_EXIT_IO && run->io.port == HC_PORT_DONE) {
+		snprintf(t->err, sizeof(t->err),
+			 "first VM: KVM answered MAP_GPA_RANGE itself (ret 0x%x) instead of "
+			 "KVM_EXIT_HYPERCALL: KVM_CAP_EXIT_HYPERCALL is not honoured",
+			 e[HC_ENT_RET / 4]);
+		return EX_GUEST;
+	}
+	if (run->exit_reason != KVM_EXIT_HYPERCALL) {
+		char d[200];
+		describe_exit(c, d, sizeof(d));
+		snprintf(t->err, sizeof(t->err), "first VM: want KVM_EXIT_HYPERCALL, got %s", d);
+		return EX_GUEST;
+	}
+	if (run->hypercall.nr != KVM_HC_MAP_GPA_RANGE || run->hypercall.args[0] != AB_GPA(t->id) ||
+	    run->hypercall.args[1] != AB_NPAGES || run->hypercall.args[2] != AB_ATTRS) {
+		snprintf(t->err, sizeof(t->err),
+			 "first VM: KVM_EXIT_HYPERCALL nr %llu args 0x%llx %llu 0x%llx, want "
+			 "nr 12 args 0x%x %u 0x%x",
+			 (unsigned long long)run->hypercall.nr,
+			 (unsigned long long)run->hypercall.args[0],
+			 (unsigned long long)run->hypercall.args[1],
+			 (unsigned long long)run->hypercall.args[2], AB_GPA(t->id), AB_NPAGES,
+			 AB_ATTRS);
+		return EX_GUEST;
+	}
+	t->abandoned = true;
+	return EX_OK;
+}
 
 static void *vcpu_sched_thread(void *arg)
 {
@@ -494,10 +650,25 @@ static void *vcpu_sched_thread(void *arg)
 	const char *what = "";
 	uint32_t win_bytes = s->win_entries * HC_ENT_SIZE;
 	uint32_t win_base = HC_WIN_BASE + (uint32_t)t->id * win_bytes;
-	uint8_t *win = vm->mem + win_base;
-	bool waited = false;
+	bool waited = false;  /* passed the common start barrier (even on failure, once) */
+	uint32_t limit = s->stop[t->id] ? s->stop[t->id] : s->total;
 
 	t->tid = my_tid();
+	c.fd = -1;
+	c.run = NULL;
+	if (s->abandon) {
+		t->status = abandon_one(t, &c, vm->mem + win_base, win_base);
+		/* All vCPUs are in flight at once; then each drops its vCPU. */
+		pthread_barrier_wait(s->barrier);
+		vcpu_close(vm, &c);
+		if (pthread_barrier_wait(s->barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
+			swap_vm(t);
+		/* The second VM is open in *vm for everyone. */
+		pthread_barrier_wait(s->barrier);
+		if (t->status != EX_OK)
+			goto out;
+	}
+	uint8_t *win = vm->mem + win_base;
 	int r = vcpu_create(vm, t->id, win_base, &c, &what);
 	if (r < 0) {
 		snprintf(t->err, sizeof(t->err), "%s: %s", what, strerror(-r));
@@ -508,17 +679,17 @@ static void *vcpu_sched_thread(void *arg)
 		t->status = EX_NOKVM;
 		goto out;
 	}
-	t->probe_exits = 1;
-	t->kvm_runs = 1;
+	t->probe_exits++;
+	t->kvm_runs++;
 
-	pthread_barrier_wait(t->barrier);
+	pthread_barrier_wait(s->barrier);
 	waited = true;
 
 	uint64_t sched_rip = vm->insn == INSN_VMMCALL ? GUEST_OFF(hc_sched_vmmcall)
 						      : GUEST_OFF(hc_sched_vmcall);
 	uint64_t want_noise = 0;
-	for (uint32_t seq0 = 0; seq0 < s->total; seq0 += s->win_entries) {
-		uint32_t n = s->total - seq0;
+	for (uint32_t seq0 = 0; seq0 < limit; seq0 += s->win_entries) {
+		uint32_t n = limit - seq0;
 		if (n > s->win_entries)
 			n = s->win_entries;
 		for (uint32_t i = 0; i < n; i++) {
@@ -596,11 +767,35 @@ static void *vcpu_sched_thread(void *arg)
 	if (t->bad_ret_count)
 		t->status = EX_GUEST;
 out:
+	t->end_ns = ns_since(&s->t0);
 	if (!waited)
-		pthread_barrier_wait(t->barrier);
+		pthread_barrier_wait(s->barrier);
+	/* --stop: the thread exits now, its vCPU closed, while the others go on
+	 * (the vCPU itself lives until the VM is destroyed). */
+	if (s->stop[t->id])
+		vcpu_close(vm, &c);
 	return NULL;
 }
 
+static void add_item(struct sched *s, uint32_t nr, uint32_t count)
+{
+	if (s->n_items == s->cap_items) {
+		uint32_t cap = s->cap_items ? s->cap_items * 2 : 64;
+		struct item *n = realloc(s->items, sizeof(*n) * cap);
+		if (!n) {
+			msg("out of memory");
+			exit(EX_SYS);
+		}
+		s->items = n;
+		s->cap_items = cap;
+	}
+	s->items[s->n_items].nr = nr;
+	s->items[s->n_items].count = count;
+	s->n_items++;
+}
+
+/* SPEC: comma list of NRxCOUNT or FIRST-LASTxCOUNT (every nr of the range,
+ * COUNT times each, as consecutive items). */
 static void parse_calls(struct sched *s, const char *spec)
 {
 	const char *p = spec;
@@ -609,26 +804,34 @@ static void parse_calls(struct sched *s, const char *spec)
 		usage_error("--calls: empty");
 	while (*p) {
 		const char *e;
-		uint64_t nr, count;
-		if (s->n_items >= MAX_ITEMS)
-			usage_error("--calls: too many items (max %d)", MAX_ITEMS);
-		if (!parse_u64_prefix(p, &e, &nr) || (*e != 'x' && *e != 'X'))
-			usage_error("--calls: bad item at '%s' (want NRxCOUNT, e.g. 42x1000)", p);
+		uint64_t nr, last, count;
+		if (!parse_u64_prefix(p, &e, &nr) || (*e != 'x' && *e != 'X' && *e != '-'))
+			usage_error("--calls: bad item at '%s' (want NRxCOUNT or FIRST-LASTxCOUNT, "
+				    "e.g. 42x1000 or 1000-20999x1)", p);
+		last = nr;
+		if (*e == '-') {
+			p = e + 1;
+			if (!parse_u64_prefix(p, &e, &last) || (*e != 'x' && *e != 'X'))
+				usage_error("--calls: bad range end at '%s' (want FIRST-LASTxCOUNT, "
+					    "e.g. 1000-20999x1)", p);
+			if (last < nr)
+				usage_error("--calls: range %" PRIu64 "-%" PRIu64 " ends before it "
+					    "starts", nr, last);
+		}
 		p = e + 1;
 		if (!parse_u64_prefix(p, &e, &count) || (*e != ',' && *e != '\0'))
 			usage_error("--calls: bad count at '%s' (want NRxCOUNT, e.g. 42x1000)", p);
-		if (nr > UINT32_MAX)
+		if (last > UINT32_MAX)
 			usage_error("--calls: nr 0x%" PRIx64 " does not fit in 32 bits "
-				    "(real-mode hypercalls are 32-bit)", nr);
+				    "(real-mode hypercalls are 32-bit)", last);
 		if (count == 0)
 			usage_error("--calls: count must be >= 1");
-		total += count;
-		if (total >= MAX_SEQ)
+		if (count >= MAX_SEQ || last - nr + 1 >= MAX_SEQ ||
+		    (total += (last - nr + 1) * count) >= MAX_SEQ)
 			usage_error("--calls: at most %u calls per vCPU (seq must fit in 24 bits)",
 				    MAX_SEQ - 1);
-		s->items[s->n_items].nr = (uint32_t)nr;
-		s->items[s->n_items].count = (uint32_t)count;
-		s->n_items++;
+		for (uint64_t n = nr; n <= last; n++)
+			add_item(s, (uint32_t)n, (uint32_t)count);
 		p = e;
 		if (*p == ',') {
 			p++;
@@ -637,6 +840,40 @@ static void parse_calls(struct sched *s, const char *spec)
 		}
 	}
 	s->total = (uint32_t)total;
+}
+
+/* --stop V:K[,V:K...]: vCPU V's thread issues its first K calls and exits. */
+static void parse_stop(struct sched *s, const char *spec)
+{
+	const char *p = spec;
+	while (*p) {
+		const char *e;
+		uint64_t v, k;
+		if (!parse_u64_prefix(p, &e, &v) || *e != ':')
+			usage_error("--stop: bad item at '%s' (want VCPU:CALLS, e.g. 1:300)", p);
+		p = e + 1;
+		if (!parse_u64_prefix(p, &e, &k) || (*e != ',' && *e != '\0'))
+			usage_error("--stop: bad call count at '%s' (want VCPU:CALLS, e.g. 1:300)", p);
+		if (v >= MAX_VCPUS)
+			usage_error("--stop: vCPU %" PRIu64 " does not exist (max %d)", v, MAX_VCPUS - 1);
+		if (k == 0 || k >= MAX_SEQ)
+			usage_error("--stop: call count must be 1..%u", MAX_SEQ - 1);
+		s->stop[v] = (uint32_t)k;
+		p = e;
+		if (*p == ',' && !*++p)
+			usage_error("--stop: trailing comma");
+	}
+}
+
+/* Item indices sorted by (nr, index): runs of one nr, for "counts". */
+static const struct sched *sort_sched;
+static int cmp_item_idx(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t nx = sort_sched->items[x].nr, ny = sort_sched->items[y].nr;
+	if (nx != ny)
+		return nx < ny ? -1 : 1;
+	return x < y ? -1 : x > y;
 }
 
 static void build_order(struct sched *s, bool sequential)
@@ -649,14 +886,14 @@ static void build_order(struct sched *s, bool sequential)
 	}
 	uint32_t k = 0;
 	if (sequential) {
-		for (int i = 0; i < s->n_items; i++)
+		for (uint32_t i = 0; i < s->n_items; i++)
 			for (uint32_t j = 0; j < s->items[i].count; j++)
 				s->order[k++] = i;
 	} else {
-		for (int i = 0; i < s->n_items; i++)
+		for (uint32_t i = 0; i < s->n_items; i++)
 			left[i] = s->items[i].count;
 		while (k < s->total)
-			for (int i = 0; i < s->n_items; i++)
+			for (uint32_t i = 0; i < s->n_items; i++)
 				if (left[i]) {
 					left[i]--;
 					s->order[k++] = i;
@@ -679,10 +916,13 @@ static int cmd_schedule(int argc, char **argv)
 		{ "no-calls", no_argument, 0, 'q' },
 		{ "timeout", required_argument, 0, 'T' },
 		{ "insn", required_argument, 0, 'i' },
+		{ "stop", required_argument, 0, 'S' },
+		{ "abandon", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	static struct sched s;
+	const char *stop = NULL;
 	const char *calls = NULL;
 	bool sequential = false, have_vcpus = false, print_calls = true;
 	enum insn req = INSN_AUTO;
@@ -727,6 +967,8 @@ static int cmd_schedule(int argc, char **argv)
 		case 'q': print_calls = false; break;
 		case 'T': watchdog_sec = (unsigned)parse_num("--timeout", optarg, 86400); break;
 		case 'i': req = parse_insn(optarg); break;
+		case 'S': stop = optarg; break;
+		case 'A': s.abandon = true; break;
 		case 'h': usage(stdout); return EX_OK;
 		default: usage_error("schedule: bad option");
 		}
@@ -738,11 +980,33 @@ static int cmd_schedule(int argc, char **argv)
 	if (!calls)
 		usage_error("schedule: --calls SPEC is required");
 	parse_calls(&s, calls);
+	if (stop) {
+		parse_stop(&s, stop);
+		for (int v = 0; v < MAX_VCPUS; v++) {
+			if (s.stop[v] && v >= s.vcpus)
+				usage_error("--stop: vCPU %d does not exist (--vcpus %d)", v, s.vcpus);
+			if (s.stop[v] >= s.total)
+				usage_error("--stop: vCPU %d would stop after %u of %u calls: stop "
+					    "before the end (fewer calls, or more in --calls)",
+					    v, s.stop[v], s.total);
+		}
+	}
 	build_order(&s, sequential);
-	for (int i = 0; i < s.n_items; i++)
-		if (nr_is_implemented(s.items[i].nr))
+	uint32_t *by_nr = malloc(sizeof(uint32_t) * s.n_items);
+	uint64_t *item_cnt = malloc(sizeof(uint64_t) * s.n_items);
+	if (!by_nr || !item_cnt) {
+		msg("out of memory");
+		return EX_SYS;
+	}
+	for (uint32_t i = 0; i < s.n_items; i++)
+		by_nr[i] = i;
+	sort_sched = &s;
+	qsort(by_nr, s.n_items, sizeof(uint32_t), cmp_item_idx);
+	for (uint32_t i = 0; i < s.n_items; i++)
+		if (nr_is_implemented(s.items[by_nr[i]].nr) &&
+		    (i == 0 || s.items[by_nr[i - 1]].nr != s.items[by_nr[i]].nr))
 			msg("note: nr %u is a hypercall KVM implements; its return value is "
-			    "recorded but not checked", s.items[i].nr);
+			    "recorded but not checked", s.items[by_nr[i]].nr);
 
 	uint32_t per = (HC_WIN_AREA / (uint32_t)s.vcpus) & ~(uint32_t)(HC_ENT_SIZE - 1);
 	if (per > HC_WIN_MAX)
@@ -752,6 +1016,19 @@ static int cmd_schedule(int argc, char **argv)
 	example_cmd = "hcgen schedule ...";
 	struct vm vm;
 	vm_open(&vm, req);
+	if (s.abandon) {
+		/* KVM_CHECK_EXTENSION gives the mask of numbers KVM can forward. */
+		int mask = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_HYPERCALL);
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_HYPERCALL,
+					      .args = { 1ull << KVM_HC_MAP_GPA_RANGE } };
+		if (mask < 0 || !(mask & (1 << KVM_HC_MAP_GPA_RANGE)) ||
+		    ioctl(vm.vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+			msg("--abandon: this KVM cannot forward KVM_HC_MAP_GPA_RANGE to userspace "
+			    "(KVM_CAP_EXIT_HYPERCALL mask %d%s%s): it needs Linux 5.18 or later",
+			    mask, errno ? ", " : "", errno ? strerror(errno) : "");
+			return EX_NOKVM;
+		}
+	}
 	watchdog_start();
 
 	struct vcpu_thr *th = calloc(s.vcpus, sizeof(*th));
@@ -760,13 +1037,14 @@ static int cmd_schedule(int argc, char **argv)
 		msg("out of memory");
 		return EX_SYS;
 	}
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct timespec t1;
+	s.barrier = &barrier;
+	s.vm1_destroyed = -1;
+	clock_gettime(CLOCK_MONOTONIC, &s.t0);
 	for (int i = 0; i < s.vcpus; i++) {
 		th[i].id = i;
 		th[i].vm = &vm;
 		th[i].s = &s;
-		th[i].barrier = &barrier;
 		th[i].rets = calloc(s.total, sizeof(uint32_t));
 		if (!th[i].rets) {
 			msg("out of memory");
@@ -781,8 +1059,8 @@ static int cmd_schedule(int argc, char **argv)
 	for (int i = 0; i < s.vcpus; i++)
 		pthread_join(th[i].thread, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	uint64_t elapsed = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
-			   (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	uint64_t elapsed = (uint64_t)(t1.tv_sec - s.t0.tv_sec) * 1000000000ull +
+			   (uint64_t)(t1.tv_nsec - s.t0.tv_nsec);
 
 	/* A vCPU that could not even run the probe: the host's KVM is unusable. */
 	for (int i = 0; i < s.vcpus; i++)
@@ -804,29 +1082,47 @@ static int cmd_schedule(int argc, char **argv)
 
 	print_header(&vm, "schedule");
 	printf(",\"ok\":%s,\"order\":\"%s\",\"noise\":%u,\"noise_kind\":\"%s\","
-	       "\"a1\":%u,\"a2\":%u,\"a3\":%u,\"elapsed_ns\":%" PRIu64 ",\"vcpus\":[",
+	       "\"a1\":%u,\"a2\":%u,\"a3\":%u,\"elapsed_ns\":%" PRIu64 ",\"abandon\":%s",
 	       rc == EX_OK ? "true" : "false", sequential ? "sequential" : "interleave",
 	       s.noise, s.noise_kind == HC_NOISE_OUT ? "out" : s.noise_kind == HC_NOISE_HLT ? "hlt" : "mix",
-	       s.a1, s.a2, s.a3, elapsed);
+	       s.a1, s.a2, s.a3, elapsed, s.abandon ? "true" : "false");
+	if (s.abandon) {
+		/* The second VM's vCPU threads are the first VM's: same tids. */
+		int n_ab = 0;
+		for (int i = 0; i < s.vcpus; i++)
+			n_ab += th[i].abandoned;
+		printf(",\"abandoned\":%d,\"vm1_destroyed\":%s,\"abandoned_calls\":[", n_ab,
+		       s.vm1_destroyed < 0 ? "null" : s.vm1_destroyed ? "true" : "false");
+		for (int i = 0, k = 0; i < s.vcpus; i++)
+			if (th[i].abandoned)
+				printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"call\":[%u,%u,%u,%u,%u]}",
+				       k++ ? "," : "", i, (int)th[i].tid, KVM_HC_MAP_GPA_RANGE,
+				       AB_GPA(i), AB_NPAGES, AB_ATTRS, s.a3);
+		printf("]");
+	}
+	printf(",\"vcpus\":[");
 	for (int i = 0; i < s.vcpus; i++) {
 		struct vcpu_thr *t = &th[i];
-		printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"hypercalls\":%" PRIu64 ",\"counts\":{",
+		uint32_t limit = s.stop[i] ? s.stop[i] : s.total;
+		printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"hypercalls\":%" PRIu64 ",\"stop_after\":",
 		       i ? "," : "", t->id, (int)t->tid, t->hypercalls);
-		/* counts over the calls actually completed, keyed by nr (merged duplicates) */
-		bool first = true;
-		for (int it = 0; it < s.n_items; it++) {
-			bool dup = false;
-			for (int j = 0; j < it; j++)
-				if (s.items[j].nr == s.items[it].nr)
-					dup = true;
-			if (dup)
-				continue;
+		if (s.stop[i])
+			printf("%u", s.stop[i]);
+		else
+			printf("null");
+		printf(",\"end_ns\":%" PRIu64 ",\"counts\":{", t->end_ns);
+		/* counts over the calls actually completed, keyed by nr (merged
+		 * duplicates); by_nr keeps it linear for many distinct numbers */
+		memset(item_cnt, 0, sizeof(uint64_t) * s.n_items);
+		for (uint64_t q = 0; q < t->hypercalls; q++)
+			item_cnt[s.order[q]]++;
+		for (uint32_t j = 0; j < s.n_items;) {
+			uint32_t nr = s.items[by_nr[j]].nr;
 			uint64_t cnt = 0;
-			for (uint64_t q = 0; q < t->hypercalls; q++)
-				if (s.items[s.order[q]].nr == s.items[it].nr)
-					cnt++;
-			printf("%s\"%u\":%" PRIu64, first ? "" : ",", s.items[it].nr, cnt);
-			first = false;
+			printf("%s", j ? "," : "");
+			for (; j < s.n_items && s.items[by_nr[j]].nr == nr; j++)
+				cnt += item_cnt[by_nr[j]];
+			printf("\"%u\":%" PRIu64, nr, cnt);
 		}
 		printf("},\"noise_exits\":%" PRIu64 ",\"noise_out\":%" PRIu64
 		       ",\"noise_hlt\":%" PRIu64 ",\"sync_exits\":%" PRIu64
@@ -834,7 +1130,7 @@ static int cmd_schedule(int argc, char **argv)
 		       ",\"ret_ok\":%s,\"bad_ret_count\":%" PRIu64 ",\"bad_rets\":[",
 		       t->noise_out + t->noise_hlt, t->noise_out, t->noise_hlt, t->sync_exits,
 		       t->probe_exits, t->kvm_runs,
-		       (t->bad_ret_count == 0 && t->hypercalls == s.total) ? "true" : "false",
+		       (t->bad_ret_count == 0 && t->hypercalls == limit) ? "true" : "false",
 		       t->bad_ret_count);
 		for (uint64_t b = 0; b < t->bad_ret_count && b < MAX_BAD_RETS; b++)
 			printf("%s[%u,%u,%u]", b ? "," : "", t->bad_rets[b][0], t->bad_rets[b][1],
