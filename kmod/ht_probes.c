@@ -405,13 +405,31 @@ static void ht_detach(struct module *mod, bool all)
 }
 
 #if !HT_TP_BY_NAME
+/*
+ * Attach in the order of ht_attach_order (entry, exit, hypercall), not in
+ * the order the module lists its tracepoints: a vCPU thread must never be
+ * seen between its exit and its hypercall with only the hypercall probe
+ * attached, or tracing that starts mid-workload counts spurious unmatched
+ * hypercalls (the eBPF backend attaches in the same order).
+ */
+static const unsigned int ht_attach_order[] = { 2, 0, 1 };
+
 static void ht_attach_module(struct module *mod)
 {
 	u32 before = ht_attached_bits();
-	unsigned int i;
+	unsigned int i, k;
 
-	for (i = 0; i < mod->num_tracepoints; i++)
-		ht_attach_tp(ht_tp_deref(mod->tracepoints_ptrs + i), mod);
+	for (k = 0; k < ARRAY_SIZE(ht_attach_order); k++) {
+		const char *name = ht_tps[ht_attach_order[k]].name;
+
+		for (i = 0; i < mod->num_tracepoints; i++) {
+			struct tracepoint *tp =
+				ht_tp_deref(mod->tracepoints_ptrs + i);
+
+			if (!strcmp(tp->name, name))
+				ht_attach_tp(tp, mod);
+		}
+	}
 	if (before != HT_ATTACHED_ALL && ht_attached_bits() == HT_ATTACHED_ALL) {
 		ht_attach_count++;
 		pr_debug("attached to %s\n", mod->name);
@@ -436,10 +454,12 @@ static struct notifier_block ht_tp_nb = {
 	.notifier_call = ht_tp_module_notify,
 };
 
-/* kvm built into the kernel (the dev host): its tracepoints are core ones. */
+/* kvm built into the kernel: its tracepoints are core ones.  priv: the
+ * name to attach now (one pass per name, in ht_attach_order). */
 static void ht_attach_core(struct tracepoint *tp, void *priv)
 {
-	ht_attach_tp(tp, NULL);
+	if (!strcmp(tp->name, priv))
+		ht_attach_tp(tp, NULL);
 }
 #endif
 
@@ -489,7 +509,13 @@ int ht_attach_start(void)
 	}
 #else
 	mutex_lock(&ht_attach_mutex);
-	for_each_kernel_tracepoint(ht_attach_core, NULL);
+	{
+		unsigned int i;
+
+		for (i = 0; i < ARRAY_SIZE(ht_attach_order); i++)
+			for_each_kernel_tracepoint(ht_attach_core,
+				(void *)ht_tps[ht_attach_order[i]].name);
+	}
 	if (ht_attached_bits() == HT_ATTACHED_ALL)
 		ht_attach_count++;
 	mutex_unlock(&ht_attach_mutex);

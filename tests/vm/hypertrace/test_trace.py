@@ -142,10 +142,11 @@ def bpf_pins_kvm():
     t = Tracer("-b", "bpf", name="pin")
     try:
         rc, _ = modprobe("-r", "kvm_amd", "kvm")
-        if rc == 0:
-            modprobe("kvm_amd")
         assert rc != 0, "kvm unloaded while eBPF programs were attached to its tracepoints"
     finally:
+        # modprobe -r removes kvm_amd before it finds kvm in use: load it
+        # again whatever happened, or /dev/kvm is gone for the next checks.
+        modprobe("kvm_amd")
         t.stop()
     rc, err = modprobe("-r", "kvm_amd", "kvm")
     assert rc == 0, f"kvm still pinned after hypertrace exited: {err}"
