@@ -203,7 +203,9 @@ bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
 }
 
 /*
- * HT_IOC_AGG_TAKE, with the device mutex held.  Copies first and clears only
+ * HT_IOC_AGG_TAKE, with the device mutex held.  The copies to user memory
+ * may fault and take mmap_lock under the device mutex: that is the lock
+ * order (ht_main.c), which is why ht_mmap() takes no device mutex.  Copies first and clears only
  * once every copy succeeded (the same slots, in the same order: nobody else
  * touches the old generation), so an EFAULT loses nothing.
  */
