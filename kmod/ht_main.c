@@ -48,6 +48,13 @@ static int ht_open(struct inode *inode, struct file *file)
 {
 	int ret;
 
+	/*
+	 * The device mode (0600) is not the only gate: a chmod, a udev rule or
+	 * a container's device node must not let an unprivileged process see
+	 * every VM's hypercalls, as perf and BPF tracing would not.
+	 */
+	if (!ht_perfmon_capable())
+		return -EPERM;
 	if (atomic_cmpxchg(&ht_dev_open, 0, 1))
 		return -EBUSY;
 	/* misc_open() set private_data to the miscdevice; replace it. */
