@@ -4,8 +4,10 @@
  * by the module and userspace/kmod_backend.cpp.
  *
  * Life of a session:
- *   open("/dev/hypertrace", O_RDWR)   root only (0600); one open at a time:
- *                                     a second open gets EBUSY
+ *   open("/dev/hypertrace", O_RDWR)   root only: CAP_PERFMON or
+ *                                     CAP_SYS_ADMIN, and the node is 0600;
+ *                                     one open at a time: a second open
+ *                                     gets EBUSY
  *   HT_IOC_VERSION                    interface handshake: refuse a module
  *                                     whose HT_IOCTL_VERSION differs
  *   HT_IOC_INFO                       page size, compile-time prototype guess
@@ -17,18 +19,38 @@
  *   mmap                              common/ht_ring.h layout
  *   HT_IOC_START                      attach to kvm_exit/kvm_hypercall/
  *                                     kvm_entry with the given prototypes
+ *                                     (a wrong one corrupts: read them from
+ *                                     BTF); succeeds even when kvm is not
+ *                                     loaded: read GET_STATUS.attached
  *   poll/read the ring, HT_IOC_GET_COUNTERS, HT_IOC_GET_STATUS
  *   HT_IOC_AGG_TAKE                   summary mode: take the statistics
  *                                     gathered so far (also after STOP)
  *   HT_IOC_STOP                       detach; the ring stays readable
  *   close                             detach, free everything
  *
- * Errors: unknown command ENOTTY; a known command number with another size or
- * direction EINVAL; bad pointer EFAULT; out-of-range field EINVAL; SET_CONFIG
- * or SET_REASON while running EBUSY; START before SET_CONFIG EINVAL; START
- * while running EBUSY; AGG_TAKE outside summary mode EINVAL.  Every reserved
- * field must be zero (EINVAL otherwise), so they can be given a meaning later
- * without a version bump.
+ * Errors, the complete list (tests/vm/kmod/kmod_fuzz.cpp holds the module
+ * to it):
+ *   open     EPERM   the caller has neither CAP_PERFMON nor CAP_SYS_ADMIN,
+ *                    whatever the device node's mode allows
+ *            EBUSY   the device is open (or still mapped) elsewhere
+ *   ioctl    ENOTTY  unknown command
+ *            EINVAL  a known command number with another size or direction;
+ *                    an out-of-range field; a non-zero reserved field (so
+ *                    they can be given a meaning later without a version
+ *                    bump); START before SET_CONFIG; AGG_TAKE outside
+ *                    summary mode
+ *            EFAULT  bad pointer (the argument, or AGG_TAKE's entries)
+ *            EBUSY   SET_CONFIG, SET_REASON or START while running;
+ *                    SET_CONFIG with another ring size once the ring exists
+ *            ENOPKG  START with an AUTO prototype and no compile-time guess
+ *            ENOMEM  no memory for the argument, the ring, the summary
+ *                    tables (SET_CONFIG) or attaching (START)
+ *   mmap     EINVAL  before SET_CONFIG; offset or length outside the ring
+ *                    (and the kernel's own checks: zero length, ...)
+ *            EPERM   writable, other than the consumer page alone
+ *            EACCES, ENOMEM, EOVERFLOW  from the kernel's mmap checks
+ *   mprotect EACCES  making a read-only mapping writable
+ * Nothing else.
  *
  * Any change to a struct here or to the meaning of a command bumps
  * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.  Version 2: summary

@@ -10,6 +10,9 @@
  *  ht_ktime_ns()          ktime_get_ns() appeared in 3.17.
  *  ht_read_kernel()       copy_from_kernel_nofault() (5.8) / probe_kernel_read.
  *  ht_access_ok()         access_ok() lost its type argument in 5.0.
+ *  ht_perfmon_capable()   perfmon_capable() came with CAP_PERFMON (5.8);
+ *                         detected by CAP_PERFMON itself (distros backport
+ *                         it), CAP_SYS_ADMIN alone before.
  *  ht_vm_flags_set/clear  vm_flags became read-only outside helpers in 6.3.
  *  ht_synchronize_probes() waits until no probe runs that started before:
  *                         synchronize_rcu() covers preempt-disabled regions
@@ -25,6 +28,7 @@
 #define HT_KMOD_COMPAT_H
 
 #include <linux/version.h>
+#include <linux/capability.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/rcupdate.h>
@@ -107,6 +111,16 @@ static inline void ht_synchronize_probes(void)
 #else
 #define ht_access_ok(p, n) access_ok(VERIFY_WRITE, (p), (n))
 #endif
+
+/* Who may trace every VM on the host: as perf_event_open and BPF tracing. */
+static inline bool ht_perfmon_capable(void)
+{
+#ifdef CAP_PERFMON
+	return perfmon_capable();
+#else
+	return capable(CAP_SYS_ADMIN);
+#endif
+}
 
 static inline void ht_vm_flags_set(struct vm_area_struct *vma,
 				   unsigned long flags)

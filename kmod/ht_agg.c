@@ -11,12 +11,28 @@
  * current again once it is empty (`pending` is clear).
  *
  * A generation: agg_keys slots, open addressing with linear probing from a
- * hash of the key; keys are never removed while the generation is current,
- * so a key is found before the first free slot of its sequence.  A key is
- * claimed with cmpxchg of the slot state FREE -> BUSY, the key stored, then
- * READY published with release order; a prober that meets BUSY waits for
- * READY (the claimer is a probe with preemption disabled, a few stores from
- * done).
+ * hash of the key, bounded: a key lives only in the first HT_AGG_PROBES
+ * slots of its sequence.  Keys are never removed while the generation is
+ * current, so a key is found before the first free slot of its sequence,
+ * within those HT_AGG_PROBES slots; a key whose HT_AGG_PROBES slots all hold
+ * other keys finds no room (ht_kagg_add() returns false and the caller deals
+ * with the hypercall another way).  The bound matters because nr is the
+ * guest's rax: a guest issuing ever new numbers must not make the host scan
+ * a full table of agg_keys slots (9.5 KB apart) from kvm_entry, which runs
+ * with interrupts off.  A key is claimed with cmpxchg of the slot state
+ * FREE -> BUSY, the key stored, then READY published with release order; a
+ * prober that meets BUSY waits for READY (the claimer is a probe with
+ * preemption disabled, a few stores from done), but at most
+ * HT_AGG_BUSY_SPINS times: a claimer interrupted by an NMI, or preempted in
+ * a guest kernel's vCPU, must not stall this probe either, so a wait that
+ * runs out is "no room" too (never "skip the slot": the BUSY slot may be
+ * becoming this very key, and a key must be in one slot only).
+ *
+ * Work per ht_kagg_add(), whatever the table size and its fill:
+ *   at most HT_AGG_PROBES (8) slots loaded, 8 cmpxchg, and
+ *   8 x HT_AGG_BUSY_SPINS (1024) cpu_relax() in the worst case of 8 slots
+ *   all being claimed at that moment by other CPUs (each claim is a few
+ *   stores, so in practice a wait is a few iterations).
  *
  * Values: one raw spinlock per value, taken irqsave.  vCPU threads of one
  * VM calling the same nr on several CPUs add to the same value; ht_agg_add()
@@ -58,6 +74,11 @@ MODULE_PARM_DESC(agg_keys,
 		 "(1-16384, default 1024)");
 
 #define HT_AGG_MAX_KEYS 16384u
+
+/* Slots a key may occupy, from its hash on (see the top of the file). */
+#define HT_AGG_PROBES 8u
+/* cpu_relax() rounds a prober waits for one BUSY slot before giving up. */
+#define HT_AGG_BUSY_SPINS 1024u
 
 enum {
 	HT_AGG_FREE = 0,
@@ -154,14 +175,18 @@ static inline u32 ht_kagg_hash(u32 pid, u64 nr)
 	return (u32)(hash_64(nr ^ ((u64)pid << 32) ^ pid, 32));
 }
 
-/* The slot of (pid, nr) in generation t, claimed if new; NULL: no room. */
+/*
+ * The slot of (pid, nr) in generation t, claimed if new; NULL: no room among
+ * the key's HT_AGG_PROBES slots (or a claim there took too long).
+ */
 static struct ht_kagg_slot *ht_kagg_slot(struct ht_kagg_slot *t, u32 mask,
 					 u32 pid, u64 nr)
 {
 	u32 h = ht_kagg_hash(pid, nr);
-	u32 i;
+	u32 probes = min_t(u32, HT_AGG_PROBES, mask + 1);
+	u32 i, spins;
 
-	for (i = 0; i <= mask; i++) {
+	for (i = 0; i < probes; i++) {
 		struct ht_kagg_slot *sl = &t[(h + i) & mask];
 		u32 st = smp_load_acquire(&sl->state);
 
@@ -174,7 +199,9 @@ static struct ht_kagg_slot *ht_kagg_slot(struct ht_kagg_slot *t, u32 mask,
 				return sl;
 			}
 		}
-		while (st == HT_AGG_BUSY) {
+		for (spins = 0; st == HT_AGG_BUSY; spins++) {
+			if (spins == HT_AGG_BUSY_SPINS)
+				return NULL;
 			cpu_relax();
 			st = smp_load_acquire(&sl->state);
 		}
@@ -203,7 +230,9 @@ bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
 }
 
 /*
- * HT_IOC_AGG_TAKE, with the device mutex held.  Copies first and clears only
+ * HT_IOC_AGG_TAKE, with the device mutex held.  The copies to user memory
+ * may fault and take mmap_lock under the device mutex: that is the lock
+ * order (ht_main.c), which is why ht_mmap() takes no device mutex.  Copies first and clears only
  * once every copy succeeded (the same slots, in the same order: nobody else
  * touches the old generation), so an EFAULT loses nothing.
  */

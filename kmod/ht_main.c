@@ -25,7 +25,20 @@
 #include "compat.h"
 #include "ht_kmod.h"
 
-/* Serializes ioctls (an fd can be shared by threads). */
+/*
+ * Serializes ioctls (an fd can be shared by threads) and release.
+ *
+ * Lock order: ht_dev_mutex may be held across a user copy (HT_IOC_AGG_TAKE
+ * writes the statistics straight into the caller's buffer, which can fault
+ * and take the mm's mmap lock), so it nests OUTSIDE mmap_lock.  Nothing may
+ * take it under mmap_lock: mmap() runs with mmap_lock held for writing, so
+ * ht_mmap() must not take it, or a thread faulting in AGG_TAKE (holding the
+ * mutex, wanting mmap_lock) and a thread in mmap() (holding mmap_lock,
+ * wanting the mutex) deadlock.  ht_mmap() needs no lock: the ring is
+ * published once (smp_store_release in ht_set_config) with its final size,
+ * is never replaced while the file is open, and is freed only by release,
+ * which cannot run while mmap() holds the file.
+ */
 static DEFINE_MUTEX(ht_dev_mutex);
 static atomic_t ht_dev_open = ATOMIC_INIT(0);
 static bool ht_running;
@@ -35,6 +48,13 @@ static int ht_open(struct inode *inode, struct file *file)
 {
 	int ret;
 
+	/*
+	 * The device mode (0600) is not the only gate: a chmod, a udev rule or
+	 * a container's device node must not let an unprivileged process see
+	 * every VM's hypercalls, as perf and BPF tracing would not.
+	 */
+	if (!ht_perfmon_capable())
+		return -EPERM;
 	if (atomic_cmpxchg(&ht_dev_open, 0, 1))
 		return -EBUSY;
 	/* misc_open() set private_data to the miscdevice; replace it. */
@@ -115,7 +135,7 @@ static long ht_set_config(const struct ht_ioc_config *c)
 		rb = ht_kring_alloc(c->ring_bytes);
 		if (!rb)
 			return -ENOMEM;
-		smp_store_release(&ht_cfg.ring, rb);	/* for ht_poll() */
+		smp_store_release(&ht_cfg.ring, rb); /* ht_poll, ht_mmap */
 	}
 	ht_cfg.filter = c->filter;
 	ht_cfg.flags = c->flags;
@@ -314,14 +334,12 @@ out:
 	return ret;
 }
 
+/* Called with mmap_lock held: no ht_dev_mutex here (lock order above). */
 static int ht_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	int ret;
+	struct ht_kring *rb = smp_load_acquire(&ht_cfg.ring);
 
-	mutex_lock(&ht_dev_mutex);
-	ret = ht_cfg.ring ? ht_kring_mmap(ht_cfg.ring, vma) : -EINVAL;
-	mutex_unlock(&ht_dev_mutex);
-	return ret;
+	return rb ? ht_kring_mmap(rb, vma) : -EINVAL;
 }
 
 static __poll_t ht_poll(struct file *file, poll_table *pt)

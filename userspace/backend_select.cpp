@@ -51,7 +51,10 @@ int check_backends(std::ostream& out) {
     for (const Candidate& c : {kBpf, kKmod}) {
         try {
             auto backend = c.open(config);  // a real load and attach ...
-            backend->stop();                // ... and detach
+            // ... and detach; a module loaded just for this look is unloaded
+            // again when backend goes (a failed open has done that already).
+            if (auto* k = dynamic_cast<KmodBackend*>(backend.get())) k->unload_module_on_close();
+            backend->stop();
             out << c.label << ": works (" << backend->detail() << ")\n";
             if (!first_working) first_working = c.label;
         } catch (const BackendError& e) {

@@ -19,7 +19,9 @@
 #include <signal.h>
 #include <sstream>
 #include <sys/mman.h>
+#include <iostream>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <thread>
@@ -268,6 +270,48 @@ void load_module()
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
+// Undo load_module(): rmmod without the tool.  O_NONBLOCK: if another
+// session opened the device meanwhile, it keeps the module (EWOULDBLOCK).
+void unload_module()
+{
+    if (::syscall(SYS_delete_module, HT_DEVICE_NAME, O_NONBLOCK) == 0)
+        return;
+    int err = errno;
+    if (err != EWOULDBLOCK && err != EBUSY && err != ENOENT)
+        std::cerr << "hypertrace: kmod backend: could not unload the hypertrace module "
+                     "it loaded (" << errstr(err) << "): unload it with 'rmmod hypertrace'\n";
+}
+
+const char* attached_names(std::uint32_t bits)
+{
+    static const char* names[8] = {"none", "kvm_exit", "kvm_hypercall",
+                                   "kvm_exit, kvm_hypercall", "kvm_entry",
+                                   "kvm_exit, kvm_entry", "kvm_hypercall, kvm_entry",
+                                   "all three"};
+    return names[bits & 7];
+}
+
+// After START: the module attaches from the tracepoint module notifier and
+// says nothing when kvm is absent, so ask it.  Throws BackendError.
+void verify_attached(const ht_ioc_status& st)
+{
+    if (st.attach_errors)
+        throw BackendError("kmod backend: the module could not attach its probes to the kvm "
+                           "tracepoints (" + std::to_string(st.attach_errors) +
+                           " error(s); attached to: " + attached_names(st.attached) +
+                           "; the kernel log says why: dmesg | grep hypertrace). Use -b bpf, "
+                           "or report it with the kernel version.");
+    if (st.attached == HT_ATTACHED_ALL)
+        return;
+    if (!file_exists("/sys/module/kvm"))
+        throw BackendError("kmod backend: the kvm tracepoints kvm_exit/kvm_hypercall/kvm_entry "
+                           "do not exist: this is not a KVM host or kvm is not loaded "
+                           "(modprobe kvm_intel or kvm_amd)");
+    throw BackendError(std::string("kmod backend: kvm is loaded but the module attached to ") +
+                       attached_names(st.attached) + " of kvm_exit/kvm_hypercall/kvm_entry: "
+                       "this kernel's kvm lacks some of them. Use -b bpf.");
+}
+
 int open_device()
 {
     int fd = ::open(HT_DEVICE_PATH, O_RDWR | O_CLOEXEC);
@@ -280,7 +324,8 @@ int open_device()
                            "serves one at a time. Stop it, or use -b bpf.");
     if (err == EACCES || err == EPERM)
         throw BackendError("kmod backend: cannot open " HT_DEVICE_PATH ": " +
-                           errstr(err) + ". It is root-only: run hypertrace as root.");
+                           errstr(err) + ". It needs root (CAP_PERFMON or CAP_SYS_ADMIN): "
+                           "run hypertrace as root.");
     throw BackendError("kmod backend: cannot open " HT_DEVICE_PATH ": " + errstr(err));
 }
 
@@ -406,13 +451,16 @@ KmodDetection detect_kmod_kernel()
 
 KmodBackend::~KmodBackend()
 {
-    // Closing detaches and frees; unmapping first lets release run now.
+    // Closing detaches and frees; unmapping first lets release run now, so
+    // that the module is unused when we unload it.
     if (cons_)
         ::munmap(cons_, page_);
     if (rest_)
         ::munmap(rest_, rest_len_);
     if (fd_ >= 0)
         ::close(fd_);
+    if (loaded_module_ && (unload_on_close_ || !started_))
+        unload_module();
 }
 
 RingMapping KmodBackend::ring() const
@@ -475,8 +523,26 @@ void KmodBackend::stop()
 {
     if (stopped_ || fd_ < 0)
         return;
+    // What happened to the probes during the session, read before STOP
+    // detaches them (attach_count counts the times all three got attached).
+    ht_ioc_status st{};
+    bool have = ::ioctl(fd_, HT_IOC_GET_STATUS, &st) == 0;
     ::ioctl(fd_, HT_IOC_STOP);
     stopped_ = true;
+    if (!have || !started_)
+        return;
+    if (st.attach_count > 1)
+        std::cerr << "hypertrace: kvm was unloaded and loaded " << st.attach_count - 1
+                  << (st.attach_count == 2 ? " time" : " times")
+                  << "; the probes followed it\n";
+    if (st.attached != HT_ATTACHED_ALL)
+        std::cerr << "hypertrace: kvm was unloaded during the session and the probes were on "
+                  << attached_names(st.attached) << " of kvm_exit/kvm_hypercall/kvm_entry "
+                     "at the end: hypercalls after that were not traced\n";
+    if (st.attach_errors)
+        std::cerr << "hypertrace: the module failed " << st.attach_errors
+                  << " time(s) to attach a probe to a kvm tracepoint during the session "
+                     "(dmesg | grep hypertrace): hypercalls were missed\n";
 }
 
 std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
@@ -496,10 +562,16 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
                            "kernel silently; this hypertrace does not know this "
                            "kernel: update hypertrace and " HT_KMOD_PACKAGE ", or use -b bpf.");
 
-    if (!file_exists(HT_DEVICE_PATH))
+    bool loaded = false;
+    if (!file_exists(HT_DEVICE_PATH)) {
         load_module();
+        loaded = true;
+    }
 
+    // From here on, a throw destroys b: unmapped, closed (detached) and the
+    // module unloaded if we loaded it.
     std::unique_ptr<KmodBackend> b(new KmodBackend());
+    b->loaded_module_ = loaded;
     b->fd_ = open_device();
     handshake(b->fd_);
     if (::ioctl(b->fd_, HT_IOC_INFO, &b->info_) < 0)
@@ -578,6 +650,11 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     if (::ioctl(b->fd_, HT_IOC_START, &start) < 0)
         throw BackendError("kmod backend: cannot start tracing (" + errstr(errno) +
                            ") with " + proto_pair(start.exit_proto, start.entry_proto));
+    ht_ioc_status st{};
+    if (::ioctl(b->fd_, HT_IOC_GET_STATUS, &st) < 0)
+        throw BackendError("kmod backend: HT_IOC_GET_STATUS failed: " + errstr(errno));
+    verify_attached(st);
+    b->started_ = true;
     b->detection_ = how + "; " + reason_how;
     return b;
 }

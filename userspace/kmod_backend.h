@@ -51,6 +51,10 @@ public:
     void stop() override;
 
     ht_ioc_status status() const;         // attached tracepoints etc.
+    // Unload the module when this backend is destroyed, if opening it
+    // loaded the module (--check: look, leave nothing behind).  A backend
+    // that failed to start always does that.
+    void unload_module_on_close() { unload_on_close_ = true; }
     const ht_ioc_info& info() const { return info_; }
     const std::string& detection() const { return detection_; }  // one line
 
@@ -64,6 +68,9 @@ private:
     std::size_t page_ = 0;
     std::uint64_t size_ = 0;
     bool stopped_ = false;
+    bool started_ = false;          // START succeeded and was verified
+    bool loaded_module_ = false;    // we loaded the module (modprobe/insmod)
+    bool unload_on_close_ = false;
     bool aggregate_ = false;
     std::vector<ht_ioc_agg_entry> agg_buf_;  // take buffer, kept between calls
     ht_ioc_info info_{};
@@ -72,8 +79,11 @@ private:
 
 // Opens /dev/hypertrace (loading the module with modprobe, or insmod of
 // $HT_KMOD_PATH, if the device is missing), checks the interface version,
-// configures, maps the ring and starts tracing.  Throws BackendError naming
-// the problem and the fix.
+// configures, maps the ring, starts tracing and checks that the probes are
+// on all three kvm tracepoints.  Throws BackendError naming the problem and
+// the fix; then nothing is left attached, open or mapped, and a module this
+// call loaded is unloaded again.  stop() reports on stderr when kvm was
+// reloaded during the session or a probe could not attach.
 std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg);
 
 // For `hypertrace --check`: whether the module backend can run here and why

@@ -14,6 +14,15 @@
 //       Bad ioctls, mmaps and opens get errors, not crashes.
 //   kmod_client detect
 //       Prints what detect_kmod_kernel() and kmod_check() say.
+//   kmod_client locktest SECONDS -- CMD...
+//       Summary mode, tracing every process while CMD (a workload) runs:
+//       one thread takes the statistics (HT_IOC_AGG_TAKE) into freshly
+//       mmapped, never touched memory (the copy faults), another mmaps and
+//       munmaps the ring, for SECONDS.  Before the lock-order fix the first
+//       held the device mutex while faulting (wanting mmap_lock) and the
+//       second held mmap_lock while wanting the mutex: a deadlock.  Fails if
+//       either thread makes no progress for 20 s, or no take copied entries
+//       (the faulting path was not exercised).
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -28,6 +37,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <atomic>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -515,6 +526,142 @@ int cmd_detect()
     return 0;
 }
 
+int cmd_locktest(int argc, char** argv)
+{
+    if (argc < 5 || std::strcmp(argv[3], "--"))
+        return 2;
+    double seconds = std::strtod(argv[2], nullptr);
+    char** cmd = argv + 4;
+    BackendConfig cfg;
+    cfg.filter.vcpu = HT_VCPU_ANY;
+    cfg.filter.pid = HT_PID_ANY;
+    cfg.ring_bytes = 1u << 16;
+    cfg.aggregate = true;
+    std::unique_ptr<Backend> be;
+    try {
+        be = open_kmod_backend(cfg);
+    } catch (const BackendError& e) {
+        std::printf("FAIL locktest: %s\n", e.what());
+        return 1;
+    }
+    const int fd = be->ring().fd;
+    const long page = sysconf(_SC_PAGESIZE);
+    pid_t child = fork();
+    if (child == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execvp(cmd[0], cmd);
+        _exit(127);
+    }
+
+    // Touched now: once deadlocked, a page fault of this process blocks.
+    char msg[512];
+    std::memset(msg, 0, sizeof msg);
+    std::atomic<bool> done{false};
+    std::atomic<bool> taker_done{false}, mapper_done{false};
+    std::atomic<std::uint64_t> takes{0}, copied{0}, take_errors{0}, maps{0}, map_errors{0};
+    std::thread taker([&] {
+        const std::uint32_t cap = 64;
+        const std::size_t len = cap * sizeof(ht_ioc_agg_entry);
+        while (!done) {
+            // Fresh anonymous memory: its pages are not there until the
+            // module's copy_to_user() faults them in.
+            void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED) {
+                take_errors++;
+                continue;
+            }
+            ht_ioc_agg_take t{};
+            t.entries = reinterpret_cast<std::uintptr_t>(p);
+            t.capacity = cap;
+            if (ioctl(fd, HT_IOC_AGG_TAKE, &t) == 0)
+                copied += t.count;
+            else
+                take_errors++;
+            munmap(p, len);
+            takes++;
+        }
+        taker_done = true;
+    });
+    std::thread mapper([&] {
+        const std::size_t len = static_cast<std::size_t>(page) + 2 * cfg.ring_bytes;
+        while (!done) {
+            void* p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, page);
+            if (p == MAP_FAILED)
+                map_errors++;
+            else
+                munmap(p, len);
+            maps++;
+        }
+        mapper_done = true;
+    });
+
+    // The watchdog must not fault or allocate: in the deadlock the mm's
+    // mmap_lock is held for writing by the mapper, so any page fault of this
+    // process blocks.  So: atomics, a stack buffer and write(2) only.
+    auto t0 = std::chrono::steady_clock::now();
+    auto t_take = t0, t_map = t0;  // when each thread last made progress
+    std::uint64_t last_takes = 0, last_maps = 0;
+    bool hung = false;
+    for (;;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        auto now = std::chrono::steady_clock::now();
+        if (now - t0 > std::chrono::duration<double>(seconds))
+            done = true;
+        if (takes != last_takes) {
+            last_takes = takes;
+            t_take = now;
+        }
+        if (maps != last_maps) {
+            last_maps = maps;
+            t_map = now;
+        }
+        if (taker_done && mapper_done)
+            break;
+        if ((!taker_done && now - t_take > std::chrono::seconds(20)) ||
+            (!mapper_done && now - t_map > std::chrono::seconds(20))) {
+            hung = true;
+            break;
+        }
+    }
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int len = std::snprintf(msg, sizeof msg,
+                            "locktest: %.1f s: %llu takes (%llu entries copied, %llu errors), "
+                            "%llu ring mmaps (%llu errors)\n",
+                            took, (unsigned long long)takes.load(),
+                            (unsigned long long)copied.load(),
+                            (unsigned long long)take_errors.load(),
+                            (unsigned long long)maps.load(),
+                            (unsigned long long)map_errors.load());
+    if (write(1, msg, static_cast<std::size_t>(len)) < 0)
+        return 1;
+    if (hung) {
+        // Exiting kills the threads (their waits are killable on 6.1).
+        len = std::snprintf(msg, sizeof msg,
+                            "FAIL locktest: a thread made no progress for 20 s: AGG_TAKE and "
+                            "mmap deadlocked (device mutex vs mmap_lock)\n0 passed, 1 failed\n");
+        if (write(1, msg, static_cast<std::size_t>(len)) < 0)
+            _exit(1);
+        kill(child, SIGKILL);
+        _exit(1);
+    }
+    taker.join();
+    mapper.join();
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    be->stop();
+    int ok_ = 0, bad_ = 0;
+    auto chk = [&](bool c, const char* what) {
+        std::printf("%s locktest: %s\n", c ? "ok  " : "FAIL", what);
+        (c ? ok_ : bad_)++;
+    };
+    chk(true, "no hang");
+    chk(copied > 0, "takes copied entries into untouched memory (the faulting path ran)");
+    chk(take_errors == 0 && map_errors == 0, "no take or mmap failed");
+    std::printf("%d passed, %d failed\n", ok_, bad_);
+    return bad_ ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -525,6 +672,9 @@ int main(int argc, char** argv)
         return cmd_badioctl();
     if (argc >= 2 && !std::strcmp(argv[1], "detect"))
         return cmd_detect();
-    std::fprintf(stderr, "usage: kmod_client record OUT [opts] -- CMD... | badioctl | detect\n");
+    if (argc >= 2 && !std::strcmp(argv[1], "locktest"))
+        return cmd_locktest(argc, argv);
+    std::fprintf(stderr, "usage: kmod_client record OUT [opts] -- CMD... | badioctl | detect | "
+                 "locktest SECONDS -- CMD...\n");
     return 2;
 }
