@@ -54,14 +54,14 @@ class Session:
     object, subprocess.PIPE or DEVNULL) and stderr to a file; started and
     waited on until it says it is attached."""
 
-    def __init__(self, args, name, stdout=subprocess.DEVNULL, env=None, timeout=60):
+    def __init__(self, args, name, stdout=subprocess.DEVNULL, env=None, timeout=60, attach=True):
         self.err_path = os.path.join(SCRATCH, f"{name}.err")
         self.args = [HYPERTRACE, *args]
         with open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(self.args, stdout=stdout, stderr=err, env=env_for(env))
         LIVE.append(self.proc)
         deadline = time.monotonic() + timeout
-        while "Tracing hypercalls" not in self.stderr():
+        while attach and "Tracing hypercalls" not in self.stderr():
             if self.proc.poll() is not None:
                 raise AssertionError(f"{' '.join(self.args)} exited {self.proc.returncode} before "
                                      f"attaching:\n{self.stderr()}")
@@ -484,9 +484,27 @@ def error_lines(stderr):
             if ln.startswith("hypertrace:") and not ln.startswith("hypertrace: using ")]
 
 
+def dev_full_text(backend):
+    """Text output writes its header when tracing starts: into /dev/full that
+    fails at once, so the run ends before tracing anything, by itself."""
+    def run():
+        s = Session(["-b", backend, "-o", "/dev/full"], f"{backend}-full-text", attach=False)
+        rc = s.wait(timeout=60, what="end by itself when its first write failed")
+        log(f"     text header into /dev/full: exit {rc}; stderr {error_lines(s.stderr())}")
+        f = Faults()
+        f.want(rc == 1, f"exit {rc} after the header could not be written (want 1, not a signal)")
+        f.want("Tracing hypercalls" not in s.stderr(), "said it was tracing into an output that had failed")
+        f.totals(s)
+        f.want(any(re.search(r"/dev/full.*No space left", ln) for ln in error_lines(s.stderr())),
+               "no error naming /dev/full and ENOSPC on stderr")
+        f.clean("-o /dev/full (text)")
+        f.done(s)
+    return run
+
+
 def dev_full(backend):
     def run():
-        s = Session(["-b", backend, "-o", "/dev/full"], f"{backend}-full")
+        s = Session(["-b", backend, "-f", "json", "-o", "/dev/full"], f"{backend}-full")
         truth = run_hcgen(*SHORT)
         ended = wait_until(lambda: s.proc.poll() is not None, 5)
         if not ended:
@@ -537,12 +555,21 @@ def head_1(backend):
     return run
 
 
+def lines_in(path):
+    try:
+        with open(path) as f:
+            return f.read().count("\n")
+    except FileNotFoundError:
+        return 0
+
+
 def sighup(backend):
     def run():
         path = os.path.join(SCRATCH, "hup.out")
         s = Session(["-b", backend, "-o", path], f"{backend}-hup")
         h = Hcgen(*LONG)
-        assert wait_until(nonempty(path), 30), "no records within 30 s"
+        # The header is written when tracing starts: wait for a record too.
+        assert wait_until(lambda: lines_in(path) >= 2, 30), "no records within 30 s"
         assert h.running(), "hcgen ended before SIGHUP: not mid-trace"
         s.proc.send_signal(signal.SIGHUP)
         rc = s.wait()
@@ -611,7 +638,7 @@ CASES = {
            lambda b: reload_kvm_kmod if b == "kmod" else reload_kvm_bpf)],
     "c": [("two sessions at once", lambda b: two_kmod if b == "kmod" else two_bpf)],
     "d": [("ring overflow, smallest --ring-size", overflow)],
-    "e": [("-o /dev/full", dev_full), ("| head -1", head_1), ("SIGHUP mid-run", sighup),
+    "e": [("-o /dev/full, text header", dev_full_text), ("-f json -o /dev/full", dev_full), ("| head -1", head_1), ("SIGHUP mid-run", sighup),
           ("failing backend keeps an existing -o file", keeps_output)],
 }
 
