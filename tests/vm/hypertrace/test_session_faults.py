@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from htest import (HCGEN, HYPERTRACE, KMOD_PATH, SCRATCH, Tracer, assert_records_match, check,  # noqa: E402
+from htest import (HCGEN, HYPERTRACE, KMOD_PATH, SCRATCH, Tracer, assert_records_match, check, parse_totals,  # noqa: E402
                    counts_by_nr, expected_calls, finish, log, parse_json_lines, run_hcgen)
 
 BACKENDS = sys.argv[1:] or ["bpf", "kmod"]
@@ -82,11 +82,7 @@ class Session:
             raise AssertionError(f"hypertrace did not {what} within {timeout}s (killed):\n{self.stderr()}")
 
     def totals(self):
-        m = re.search(r"^totals: (.*)$", self.stderr(), re.M)
-        if not m:
-            raise AssertionError(f"no 'totals:' line in hypertrace's stderr (exit {self.proc.returncode}):\n"
-                                 f"{self.stderr()}")
-        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+        return parse_totals(self.stderr())  # checks the identity too
 
 
 class Hcgen:
@@ -466,8 +462,8 @@ class Faults:
     def totals(self, session):
         try:
             return session.totals()
-        except AssertionError:
-            self.found.append("no totals line on stderr")
+        except AssertionError as e:
+            self.found.append(f"totals: {str(e).splitlines()[0]}")
             return None
 
     def clean(self, what):

@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from htest import (Tracer, assert_records_match, check, counts_by_nr, finish, log,  # noqa: E402
+from htest import (Tracer, assert_identity, assert_records_match, check, counts_by_nr, finish, log,  # noqa: E402
                    parse_json_lines, run_hcgen)
 
 BACKENDS = sys.argv[1:] or ["bpf", "kmod"]
@@ -47,13 +47,6 @@ DISTINCT_N = 20000
 # own cost included, the module's probe measured p99 10 us on one number and
 # 4.7 ms with 20,000 distinct numbers (its full table walked on every miss).
 PROBE_LIMIT_NS = 20_000_000
-
-
-def identity(tot):
-    """Every hypercall the kernel saw is in exactly one bucket."""
-    rhs = tot["emitted"] + tot["filtered"] + tot["unmatched"] + tot["dropped"]
-    assert tot["hypercalls"] == rhs, \
-        f"hypercalls {tot['hypercalls']} != emitted + filtered + unmatched + dropped = {rhs}: {tot}"
 
 
 def total_calls(truth):
@@ -98,7 +91,7 @@ def case_abandon_records(backend):
         assert tot["unmatched"] == truth["abandoned"], \
             f"unmatched {tot['unmatched']}, want {truth['abandoned']} (the abandoned calls): {tot}"
         assert tot["hypercalls"] == total_calls(truth) + truth["abandoned"], f"totals {tot}"
-        identity(tot)
+        assert_identity(tot)
     check(f"[{backend}] abandon: lost call counted unmatched, identity holds", counted)
 
 
@@ -118,7 +111,7 @@ def case_abandon_summary(backend):
     def counted():
         assert tot["unmatched"] == truth["abandoned"], f"unmatched {tot['unmatched']}: {tot}"
         assert tot["emitted"] == total_calls(truth), f"totals {tot}"
-        identity(tot)
+        assert_identity(tot)
     check(f"[{backend}] abandon -s: no nr-12 row, counts exact", exact)
     check(f"[{backend}] abandon -s: lost call counted unmatched, identity holds", counted)
 
@@ -140,7 +133,7 @@ def case_thread_exit(backend):
         assert_records_match(recs, truth)
         assert tot["records"] == len(recs) == total_calls(truth), f"totals {tot}"
         assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
-        identity(tot)
+        assert_identity(tot)
     check(f"[{backend}] thread exit: vCPUs 1, 2 stopped after 150, 7 calls while vCPU 0 went on", pre)
     check(f"[{backend}] thread exit: records exact per thread", exact)
 
@@ -279,7 +272,7 @@ def case_distinct(backend):
     def accounted():
         assert bgot == bwant, f"one-nr run: summary {bgot} != {bwant}"
         assert len(want) == DISTINCT_N, f"hcgen issued {len(want)} distinct numbers"
-        identity(tot)
+        assert_identity(tot)
         assert tot["hypercalls"] == DISTINCT_N, f"totals {tot}"
         assert sum(got.values()) == tot["emitted"], f"rows add up to {sum(got.values())}, emitted {tot['emitted']}"
         assert len(rows) == len(got), "the same (pid, nr) in two rows"
@@ -301,6 +294,14 @@ def case_distinct(backend):
         assert timing[key] <= PROBE_LIMIT_NS, \
             f"kvm_entry probe {key} {timing[key] / 1e6:.2f} ms > {PROBE_LIMIT_NS / 1e6:.0f} ms " \
             f"(one-nr run: {btiming})"
+        if backend == "kmod":
+            # Bounded, not merely finite: a new key costs about what a known
+            # one does.  Measured p99 13.7/11.8 us against 4.4/3.2 us on one
+            # number (6.1/6.12); before the 8-slot bound 1.05/5.0 ms.
+            limit = 10 * btiming["p99_ns"] + 50_000
+            assert timing["p99_ns"] <= limit, \
+                f"kvm_entry probe p99 {timing['p99_ns'] / 1e3:.1f} us > 10x the one-nr run's " \
+                f"{btiming['p99_ns'] / 1e3:.1f} us + 50 us: a probe walks the table"
 
     check(f"[{backend}] 20000 distinct -s: completes, every hypercall accounted for", accounted)
     check(f"[{backend}] 20000 distinct -s: summary counts exact", exact)
