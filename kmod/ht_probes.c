@@ -388,13 +388,23 @@ static void ht_attach_tp(struct tracepoint *tp, struct module *mod)
 	}
 }
 
+/*
+ * Attach in this order (entry, exit, hypercall: indices of ht_tps), not in
+ * the order the module lists its tracepoints, and detach in the reverse
+ * one: a vCPU thread must never be seen between its exit and its hypercall
+ * with the hypercall probe attached but not the exit probe, or tracing that
+ * starts or stops mid-workload counts spurious unmatched hypercalls (the
+ * eBPF backend attaches and detaches in the same orders).
+ */
+static const unsigned int ht_attach_order[] = { 2, 0, 1 };
+
 /* With ht_attach_mutex held; all == detach everything. */
 static void ht_detach(struct module *mod, bool all)
 {
-	unsigned int i;
+	unsigned int i = ARRAY_SIZE(ht_attach_order);
 
-	for (i = 0; i < ARRAY_SIZE(ht_tps); i++) {
-		struct ht_tp_slot *sl = &ht_tps[i];
+	while (i--) {
+		struct ht_tp_slot *sl = &ht_tps[ht_attach_order[i]];
 
 		if (!sl->tp || (!all && sl->mod != mod))
 			continue;
@@ -405,15 +415,6 @@ static void ht_detach(struct module *mod, bool all)
 }
 
 #if !HT_TP_BY_NAME
-/*
- * Attach in the order of ht_attach_order (entry, exit, hypercall), not in
- * the order the module lists its tracepoints: a vCPU thread must never be
- * seen between its exit and its hypercall with only the hypercall probe
- * attached, or tracing that starts mid-workload counts spurious unmatched
- * hypercalls (the eBPF backend attaches in the same order).
- */
-static const unsigned int ht_attach_order[] = { 2, 0, 1 };
-
 static void ht_attach_module(struct module *mod)
 {
 	u32 before = ht_attached_bits();
