@@ -510,7 +510,11 @@ def dev_full(backend):
             f"{'ended by itself' if ended else 'ran on until SIGINT'}; stderr {error_lines(s.stderr())}")
         f = Faults()
         f.want(rc > 0, f"exit {rc} after every write failed (want non-zero, not a signal)")
-        f.totals(s)
+        tot = f.totals(s)
+        # Stopping mid-workload detaches hypercall, exit, entry in that
+        # order: no hypercall is seen without the exit before it (a state
+        # still armed at stop is in_flight, not unmatched_hypercall).
+        f.want(tot is None or tot["unmatched_hypercall"] == 0, f"spurious unmatched at stop: {tot}")
         f.want(any(re.search(r"/dev/full|No space left|output", ln) for ln in error_lines(s.stderr())),
                "no error about the output on stderr")
         f.clean("-o /dev/full")
@@ -577,6 +581,7 @@ def sighup(backend):
         f = Faults()
         f.want(rc == 0, f"exit {rc} after SIGHUP, want 0")
         tot = f.totals(s)
+        f.want(tot is None or tot["unmatched_hypercall"] == 0, f"spurious unmatched at stop: {tot}")
         f.want(text.endswith("\n"), f"the output ends mid-line: ...{text[-60:]!r}")
         try:
             recs = parse_text(text[:text.rfind("\n") + 1])  # the complete lines
