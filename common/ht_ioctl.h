@@ -84,7 +84,8 @@
 #define HT_KRING_MAX_BYTES (1u << 28)
 
 /*
- * Tracepoint prototypes (kvm-facts.md §3).  Probes are passed to the kernel
+ * Tracepoint prototypes (TRACE_EVENT(kvm_exit), kvm_entry in
+ * arch/x86/kvm/trace.h; they changed in 5.10, 5.16 and 6.9).  Probes are passed to the kernel
  * as void *, so the module must be told which one the running kernel has:
  * userspace reads them from the kvm module's BTF (btf_trace_kvm_exit,
  * btf_trace_kvm_entry).  HT_*_PROTO_AUTO asks the module to use its

@@ -18,7 +18,7 @@
  *                         synchronize_rcu() covers preempt-disabled regions
  *                         (tracepoint probes) since the RCU flavours were
  *                         consolidated in 4.20; synchronize_sched() before.
- *  HT_PROBE_*             the tracepoint prototypes (kvm-facts.md §3).  They
+ *  HT_PROBE_*             the tracepoint prototypes (arch/x86/kvm/trace.h).  They
  *                         are all compiled on every kernel: the right ones
  *                         are picked at START (userspace reads them from BTF),
  *                         never by the version table alone.
@@ -189,7 +189,7 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
 /*
  * The compile-time guess, offered to userspace when the kvm module has no BTF
  * (HT_IOC_INFO).  RHEL 8 backported the >= 5.16 kvm_exit in 8.7 (4.18.0-425)
- * and the 5.10 kvm_entry in 8.3 (4.18.0-240; kvm-facts.md §3).
+ * and the 5.10 kvm_entry in 8.3 (4.18.0-240).
  */
 static inline void ht_guess_protos(u32 *exit_proto, u32 *entry_proto,
 				   u32 *source)

@@ -14,7 +14,8 @@
  *
  * Attaching: kvm_hypercall is not exported and linking against the exported
  * tracepoints would pin kvm, so probes are registered from the tracepoint
- * module notifier (kvm-facts.md §5): COMING attaches (also replayed for kvm
+ * module notifier (register_tracepoint_module_notifier(), kernel/tracepoint.c,
+ * 3.15+): COMING attaches (also replayed for kvm
  * already loaded when tracing starts), GOING detaches.  kvm can be unloaded
  * and loaded again while tracing; the probes follow it.
  */

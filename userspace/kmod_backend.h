@@ -17,7 +17,8 @@ extern "C" {
 namespace hypertrace {
 
 // What the running kernel's BTF says about the kvm tracepoints and where the
-// vendor module keeps the exit reason (kvm-facts.md §3).
+// vendor module keeps the exit reason (arch/x86/kvm/trace.h: since 5.16 it is
+// not a kvm_exit argument).
 struct KmodDetection {
     std::uint32_t exit_proto = HT_EXIT_PROTO_AUTO;    // AUTO: not detected
     std::uint32_t entry_proto = HT_ENTRY_PROTO_AUTO;  // AUTO: not detected

@@ -4,7 +4,7 @@
 eBPF backend loads and attaches to the kvm tracepoints, runs, exits 0, and
 leaves no BPF program behind; bad input exits 2 with a clear message and
 nothing attached.  The host cannot prove tracing (its PVM hypervisor never
-fires the kvm tracepoints: ../shared/docs/kvm-facts.md §1), so the testbed
+fires the kvm tracepoints), so the testbed
 tests do that; here zero records is the expected result."""
 
 import json
