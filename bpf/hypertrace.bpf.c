@@ -380,15 +380,18 @@ static __always_inline void emit(struct ht_vcpu_slot *slot, __u64 *slot_counters
 /* --- the parts every set shares ------------------------------------------ */
 
 /*
- * kvm_hypercall with state found.  vcpu: this exit's vCPU, or 0 if not
- * known.  The exit reason is read from it (lazy) only for a hypercall the
- * filter may keep, and the clock, thread and vCPU run only for one the
- * state machine keeps.
+ * Who may complete an armed state (common/ht_state_machine.h).  The slot
+ * table is keyed by the vCPU itself: another vCPU in the same memory can
+ * only come to the slot through its first entry (run 1), which
+ * ht_sm_entry() refuses whatever else it is given, so the vcpu set stamps
+ * no thread and no run and saves their reads on the hypercall.  States
+ * keyed by the thread (task, LRU) stamp both: a thread may run several
+ * vCPUs, and a tid may come back in another process.
  */
 static __always_inline void hypercall_with_state(struct ht_thread_state *sm,
 						 __u64 *slot_counters,
-						 __u64 vcpu, __u64 nr,
-						 __u64 a0, __u64 a1,
+						 __u64 vcpu, int by_thread,
+						 __u64 nr, __u64 a0, __u64 a1,
 						 __u64 a2, __u64 a3)
 {
 	enum ht_outcome out;
@@ -403,16 +406,18 @@ static __always_inline void hypercall_with_state(struct ht_thread_state *sm,
 	out = ht_sm_hypercall(sm, &filter, nr, a0, a1, a2, a3);
 	if (out == HT_OUT_ARMED)
 		ht_sm_armed_by(sm, bpf_ktime_get_ns(),
-			       bpf_get_current_pid_tgid(), vcpu_run(vcpu));
+			       by_thread ? bpf_get_current_pid_tgid() : 0,
+			       by_thread ? vcpu_run(vcpu) : 0);
 	count_outcome(slot_counters, out);
 }
 
 /* kvm_entry with state found.  vcpu: 0 if not known; vcpu_id:
- * HT_VCPU_UNKNOWN to read it from vcpu. */
+ * HT_VCPU_UNKNOWN to read it from vcpu; by_thread as for the hypercall. */
 static __always_inline void entry_with_state(struct ht_thread_state *sm,
 					     struct ht_vcpu_slot *slot,
 					     __u64 *slot_counters,
-					     __u64 vcpu, __u32 vcpu_id)
+					     __u64 vcpu, __u32 vcpu_id,
+					     int by_thread)
 {
 	enum ht_outcome out;
 	__u64 now, pid_tgid;
@@ -426,7 +431,8 @@ static __always_inline void entry_with_state(struct ht_thread_state *sm,
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (vcpu && vcpu_id == HT_VCPU_UNKNOWN)
 		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu, vcpu_id);
-	out = ht_sm_entry(sm, &filter, now, vcpu_id, pid_tgid, vcpu_run(vcpu));
+	out = ht_sm_entry(sm, &filter, now, vcpu_id, by_thread ? pid_tgid : 0,
+			  vcpu_run(vcpu));
 	count_outcome(slot_counters, out);
 	if (out == HT_OUT_EMIT)
 		emit(slot, slot_counters, sm, vcpu_id, now, pid_tgid);
@@ -454,7 +460,7 @@ static __always_inline void on_hypercall(struct ht_bpf_state *s, __u64 nr,
 		count(HT_CNT_UNMATCHED_HYPERCALL);
 		return;
 	}
-	hypercall_with_state(&s->sm, 0, s->vcpu ? s->vcpu ^ key_mask : 0,
+	hypercall_with_state(&s->sm, 0, s->vcpu ? s->vcpu ^ key_mask : 0, 1,
 			     nr, a0, a1, a2, a3);
 }
 
@@ -463,7 +469,7 @@ static __always_inline void on_entry(struct ht_bpf_state *s, __u64 vcpu,
 				     __u32 vcpu_id)
 {
 	if (s)
-		entry_with_state(&s->sm, 0, 0, vcpu, vcpu_id);
+		entry_with_state(&s->sm, 0, 0, vcpu, vcpu_id, 1);
 }
 
 /* --- handlers of the vcpu set (the fast path) ----------------------------- */
@@ -506,7 +512,7 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
 		return;
 	}
 	s->counters[HT_CNT_HYPERCALLS]++;
-	hypercall_with_state(&s->sm, s->counters, vcpu, nr, a0, a1, a2, a3);
+	hypercall_with_state(&s->sm, s->counters, vcpu, 0, nr, a0, a1, a2, a3);
 }
 
 /* vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu. */
@@ -519,7 +525,7 @@ static __always_inline void vt_entry(__u64 vcpu, __u32 vcpu_id)
 		return;
 	s = ht_vt_find(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask);
 	if (s)
-		entry_with_state(&s->sm, s, s->counters, vcpu, vcpu_id);
+		entry_with_state(&s->sm, s, s->counters, vcpu, vcpu_id, 0);
 }
 
 /* --- the programs: {classic, raw} x {task storage, LRU}, and the vcpu set - */

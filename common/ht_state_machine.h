@@ -26,7 +26,9 @@
  * incremented once per exit in vcpu_enter_guest(), arch/x86/kvm/x86.c) is
  * the same at the hypercall and at the entry that follows it, and is 0 at a
  * new vCPU's first entry.  Callers pass it + 1, so that 0 means "not known"
- * (no vCPU at hand: classic tracepoints without kvm_running_vcpu).
+ * (no vCPU at hand: classic tracepoints without kvm_running_vcpu).  A
+ * caller whose key is the vCPU itself needs only the entry's run: the new
+ * vCPU reaches the old state through its first entry, run 1.
  *
  * Nothing is lost silently: every kvm_hypercall counted in HT_CNT_HYPERCALLS
  * ends in exactly one of emitted, dropped, filtered or unmatched, or is
@@ -242,7 +244,10 @@ HT_INLINE enum ht_outcome ht_sm_entry(struct ht_thread_state *s,
 	s->phase = HT_PHASE_IDLE;
 	if (phase != HT_PHASE_ARMED)
 		return HT_OUT_NONE;
-	if (owner != s->owner || (run && s->run && run != s->run))
+	/* run 1: a vCPU that never exited cannot be completing a hypercall
+	 * (its exit would have counted); it is a new vCPU whose key (memory,
+	 * thread) an abandoned state still had. */
+	if (run == 1 || owner != s->owner || (run && s->run && run != s->run))
 		return HT_OUT_UNMATCHED_ARMED;
 	if (f->vcpu != HT_VCPU_ANY && vcpu_id != f->vcpu)
 		return HT_OUT_FILTERED_ARMED;

@@ -473,6 +473,7 @@ TEST(StateMachine, ArmedStateIsNotCompletedByAnotherVm)
     EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
     EXPECT_TRUE(th.identity());
     // The new owner's own hypercalls are traced normally.
+    th.run = 2;  // its first exit counted
     th.exit(9000001000ull, kVmcall, VMX);
     th.hypercall(f, 9000001100ull, 42);
     EXPECT_EQ(th.entry(f, 9000001200ull), HT_OUT_EMIT);
@@ -492,6 +493,28 @@ TEST(StateMachine, ArmedStateIsNotCompletedByANewVcpuOnTheSameThread)
     th.run = 1;  // the new vCPU, never exited yet
     EXPECT_EQ(th.entry(f, 2000), HT_OUT_UNMATCHED_ARMED);
     EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+    EXPECT_TRUE(th.identity());
+}
+
+// Keyed by the vCPU itself (the eBPF slot table) nothing is stamped at the
+// hypercall (no thread, run 0): the new vCPU in the old one's memory is
+// recognised at its first entry (run 1) all the same, and the old vCPU's
+// own entry completes.
+TEST(StateMachine, KeyedByTheVcpuTheFirstEntryOfANewVcpuIsRefused)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.owner = 0;
+    th.run = 0;  // stamped at the hypercall: nothing
+    th.exit(1000, kVmmcall, SVM);
+    ASSERT_EQ(th.hypercall(f, 1100, 12), HT_OUT_ARMED);
+    th.run = 1;  // the entry: a vCPU that never exited
+    EXPECT_EQ(th.entry(f, 5000000), HT_OUT_UNMATCHED_ARMED);
+    th.run = 0;
+    th.exit(6000000, kVmmcall, SVM);
+    ASSERT_EQ(th.hypercall(f, 6000100, 42), HT_OUT_ARMED);
+    th.run = 2;  // the entry of the vCPU that armed it
+    EXPECT_EQ(th.entry(f, 6000200), HT_OUT_EMIT);
     EXPECT_TRUE(th.identity());
 }
 
