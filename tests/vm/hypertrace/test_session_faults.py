@@ -33,7 +33,9 @@ if any(b not in ("bpf", "kmod") for b in BACKENDS):
 # A short exact trace (the "next session works" check) and a run long enough
 # (~3 s under TCG) to be interrupted while hcgen is still issuing hypercalls.
 SHORT = ["--vcpus", "2", "--calls", "42x300,43x200,7x50", "--noise", "1", "--timeout", "60"]
-LONG = ["--vcpus", "2", "--calls", "42x6000,43x1000", "--noise", "1", "--timeout", "60"]
+# Long enough that SIGHUP, sent once records flow, lands mid-run: 14,000
+# calls once all arrived first on a quiet machine.
+LONG = ["--vcpus", "2", "--calls", "42x30000,43x5000", "--noise", "1", "--timeout", "60"]
 # Long enough that a second session attaches while it still runs.
 KILL = ["--vcpus", "2", "--calls", "42x16000,43x2000", "--noise", "1", "--timeout", "60"]
 # Far more records than a one-page ring holds between two drains (20 ms).
