@@ -21,17 +21,25 @@ class RingReader {
 public:
     explicit RingReader(const RingMapping& ring);
 
-    // Hand every committed record to fn(const ht_record&), in ring order,
-    // straight from the mapping (no copy), publishing the consumer position
-    // after each.  Stops at the first record still being written.  Returns
-    // the number of records handed over.  Always returns once it has caught
-    // up with the producer, whatever the ring holds (see malformed()).  If fn
-    // returns bool, false stops the drain after that record (consumed).
+    // Hand the committed records up to the producer position read on entry
+    // to fn(const ht_record&), in ring order, straight from the mapping (no
+    // copy), publishing the consumer position after each.  One pass, never
+    // more: a producer that keeps committing cannot keep the caller in here
+    // (the session re-posts a drain while records keep coming, so signals
+    // and timers are served in between).  Stops at the first record still
+    // being written, or after `max` records.  Returns the number of records
+    // handed over.  Always returns, whatever the ring holds (see
+    // malformed()).  If fn returns bool, false stops the drain after that
+    // record (consumed).
     template <class Fn>
-    std::uint64_t drain(Fn&& fn);
+    std::uint64_t drain(Fn&& fn, std::uint64_t max = ~std::uint64_t{0});
 
     // True when the producer has published nothing we have not consumed.
     bool caught_up() const;
+
+    // The consumer position: bytes consumed so far (records, discarded and
+    // malformed ones, and skips).
+    std::uint64_t position() const { return cons_; }
 
     // Records whose length or version this reader does not know: skipped,
     // counted, never misread.  Also each corrupted header (a record reaching
@@ -59,17 +67,17 @@ private:
 };
 
 template <class Fn>
-std::uint64_t RingReader::drain(Fn&& fn) {
+std::uint64_t RingReader::drain(Fn&& fn, std::uint64_t max) {
     std::uint64_t handed = 0;
     bool stop = false;
-    for (;;) {
+    {
         const std::uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
         if (cons_ == prod) return handed;
         // Producers never let unread data exceed the ring; more (or a
         // producer position behind ours) cannot be walked record by record.
         if (prod - cons_ > size_) {
             resync(prod);
-            continue;
+            return handed;
         }
         while (cons_ != prod) {
             const std::uint8_t* hdr = data_ + (cons_ & mask_);
@@ -104,9 +112,10 @@ std::uint64_t RingReader::drain(Fn&& fn) {
             }
             cons_ += span;
             __atomic_store_n(consumer_pos_, cons_, __ATOMIC_RELEASE);
-            if (stop) return handed;
+            if (stop || handed >= max) return handed;
         }
     }
+    return handed;
 }
 
 }  // namespace hypertrace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +39,9 @@ void defer_stop_signals() {
     for (int signo : kStopSignals) ::sigaction(signo, &sa, nullptr);
 }
 
+// Records handed over per handler: bounds how long a signal or timer waits.
+constexpr std::uint64_t kDrainBatch = 1024;
+
 SessionResult run_session(Backend& backend, const RecordSink& sink,
                           std::optional<std::chrono::nanoseconds> duration, const SessionHooks& hooks) {
     namespace asio = boost::asio;
@@ -59,15 +63,6 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     bool stopping = false;
     auto stop_requested = [&] { return hooks.stop_request && hooks.stop_request->requested(); };
 
-    auto drain = [&] {
-        // Stop handing records over as soon as the sink has asked to stop.
-        const std::uint64_t n = reader.drain([&](const ht_record& r) {
-            sink(r);
-            return !stop_requested();
-        });
-        result.records += n;
-        if (n && hooks.drained && !stop_requested()) hooks.drained();
-    };
     // Idempotent: called again after setup, it also cancels what setup
     // armed after an earlier call.
     auto stop = [&] {
@@ -81,6 +76,37 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     // After every step that runs the sink or a hook.
     auto stop_if_requested = [&] {
         if (stop_requested()) stop();
+    };
+
+    // One bounded pass over the ring per handler (RingReader::drain, at most
+    // kDrainBatch records).  While records keep coming, the next pass is
+    // posted behind whatever else is ready (a signal, the duration, an
+    // interval tick): a ring that never empties, or a backlog behind a slow
+    // output, must not keep them waiting (a whole 8 MiB ring written to a
+    // slow file took seconds).  No progress (a record still being written
+    // at the head) waits for the next wakeup or poll instead.
+    bool drain_posted = false;
+    std::function<void()> drain = [&] {
+        const std::uint64_t before = reader.position();
+        // Stop handing records over as soon as the sink has asked to stop.
+        const std::uint64_t n = reader.drain(
+            [&](const ht_record& r) {
+                sink(r);
+                return !stop_requested();
+            },
+            kDrainBatch);
+        result.records += n;
+        if (n && hooks.drained && !stop_requested()) hooks.drained();
+        if (!stopping && !stop_requested() && !drain_posted && reader.position() != before &&
+            !reader.caught_up()) {
+            drain_posted = true;
+            asio::post(io, [&] {
+                drain_posted = false;
+                if (stopping) return;
+                drain();
+                stop_if_requested();
+            });
+        }
     };
 
     // Asio's epoll reactor is edge-triggered and the producer wakes the
@@ -145,7 +171,12 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     io.run();
 
     backend.stop();
-    if (!stop_requested()) drain();
+    // Everything the stopped producers committed, pass after pass.
+    while (!stop_requested() && !reader.caught_up()) {
+        const std::uint64_t before = reader.position();
+        drain();
+        if (reader.position() == before) break;  // a record left half-written
+    }
     result.malformed = reader.malformed();
     result.counters = backend.counters();
     return result;

@@ -247,3 +247,18 @@ TEST(RingReader, ImpossibleProducerPositionsResynchronise) {
 }
 
 }  // namespace
+
+// A pass hands over at most `max` records and the next one goes on from
+// there: the session bounds each handler's work so signals are served.
+TEST(RingReader, DrainStopsAfterMaxAndResumes) {
+    RingProducer ring(1 << 16);
+    RingReader reader(ring.mapping());
+    for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(ring.push(make_test_record(i)));
+    std::vector<std::uint64_t> seqs;
+    EXPECT_EQ(reader.drain([&](const ht_record& r) { seqs.push_back(r.a0); }, 30), 30u);
+    EXPECT_FALSE(reader.caught_up());
+    EXPECT_EQ(reader.drain([&](const ht_record& r) { seqs.push_back(r.a0); }, 1000), 70u);
+    EXPECT_TRUE(reader.caught_up());
+    ASSERT_EQ(seqs.size(), 100u);
+    for (std::uint64_t i = 0; i < 100; ++i) EXPECT_EQ(seqs[i], i);
+}
