@@ -291,6 +291,13 @@ const char* attached_names(std::uint32_t bits)
     return names[bits & 7];
 }
 
+// HT_IOC_GET_STATUS into *st; false (errno set) if the ioctl failed.
+bool get_status(int fd, ht_ioc_status* st)
+{
+    *st = ht_ioc_status{};
+    return ::ioctl(fd, HT_IOC_GET_STATUS, st) == 0;
+}
+
 // After START: the module attaches from the tracepoint module notifier and
 // says nothing when kvm is absent, so ask it.  Throws BackendError.
 void verify_attached(const ht_ioc_status& st)
@@ -486,8 +493,8 @@ Counters KmodBackend::counters() const
 
 ht_ioc_status KmodBackend::status() const
 {
-    ht_ioc_status st{};
-    ::ioctl(fd_, HT_IOC_GET_STATUS, &st);
+    ht_ioc_status st;
+    get_status(fd_, &st);  // zeros if it failed
     return st;
 }
 
@@ -525,8 +532,8 @@ void KmodBackend::stop()
         return;
     // What happened to the probes during the session, read before STOP
     // detaches them (attach_count counts the times all three got attached).
-    ht_ioc_status st{};
-    bool have = ::ioctl(fd_, HT_IOC_GET_STATUS, &st) == 0;
+    ht_ioc_status st;
+    const bool have = get_status(fd_, &st);
     ::ioctl(fd_, HT_IOC_STOP);
     stopped_ = true;
     if (!have || !started_)
@@ -650,8 +657,8 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     if (::ioctl(b->fd_, HT_IOC_START, &start) < 0)
         throw BackendError("kmod backend: cannot start tracing (" + errstr(errno) +
                            ") with " + proto_pair(start.exit_proto, start.entry_proto));
-    ht_ioc_status st{};
-    if (::ioctl(b->fd_, HT_IOC_GET_STATUS, &st) < 0)
+    ht_ioc_status st;
+    if (!get_status(b->fd_, &st))
         throw BackendError("kmod backend: HT_IOC_GET_STATUS failed: " + errstr(errno));
     verify_attached(st);
     b->started_ = true;
