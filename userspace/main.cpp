@@ -12,13 +12,13 @@
 #include <optional>
 #include <system_error>
 
-#include "aggregate_summary.h"
-#include "backend_select.h"
-#include "options.h"
-#include "output.h"
-#include "record_format.h"
-#include "summary.h"
-#include "trace_session.h"
+#include "output/aggregate_summary.h"
+#include "backend/backend_select.h"
+#include "cli/options.h"
+#include "output/output.h"
+#include "output/record_format.h"
+#include "output/summary.h"
+#include "session/trace_session.h"
 
 namespace hypertrace {
 namespace {

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "backend.h"
-#include "unique_fd.h"
+#include "backend/backend.h"
+#include "util/unique_fd.h"
 
 extern "C" {
 #include "ht_record.h"

@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "aggregate_summary.h"
+#include "output/aggregate_summary.h"
 
 extern "C" {
 #include "ht_hist.h"

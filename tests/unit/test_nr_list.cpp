@@ -5,8 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
-#include "duration.h"
-#include "nr_list.h"
+#include "cli/duration.h"
+#include "cli/nr_list.h"
 
 using namespace hypertrace;
 

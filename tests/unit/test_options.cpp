@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "options.h"
+#include "cli/options.h"
 
 using namespace hypertrace;
 

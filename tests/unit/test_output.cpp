@@ -16,9 +16,9 @@
 #include <system_error>
 #include <thread>
 
-#include "output.h"
-#include "record_format.h"
-#include "unique_fd.h"
+#include "output/output.h"
+#include "output/record_format.h"
+#include "util/unique_fd.h"
 
 using namespace hypertrace;
 

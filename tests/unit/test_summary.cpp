@@ -12,8 +12,8 @@
 #include <random>
 #include <sstream>
 
-#include "aggregate_summary.h"
-#include "summary.h"
+#include "output/aggregate_summary.h"
+#include "output/summary.h"
 
 extern "C" {
 #include "ht_hist.h"

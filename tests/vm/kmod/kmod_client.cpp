@@ -42,7 +42,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "kmod_backend.h"
+#include "backend/kmod_backend.h"
 
 extern "C" {
 #include "ht_ring.h"

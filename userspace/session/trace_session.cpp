@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "trace_session.h"
+#include "session/trace_session.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <csignal>
 #include <system_error>
 
-#include "ring_reader.h"
+#include "session/ring_reader.h"
 
 extern "C" {
 #include "ht_ring.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "nr_list.h"
+#include "cli/nr_list.h"
 
 extern "C" {
 #include "ht_config.h"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "options.h"
+#include "cli/options.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <limits>
 #include <string_view>
 
-#include "duration.h"
+#include "cli/duration.h"
 
 #ifndef HT_VERSION
 #define HT_VERSION "unknown"

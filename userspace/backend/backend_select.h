@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "backend.h"
-#include "options.h"
+#include "backend/backend.h"
+#include "cli/options.h"
 
 namespace hypertrace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "ring_reader.h"
+#include "session/ring_reader.h"
 
 namespace hypertrace {
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <utility>
 
-#include "backend.h"
+#include "backend/backend.h"
 
 extern "C" {
 #include "ht_record.h"

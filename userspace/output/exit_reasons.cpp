@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "exit_reasons.h"
+#include "output/exit_reasons.h"
 
 #include <algorithm>
 #include <iterator>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "backend_select.h"
+#include "backend/backend_select.h"
 
 #include <ostream>
 
-#include "bpf_backend.h"
-#include "kmod_backend.h"
+#include "backend/bpf_backend.h"
+#include "backend/kmod_backend.h"
 
 namespace hypertrace {
 namespace {

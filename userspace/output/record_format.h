@@ -27,7 +27,7 @@
 #include <memory>
 #include <ostream>
 
-#include "options.h"
+#include "cli/options.h"
 
 extern "C" {
 #include "ht_record.h"

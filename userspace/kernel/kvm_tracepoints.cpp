@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "kvm_tracepoints.h"
+#include "kernel/kvm_tracepoints.h"
 
 #include <unistd.h>
 

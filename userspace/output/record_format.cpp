@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "record_format.h"
+#include "output/record_format.h"
 
 #include <time.h>
 
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "exit_reasons.h"
+#include "output/exit_reasons.h"
 
 namespace hypertrace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "nr_list.h"
+#include "cli/nr_list.h"
 
 #include <algorithm>
 #include <charconv>

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "backend.h"
+#include "backend/backend.h"
 
 extern "C" {
 #include "ht_record.h"

@@ -41,8 +41,8 @@
 #include <utility>
 #include <vector>
 
-#include "backend.h"
-#include "summary.h"
+#include "backend/backend.h"
+#include "output/summary.h"
 
 namespace hypertrace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "bpf_backend.h"
+#include "backend/bpf_backend.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "kvm_tracepoints.h"
-#include "unique_fd.h"
+#include "kernel/kvm_tracepoints.h"
+#include "util/unique_fd.h"
 
 extern "C" {
 #include "ht_config.h"

@@ -8,7 +8,7 @@
 // the module's compile-time guess (clearly reported), and refuse what we do
 // not recognise.  The same goes for the exit reason on >= 5.16: offsets into
 // the vendor vCPU struct, read from the vendor module's BTF.
-#include "kmod_backend.h"
+#include "backend/kmod_backend.h"
 
 #include <algorithm>
 #include <cerrno>

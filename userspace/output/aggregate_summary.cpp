@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "aggregate_summary.h"
+#include "output/aggregate_summary.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "output.h"
+#include "output/output.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-#include "summary.h"
+#include "output/summary.h"
 
 #include <algorithm>
 #include <cstdio>
