@@ -114,6 +114,7 @@ int run(const Options& opts) {
     config.filter = make_filter(opts);
     config.ring_bytes = opts.ring_bytes;
     config.aggregate = opts.summary;  // statistics kept in the kernel, no records
+    config.env = read_env_settings();  // the test and benchmark knobs, read once
     SelectedBackend selected;
     try {
         selected = select_backend(opts.backend, config);

@@ -10,8 +10,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-
 #include <vector>
+
+#include "backend/env_settings.h"
 
 extern "C" {
 #include "ht_config.h"
@@ -39,6 +40,11 @@ struct BackendConfig {
     // instead of emitting records.  HT_CNT_EMITTED then counts hypercalls
     // added to the statistics and HT_CNT_DROPPED those that found no room.
     bool aggregate = false;
+    // --check: a look that leaves nothing behind (a module loaded to try
+    // it is unloaded again when the backend goes).
+    bool probe_only = false;
+    // The environment's overrides (env_settings.h), read once by the caller.
+    EnvSettings env;
 };
 
 // One key's statistics, summed over CPUs.

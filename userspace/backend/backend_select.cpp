@@ -47,13 +47,12 @@ int check_backends(std::ostream& out) {
     BackendConfig config;
     config.filter.vcpu = HT_VCPU_ANY;
     config.ring_bytes = 1u << 16;
+    config.probe_only = true;  // a module loaded just for this look is unloaded again
+    config.env = read_env_settings();
     const char* first_working = nullptr;  // what -b auto would pick
     for (const Candidate& c : {kBpf, kKmod}) {
         try {
-            auto backend = c.open(config);  // a real load and attach ...
-            // ... and detach; a module loaded just for this look is unloaded
-            // again when backend goes (a failed open has done that already).
-            if (auto* k = dynamic_cast<KmodBackend*>(backend.get())) k->unload_module_on_close();
+            auto backend = c.open(config);  // a real load and attach, then detach
             backend->stop();
             out << c.label << ": works (" << backend->detail() << ")\n";
             if (!first_working) first_working = c.label;

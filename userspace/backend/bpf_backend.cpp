@@ -2,11 +2,9 @@
 #include "backend/bpf_backend.h"
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/membarrier.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "kernel/kvm_tracepoints.h"
+#include "kernel/kernel_facts.h"
 #include "util/unique_fd.h"
 
 extern "C" {
@@ -64,18 +62,12 @@ struct LinkDeleter {
 using SkelPtr = std::unique_ptr<hypertrace_bpf, SkelDeleter>;
 using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 
-// The testing/benchmark overrides (HYPERTRACE_BPF_STATE, HYPERTRACE_BPF_ATTACH):
-// is `var` set to exactly `value`?
-bool env_is(const char* var, const char* value) {
-    const char* v = std::getenv(var);
-    return v && std::strcmp(v, value) == 0;
-}
-
 // ---- where the per-vCPU state lives --------------------------------------
 //
 // vcpu: the slot table keyed by the vCPU (common/ht_vcpu_table.h), no helper
-//       call to find it; needs KVM's per-CPU kvm_running_vcpu in BTF (the
-//       kvm_hypercall program finds its vCPU there) and BPF_CMPXCHG (5.12+).
+//       call to find it; needs KVM's per-CPU kvm_running_vcpu in BTF and
+//       kallsyms (the kvm_hypercall program finds its vCPU there) and
+//       BPF_CMPXCHG (5.12+).
 // task: task local storage keyed by the current task (5.11+).
 // lru:  an LRU hash keyed by tid, for anything older.
 // The first that loads wins.  HYPERTRACE_BPF_STATE=vcpu|task|lru forces one
@@ -90,130 +82,97 @@ const char* store_name(StateStore s) {
     }
 }
 
-bool task_storage_usable() {
-    return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1 &&
-           libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr) == 1 &&
-           libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_storage_get, nullptr) == 1;
-}
-
-// ---- attach modes, decided at load time from the kernel's BTF -------------
+// ---- attach modes, decided at load time from the kernel facts -------------
 //
 // Raw tracepoints hand the program the probe arguments; classic tracepoints
 // first make the kernel format the whole record (kvm_exit's calls the vendor's
-// get_exit_info), which is most of a classic program's cost.  Raw needs the
-// prototypes (btf_trace_kvm_* in kvm's BTF, or vmlinux's when kvm is built
-// in) and, for kvm_exit since 5.16, the vendor vCPU struct's BTF (vcpu_svm in
-// kvm_amd, vcpu_vmx in kvm_intel) to read the exit reason from.  Whatever
-// cannot be raw stays classic.  HYPERTRACE_BPF_ATTACH=classic forces classic
-// everywhere (tests, benchmark); =raw refuses to fall back.
+// get_exit_info), which is most of a classic program's cost.  Two kinds of
+// raw attach read the same arguments: tp_btf (BTF-typed, BPF_PROG_TYPE_TRACING:
+// the verifier knows the argument types, and the program is called without the
+// raw_tp context copy) and raw_tp.  Both need the prototypes (btf_trace_kvm_*)
+// and, for kvm_exit since 5.16, the vendor vCPU struct's BTF to read the exit
+// reason from.  Whatever cannot be raw stays classic.  The loader tries tp_btf,
+// then raw_tp, then classic; HYPERTRACE_BPF_ATTACH=classic|raw|btf forces one
+// (tests, benchmark) and refuses to fall back.
 
-struct BtfDeleter {
-    void operator()(btf* b) const { btf__free(b); }
-};
-using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
-
-bool path_exists(const char* p) {
-    struct stat st;
-    return ::stat(p, &st) == 0;
-}
-
-// Parameter kinds of btf_trace_<ev> (the leading void *__data included):
-// 'p' pointer, 'i' integer/enum/bool, '?' other.  Empty: no such typedef.
-std::string trace_params(const btf* b, const char* ev) {
-    const std::string name = std::string("btf_trace_") + ev;
-    const int id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_TYPEDEF);
-    if (id < 0) return "";
-    const btf_type* t = btf__type_by_id(b, btf__type_by_id(b, id)->type);
-    if (!t || !btf_is_ptr(t)) return "?";
-    t = btf__type_by_id(b, t->type);
-    if (!t || !btf_is_func_proto(t)) return "?";
-    std::string out;
-    const btf_param* p = btf_params(t);
-    for (unsigned i = 0; i < btf_vlen(t); ++i) {
-        const int rid = btf__resolve_type(b, p[i].type);
-        const btf_type* pt = rid < 0 ? nullptr : btf__type_by_id(b, rid);
-        out += !pt ? '?' : btf_is_ptr(pt) ? 'p' : (btf_is_int(pt) || btf_is_any_enum(pt)) ? 'i' : '?';
-    }
-    return out;
-}
+enum class Attach { Classic, Raw, Btf };
 
 struct AttachPlan {
-    bool exit_raw = false, hypercall_raw = false, entry_raw = false;
-    bool running_vcpu_btf = false;  // kvm_running_vcpu is a BTF variable
+    Attach exit = Attach::Classic, hypercall = Attach::Classic, entry = Attach::Classic;
     unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
     unsigned entry_args = HT_RAW_ENTRY_VCPU;
-    std::string why;  // for detail()
+    std::string exit_how;  // how kvm_exit finds the reason, for detail()
+
+    bool any_classic() const {
+        return exit == Attach::Classic || hypercall == Attach::Classic || entry == Attach::Classic;
+    }
+    bool all_classic() const {
+        return exit == Attach::Classic && hypercall == Attach::Classic && entry == Attach::Classic;
+    }
+    // For detail(): "kvm_exit btf (reason ...), kvm_hypercall btf, kvm_entry btf tracepoint".
+    std::string describe() const {
+        auto mode = [](Attach a) { return a == Attach::Btf ? "btf" : a == Attach::Raw ? "raw" : "classic"; };
+        return std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " + mode(hypercall) +
+               ", kvm_entry " + mode(entry) + " tracepoint";
+    }
 };
 
-// The vendor struct that holds the exit reason, in the vendor module's BTF
-// (or vmlinux's when KVM is built in).
-bool vendor_struct_btf(const btf* vmlinux, std::string* which) {
-    static const struct { const char* mod; const char* type; } vendors[] = {
-        {"kvm_amd", "vcpu_svm"}, {"kvm_intel", "vcpu_vmx"}};
-    for (const auto& v : vendors) {
-        if (vmlinux && btf__find_by_name_kind(vmlinux, v.type, BTF_KIND_STRUCT) > 0) {
-            *which = std::string(v.type) + " in vmlinux";
-            return true;
-        }
-        const std::string path = std::string("/sys/kernel/btf/") + v.mod;
-        if (!path_exists(path.c_str())) continue;
-        BtfPtr m(btf__load_module_btf(v.mod, const_cast<btf*>(vmlinux)));
-        if (m && btf__find_by_name_kind(m.get(), v.type, BTF_KIND_STRUCT) > 0) {
-            *which = std::string(v.type) + " in " + v.mod;
-            return true;
-        }
-    }
-    return false;
-}
-
-AttachPlan plan_attach() {
+// The plan that attaches every tracepoint the kernel facts allow with `raw`
+// (Raw or Btf), the others classic.
+AttachPlan plan_for(const KernelFacts& k, Attach raw) {
     AttachPlan plan;
-    BtfPtr vmlinux(btf__load_vmlinux_btf());
-    BtfPtr kvm;
-    if (vmlinux && path_exists("/sys/kernel/btf/kvm")) kvm.reset(btf__load_module_btf("kvm", vmlinux.get()));
-    const btf* protos = kvm ? kvm.get() : vmlinux.get();
-    plan.running_vcpu_btf = protos && btf__find_by_name_kind(protos, "kvm_running_vcpu", BTF_KIND_VAR) > 0;
-    if (env_is("HYPERTRACE_BPF_ATTACH", "classic")) {
-        plan.why = "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)";
-        return plan;
-    }
-    if (!vmlinux) {
-        plan.why = "classic tracepoints (no vmlinux BTF for raw ones)";
-        return plan;
-    }
-
-    const std::string hc = trace_params(protos, "kvm_hypercall");
-    const std::string ex = trace_params(protos, "kvm_exit");
-    const std::string en = trace_params(protos, "kvm_entry");
-    plan.hypercall_raw = hc == "piiiii";
-    if (en == "pp" || en == "ppi") {
-        plan.entry_raw = true;
+    const TracepointPrototypes& p = k.prototypes.value;
+    if (p.hypercall) plan.hypercall = raw;
+    if (p.entry == HT_ENTRY_PROTO_VCPU || p.entry == HT_ENTRY_PROTO_VCPU_FORCE) {
+        plan.entry = raw;
         plan.entry_args = HT_RAW_ENTRY_VCPU;
-    } else if (en == "pi") {
-        plan.entry_raw = true;
+    } else if (p.entry == HT_ENTRY_PROTO_VCPU_ID) {
+        plan.entry = raw;
         plan.entry_args = HT_RAW_ENTRY_VCPU_ID;
     }
-    std::string exit_how;
-    if (ex == "pipi") {
-        plan.exit_raw = true;
+    if (p.exit == HT_EXIT_PROTO_REASON_VCPU_ISA) {
+        plan.exit = raw;
         plan.exit_args = HT_RAW_EXIT_REASON_VCPU_ISA;
-        exit_how = "reason from the arguments";
-    } else if (ex == "ppi") {
-        std::string vendor;
-        if (vendor_struct_btf(vmlinux.get(), &vendor)) {
-            plan.exit_raw = true;
+        plan.exit_how = "reason from the arguments";
+    } else if (p.exit == HT_EXIT_PROTO_VCPU_ISA) {
+        const ExitReasonLocation& r = k.exit_reason.value;
+        if (r.offsets.isa != HT_ISA_UNKNOWN) {
+            plan.exit = raw;
             plan.exit_args = HT_RAW_EXIT_VCPU_ISA;
-            exit_how = "reason read from " + vendor + " at a wanted hypercall";
+            plan.exit_how = "reason read from " + r.vendor_struct + " in " + r.btf_source + " at a wanted hypercall";
         } else {
-            exit_how = "no vcpu_svm/vcpu_vmx BTF, so the reason comes from the classic record";
+            plan.exit_how = "no vcpu_svm/vcpu_vmx BTF, so the reason comes from the classic record";
         }
     } else {
-        exit_how = ex.empty() ? "no btf_trace_kvm_exit" : "unknown kvm_exit prototype " + ex;
+        plan.exit_how = p.exit_params.empty() ? "no btf_trace_kvm_exit" : "unknown kvm_exit prototype " + p.exit_params;
     }
-    auto mode = [](bool raw) { return raw ? "raw" : "classic"; };
-    plan.why = std::string("kvm_exit ") + mode(plan.exit_raw) + " (" + exit_how + "), kvm_hypercall " +
-               mode(plan.hypercall_raw) + ", kvm_entry " + mode(plan.entry_raw) + " tracepoint";
     return plan;
+}
+
+// One way to attach, and how detail() names it.
+struct AttachChoice {
+    AttachPlan plan;
+    std::string label;  // "tp_btf", "raw", "classic": for fallback notes
+    std::string why;    // detail()'s attach part
+};
+
+// The choices to try, best first.  Throws BackendError for a bad override.
+std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced) {
+    auto choice = [&k](Attach raw, const char* label) {
+        AttachPlan plan = plan_for(k, raw);
+        return AttachChoice{plan, label, plan.describe()};
+    };
+    const AttachChoice classic{AttachPlan{}, "classic", "classic tracepoints"};
+    if (forced == "classic") return {{AttachPlan{}, "classic", "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)"}};
+    if (forced == "raw") return {choice(Attach::Raw, "raw")};
+    if (forced == "btf") return {choice(Attach::Btf, "tp_btf")};
+    if (!forced.empty())
+        throw BackendError("eBPF backend: HYPERTRACE_BPF_ATTACH='" + forced +
+                           "' is not one of classic, raw, btf: unset it or pick one");
+    if (!k.vmlinux_btf) return {{AttachPlan{}, "classic", "classic tracepoints (no vmlinux BTF for raw ones)"}};
+    AttachChoice btf = choice(Attach::Btf, "tp_btf");
+    if (btf.plan.all_classic()) return {btf};  // nothing raw-usable: says why per tracepoint
+    return {btf, choice(Attach::Raw, "raw"), classic};
 }
 
 // Wait until no BPF program that started before now is still running
@@ -241,6 +200,8 @@ public:
 private:
     // Loads and attaches per plan; throws BackendError with nothing left behind.
     void load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan);
+    std::string load_first_choice(const BackendConfig& config, StateStore store,
+                                  const std::vector<AttachChoice>& choices, const KernelFacts& facts);
 
     SkelPtr skel_;
     std::vector<LinkPtr> links_;  // in attach order; detached in reverse
@@ -263,16 +224,15 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
     ro->filter = config.filter;
     ro->raw_exit_args = plan.exit_args;
     ro->raw_entry_args = plan.entry_args;
-    ro->lazy_exit_reason = plan.exit_raw && plan.exit_args == HT_RAW_EXIT_VCPU_ISA;
+    ro->lazy_exit_reason = plan.exit != Attach::Classic && plan.exit_args == HT_RAW_EXIT_VCPU_ISA;
     ro->aggregate = config.aggregate;
     ro->wake_mark = std::max<std::uint64_t>(1, config.ring_bytes / HT_RING_WAKEUP_FRACTION);
     std::uint64_t mask = 0;
     if (::getrandom(&mask, sizeof mask, 0) != sizeof mask) mask = 0x5bd1e9955bd1e995ull;
     ro->key_mask = mask | 1;  // odd: vCPU structs are aligned, so keys are never 0
-    if (const char* keys = std::getenv("HYPERTRACE_BPF_AGG_KEYS")) {  // tests only: a tiny table
-        const auto n = static_cast<std::uint32_t>(std::strtoul(keys, nullptr, 10));
-        bpf_map__set_max_entries(skel_->maps.agg0, n ? n : 1);
-        bpf_map__set_max_entries(skel_->maps.agg1, n ? n : 1);
+    if (const std::uint32_t n = config.env.bpf_agg_keys) {  // tests: a tiny table (env_settings.h)
+        bpf_map__set_max_entries(skel_->maps.agg0, n);
+        bpf_map__set_max_entries(skel_->maps.agg1, n);
     }
     if (int err = bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes))
         throw BackendError("eBPF backend: bad ring size " + std::to_string(config.ring_bytes) + ": " +
@@ -280,21 +240,30 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
 
     // Exactly one program per tracepoint, and only the maps it uses, are loaded.
     auto& p = skel_->progs;
+    struct Programs {  // one tracepoint's: indexed by Attach
+        bpf_program* by_mode[3];
+    };
     struct Set {
-        bpf_program *exit_tp, *hc_tp, *entry_tp, *exit_raw, *hc_raw, *entry_raw;
+        Programs exit, hc, entry;
     };
     const Set sets[] = {
-        {p.ht_exit_tp_vcpu, p.ht_hc_tp_vcpu, p.ht_entry_tp_vcpu, p.ht_exit_raw_vcpu, p.ht_hc_raw_vcpu,
-         p.ht_entry_raw_vcpu},
-        {p.ht_exit_tp_task, p.ht_hc_tp_task, p.ht_entry_tp_task, p.ht_exit_raw_task, p.ht_hc_raw_task,
-         p.ht_entry_raw_task},
-        {p.ht_exit_tp_lru, p.ht_hc_tp_lru, p.ht_entry_tp_lru, p.ht_exit_raw_lru, p.ht_hc_raw_lru,
-         p.ht_entry_raw_lru},
+        {{{p.ht_exit_tp_vcpu, p.ht_exit_raw_vcpu, bpf_object__find_program_by_name(skel_->obj, "ht_exit_btf_vcpu")}},
+         {{p.ht_hc_tp_vcpu, p.ht_hc_raw_vcpu, bpf_object__find_program_by_name(skel_->obj, "ht_hc_btf_vcpu")}},
+         {{p.ht_entry_tp_vcpu, p.ht_entry_raw_vcpu, bpf_object__find_program_by_name(skel_->obj, "ht_entry_btf_vcpu")}}},
+        {{{p.ht_exit_tp_task, p.ht_exit_raw_task, bpf_object__find_program_by_name(skel_->obj, "ht_exit_btf_task")}},
+         {{p.ht_hc_tp_task, p.ht_hc_raw_task, bpf_object__find_program_by_name(skel_->obj, "ht_hc_btf_task")}},
+         {{p.ht_entry_tp_task, p.ht_entry_raw_task, bpf_object__find_program_by_name(skel_->obj, "ht_entry_btf_task")}}},
+        {{{p.ht_exit_tp_lru, p.ht_exit_raw_lru, bpf_object__find_program_by_name(skel_->obj, "ht_exit_btf_lru")}},
+         {{p.ht_hc_tp_lru, p.ht_hc_raw_lru, bpf_object__find_program_by_name(skel_->obj, "ht_hc_btf_lru")}},
+         {{p.ht_entry_tp_lru, p.ht_entry_raw_lru, bpf_object__find_program_by_name(skel_->obj, "ht_entry_btf_lru")}}},
     };
     const Set& set = sets[static_cast<int>(store)];
-    bpf_program* exit_p = plan.exit_raw ? set.exit_raw : set.exit_tp;
-    bpf_program* hc_p = plan.hypercall_raw ? set.hc_raw : set.hc_tp;
-    bpf_program* entry_p = plan.entry_raw ? set.entry_raw : set.entry_tp;
+    auto pick = [](const Programs& progs, Attach a) { return progs.by_mode[static_cast<int>(a)]; };
+    bpf_program* exit_p = pick(set.exit, plan.exit);
+    bpf_program* hc_p = pick(set.hc, plan.hypercall);
+    bpf_program* entry_p = pick(set.entry, plan.entry);
+    if (!exit_p || !hc_p || !entry_p)  // TEMPORARY until bpf/ has the tp_btf programs (dev-hot)
+        throw BackendError("eBPF backend: this build has no tp_btf programs");
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj)
         bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
@@ -342,64 +311,82 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
     }
 }
 
+// Loads and attaches with the first attach choice that works; returns its
+// description for detail(), with why the better ones failed.  Classic
+// tracepoints are found through tracefs (which also tells "kvm not loaded"
+// apart from "tracefs not mounted"); raw ones by name only.
+std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStore store,
+                                          const std::vector<AttachChoice>& choices, const KernelFacts& facts) {
+    std::string failed_labels, last_error;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+        const AttachChoice& c = choices[i];
+        if (c.plan.any_classic()) {
+            const Fact<std::string> events = i == 0 ? facts.kvm_events_dir : find_kvm_events_dir();
+            if (events.value.empty()) {
+                if (i == 0) throw BackendError("eBPF backend: " + events.how);
+                throw BackendError(last_error + "\n(classic fallback: " + events.how + ")");
+            }
+        }
+        try {
+            load_and_attach(config, store, c.plan);
+            if (i == 0) return c.why;
+            return c.why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
+        } catch (const BackendError& e) {
+            if (i + 1 == choices.size()) throw;
+            failed_labels += (failed_labels.empty() ? "" : " and ") + c.label;
+            last_error = e.what();
+            libbpf_log().clear();
+        }
+    }
+    throw BackendError("eBPF backend: no way to attach");  // not reached: choices is never empty
+}
+
 BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregate) {
     libbpf_log().clear();
     libbpf_set_print(collect_libbpf_print);
 
-    std::string why;
-    if (std::string caps = missing_bpf_capabilities(); !caps.empty())
-        throw BackendError("eBPF backend: " + caps);
+    if (std::string caps = missing_bpf_capabilities(); !caps.empty()) throw BackendError("eBPF backend: " + caps);
 
-    const AttachPlan plan = plan_attach();
+    const KernelFacts facts = probe_kernel_facts();
+    const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach);
     // Candidates for the state, best first.
     std::vector<StateStore> stores;
-    const char* forced = std::getenv("HYPERTRACE_BPF_STATE");
-    if (forced && *forced) {
-        if (!std::strcmp(forced, "vcpu")) stores.push_back(StateStore::Vcpu);
-        else if (!std::strcmp(forced, "task")) stores.push_back(StateStore::Task);
-        else if (!std::strcmp(forced, "lru")) stores.push_back(StateStore::Lru);
+    std::string skipped;  // why a better store was not tried, for detail()
+    const std::string& forced = config.env.bpf_state;
+    if (!forced.empty()) {
+        if (forced == "vcpu")
+            stores.push_back(StateStore::Vcpu);
+        else if (forced == "task")
+            stores.push_back(StateStore::Task);
+        else if (forced == "lru")
+            stores.push_back(StateStore::Lru);
         else
-            throw BackendError(std::string("eBPF backend: HYPERTRACE_BPF_STATE='") + forced +
+            throw BackendError("eBPF backend: HYPERTRACE_BPF_STATE='" + forced +
                                "' is not one of vcpu, task, lru: unset it or pick one");
     } else {
-        if (plan.running_vcpu_btf) stores.push_back(StateStore::Vcpu);
-        if (task_storage_usable()) stores.push_back(StateStore::Task);
+        if (facts.running_vcpu.value)
+            stores.push_back(StateStore::Vcpu);
+        else
+            skipped += std::string(" (") + store_name(StateStore::Vcpu) + " not usable: " + facts.running_vcpu.how + ")";
+        if (const Fact<bool> task = probe_task_storage(); task.value)
+            stores.push_back(StateStore::Task);
+        else
+            skipped += std::string(" (") + store_name(StateStore::Task) + " not usable: " + task.how + ")";
         stores.push_back(StateStore::Lru);
     }
-    // Classic tracepoints are found through tracefs (which also tells "kvm
-    // not loaded" apart from "tracefs not mounted"); raw ones by name only.
-    const bool all_raw = plan.exit_raw && plan.hypercall_raw && plan.entry_raw;
-    const bool any_raw = plan.exit_raw || plan.hypercall_raw || plan.entry_raw;
-    if (!all_raw && !find_kvm_events_dir(&why)) throw BackendError("eBPF backend: " + why);
 
     std::string failures;  // of the better stores, for detail()
     for (std::size_t i = 0; i < stores.size(); ++i) {
         const StateStore store = stores[i];
-        const bool last = i + 1 == stores.size();
         try {
-            try {
-                load_and_attach(config, store, plan);
-                attach_ = plan.why;
-            } catch (const BackendError& e) {
-                if (!any_raw || env_is("HYPERTRACE_BPF_ATTACH", "raw")) throw;
-                // Raw tracepoints did not load or attach here: classic ones still can.
-                if (!find_kvm_events_dir(&why))
-                    throw BackendError(std::string(e.what()) + "\n(classic fallback: " + why + ")");
-                libbpf_log().clear();
-                load_and_attach(config, store, AttachPlan{});
-                attach_ = "classic tracepoints (raw ones failed: " + std::string(e.what()).substr(0, 200) + ")";
-            }
+            attach_ = load_first_choice(config, store, choices, facts);
             store_ = store;
-            storage_ = store_name(store) + failures;
+            storage_ = store_name(store) + skipped + failures;
             break;
         } catch (const BackendError& e) {
-            if (last) throw;
-            std::string first = e.what();
-            if (first.find("failed to find the address for kernel symbol") != std::string::npos)
-                first = "kvm_running_vcpu has no address in kallsyms";
-            else
-                first = first.substr(0, first.find('\n'));
-            failures += std::string(" (") + store_name(store) + " failed: " + first.substr(0, 160) + ")";
+            if (i + 1 == stores.size()) throw;
+            const std::string first = e.what();
+            failures += std::string(" (") + store_name(store) + " failed: " + first.substr(0, std::min<std::size_t>(first.find('\n'), 160)) + ")";
             libbpf_log().clear();
         }
     }

@@ -3,201 +3,43 @@
 //
 // The module cannot know the kvm tracepoints' prototypes reliably (distros
 // backport changes; the headers packages lack arch/x86/kvm/trace.h), and a
-// probe with the wrong prototype corrupts silently.  So we read them here from
-// the kvm module's BTF and tell the module at START; without BTF we accept
-// the module's compile-time guess (clearly reported), and refuse what we do
-// not recognise.  The same goes for the exit reason on >= 5.16: offsets into
-// the vendor vCPU struct, read from the vendor module's BTF.
+// probe with the wrong prototype corrupts silently.  So we take them from the
+// kernel facts (kvm's BTF, kernel/kernel_facts.h) and tell the module at
+// START; without BTF we accept the module's compile-time guess (clearly
+// reported), and refuse what we do not recognise.  The same goes for the exit
+// reason on >= 5.16: offsets into the vendor vCPU struct, from the vendor
+// module's BTF.
 #include "backend/kmod_backend.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
-#include <signal.h>
-#include <sstream>
-#include <sys/mman.h>
 #include <iostream>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
+#include "kernel/kernel_facts.h"
+#include "util/files.h"
+#include "util/unique_fd.h"
+
+extern "C" {
+#include "ht_ioctl.h"
+}
 
 namespace hypertrace {
 
 namespace {
 
 std::string errstr(int err) { return std::strerror(err); }
-
-// ---- BTF ---------------------------------------------------------------
-
-struct BtfPtr {
-    struct btf* p = nullptr;
-    BtfPtr() = default;
-    explicit BtfPtr(struct btf* b) : p(b) {}
-    BtfPtr(const BtfPtr&) = delete;
-    BtfPtr& operator=(const BtfPtr&) = delete;
-    ~BtfPtr() { if (p) btf__free(p); }
-};
-
-bool file_exists(const std::string& path)
-{
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0;
-}
-
-// Parameters of the typedef'd function pointer btf_trace_<ev>, as kinds:
-// 'p' pointer, 'b' bool (1-byte int), 'i' other integer, '?' anything else.
-// The first parameter (void *__data) is included.  Empty: not found.
-std::string trace_params(const struct btf* btf, const char* ev)
-{
-    std::string name = std::string("btf_trace_") + ev;
-    int id = btf__find_by_name_kind(btf, name.c_str(), BTF_KIND_TYPEDEF);
-    if (id < 0)
-        return "";
-    const struct btf_type* t = btf__type_by_id(btf, id);
-    t = btf__type_by_id(btf, t->type);
-    if (!t || !btf_is_ptr(t))
-        return "?";
-    t = btf__type_by_id(btf, t->type);
-    if (!t || !btf_is_func_proto(t))
-        return "?";
-    std::string out;
-    const struct btf_param* p = btf_params(t);
-    for (unsigned i = 0; i < btf_vlen(t); i++) {
-        int rid = btf__resolve_type(btf, p[i].type);
-        const struct btf_type* pt = rid < 0 ? nullptr : btf__type_by_id(btf, rid);
-        if (!pt)
-            out += '?';
-        else if (btf_is_ptr(pt))
-            out += 'p';
-        else if (btf_is_int(pt))
-            out += (btf_int_encoding(pt) & BTF_INT_BOOL) || pt->size == 1 ? 'b' : 'i';
-        else if (btf_is_enum(pt))
-            out += 'i';
-        else
-            out += '?';
-    }
-    return out;
-}
-
-// A member by name, looking into anonymous struct/union members; byte offset
-// from the start of type `id`.  False if absent or a bitfield.
-bool find_member(const struct btf* btf, int id, const char* name,
-                 std::uint32_t* off, int* member_type, int depth = 0)
-{
-    int rid = btf__resolve_type(btf, id);
-    const struct btf_type* t = rid < 0 ? nullptr : btf__type_by_id(btf, rid);
-    if (!t || !btf_is_composite(t) || depth > 4)
-        return false;
-    const struct btf_member* m = btf_members(t);
-    for (unsigned i = 0; i < btf_vlen(t); i++) {
-        std::uint32_t bits = btf_member_bit_offset(t, i);
-        const char* mname = btf__name_by_offset(btf, m[i].name_off);
-        if (mname && !std::strcmp(mname, name)) {
-            if (btf_member_bitfield_size(t, i) || bits % 8)
-                return false;
-            *off = bits / 8;
-            *member_type = m[i].type;
-            return true;
-        }
-        if (mname && !*mname) {
-            std::uint32_t sub;
-            if (find_member(btf, m[i].type, name, &sub, member_type, depth + 1)) {
-                *off = bits / 8 + sub;
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-bool find_struct(const struct btf* btf, const char* name, int* id)
-{
-    *id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
-    return *id > 0;
-}
-
-// vcpu_svm.vmcb->control.exit_code
-bool svm_reason(const struct btf* btf, ht_ioc_reason* r, std::string* how)
-{
-    int svm, mt, vmcb, ctl_t, code_t;
-    std::uint32_t vcpu_off, vmcb_off, ctl_off, code_off;
-    if (!find_struct(btf, "vcpu_svm", &svm)) {
-        *how = "no struct vcpu_svm in kvm_amd's BTF";
-        return false;
-    }
-    if (!find_member(btf, svm, "vcpu", &vcpu_off, &mt) ||
-        !find_member(btf, svm, "vmcb", &vmcb_off, &mt)) {
-        *how = "vcpu_svm has no vcpu/vmcb member";
-        return false;
-    }
-    const struct btf_type* pt = btf__type_by_id(btf, btf__resolve_type(btf, mt));
-    if (!pt || !btf_is_ptr(pt)) {
-        *how = "vcpu_svm.vmcb is not a pointer";
-        return false;
-    }
-    vmcb = pt->type;
-    if (!find_member(btf, vmcb, "control", &ctl_off, &ctl_t) ||
-        !find_member(btf, ctl_t, "exit_code", &code_off, &code_t)) {
-        *how = "vmcb.control.exit_code not found";
-        return false;
-    }
-    long sz = btf__resolve_size(btf, code_t);
-    if (sz != 4 && sz != 8) {
-        *how = "vmcb.control.exit_code has size " + std::to_string(sz);
-        return false;
-    }
-    r->isa = HT_ISA_SVM;
-    r->vcpu_off = vcpu_off;
-    r->ptr_off = vmcb_off;
-    r->reason_off = ctl_off + code_off;
-    r->reason_size = static_cast<std::uint32_t>(sz);
-    std::ostringstream os;
-    os << "kvm_amd BTF: vcpu_svm.vcpu @" << vcpu_off << ", .vmcb @" << vmcb_off
-       << ", vmcb.control.exit_code @" << r->reason_off << " (" << sz << " bytes)";
-    *how = os.str();
-    return true;
-}
-
-// vcpu_vmx.exit_reason (.full)
-bool vmx_reason(const struct btf* btf, ht_ioc_reason* r, std::string* how)
-{
-    int vmx, mt, rt;
-    std::uint32_t vcpu_off, reason_off;
-    if (!find_struct(btf, "vcpu_vmx", &vmx)) {
-        *how = "no struct vcpu_vmx in kvm_intel's BTF";
-        return false;
-    }
-    if (!find_member(btf, vmx, "vcpu", &vcpu_off, &mt) ||
-        !find_member(btf, vmx, "exit_reason", &reason_off, &rt)) {
-        *how = "vcpu_vmx has no vcpu/exit_reason member";
-        return false;
-    }
-    long sz = btf__resolve_size(btf, rt);
-    if (sz != 4) {
-        *how = "vcpu_vmx.exit_reason has size " + std::to_string(sz);
-        return false;
-    }
-    r->isa = HT_ISA_VMX;
-    r->vcpu_off = vcpu_off;
-    r->ptr_off = HT_REASON_NO_PTR;
-    r->reason_off = reason_off;
-    r->reason_size = 4;
-    std::ostringstream os;
-    os << "kvm_intel BTF: vcpu_vmx.vcpu @" << vcpu_off << ", .exit_reason @"
-       << reason_off;
-    *how = os.str();
-    return true;
-}
 
 // ---- module loading ----------------------------------------------------
 
@@ -240,12 +82,12 @@ int run_quiet(const std::vector<std::string>& argv, std::string* err)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-void load_module()
+// modprobe hypertrace, or insmod of HT_KMOD_PATH when set (kmod_path).
+void load_module(const std::string& kmod_path)
 {
-    const char* path = std::getenv("HT_KMOD_PATH");
     std::vector<std::string> argv;
-    if (path && *path)
-        argv = {"insmod", path};
+    if (!kmod_path.empty())
+        argv = {"insmod", kmod_path};
     else
         argv = {"modprobe", "hypertrace"};
     std::string out;
@@ -255,7 +97,7 @@ void load_module()
         std::string msg = "kmod backend: " HT_DEVICE_PATH " is missing and `" + how +
                           "` failed (exit " + std::to_string(rc) + ")" +
                           (out.empty() ? "" : ": " + out) + ". ";
-        if (path && *path)
+        if (!kmod_path.empty())
             msg += "Check HT_KMOD_PATH: it must name a hypertrace.ko built for "
                    "this kernel (make -C kmod KDIR=/lib/modules/$(uname -r)/build).";
         else
@@ -266,7 +108,7 @@ void load_module()
         throw BackendError(msg);
     }
     // udev or devtmpfs creates the node; give it a moment.
-    for (int i = 0; i < 200 && !file_exists(HT_DEVICE_PATH); i++)
+    for (int i = 0; i < 200 && !path_exists(HT_DEVICE_PATH); i++)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
@@ -310,7 +152,7 @@ void verify_attached(const ht_ioc_status& st)
                            "or report it with the kernel version.");
     if (st.attached == HT_ATTACHED_ALL)
         return;
-    if (!file_exists("/sys/module/kvm"))
+    if (!path_exists("/sys/module/kvm"))
         throw BackendError("kmod backend: the kvm tracepoints kvm_exit/kvm_hypercall/kvm_entry "
                            "do not exist: this is not a KVM host or kvm is not loaded "
                            "(modprobe kvm_intel or kvm_amd)");
@@ -319,10 +161,10 @@ void verify_attached(const ht_ioc_status& st)
                        "this kernel's kvm lacks some of them. Use -b bpf.");
 }
 
-int open_device()
+UniqueFd open_device()
 {
-    int fd = ::open(HT_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-    if (fd >= 0)
+    UniqueFd fd(::open(HT_DEVICE_PATH, O_RDWR | O_CLOEXEC));
+    if (fd)
         return fd;
     int err = errno;
     if (err == EBUSY)
@@ -351,121 +193,49 @@ void handshake(int fd)
                            "(rmmod hypertrace).");
 }
 
-std::string proto_pair(std::uint32_t ex, std::uint32_t en)
-{
-    return std::string("kvm_exit") + exit_proto_name(ex) + ", kvm_entry" +
-           entry_proto_name(en);
-}
+// ---- the backend -------------------------------------------------------
+
+class KmodBackend final : public Backend {
+public:
+    ~KmodBackend() override;
+    const char* name() const override { return "kmod"; }
+    // How the prototypes and the exit reason were found, e.g. "kvm module
+    // BTF: kvm_exit(vcpu, isa), ...; exit reason from kvm_amd BTF: ...".
+    std::string detail() const override { return detection_; }
+    RingMapping ring() const override;
+    Counters counters() const override;
+    // Summary mode: HT_IOC_AGG_TAKE until the interval is drained.
+    std::vector<AggregateEntry> take_aggregates() override;
+    void stop() override;
+
+private:
+    friend std::unique_ptr<Backend> hypertrace::open_kmod_backend(const BackendConfig&);
+    KmodBackend() = default;
+    // Declared first so that it is released last: the mappings go before the
+    // fd (closing it detaches and frees, and unmapping first lets the
+    // module's release run now, so that it is unused when unloaded).
+    UniqueFd fd_;
+    Mapping cons_;  // consumer page, read-write
+    Mapping rest_;  // producer page + data twice, read-only
+    std::size_t page_ = 0;
+    std::uint64_t size_ = 0;
+    bool stopped_ = false;
+    bool started_ = false;        // START succeeded and was verified
+    bool loaded_module_ = false;  // we loaded the module (modprobe/insmod)
+    bool unload_on_close_ = false;  // --check: leave the module as found
+    bool aggregate_ = false;
+    std::vector<ht_ioc_agg_entry> agg_buf_;  // take buffer, kept between calls
+    ht_ioc_info info_{};
+    std::string detection_;
+};
 
 }  // namespace
 
-const char* exit_proto_name(std::uint32_t p)
-{
-    switch (p) {
-    case HT_EXIT_PROTO_REASON_VCPU_ISA: return "(exit_reason, vcpu, isa)";
-    case HT_EXIT_PROTO_VCPU_ISA: return "(vcpu, isa)";
-    default: return "(unknown)";
-    }
-}
-
-const char* entry_proto_name(std::uint32_t p)
-{
-    switch (p) {
-    case HT_ENTRY_PROTO_VCPU_ID: return "(vcpu_id)";
-    case HT_ENTRY_PROTO_VCPU: return "(vcpu)";
-    case HT_ENTRY_PROTO_VCPU_FORCE: return "(vcpu, force_immediate_exit)";
-    default: return "(unknown)";
-    }
-}
-
-KmodDetection detect_kmod_kernel()
-{
-    KmodDetection d;
-    libbpf_set_print(nullptr);
-    BtfPtr vmlinux(btf__load_vmlinux_btf());
-    if (!vmlinux.p) {
-        d.protos_how = "no kernel BTF (/sys/kernel/btf/vmlinux)";
-        d.reason_how = d.protos_how;
-        return d;
-    }
-    BtfPtr kvm;
-    const struct btf* tp_btf = nullptr;
-    std::string where;
-    if (file_exists("/sys/kernel/btf/kvm")) {
-        kvm.p = btf__load_module_btf("kvm", vmlinux.p);
-        tp_btf = kvm.p;
-        where = "kvm module BTF";
-    } else if (btf__find_by_name_kind(vmlinux.p, "btf_trace_kvm_exit",
-                                      BTF_KIND_TYPEDEF) > 0) {
-        tp_btf = vmlinux.p;
-        where = "vmlinux BTF (kvm built in)";
-    }
-    if (!tp_btf) {
-        d.protos_how = "no BTF for kvm (kvm not loaded, or a kernel without "
-                       "module BTF)";
-    } else {
-        std::string ex = trace_params(tp_btf, "kvm_exit");
-        std::string en = trace_params(tp_btf, "kvm_entry");
-        // Parameters including the leading void *__data.
-        if (ex == "pipi")
-            d.exit_proto = HT_EXIT_PROTO_REASON_VCPU_ISA;
-        else if (ex == "ppi")
-            d.exit_proto = HT_EXIT_PROTO_VCPU_ISA;
-        if (en == "pi")
-            d.entry_proto = HT_ENTRY_PROTO_VCPU_ID;
-        else if (en == "pp")
-            d.entry_proto = HT_ENTRY_PROTO_VCPU;
-        else if (en == "ppb")
-            d.entry_proto = HT_ENTRY_PROTO_VCPU_FORCE;
-        if (d.exit_proto == HT_EXIT_PROTO_AUTO || d.entry_proto == HT_ENTRY_PROTO_AUTO) {
-            d.refuse = !ex.empty() || !en.empty();
-            d.protos_how = where + ": unknown tracepoint prototypes (kvm_exit params '" +
-                           ex + "', kvm_entry params '" + en + "')";
-            d.exit_proto = HT_EXIT_PROTO_AUTO;
-            d.entry_proto = HT_ENTRY_PROTO_AUTO;
-        } else {
-            d.protos_how = where + ": " + proto_pair(d.exit_proto, d.entry_proto);
-        }
-    }
-
-    // The vendor module: only one of them can be loaded.
-    for (const char* vendor : {"kvm_amd", "kvm_intel"}) {
-        if (!file_exists(std::string("/sys/kernel/btf/") + vendor))
-            continue;
-        BtfPtr vb(btf__load_module_btf(vendor, vmlinux.p));
-        if (!vb.p) {
-            d.reason_how = std::string("cannot read ") + vendor + "'s BTF";
-            break;
-        }
-        if (!std::strcmp(vendor, "kvm_amd"))
-            svm_reason(vb.p, &d.reason, &d.reason_how);
-        else
-            vmx_reason(vb.p, &d.reason, &d.reason_how);
-        break;
-    }
-    if (d.reason.isa == HT_ISA_UNKNOWN && d.reason_how.empty()) {
-        const struct btf* b = vmlinux.p;  // built-in kvm_amd / kvm_intel
-        std::string how;
-        if (!svm_reason(b, &d.reason, &how))
-            vmx_reason(b, &d.reason, &how);
-        d.reason_how = d.reason.isa ? "vmlinux " + how
-                                    : "no kvm_amd/kvm_intel BTF (vendor module not loaded?)";
-    }
-    return d;
-}
-
-// ---- the backend -------------------------------------------------------
-
 KmodBackend::~KmodBackend()
 {
-    // Closing detaches and frees; unmapping first lets release run now, so
-    // that the module is unused when we unload it.
-    if (cons_)
-        ::munmap(cons_, page_);
-    if (rest_)
-        ::munmap(rest_, rest_len_);
-    if (fd_ >= 0)
-        ::close(fd_);
+    cons_.reset();
+    rest_.reset();
+    fd_.reset();
     if (loaded_module_ && (unload_on_close_ || !started_))
         unload_module();
 }
@@ -473,11 +243,11 @@ KmodBackend::~KmodBackend()
 RingMapping KmodBackend::ring() const
 {
     RingMapping m;
-    m.consumer_pos = static_cast<volatile std::uint64_t*>(cons_);
-    m.producer_pos = static_cast<const volatile std::uint64_t*>(rest_);
-    m.data = static_cast<const std::uint8_t*>(rest_) + page_;
+    m.consumer_pos = static_cast<volatile std::uint64_t*>(cons_.get());
+    m.producer_pos = static_cast<const volatile std::uint64_t*>(rest_.get());
+    m.data = static_cast<const std::uint8_t*>(rest_.get()) + page_;
     m.size = size_;
-    m.fd = fd_;
+    m.fd = fd_.get();
     return m;
 }
 
@@ -485,23 +255,16 @@ Counters KmodBackend::counters() const
 {
     ht_ioc_counters c{};
     Counters out{};
-    if (::ioctl(fd_, HT_IOC_GET_COUNTERS, &c) == 0)
+    if (::ioctl(fd_.get(), HT_IOC_GET_COUNTERS, &c) == 0)
         for (std::size_t i = 0; i < out.size(); i++)
             out[i] = c.c[i];
     return out;
 }
 
-ht_ioc_status KmodBackend::status() const
-{
-    ht_ioc_status st;
-    get_status(fd_, &st);  // zeros if it failed
-    return st;
-}
-
 std::vector<AggregateEntry> KmodBackend::take_aggregates()
 {
     std::vector<AggregateEntry> out;
-    if (!aggregate_ || fd_ < 0)
+    if (!aggregate_ || !fd_)
         return out;
     // One buffer of agg_keys entries (~9.5 KB each) takes a whole interval
     // in one call; `remaining` covers a module with more keys than that.
@@ -511,7 +274,7 @@ std::vector<AggregateEntry> KmodBackend::take_aggregates()
         ht_ioc_agg_take t{};
         t.entries = reinterpret_cast<std::uintptr_t>(agg_buf_.data());
         t.capacity = static_cast<std::uint32_t>(agg_buf_.size());
-        if (::ioctl(fd_, HT_IOC_AGG_TAKE, &t) < 0)
+        if (::ioctl(fd_.get(), HT_IOC_AGG_TAKE, &t) < 0)
             throw BackendError("kmod backend: HT_IOC_AGG_TAKE failed: " + errstr(errno));
         out.reserve(out.size() + t.count);
         for (std::uint32_t i = 0; i < t.count; i++) {
@@ -528,13 +291,13 @@ std::vector<AggregateEntry> KmodBackend::take_aggregates()
 
 void KmodBackend::stop()
 {
-    if (stopped_ || fd_ < 0)
+    if (stopped_ || !fd_)
         return;
     // What happened to the probes during the session, read before STOP
     // detaches them (attach_count counts the times all three got attached).
     ht_ioc_status st;
-    const bool have = get_status(fd_, &st);
-    ::ioctl(fd_, HT_IOC_STOP);
+    const bool have = get_status(fd_.get(), &st);
+    ::ioctl(fd_.get(), HT_IOC_STOP);
     stopped_ = true;
     if (!have || !started_)
         return;
@@ -561,17 +324,20 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
                            std::to_string(HT_KRING_MIN_BYTES) + " and " +
                            std::to_string(HT_KRING_MAX_BYTES) + " bytes");
 
-    // Detect first: refuse before touching the module.
-    KmodDetection det = detect_kmod_kernel();
-    if (det.refuse)
-        throw BackendError("kmod backend: refusing to attach: " + det.protos_how +
+    // Look first: refuse before touching the module.  A prototype BTF shows
+    // but this hypertrace does not know is refused.
+    const KernelFacts facts = probe_kernel_facts();
+    const TracepointPrototypes& protos = facts.prototypes.value;
+    const ExitReasonLocation& reason = facts.exit_reason.value;
+    if (!protos.known() && (!protos.exit_params.empty() || !protos.entry_params.empty()))
+        throw BackendError("kmod backend: refusing to attach: " + facts.prototypes.how +
                            ". A probe with the wrong prototype would corrupt the "
                            "kernel silently; this hypertrace does not know this "
                            "kernel: update hypertrace and " HT_KMOD_PACKAGE ", or use -b bpf.");
 
     bool loaded = false;
-    if (!file_exists(HT_DEVICE_PATH)) {
-        load_module();
+    if (!path_exists(HT_DEVICE_PATH)) {
+        load_module(cfg.env.kmod_path);
         loaded = true;
     }
 
@@ -579,9 +345,10 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     // module unloaded if we loaded it.
     std::unique_ptr<KmodBackend> b(new KmodBackend());
     b->loaded_module_ = loaded;
+    b->unload_on_close_ = cfg.probe_only;
     b->fd_ = open_device();
-    handshake(b->fd_);
-    if (::ioctl(b->fd_, HT_IOC_INFO, &b->info_) < 0)
+    handshake(b->fd_.get());
+    if (::ioctl(b->fd_.get(), HT_IOC_INFO, &b->info_) < 0)
         throw BackendError("kmod backend: HT_IOC_INFO failed: " + errstr(errno));
     b->page_ = b->info_.page_size;
     if (b->info_.record_size != sizeof(ht_record) ||
@@ -594,10 +361,10 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
 
     ht_ioc_start start{};
     std::string how;
-    if (det.exit_proto != HT_EXIT_PROTO_AUTO) {
-        start.exit_proto = det.exit_proto;
-        start.entry_proto = det.entry_proto;
-        how = det.protos_how;
+    if (protos.known()) {
+        start.exit_proto = protos.exit;
+        start.entry_proto = protos.entry;
+        how = facts.prototypes.how;
     } else if (b->info_.guess_source != HT_GUESS_NONE &&
                b->info_.guess_exit_proto != HT_EXIT_PROTO_AUTO &&
                b->info_.guess_entry_proto != HT_ENTRY_PROTO_AUTO) {
@@ -606,11 +373,11 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
         how = std::string("module's compile-time guess (") +
               (b->info_.guess_source == HT_GUESS_HEADERS ? "kernel headers"
                                                          : "kernel version") +
-              ", " + det.protos_how + "): " +
+              ", " + facts.prototypes.how + "): " +
               proto_pair(start.exit_proto, start.entry_proto);
     } else {
         throw BackendError("kmod backend: cannot tell the kvm tracepoint prototypes "
-                           "of this kernel (" + det.protos_how + ", and the module "
+                           "of this kernel (" + facts.prototypes.how + ", and the module "
                            "has no compile-time guess for " +
                            std::string(b->info_.kernel_release) +
                            "). Load kvm first, or use -b bpf.");
@@ -620,7 +387,7 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     c.ring_bytes = rb;
     c.flags = cfg.aggregate ? HT_CONFIG_F_AGGREGATE : 0;
     c.filter = cfg.filter;
-    if (::ioctl(b->fd_, HT_IOC_SET_CONFIG, &c) < 0)
+    if (::ioctl(b->fd_.get(), HT_IOC_SET_CONFIG, &c) < 0)
         throw BackendError("kmod backend: the module rejected the configuration (" +
                            errstr(errno) + "): hypercall ranges must be sorted and "
                            "merged (at most " + std::to_string(HT_MAX_NR_RANGES) +
@@ -629,103 +396,37 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     std::string reason_how;
     if (start.exit_proto == HT_EXIT_PROTO_REASON_VCPU_ISA) {
         reason_how = "exit reason from kvm_exit's argument";
-    } else if (det.reason.isa != HT_ISA_UNKNOWN) {
-        if (::ioctl(b->fd_, HT_IOC_SET_REASON, &det.reason) < 0)
+    } else if (reason.offsets.isa != HT_ISA_UNKNOWN) {
+        ht_ioc_reason offsets = reason.offsets;
+        if (::ioctl(b->fd_.get(), HT_IOC_SET_REASON, &offsets) < 0)
             throw BackendError("kmod backend: the module rejected the exit-reason "
-                               "offsets (" + errstr(errno) + "): " + det.reason_how);
-        reason_how = "exit reason from " + det.reason_how;
+                               "offsets (" + errstr(errno) + "): " + facts.exit_reason.how);
+        reason_how = "exit reason from " + facts.exit_reason.how;
     } else {
-        reason_how = "exit reason unknown (" + det.reason_how + ")";
+        reason_how = "exit reason unknown (" + facts.exit_reason.how + ")";
     }
 
     b->aggregate_ = cfg.aggregate;
     b->size_ = rb;
-    b->cons_ = ::mmap(nullptr, b->page_, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd_, 0);
-    if (b->cons_ == MAP_FAILED) {
-        b->cons_ = nullptr;
+    b->cons_ = Mapping::map(b->page_, PROT_READ | PROT_WRITE, b->fd_.get(), 0);
+    if (!b->cons_.valid())
         throw BackendError("kmod backend: cannot map the ring's consumer page: " +
                            errstr(errno));
-    }
-    b->rest_len_ = b->page_ + 2 * static_cast<std::size_t>(rb);
-    b->rest_ = ::mmap(nullptr, b->rest_len_, PROT_READ, MAP_SHARED, b->fd_,
-                      static_cast<off_t>(b->page_));
-    if (b->rest_ == MAP_FAILED) {
-        b->rest_ = nullptr;
+    b->rest_ = Mapping::map(b->page_ + 2 * static_cast<std::size_t>(rb), PROT_READ,
+                            b->fd_.get(), static_cast<off_t>(b->page_));
+    if (!b->rest_.valid())
         throw BackendError("kmod backend: cannot map the ring: " + errstr(errno));
-    }
 
-    if (::ioctl(b->fd_, HT_IOC_START, &start) < 0)
+    if (::ioctl(b->fd_.get(), HT_IOC_START, &start) < 0)
         throw BackendError("kmod backend: cannot start tracing (" + errstr(errno) +
                            ") with " + proto_pair(start.exit_proto, start.entry_proto));
     ht_ioc_status st;
-    if (!get_status(b->fd_, &st))
+    if (!get_status(b->fd_.get(), &st))
         throw BackendError("kmod backend: HT_IOC_GET_STATUS failed: " + errstr(errno));
     verify_attached(st);
     b->started_ = true;
     b->detection_ = how + "; " + reason_how;
     return b;
-}
-
-std::string kmod_check(bool* usable)
-{
-    std::ostringstream os;
-    bool ok = true;
-    struct utsname u {};
-    ::uname(&u);
-    KmodDetection d = detect_kmod_kernel();
-    os << "kmod: tracepoint prototypes: " << d.protos_how;
-    if (d.refuse) {
-        os << " -> refused (unknown to this hypertrace)";
-        ok = false;
-    }
-    os << "\nkmod: " << d.reason_how;
-    if (file_exists(HT_DEVICE_PATH)) {
-        int fd = ::open(HT_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-            os << "\nkmod: " HT_DEVICE_PATH " present but cannot be opened: "
-               << errstr(errno)
-               << (errno == EBUSY ? " (another session uses it)" : "");
-            ok = ok && errno == EBUSY;
-        } else {
-            __u32 ver = 0;
-            if (::ioctl(fd, HT_IOC_VERSION, &ver) < 0 || ver != HT_IOCTL_VERSION) {
-                os << "\nkmod: module interface version " << ver << ", need "
-                   << HT_IOCTL_VERSION << ": update " HT_KMOD_PACKAGE;
-                ok = false;
-            } else {
-                ht_ioc_info info{};
-                ::ioctl(fd, HT_IOC_INFO, &info);
-                os << "\nkmod: module loaded, interface " << ver << ", built for "
-                   << info.kernel_release;
-                if (d.exit_proto == HT_EXIT_PROTO_AUTO) {
-                    if (info.guess_source == HT_GUESS_NONE) {
-                        os << "; no prototype guess: cannot trace";
-                        ok = false;
-                    } else {
-                        os << "; would use its compile-time guess "
-                           << proto_pair(info.guess_exit_proto, info.guess_entry_proto);
-                    }
-                }
-            }
-            ::close(fd);
-        }
-    } else {
-        const char* path = std::getenv("HT_KMOD_PATH");
-        std::string mod_dir = std::string("/lib/modules/") + u.release;
-        std::string out;
-        bool installed = path && *path ? file_exists(path)
-                                       : run_quiet({"modprobe", "-n", "hypertrace"}, &out) == 0;
-        if (installed)
-            os << "\nkmod: module not loaded; will be loaded with "
-               << (path && *path ? std::string("insmod ") + path : "modprobe hypertrace");
-        else
-            os << "\nkmod: module not installed for " << u.release << ": install "
-               HT_KMOD_PACKAGE " or build kmod/ (make -C kmod) and set HT_KMOD_PATH";
-        ok = ok && installed;
-    }
-    if (usable)
-        *usable = ok;
-    return os.str();
 }
 
 }  // namespace hypertrace

@@ -13,7 +13,8 @@
 //   kmod_client badioctl
 //       Bad ioctls, mmaps and opens get errors, not crashes.
 //   kmod_client detect
-//       Prints what detect_kmod_kernel() and kmod_check() say.
+//       Prints the kernel facts the module backend starts from
+//       (userspace/kernel/kernel_facts.h): prototypes and exit-reason offsets.
 //   kmod_client locktest SECONDS -- CMD...
 //       Summary mode, tracing every process while CMD (a workload) runs:
 //       one thread takes the statistics (HT_IOC_AGG_TAKE) into freshly
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "backend/kmod_backend.h"
+#include "kernel/kernel_facts.h"
 
 extern "C" {
 #include "ht_ring.h"
@@ -53,6 +55,16 @@ extern "C" {
 using namespace hypertrace;
 
 namespace {
+
+// HT_IOC_GET_STATUS (attached tracepoints, prototypes in use...); zeros if
+// the ioctl fails.
+ht_ioc_status status(int fd)
+{
+    ht_ioc_status st{};
+    if (ioctl(fd, HT_IOC_GET_STATUS, &st) < 0)
+        st = ht_ioc_status{};
+    return st;
+}
 
 std::size_t drain(const RingMapping& m, FILE* out)
 {
@@ -134,6 +146,7 @@ int cmd_record(int argc, char** argv)
     bool pid_any = false, no_read = false, no_reason = false;
     long take_every_ms = 0;
     BackendConfig cfg;
+    cfg.env = read_env_settings();  // HT_KMOD_PATH: insmod of the build under test
     cfg.filter.vcpu = HT_VCPU_ANY;
     int i = 3;
     for (; i < argc && std::strcmp(argv[i], "--"); i++) {
@@ -202,10 +215,9 @@ int cmd_record(int argc, char** argv)
         waitpid(child, nullptr, 0);
         return 1;
     }
-    auto* kb = dynamic_cast<KmodBackend*>(be.get());
     if (no_reason) {
         // Restart without exit-reason offsets: records must say "unknown".
-        ht_ioc_status s0 = kb->status();
+        ht_ioc_status s0 = status(be->ring().fd);
         ht_ioc_reason none{};
         ht_ioc_start st{};
         st.exit_proto = s0.exit_proto;
@@ -218,7 +230,7 @@ int cmd_record(int argc, char** argv)
         }
     }
     std::fprintf(stderr, "kmod_client: tracing (%s); attached 0x%x\n",
-                 kb->detection().c_str(), kb->status().attached);
+                 be->detail().c_str(), status(be->ring().fd).attached);
     FILE* out = std::fopen(out_path.c_str(), "w");
     if (!out)
         return 1;
@@ -258,7 +270,7 @@ int cmd_record(int argc, char** argv)
     if (cfg.aggregate)
         take();  // the rest, after stop
     Counters c = be->counters();
-    ht_ioc_status s = kb->status();
+    ht_ioc_status s = status(m.fd);
     std::fprintf(out, "{\"counters\":[");
     for (std::size_t k = 0; k < c.size(); k++)
         std::fprintf(out, "%s%" PRIu64, k ? "," : "", static_cast<std::uint64_t>(c[k]));
@@ -270,7 +282,7 @@ int cmd_record(int argc, char** argv)
                  s.running, s.attached, s.attach_count, s.attach_errors, s.exit_proto,
                  s.entry_proto, s.reason_isa, s.ring_bytes,
                  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), takes, nonempty_takes,
-                 kb->detection().c_str());
+                 be->detail().c_str());
     std::fclose(out);
     std::fprintf(stderr, "kmod_client: %zu records, command exit %d\n", n,
                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
@@ -513,16 +525,16 @@ int cmd_badioctl()
 
 int cmd_detect()
 {
-    KmodDetection d = detect_kmod_kernel();
+    const KernelFacts k = probe_kernel_facts();
+    const TracepointPrototypes& p = k.prototypes.value;
+    const ht_ioc_reason& r = k.exit_reason.value.offsets;
     std::printf("{\"exit_proto\":%u,\"entry_proto\":%u,\"reason_isa\":%u,"
                 "\"vcpu_off\":%u,\"ptr_off\":%u,\"reason_off\":%u,\"reason_size\":%u,"
-                "\"refuse\":%d}\n",
-                d.exit_proto, d.entry_proto, d.reason.isa, d.reason.vcpu_off,
-                d.reason.ptr_off, d.reason.reason_off, d.reason.reason_size, d.refuse);
-    std::fprintf(stderr, "%s\n%s\n", d.protos_how.c_str(), d.reason_how.c_str());
-    bool ok = false;
-    std::fprintf(stderr, "--check:\n%s\n", kmod_check(&ok).c_str());
-    std::fprintf(stderr, "usable: %d\n", ok);
+                "\"running_vcpu\":%d}\n",
+                p.exit, p.entry, r.isa, r.vcpu_off, r.ptr_off, r.reason_off, r.reason_size,
+                k.running_vcpu.value);
+    std::fprintf(stderr, "%s\n%s\n%s\n%s\n", k.prototypes.how.c_str(), k.exit_reason.how.c_str(),
+                 k.running_vcpu.how.c_str(), k.kvm_events_dir.how.c_str());
     return 0;
 }
 
@@ -533,6 +545,7 @@ int cmd_locktest(int argc, char** argv)
     double seconds = std::strtod(argv[2], nullptr);
     char** cmd = argv + 4;
     BackendConfig cfg;
+    cfg.env = read_env_settings();  // HT_KMOD_PATH: insmod of the build under test
     cfg.filter.vcpu = HT_VCPU_ANY;
     cfg.filter.pid = HT_PID_ANY;
     cfg.ring_bytes = 1u << 16;
