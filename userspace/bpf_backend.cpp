@@ -139,6 +139,7 @@ std::string trace_params(const btf* b, const char* ev) {
 
 struct AttachPlan {
     bool exit_raw = false, hypercall_raw = false, entry_raw = false;
+    bool entry_btf = false;  // kvm_entry as a BTF-typed tracepoint (tp_btf)
     bool running_vcpu_btf = false;  // kvm_running_vcpu is a BTF variable
     unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
     unsigned entry_args = HT_RAW_ENTRY_VCPU;
@@ -186,6 +187,7 @@ AttachPlan plan_attach() {
     const std::string ex = trace_params(protos, "kvm_exit");
     const std::string en = trace_params(protos, "kvm_entry");
     plan.hypercall_raw = hc == "piiiii";
+    plan.entry_btf = !env_is("HYPERTRACE_BPF_ATTACH", "raw");
     if (en == "pp" || en == "ppi") {
         plan.entry_raw = true;
         plan.entry_args = HT_RAW_ENTRY_VCPU;
@@ -211,8 +213,10 @@ AttachPlan plan_attach() {
         exit_how = ex.empty() ? "no btf_trace_kvm_exit" : "unknown kvm_exit prototype " + ex;
     }
     auto mode = [](bool raw) { return raw ? "raw" : "classic"; };
+    plan.entry_btf = plan.entry_btf && plan.entry_raw;
     plan.why = std::string("kvm_exit ") + mode(plan.exit_raw) + " (" + exit_how + "), kvm_hypercall " +
-               mode(plan.hypercall_raw) + ", kvm_entry " + mode(plan.entry_raw) + " tracepoint";
+               mode(plan.hypercall_raw) + ", kvm_entry " + (plan.entry_btf ? "btf" : mode(plan.entry_raw)) +
+               " tracepoint";
     return plan;
 }
 
@@ -281,20 +285,20 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
     // Exactly one program per tracepoint, and only the maps it uses, are loaded.
     auto& p = skel_->progs;
     struct Set {
-        bpf_program *exit_tp, *hc_tp, *entry_tp, *exit_raw, *hc_raw, *entry_raw;
+        bpf_program *exit_tp, *hc_tp, *entry_tp, *exit_raw, *hc_raw, *entry_raw, *entry_btf;
     };
     const Set sets[] = {
         {p.ht_exit_tp_vcpu, p.ht_hc_tp_vcpu, p.ht_entry_tp_vcpu, p.ht_exit_raw_vcpu, p.ht_hc_raw_vcpu,
-         p.ht_entry_raw_vcpu},
+         p.ht_entry_raw_vcpu, p.ht_entry_btf_vcpu},
         {p.ht_exit_tp_task, p.ht_hc_tp_task, p.ht_entry_tp_task, p.ht_exit_raw_task, p.ht_hc_raw_task,
-         p.ht_entry_raw_task},
+         p.ht_entry_raw_task, p.ht_entry_btf_task},
         {p.ht_exit_tp_lru, p.ht_hc_tp_lru, p.ht_entry_tp_lru, p.ht_exit_raw_lru, p.ht_hc_raw_lru,
-         p.ht_entry_raw_lru},
+         p.ht_entry_raw_lru, p.ht_entry_btf_lru},
     };
     const Set& set = sets[static_cast<int>(store)];
     bpf_program* exit_p = plan.exit_raw ? set.exit_raw : set.exit_tp;
     bpf_program* hc_p = plan.hypercall_raw ? set.hc_raw : set.hc_tp;
-    bpf_program* entry_p = plan.entry_raw ? set.entry_raw : set.entry_tp;
+    bpf_program* entry_p = plan.entry_btf ? set.entry_btf : plan.entry_raw ? set.entry_raw : set.entry_tp;
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj)
         bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
@@ -378,8 +382,18 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
         const bool last = i + 1 == stores.size();
         try {
             try {
-                load_and_attach(config, store, plan);
-                attach_ = plan.why;
+                try {
+                    load_and_attach(config, store, plan);
+                    attach_ = plan.why;
+                } catch (const BackendError& e) {
+                    if (!plan.entry_btf || env_is("HYPERTRACE_BPF_ATTACH", "btf")) throw;
+                    // tp_btf did not load or attach here: a raw kvm_entry still can.
+                    libbpf_log().clear();
+                    AttachPlan raw = plan;
+                    raw.entry_btf = false;
+                    load_and_attach(config, store, raw);
+                    attach_ = raw.why + " (btf kvm_entry failed: " + std::string(e.what()).substr(0, 160) + ")";
+                }
             } catch (const BackendError& e) {
                 if (!any_raw || env_is("HYPERTRACE_BPF_ATTACH", "raw")) throw;
                 // Raw tracepoints did not load or attach here: classic ones still can.
@@ -483,9 +497,9 @@ Counters BpfBackend::counters() const {
             for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += v.c[i];
     // The vcpu set counts in its slots (no per-CPU map lookup per event).
     if (store_ == StateStore::Vcpu) {
-        std::vector<ht_vcpu_slot> slots(HT_VT_SLOTS);
-        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, slots.data()) == 0)
-            for (const auto& sl : slots)
+        auto table = std::make_unique<ht_vcpu_table>();
+        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, table.get()) == 0)
+            for (const auto& sl : table->slot)
                 for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += sl.counters[i];
     }
     return total;
@@ -527,13 +541,13 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates() {
     const int index_fd = bpf_map__fd(skel_->maps.agg_index);
     const int hot_fd = bpf_map__fd(skel_->maps.agg_hot);
     for (const ht_agg_key& k : all_keys(index_fd)) {
-        if (k.reserved != parity) continue;
+        if (k.parity != parity) continue;
         std::uint32_t idx = 0;
         if (bpf_map_lookup_elem(index_fd, &k, &idx) == 0 && idx < 2 * agg_hot_keys_ &&
             bpf_map_lookup_elem(hot_fd, &idx, per_cpu.data()) == 0) {
             AggregateEntry e;
             e.key = k;
-            e.key.reserved = 0;
+            e.key.parity = 0;
             add_per_cpu(e, per_cpu);
             if (e.value.count) out.push_back(e);
             bpf_map_update_elem(hot_fd, &idx, zeros.data(), BPF_ANY);
