@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * hypertrace's eBPF backend: the common/ state machine on the three KVM
- * tracepoints, one record per wanted hypercall into a BPF ring buffer.
+ * hypertrace's eBPF backend: the common/ hot path (common/ht_hot_path.h) on
+ * the three KVM tracepoints, one record per wanted hypercall into a BPF ring
+ * buffer, or with --summary (aggregate) a count in a per-CPU histogram map.
+ * This file finds the per-vCPU state, defines the hot path's hooks (clock,
+ * vendor exit-reason read, counters, emit) and declares the programs.
  *
  * Program sets, of which the loader autoloads exactly one per tracepoint:
  *   - where the per-vCPU state lives: a slot table keyed by the vCPU
@@ -9,17 +12,13 @@
  *     call; needs KVM's kvm_running_vcpu in BTF and BPF_CMPXCHG), task
  *     storage (*_task: no hash update, freed with the thread) or an LRU hash
  *     keyed by tid (*_lru, the last fallback);
- *   - how each tracepoint is attached: raw tracepoint (*_raw, the fast path:
- *     probe arguments, no formatted record) or classic tracepoint (*_tp).
+ *   - how each tracepoint is attached: raw tracepoint (*_raw: probe
+ *     arguments, no formatted record), for kvm_entry also BTF-typed (*_btf:
+ *     the vCPU's fields are plain loads), or classic tracepoint (*_tp).
  *     kvm_exit may be classic while the other two are raw: when the kernel
- *     has no BTF for the vendor vCPU struct (KVM built in, e.g. the 6.18 dev
- *     host), only the classic record gives the exit reason.
+ *     has no BTF for the vendor vCPU struct (KVM built in without it), only
+ *     the classic record gives the exit reason.
  *
- * The fast path does on an exit only what the state machine needs there
- * (timestamp, phase); the exit reason (a CO-RE read of the vendor vCPU
- * struct) and the vcpu_id are read only when a wanted hypercall follows.
- * An emitted hypercall becomes a ring record, or with --summary (aggregate)
- * a count in a per-CPU histogram map: summary mode moves no records.
  * Configuration is `const volatile` so the verifier prunes the filters and
  * modes that are off.
  */
@@ -76,17 +75,6 @@ struct {
 	__type(value, struct ht_counters);
 } counters SEC(".maps");
 
-/* The shared state plus the vCPU of the last raw exit (its exit reason is
- * read lazily, its exit count marks the run), ^ key_mask; 0: not known. */
-struct ht_bpf_state {
-	struct ht_thread_state sm;
-	__u64 vcpu;
-};
-
-struct ht_vcpu_table {
-	struct ht_vcpu_slot slot[HT_VT_SLOTS];
-};
-
 /* One element: the whole table, so a slot is base + index (no lookup per
  * probe of the window). */
 struct {
@@ -138,14 +126,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct ht_bpf_state);
+	__type(value, struct ht_thread_state);
 } task_states SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, HT_STATE_LRU_ENTRIES);
 	__type(key, __u32);
-	__type(value, struct ht_bpf_state);
+	__type(value, struct ht_thread_state);
 } lru_states SEC(".maps");
 
 static __always_inline __u64 *cpu_counters(void)
@@ -154,39 +142,6 @@ static __always_inline __u64 *cpu_counters(void)
 	struct ht_counters *c = bpf_map_lookup_elem(&counters, &zero);
 
 	return c ? c->c : 0;
-}
-
-static __always_inline void count(int idx)
-{
-	__u64 *c;
-
-	if (idx < 0 || idx >= HT_CNT_MAX)
-		return;
-	c = cpu_counters();
-	if (c)
-		c[idx]++;
-}
-
-/* Count in the vCPU's slot when there is one (no map lookup), else per CPU. */
-static __always_inline void count_in(__u64 *slot_counters, int idx)
-{
-	if (idx < 0 || idx >= HT_CNT_MAX)
-		return;
-	if (slot_counters)
-		slot_counters[idx]++;
-	else
-		count(idx);
-}
-
-static __always_inline void count_outcome(__u64 *slot_counters, enum ht_outcome out)
-{
-	__u64 *c;
-
-	if (out == HT_OUT_NONE)
-		return;
-	c = slot_counters ? slot_counters : cpu_counters();
-	if (c)
-		ht_outcome_add(c, out);
 }
 
 /* The VM process filter, applied before any state is touched.  With no -p
@@ -199,17 +154,17 @@ static __always_inline int pid_unwanted(void)
 
 /* --- per-thread state ---------------------------------------------------- */
 
-static __always_inline struct ht_bpf_state *task_state(__u64 flags)
+static __always_inline struct ht_thread_state *task_state(__u64 flags)
 {
 	return bpf_task_storage_get(&task_states, bpf_get_current_task_btf(),
 				    0, flags);
 }
 
-static __always_inline struct ht_bpf_state *lru_state(int create)
+static __always_inline struct ht_thread_state *lru_state(int create)
 {
-	static const struct ht_bpf_state idle;
+	static const struct ht_thread_state idle;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ht_bpf_state *s;
+	struct ht_thread_state *s;
 
 	s = bpf_map_lookup_elem(&lru_states, &tid);
 	if (s || !create)
@@ -235,11 +190,12 @@ static __always_inline __u64 running_vcpu(void)
 	return (__u64)*p;
 }
 
-/* Which run of the vCPU this is (ht_sm_armed_by): its exit count + 1 (a
- * new vCPU's first entry gives 1), or 0 when the vCPU is not known. */
-static __always_inline __u64 vcpu_run(__u64 vcpu)
+static __always_inline struct ht_bpf_slot *slot_find(struct ht_vcpu_table *t,
+						     __u64 vcpu)
 {
-	return vcpu ? BPF_CORE_READ((struct kvm_vcpu *)vcpu, stat.exits) + 1 : 0;
+	return (struct ht_bpf_slot *)ht_vt_find(t->slot, sizeof(t->slot[0]),
+						HT_VT_SLOTS - 1,
+						vcpu ^ key_mask);
 }
 
 /* --- the exit reason from the vendor vCPU struct (raw path, lazily) ------ */
@@ -297,14 +253,14 @@ static __always_inline struct ht_agg_value *agg_hashed(void *map, struct ht_agg_
  * Otherwise the hot-key index (a hash) gives or hands out an agg_hot entry;
  * when the hot keys are used up, the per-CPU hash agg0/agg1.
  */
-static __always_inline struct ht_agg_value *agg_value(struct ht_vcpu_slot *slot,
+static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 						       __u32 pid, __u64 nr)
 {
 	__u32 gen = agg_gen;
 	__u32 parity = gen & 1;
 	struct ht_agg_key key = {
 		.pid = pid,
-		.reserved = parity,
+		.parity = parity,
 		.nr = nr,
 	};
 	__u32 idx, n, *found;
@@ -320,7 +276,7 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_vcpu_slot *slot,
 	} else {
 		n = __sync_fetch_and_add(&agg_hot_used[parity], 1);
 		if (n >= agg_hot_keys) {
-			key.reserved = 0;
+			key.parity = 0;
 			return agg_hashed(parity ? (void *)&agg1 : (void *)&agg0, &key);
 		}
 		idx = parity * agg_hot_keys + n;
@@ -342,204 +298,202 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_vcpu_slot *slot,
 	return bpf_map_lookup_elem(&agg_hot, &idx);
 }
 
+/* --- the hot path's hooks (common/ht_hot_path.h) ------------------------- */
+
+/* One event's context. */
+struct ht_env {
+	struct ht_bpf_slot *slot;	/* the vcpu set's slot, or 0 */
+	__u64 *counters;		/* found on first use */
+	__u64 vcpu;			/* the event's vCPU (unmasked); 0: not known */
+	__u32 vcpu_id;			/* HT_VCPU_UNKNOWN: read it from vcpu */
+	__u8 by_thread;			/* task / LRU sets */
+	__u8 typed;			/* vcpu is a BTF pointer (tp_btf) */
+};
+
+static __always_inline __u64 *ht_env_counters(struct ht_env *e)
+{
+	if (!e->counters)
+		e->counters = e->slot ? e->slot->counters : cpu_counters();
+	return e->counters;
+}
+
+static __always_inline __u64 ht_env_now(struct ht_env *e)
+{
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline __u64 ht_env_pid_tgid(struct ht_env *e)
+{
+	return bpf_get_current_pid_tgid();
+}
+
+static __always_inline int ht_env_keyed_by_thread(struct ht_env *e)
+{
+	return e->by_thread;
+}
+
+static __always_inline int ht_env_lazy_reason(struct ht_env *e)
+{
+	return lazy_exit_reason && e->vcpu;
+}
+
+static __always_inline int ht_env_read_reason(struct ht_env *e, __u8 isa,
+					      __u32 *reason)
+{
+	return vendor_reason(e->vcpu, isa, reason);
+}
+
+/* A BTF-typed vCPU's fields are plain loads; otherwise probe reads. */
+static __always_inline __u64 ht_env_vcpu_run(struct ht_env *e)
+{
+	if (!e->vcpu)
+		return 0;
+	if (e->typed)
+		return ((struct kvm_vcpu *)e->vcpu)->stat.exits + 1;
+	return BPF_CORE_READ((struct kvm_vcpu *)e->vcpu, stat.exits) + 1;
+}
+
+static __always_inline __u32 ht_env_vcpu_id(struct ht_env *e)
+{
+	if (e->vcpu_id != HT_VCPU_UNKNOWN || !e->vcpu)
+		return e->vcpu_id;
+	if (e->typed)
+		return ((struct kvm_vcpu *)e->vcpu)->vcpu_id;
+	return BPF_CORE_READ((struct kvm_vcpu *)e->vcpu, vcpu_id);
+}
+
 /*
- * After ht_sm_entry said HT_OUT_EMIT.  With --summary the hypercall goes into
- * the per-CPU histogram of its (pid, nr); if that key cannot be inserted
- * (map full, or the allocator's per-CPU cache is empty for a moment: seen on
- * 6.1 for the first keys) it travels as a record instead, and userspace adds
- * it to the same statistics.  Nothing is lost either way.
+ * With --summary the hypercall goes into the per-CPU histogram of its
+ * (pid, nr); if that key cannot be inserted (map full, or the allocator's
+ * per-CPU cache is empty for a moment: seen on 6.1 for the first keys) it
+ * travels as a record instead, and userspace adds it to the same
+ * statistics.  Nothing is lost either way.
  */
-static __always_inline void emit(struct ht_vcpu_slot *slot, __u64 *slot_counters,
-				 const struct ht_thread_state *sm,
-				 __u32 vcpu_id, __u64 now, __u64 pid_tgid)
+static __always_inline int ht_env_emit(struct ht_env *e,
+				       const struct ht_thread_state *s,
+				       __u32 vcpu_id, __u64 now, __u64 pid_tgid)
 {
 	struct ht_record *rec;
 
 	if (aggregate) {
-		struct ht_agg_value *v = agg_value(slot, pid_tgid >> 32, sm->nr);
+		struct ht_agg_value *v = agg_value(e->slot, pid_tgid >> 32, s->nr);
 
 		if (v) {
-			ht_agg_add(v, sm->t_exit_ns, sm->t_hypercall_ns, now);
-			count_in(slot_counters, HT_CNT_EMITTED);
-			return;
+			ht_agg_add(v, s->t_exit_ns, s->t_hypercall_ns, now);
+			return HT_CNT_EMITTED;
 		}
 	}
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec) {
-		count_in(slot_counters, HT_CNT_DROPPED);
-		return;
-	}
-	ht_sm_fill_record(rec, sm, pid_tgid >> 32, (__u32)pid_tgid,
-			  vcpu_id, bpf_get_smp_processor_id(), now);
+	if (!rec)
+		return HT_CNT_DROPPED;
+	ht_sm_fill_record(rec, s, pid_tgid >> 32, (__u32)pid_tgid, vcpu_id,
+			  bpf_get_smp_processor_id(), now);
 	/* Batched wakeups (common/ht_ring.h): the reader also drains on a timer. */
 	bpf_ringbuf_submit(rec, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_mark ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-	count_in(slot_counters, HT_CNT_EMITTED);
+	return HT_CNT_EMITTED;
 }
 
-/* --- the parts every set shares ------------------------------------------ */
+#include "ht_hot_path.h"
 
-/*
- * Who may complete an armed state (common/ht_state_machine.h).  The slot
- * table is keyed by the vCPU itself: another vCPU in the same memory can
- * only come to the slot through its first entry (run 1), which
- * ht_sm_entry() refuses whatever else it is given, so the vcpu set stamps
- * no thread and no run and saves their reads on the hypercall.  States
- * keyed by the thread (task, LRU) stamp both: a thread may run several
- * vCPUs, and a tid may come back in another process.
- */
-static __always_inline void hypercall_with_state(struct ht_thread_state *sm,
-						 __u64 *slot_counters,
-						 __u64 vcpu, int by_thread,
-						 __u64 nr, __u64 a0, __u64 a1,
-						 __u64 a2, __u64 a3)
+/* --- the task / LRU sets: state keyed by thread -------------------------- */
+
+/* vcpu: the exit's vCPU from a raw argument, 0 if not known (classic). */
+static __always_inline void on_exit(struct ht_thread_state *s, __u32 reason,
+				    __u8 isa, __u64 vcpu)
 {
-	enum ht_outcome out;
+	struct ht_env e = { .by_thread = 1 };
 
-	if (lazy_exit_reason && vcpu && sm->phase == HT_PHASE_EXITED &&
-	    ht_nr_wanted(&filter, nr)) {
-		__u32 reason = 0;
-		int known = vendor_reason(vcpu, sm->isa, &reason);
-
-		ht_sm_set_exit_reason(sm, reason, sm->isa, known);
-	}
-	out = ht_sm_hypercall(sm, &filter, nr, a0, a1, a2, a3);
-	if (out == HT_OUT_ARMED)
-		ht_sm_armed_by(sm, bpf_ktime_get_ns(),
-			       by_thread ? bpf_get_current_pid_tgid() : 0,
-			       by_thread ? vcpu_run(vcpu) : 0);
-	count_outcome(slot_counters, out);
+	ht_hp_exit(&e, s, 0, bpf_ktime_get_ns(), reason, isa,
+		   vcpu ? vcpu ^ key_mask : 0);
 }
 
-/* kvm_entry with state found.  vcpu: 0 if not known; vcpu_id:
- * HT_VCPU_UNKNOWN to read it from vcpu; by_thread as for the hypercall. */
-static __always_inline void entry_with_state(struct ht_thread_state *sm,
-					     struct ht_vcpu_slot *slot,
-					     __u64 *slot_counters,
-					     __u64 vcpu, __u32 vcpu_id,
-					     int by_thread)
-{
-	enum ht_outcome out;
-	__u64 now, pid_tgid;
-
-	if (sm->phase != HT_PHASE_ARMED) {
-		/* The common case: an exit without a wanted hypercall. */
-		sm->phase = HT_PHASE_IDLE;
-		return;
-	}
-	now = bpf_ktime_get_ns();
-	pid_tgid = bpf_get_current_pid_tgid();
-	if (vcpu && vcpu_id == HT_VCPU_UNKNOWN)
-		vcpu_id = BPF_CORE_READ((struct kvm_vcpu *)vcpu, vcpu_id);
-	out = ht_sm_entry(sm, &filter, now, vcpu_id, by_thread ? pid_tgid : 0,
-			  vcpu_run(vcpu));
-	count_outcome(slot_counters, out);
-	if (out == HT_OUT_EMIT)
-		emit(slot, slot_counters, sm, vcpu_id, now, pid_tgid);
-}
-
-/* --- handlers of the task / LRU sets ------------------------------------- */
-
-static __always_inline void on_exit(struct ht_bpf_state *s, __u32 reason,
-				    __u8 isa, int known, __u64 vcpu)
-{
-	if (!s) {
-		count(HT_CNT_NO_STATE);
-		return;
-	}
-	count_outcome(0, ht_sm_exit(&s->sm, bpf_ktime_get_ns(), reason, isa, known));
-	s->vcpu = vcpu ? vcpu ^ key_mask : 0;
-}
-
-static __always_inline void on_hypercall(struct ht_bpf_state *s, __u64 nr,
+static __always_inline void on_hypercall(struct ht_thread_state *s, __u64 nr,
 					 __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
-	count(HT_CNT_HYPERCALLS);
-	if (!s) {
-		/* No state: this thread had no exit since tracing began. */
-		count(HT_CNT_UNMATCHED_HYPERCALL);
-		return;
-	}
-	hypercall_with_state(&s->sm, 0, s->vcpu ? s->vcpu ^ key_mask : 0, 1,
-			     nr, a0, a1, a2, a3);
+	struct ht_env e = { .by_thread = 1 };
+
+	/* The exit's vCPU, kept masked (no map holds a kernel address). */
+	if (s && s->exit_vcpu)
+		e.vcpu = s->exit_vcpu ^ key_mask;
+	ht_hp_hypercall(&e, s, &filter, nr, a0, a1, a2, a3);
 }
 
-/* As entry_with_state. */
-static __always_inline void on_entry(struct ht_bpf_state *s, __u64 vcpu,
-				     __u32 vcpu_id)
+/* vcpu: 0 if not known; vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu;
+ * typed: vcpu is a tp_btf argument. */
+static __always_inline void on_entry(struct ht_thread_state *s, __u64 vcpu,
+				     __u32 vcpu_id, int typed)
 {
-	if (s)
-		entry_with_state(&s->sm, 0, 0, vcpu, vcpu_id, 1);
+	struct ht_env e = {
+		.vcpu = vcpu, .vcpu_id = vcpu_id, .by_thread = 1, .typed = typed,
+	};
+
+	ht_hp_entry(&e, s, &filter);
 }
 
-/* --- handlers of the vcpu set (the fast path) ----------------------------- */
+/* --- the vcpu set: state keyed by the vCPU (the fast path) --------------- */
 
 static __always_inline void vt_exit(__u64 vcpu, __u32 reason, __u8 isa)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
-	struct ht_vcpu_slot *s;
+	struct ht_env e = {};
+	struct ht_bpf_slot *s;
 	int evicted;
 	__u64 now;
 
 	if (!t || !vcpu)
 		return;
 	now = bpf_ktime_get_ns();
-	s = ht_vt_get(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask, now,
-		      steal_after_ns, &evicted);
-	if (!s) {
-		count(HT_CNT_NO_STATE);
-		return;
-	}
-	if (evicted)
-		s->counters[HT_CNT_EVICTED]++;
-	/* With a lazy reason, 0 stands until a wanted hypercall reads it. */
-	count_outcome(s->counters, ht_sm_exit(&s->sm, now, reason, isa, 1));
+	s = (struct ht_bpf_slot *)ht_vt_get(t->slot, sizeof(t->slot[0]),
+					    HT_VT_SLOTS - 1, vcpu ^ key_mask,
+					    now, steal_after_ns, &evicted);
+	e.slot = s;
+	/* With a lazy reason, 0 stands until a wanted hypercall reads it.
+	 * The slot's key is the vCPU: nothing to keep for the hypercall. */
+	ht_hp_exit(&e, s ? &s->vt.sm : 0, evicted, now, reason, isa, 0);
 }
 
 static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
 					 __u64 a2, __u64 a3)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
-	__u64 vcpu = running_vcpu();
-	struct ht_vcpu_slot *s = 0;
+	struct ht_env e = { .vcpu = running_vcpu() };
 
-	if (t && vcpu)
-		s = ht_vt_find(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask);
-	if (!s) {
-		/* No exit of this vCPU since tracing began. */
-		count(HT_CNT_HYPERCALLS);
-		count(HT_CNT_UNMATCHED_HYPERCALL);
-		return;
-	}
-	s->counters[HT_CNT_HYPERCALLS]++;
-	hypercall_with_state(&s->sm, s->counters, vcpu, 0, nr, a0, a1, a2, a3);
+	if (t && e.vcpu)
+		e.slot = slot_find(t, e.vcpu);
+	/* No slot: no exit of this vCPU since tracing began. */
+	ht_hp_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, nr,
+			a0, a1, a2, a3);
 }
 
-/* vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu. */
-static __always_inline void vt_entry(__u64 vcpu, __u32 vcpu_id)
+/* key: the vCPU as the slot table knows it (a number); vcpu, vcpu_id,
+ * typed: as for on_entry. */
+static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
+				     int typed)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
-	struct ht_vcpu_slot *s;
+	struct ht_env e = { .vcpu = vcpu, .vcpu_id = vcpu_id, .typed = typed };
 
-	if (!t || !vcpu)
+	if (!t || !key)
 		return;
-	s = ht_vt_find(t->slot, HT_VT_SLOTS - 1, vcpu ^ key_mask);
-	if (s)
-		entry_with_state(&s->sm, s, s->counters, vcpu, vcpu_id, 0);
+	e.slot = slot_find(t, key);
+	if (e.slot)
+		ht_hp_entry(&e, &e.slot->vt.sm, &filter);
 }
 
-/* --- the programs: {classic, raw} x {task storage, LRU}, and the vcpu set - */
+/* --- the programs -------------------------------------------------------- */
 
 #define TASK_STATE(create) task_state((create) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0)
 #define LRU_STATE(create) lru_state(create)
 
+/* {classic, raw, btf} x {task storage, LRU}. */
 #define HT_PROGRAMS(store, STATE)						\
 SEC("tracepoint/kvm/kvm_exit")							\
 int ht_exit_tp_##store(struct trace_event_raw_kvm_exit *ctx)			\
 {										\
 	if (pid_unwanted())							\
 		return 0;							\
-	on_exit(STATE(1), ctx->exit_reason, (__u8)ctx->isa, 1, 0);		\
+	on_exit(STATE(1), ctx->exit_reason, (__u8)ctx->isa, 0);		\
 	return 0;								\
 }										\
 										\
@@ -557,7 +511,7 @@ int ht_entry_tp_##store(struct trace_event_raw_kvm_entry *ctx)		\
 {										\
 	if (pid_unwanted())							\
 		return 0;							\
-	on_entry(STATE(0), 0, ctx->vcpu_id);					\
+	on_entry(STATE(0), 0, ctx->vcpu_id, 0);					\
 	return 0;								\
 }										\
 										\
@@ -567,10 +521,10 @@ int ht_exit_raw_##store(struct bpf_raw_tracepoint_args *ctx)			\
 	if (pid_unwanted())							\
 		return 0;							\
 	if (raw_exit_args == HT_RAW_EXIT_REASON_VCPU_ISA)			\
-		on_exit(STATE(1), (__u32)ctx->args[0], (__u8)ctx->args[2], 1,	\
+		on_exit(STATE(1), (__u32)ctx->args[0], (__u8)ctx->args[2],	\
 			ctx->args[1]);						\
 	else									\
-		on_exit(STATE(1), 0, (__u8)ctx->args[1], 1, ctx->args[0]);	\
+		on_exit(STATE(1), 0, (__u8)ctx->args[1], ctx->args[0]);		\
 	return 0;								\
 }										\
 										\
@@ -590,9 +544,21 @@ int ht_entry_raw_##store(struct bpf_raw_tracepoint_args *ctx)			\
 	if (pid_unwanted())							\
 		return 0;							\
 	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)				\
-		on_entry(STATE(0), 0, (__u32)ctx->args[0]);			\
+		on_entry(STATE(0), 0, (__u32)ctx->args[0], 0);			\
 	else									\
-		on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN);		\
+		on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0);		\
+	return 0;								\
+}										\
+										\
+SEC("tp_btf/kvm_entry")								\
+int ht_entry_btf_##store(__u64 *ctx)						\
+{										\
+	if (pid_unwanted())							\
+		return 0;							\
+	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)				\
+		on_entry(STATE(0), 0, (__u32)ctx[0], 0);			\
+	else									\
+		on_entry(STATE(0), ctx[0], HT_VCPU_UNKNOWN, 1);			\
 	return 0;								\
 }
 
@@ -602,7 +568,8 @@ HT_PROGRAMS(lru, LRU_STATE)
 /*
  * The vcpu set.  The vCPU comes from the raw arguments where they have it,
  * else from kvm_running_vcpu (kvm_hypercall; classic tracepoints; kvm_entry
- * before 5.10).  Mixed raw/classic attach works as for the other sets.
+ * before 5.10; the slot key at a tp_btf kvm_entry, whose typed argument the
+ * verifier does not let become a number).
  */
 SEC("tracepoint/kvm/kvm_exit")
 int ht_exit_tp_vcpu(struct trace_event_raw_kvm_exit *ctx)
@@ -625,9 +592,12 @@ int ht_hc_tp_vcpu(struct trace_event_raw_kvm_hypercall *ctx)
 SEC("tracepoint/kvm/kvm_entry")
 int ht_entry_tp_vcpu(struct trace_event_raw_kvm_entry *ctx)
 {
+	__u64 vcpu;
+
 	if (pid_unwanted())
 		return 0;
-	vt_entry(running_vcpu(), ctx->vcpu_id);
+	vcpu = running_vcpu();
+	vt_entry(vcpu, vcpu, ctx->vcpu_id, 0);
 	return 0;
 }
 
@@ -656,12 +626,31 @@ int ht_hc_raw_vcpu(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/kvm_entry")
 int ht_entry_raw_vcpu(struct bpf_raw_tracepoint_args *ctx)
 {
+	__u64 vcpu;
+
 	if (pid_unwanted())
 		return 0;
+	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID) {
+		vcpu = running_vcpu();
+		vt_entry(vcpu, vcpu, (__u32)ctx->args[0], 0);
+	} else {
+		vt_entry(ctx->args[0], ctx->args[0], HT_VCPU_UNKNOWN, 0);
+	}
+	return 0;
+}
+
+SEC("tp_btf/kvm_entry")
+int ht_entry_btf_vcpu(__u64 *ctx)
+{
+	__u64 vcpu;
+
+	if (pid_unwanted())
+		return 0;
+	vcpu = running_vcpu();
 	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)
-		vt_entry(running_vcpu(), (__u32)ctx->args[0]);
+		vt_entry(vcpu, vcpu, (__u32)ctx[0], 0);
 	else
-		vt_entry(ctx->args[0], HT_VCPU_UNKNOWN);
+		vt_entry(vcpu, ctx[0], HT_VCPU_UNKNOWN, 1);
 	return 0;
 }
 

@@ -6,6 +6,9 @@
 #ifndef HYPERTRACE_BPF_H
 #define HYPERTRACE_BPF_H
 
+#include "ht_config.h"
+#include "ht_vcpu_table.h"
+
 /*
  * Per-thread state storage.  Task local storage (5.11+ for tracing programs)
  * is freed with the task and costs no hash update; the LRU hash keyed by tid
@@ -15,8 +18,30 @@
 #define HT_STATE_LRU_ENTRIES 16384
 
 /* The vcpu set's slot table (common/ht_vcpu_table.h): 4096 slots of
- * struct ht_vcpu_slot, 8-slot windows; a host runs far fewer vCPUs. */
+ * struct ht_bpf_slot, 8-slot windows; a host runs far fewer vCPUs. */
 #define HT_VT_SLOTS 4096
+
+/*
+ * A vCPU's slot, and what the program keeps per vCPU besides the state: its
+ * share of the counters (no per-CPU map lookup per event; the loader sums
+ * the slots) and --summary's cache of the vCPU's last (pid, nr): its
+ * generation and where its statistics live (agg_hot index + 1; 0: nothing
+ * cached), so a repeat finds them without a hash lookup.
+ */
+struct ht_bpf_slot {
+	struct ht_vcpu_slot vt;		/* first: ht_vt_* take the stride */
+	__u64 counters[HT_CNT_MAX];
+	__u64 agg_nr;
+	__u32 agg_pid;
+	__u32 agg_gen;
+	__u32 agg_idx;
+	__u32 reserved;
+};
+
+/* The vcpu_table map's one value. */
+struct ht_vcpu_table {
+	struct ht_bpf_slot slot[HT_VT_SLOTS];
+};
 
 /* --summary: at most this many (pid, nr) keys per interval; more are
  * counted as dropped.  Values are per CPU, allocated on first use. */
@@ -43,5 +68,13 @@ enum ht_raw_entry_args {
 	HT_RAW_ENTRY_VCPU = 0,    /* >= 5.10: (vcpu[, force_immediate_exit]) */
 	HT_RAW_ENTRY_VCPU_ID = 1, /* <= 5.9: (vcpu_id) */
 };
+
+/*
+ * kvm_entry may also be attached as a BTF-typed tracepoint (tp_btf, the
+ * *_btf programs; the same raw_entry_args): its vCPU argument is then a
+ * typed pointer, and vcpu_id and the exit count are plain loads instead of
+ * probe reads.  kvm_exit and kvm_hypercall gain nothing from it (the exit
+ * reads no vCPU field, kvm_hypercall has no vCPU argument).
+ */
 
 #endif /* HYPERTRACE_BPF_H */

@@ -25,10 +25,14 @@
 #define HT_HIST_MAX_LOG2 40
 #define HT_HIST_BUCKETS ((HT_HIST_MAX_LOG2 - HT_HIST_SUB_BITS + 2) * HT_HIST_SUB)
 
-/* The key: VM process (tgid) and hypercall number.  reserved is 0. */
+/*
+ * The key: VM process (tgid) and hypercall number.  parity: the BPF
+ * program's interval generation (agg_gen & 1) in its hot-key index, 0
+ * everywhere else (the module's ioctl, userspace's tables).
+ */
 struct ht_agg_key {
 	__u32 pid;
-	__u32 reserved;
+	__u32 parity;
 	__u64 nr;
 };
 

@@ -58,6 +58,8 @@ struct ht_thread_state {
 	__u64 a0, a1, a2, a3;
 	__u64 owner;     /* pid_tgid (tgid << 32 | tid) of the arming thread */
 	__u64 run;       /* the vCPU's exit count + 1 when armed; 0: not known */
+	__u64 exit_vcpu; /* the last exit's vCPU, as the caller names it
+			  * (opaque: ht_hp_exit, common/ht_hot_path.h) */
 	__u32 exit_reason;
 	__u8 isa;
 	__u8 phase;      /* enum ht_phase */

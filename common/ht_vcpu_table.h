@@ -34,10 +34,11 @@
  * ten-second-idle owner and a simultaneous exit; tables are sized so windows
  * do not fill.
  *
- * Used by the BPF program (the table is a global array), the module and the
- * host unit tests.  counters[] is the BPF backend's per-vCPU share of
- * ht_counter (no per-CPU map lookup on the hot path; userspace sums the
- * slots); the module keeps per-CPU counters and leaves them 0.
+ * Used by the BPF program (the table is one array map value), the module and
+ * the host unit tests.  A backend that keeps more per owner (the BPF
+ * program's per-vCPU counters and --summary cache) keeps it in an array of
+ * its own struct that starts with struct ht_vcpu_slot; the functions below
+ * take the element size (stride).
  */
 #ifndef HT_VCPU_TABLE_H
 #define HT_VCPU_TABLE_H
@@ -52,20 +53,7 @@
 
 struct ht_vcpu_slot {
 	__u64 key;                     /* owner id, 0: free */
-	__u64 aux;                     /* the backend's: the module keeps the
-					* vCPU of the last exit here for a lazy
-					* exit-reason read */
 	struct ht_thread_state sm;
-	__u64 counters[HT_CNT_MAX];    /* added by this slot's owners */
-	/* The BPF backend's --summary cache: (pid, nr) and generation of the
-	 * owner's last summarized hypercall, and where its statistics live
-	 * (index + 1; 0: nothing cached), so a repeat finds them without a
-	 * hash lookup. */
-	__u64 agg_nr;
-	__u32 agg_pid;
-	__u32 agg_gen;
-	__u32 agg_idx;
-	__u32 reserved;
 };
 
 HT_INLINE __u32 ht_vt_hash(__u64 key)
@@ -75,15 +63,24 @@ HT_INLINE __u32 ht_vt_hash(__u64 key)
 	return (__u32)((key * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
+/*
+ * Slot i of a table whose elements are `stride` bytes: struct ht_vcpu_slot,
+ * or a backend's own struct that starts with one.
+ */
+HT_INLINE struct ht_vcpu_slot *ht_vt_slot(void *t, __u32 stride, __u32 i)
+{
+	return (struct ht_vcpu_slot *)((char *)t + (__u64)i * stride);
+}
+
 /* The slot of vCPU `key`, or NULL.  mask = slots - 1 (a power of two). */
-HT_INLINE struct ht_vcpu_slot *ht_vt_find(struct ht_vcpu_slot *t, __u32 mask,
+HT_INLINE struct ht_vcpu_slot *ht_vt_find(void *t, __u32 stride, __u32 mask,
 					  __u64 key)
 {
 	__u32 h = ht_vt_hash(key);
 	__u32 i;
 
 	for (i = 0; i < HT_VT_PROBES; i++) {
-		struct ht_vcpu_slot *s = &t[(h + i) & mask];
+		struct ht_vcpu_slot *s = ht_vt_slot(t, stride, (h + i) & mask);
 
 		if (s->key == key)
 			return s;
@@ -96,7 +93,7 @@ HT_INLINE struct ht_vcpu_slot *ht_vt_find(struct ht_vcpu_slot *t, __u32 mask,
  * when an idle slot was taken over.  NULL: the window is full of owners that
  * exited within steal_after_ns (the caller counts HT_CNT_NO_STATE).
  */
-HT_INLINE struct ht_vcpu_slot *ht_vt_get(struct ht_vcpu_slot *t, __u32 mask,
+HT_INLINE struct ht_vcpu_slot *ht_vt_get(void *t, __u32 stride, __u32 mask,
 					 __u64 key, __u64 now,
 					 __u64 steal_after_ns, int *evicted)
 {
@@ -105,11 +102,11 @@ HT_INLINE struct ht_vcpu_slot *ht_vt_get(struct ht_vcpu_slot *t, __u32 mask,
 	__u32 i;
 
 	*evicted = 0;
-	s = ht_vt_find(t, mask, key);
+	s = ht_vt_find(t, stride, mask, key);
 	if (s)
 		return s;
 	for (i = 0; i < HT_VT_PROBES; i++) {
-		s = &t[(h + i) & mask];
+		s = ht_vt_slot(t, stride, (h + i) & mask);
 		if (s->key == 0 && HT_CMPXCHG64(&s->key, 0, key) == 0) {
 			/* Free slots were never used: t_exit_ns is 0, which a
 			 * stealer sees as idle.  Whoever moves it off 0 first
@@ -122,7 +119,7 @@ HT_INLINE struct ht_vcpu_slot *ht_vt_get(struct ht_vcpu_slot *t, __u32 mask,
 	for (i = 0; i < HT_VT_PROBES; i++) {
 		__u64 old, t_old;
 
-		s = &t[(h + i) & mask];
+		s = ht_vt_slot(t, stride, (h + i) & mask);
 		old = s->key;
 		t_old = s->sm.t_exit_ns;
 		/* The timestamp is the ticket: only one taker moves it from

@@ -13,6 +13,7 @@
 #include "ht_record.h"
 #include "ht_ring.h"
 #include "ht_state_machine.h"
+#include "ht_vcpu_table.h"
 
 /* ---- ring (ht_kring.c): the BPF ring buffer protocol, common/ht_ring.h -- */
 
@@ -38,7 +39,7 @@ void ht_kring_commit(struct ht_kring *rb, void *sample);
 bool ht_kring_has_data(struct ht_kring *rb);
 int ht_kring_mmap(struct ht_kring *rb, struct vm_area_struct *vma);
 
-/* ---- probes and state (ht_probes.c) ------------------------------------ */
+/* ---- per-thread state (ht_state_table.c) ------------------------------ */
 
 struct ht_pcpu_counters {
 	u64 c[HT_CNT_MAX];
@@ -46,11 +47,21 @@ struct ht_pcpu_counters {
 
 DECLARE_PER_CPU(struct ht_pcpu_counters, ht_counters);
 
-static inline void ht_count(int idx)
-{
-	if (idx >= 0 && idx < HT_CNT_MAX)
-		this_cpu_inc(ht_counters.c[idx]);
-}
+/* common/ht_vcpu_table.h's table, keyed by tid. */
+struct ht_state_table {
+	struct ht_vcpu_slot *slots;
+	u32 mask;			/* slots - 1 */
+	u64 steal_after_ns;
+};
+
+extern struct ht_state_table ht_states;
+
+int ht_state_init(void);
+void ht_state_exit(void);
+void ht_state_reset(void);	/* only while detached */
+u32 ht_state_slots(void);
+
+/* ---- probes (ht_probes.c) ---------------------------------------------- */
 
 struct ht_kagg;
 
@@ -67,10 +78,15 @@ struct ht_trace_cfg {
 
 extern struct ht_trace_cfg ht_cfg;
 
-int ht_state_init(void);
-void ht_state_exit(void);
-void ht_state_reset(void);
-u32 ht_state_slots(void);
+enum ht_tp {
+	HT_TP_EXIT,
+	HT_TP_HYPERCALL,
+	HT_TP_ENTRY,
+	HT_TP_COUNT,
+};
+
+/* The probe for a tracepoint, per ht_cfg's prototypes. */
+void *ht_probe_for(enum ht_tp tp);
 
 /* ---- summary mode (ht_agg.c) ------------------------------------------- */
 
@@ -84,6 +100,8 @@ bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
 		 const struct ht_thread_state *s, u64 t_entry_ns);
 long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t,
 		  bool running);
+
+/* ---- attaching (ht_attach.c) ------------------------------------------ */
 
 int ht_attach_start(void);	/* registers the module notifier */
 void ht_attach_stop(void);	/* unregisters, then waits for probes */

@@ -46,7 +46,7 @@ std::vector<__u64> keys_starting_at(__u32 mask, __u32 start, std::size_t n)
 
 ht_vcpu_slot* get(Table& tb, __u64 key, __u64 now, __u64 steal_after, int* evicted)
 {
-    return ht_vt_get(tb.t(), tb.mask, key, now, steal_after, evicted);
+    return ht_vt_get(tb.t(), sizeof(ht_vcpu_slot), tb.mask, key, now, steal_after, evicted);
 }
 
 }  // namespace
@@ -55,7 +55,7 @@ TEST(VcpuTable, FindGetClaim)
 {
     Table tb(6);
     const __u64 key = 0xffff888012345640ull;
-    EXPECT_EQ(ht_vt_find(tb.t(), tb.mask, key), nullptr);
+    EXPECT_EQ(ht_vt_find(tb.t(), sizeof(ht_vcpu_slot), tb.mask, key), nullptr);
     int evicted = -1;
     ht_vcpu_slot* s = get(tb, key, 1000, HT_VT_STEAL_AFTER_NS, &evicted);
     ASSERT_NE(s, nullptr);
@@ -64,7 +64,7 @@ TEST(VcpuTable, FindGetClaim)
     EXPECT_EQ(s->sm.t_exit_ns, 1000u);  // fresh at once
     EXPECT_EQ(s->sm.phase, HT_PHASE_IDLE);
     EXPECT_EQ(tb.index(s), ht_vt_hash(key) & tb.mask);  // first slot of its window
-    EXPECT_EQ(ht_vt_find(tb.t(), tb.mask, key), s);
+    EXPECT_EQ(ht_vt_find(tb.t(), sizeof(ht_vcpu_slot), tb.mask, key), s);
     // Found again: same slot, state untouched (only a claim resets it).
     s->sm.phase = HT_PHASE_ARMED;
     s->sm.t_exit_ns = 1500;
@@ -88,7 +88,7 @@ TEST(VcpuTable, CollidingKeysFillTheWindowInOrder)
     }
     // Each is found in its own slot, whatever its place in the window.
     for (std::size_t i = 0; i < keys.size(); i++) {
-        ht_vcpu_slot* s = ht_vt_find(tb.t(), tb.mask, keys[i]);
+        ht_vcpu_slot* s = ht_vt_find(tb.t(), sizeof(ht_vcpu_slot), tb.mask, keys[i]);
         ASSERT_NE(s, nullptr);
         EXPECT_EQ(tb.index(s), start + i);
     }
@@ -109,7 +109,7 @@ TEST(VcpuTable, FullWindowOfFreshOwnersHasNoState)
     // Owners exited at 1000; at 1500 they are exactly steal_after old: kept.
     EXPECT_EQ(get(tb, keys.back(), 1500, 500, &evicted), nullptr);
     EXPECT_EQ(evicted, 0);
-    EXPECT_EQ(ht_vt_find(tb.t(), tb.mask, keys.back()), nullptr);
+    EXPECT_EQ(ht_vt_find(tb.t(), sizeof(ht_vcpu_slot), tb.mask, keys.back()), nullptr);
     for (std::size_t i = 0; i < HT_VT_PROBES; i++)
         EXPECT_EQ(tb.slots[3 + i].key, keys[i]);
 }
@@ -135,7 +135,7 @@ TEST(VcpuTable, TakeOverOfIdleSlotSetsEvicted)
     // kept so that the new owner's exit counts it unmatched.
     EXPECT_EQ(s->sm.phase, HT_PHASE_ARMED);
     EXPECT_EQ(ht_sm_exit(&s->sm, 2001, 0x81, HT_ISA_SVM, 1), HT_OUT_UNMATCHED_ARMED);
-    EXPECT_EQ(ht_vt_find(tb.t(), tb.mask, keys[5]), nullptr);
+    EXPECT_EQ(ht_vt_find(tb.t(), sizeof(ht_vcpu_slot), tb.mask, keys[5]), nullptr);
     // The evicted owner now finds the window full of fresh owners.
     EXPECT_EQ(get(tb, keys[5], 2002, 500, &evicted), nullptr);
     EXPECT_EQ(evicted, 0);
@@ -183,11 +183,11 @@ TEST(VcpuTable, FreedKeyReusedContinuesInItsSlot)
     ht_vcpu_slot* s = get(tb, key, 1000, 500, &evicted);
     ASSERT_NE(s, nullptr);
     s->sm.phase = HT_PHASE_EXITED;
-    s->counters[HT_CNT_EMITTED] = 7;
+    s->sm.nr = 7;
     ht_vcpu_slot* again = get(tb, key, 1000000, 500, &evicted);
     EXPECT_EQ(again, s);
     EXPECT_EQ(evicted, 0);
-    EXPECT_EQ(again->counters[HT_CNT_EMITTED], 7u);  // counters stay with the slot
+    EXPECT_EQ(again->sm.nr, 7u);  // the state stays with the slot
 }
 
 TEST(VcpuTable, WindowWrapsAroundTheEnd)
@@ -204,7 +204,7 @@ TEST(VcpuTable, WindowWrapsAroundTheEnd)
     }
     EXPECT_EQ(got, (std::vector<std::size_t>{13, 14, 15, 0, 1, 2, 3, 4}));
     for (std::size_t i = 0; i < keys.size(); i++)
-        EXPECT_EQ(tb.index(ht_vt_find(tb.t(), tb.mask, keys[i])), got[i]);
+        EXPECT_EQ(tb.index(ht_vt_find(tb.t(), sizeof(ht_vcpu_slot), tb.mask, keys[i])), got[i]);
     // Nothing escaped the table: exactly these 8 slots are taken.
     std::size_t used = 0;
     for (const ht_vcpu_slot& s : tb.slots)
@@ -237,7 +237,7 @@ TEST(VcpuTable, ConcurrentClaimsNeverShareASlot)
             for (int it = 0; it < kIters; it++) {
                 const __u64 key = (static_cast<__u64>(me + 1) << 40) | static_cast<__u64>(it + 1);
                 int evicted = 0;
-                ht_vcpu_slot* s = ht_vt_get(tb.t(), tb.mask, key, 1, kNever, &evicted);
+                ht_vcpu_slot* s = ht_vt_get(tb.t(), sizeof(ht_vcpu_slot), tb.mask, key, 1, kNever, &evicted);
                 if (!s) {
                     // Free slots moved while we scanned: a miss, not a bug.
                     no_state++;
@@ -290,7 +290,7 @@ TEST(VcpuTable, ConcurrentTakeOversNeverShareASlot)
                     std::this_thread::yield();
                 int evicted = 0;
                 const __u64 key = (static_cast<__u64>(me + 1) << 40) | static_cast<__u64>(r + 1);
-                ht_vcpu_slot* s = ht_vt_get(tb.t(), tb.mask, key, 1000000, 100, &evicted);
+                ht_vcpu_slot* s = ht_vt_get(tb.t(), sizeof(ht_vcpu_slot), tb.mask, key, 1000000, 100, &evicted);
                 got[me] = s ? static_cast<long>(tb.index(s)) : -1;
                 done++;
             }

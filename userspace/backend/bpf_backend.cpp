@@ -153,15 +153,12 @@ AttachPlan plan_for(const KernelFacts& k, Attach raw) {
 struct AttachChoice {
     AttachPlan plan;
     std::string label;  // "tp_btf", "raw", "classic": for fallback notes
-    std::string why;    // detail()'s attach part
+    std::string why;    // detail()'s attach part; empty: the plan as attached describes itself
 };
 
 // The choices to try, best first.  Throws BackendError for a bad override.
 std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced) {
-    auto choice = [&k](Attach raw, const char* label) {
-        AttachPlan plan = plan_for(k, raw);
-        return AttachChoice{plan, label, plan.describe()};
-    };
+    auto choice = [&k](Attach raw, const char* label) { return AttachChoice{plan_for(k, raw), label, ""}; };
     const AttachChoice classic{AttachPlan{}, "classic", "classic tracepoints"};
     if (forced == "classic") return {{AttachPlan{}, "classic", "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)"}};
     if (forced == "raw") return {choice(Attach::Raw, "raw")};
@@ -198,8 +195,9 @@ public:
     std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_; }
 
 private:
-    // Loads and attaches per plan; throws BackendError with nothing left behind.
-    void load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan);
+    // Loads and attaches per plan; returns the plan as attached (see
+    // pick()).  Throws BackendError with nothing left behind.
+    AttachPlan load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan);
     std::string load_first_choice(const BackendConfig& config, StateStore store,
                                   const std::vector<AttachChoice>& choices, const KernelFacts& facts);
 
@@ -215,7 +213,7 @@ private:
     std::string attach_;
 };
 
-void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan) {
+AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan) {
     links_.clear();
     skel_.reset(hypertrace_bpf__open());
     if (!skel_) throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
@@ -246,24 +244,30 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
     struct Set {
         Programs exit, hc, entry;
     };
+    // tp_btf programs are optional per tracepoint, so found by name.
+    auto btf_prog = [this](const char* name) { return bpf_object__find_program_by_name(skel_->obj, name); };
     const Set sets[] = {
-        {{{p.ht_exit_tp_vcpu, p.ht_exit_raw_vcpu, bpf_object__find_program_by_name(skel_->obj, "ht_exit_btf_vcpu")}},
-         {{p.ht_hc_tp_vcpu, p.ht_hc_raw_vcpu, bpf_object__find_program_by_name(skel_->obj, "ht_hc_btf_vcpu")}},
-         {{p.ht_entry_tp_vcpu, p.ht_entry_raw_vcpu, bpf_object__find_program_by_name(skel_->obj, "ht_entry_btf_vcpu")}}},
-        {{{p.ht_exit_tp_task, p.ht_exit_raw_task, bpf_object__find_program_by_name(skel_->obj, "ht_exit_btf_task")}},
-         {{p.ht_hc_tp_task, p.ht_hc_raw_task, bpf_object__find_program_by_name(skel_->obj, "ht_hc_btf_task")}},
-         {{p.ht_entry_tp_task, p.ht_entry_raw_task, bpf_object__find_program_by_name(skel_->obj, "ht_entry_btf_task")}}},
-        {{{p.ht_exit_tp_lru, p.ht_exit_raw_lru, bpf_object__find_program_by_name(skel_->obj, "ht_exit_btf_lru")}},
-         {{p.ht_hc_tp_lru, p.ht_hc_raw_lru, bpf_object__find_program_by_name(skel_->obj, "ht_hc_btf_lru")}},
-         {{p.ht_entry_tp_lru, p.ht_entry_raw_lru, bpf_object__find_program_by_name(skel_->obj, "ht_entry_btf_lru")}}},
+        {{{p.ht_exit_tp_vcpu, p.ht_exit_raw_vcpu, btf_prog("ht_exit_btf_vcpu")}},
+         {{p.ht_hc_tp_vcpu, p.ht_hc_raw_vcpu, btf_prog("ht_hc_btf_vcpu")}},
+         {{p.ht_entry_tp_vcpu, p.ht_entry_raw_vcpu, btf_prog("ht_entry_btf_vcpu")}}},
+        {{{p.ht_exit_tp_task, p.ht_exit_raw_task, btf_prog("ht_exit_btf_task")}},
+         {{p.ht_hc_tp_task, p.ht_hc_raw_task, btf_prog("ht_hc_btf_task")}},
+         {{p.ht_entry_tp_task, p.ht_entry_raw_task, btf_prog("ht_entry_btf_task")}}},
+        {{{p.ht_exit_tp_lru, p.ht_exit_raw_lru, btf_prog("ht_exit_btf_lru")}},
+         {{p.ht_hc_tp_lru, p.ht_hc_raw_lru, btf_prog("ht_hc_btf_lru")}},
+         {{p.ht_entry_tp_lru, p.ht_entry_raw_lru, btf_prog("ht_entry_btf_lru")}}},
     };
     const Set& set = sets[static_cast<int>(store)];
-    auto pick = [](const Programs& progs, Attach a) { return progs.by_mode[static_cast<int>(a)]; };
-    bpf_program* exit_p = pick(set.exit, plan.exit);
-    bpf_program* hc_p = pick(set.hc, plan.hypercall);
-    bpf_program* entry_p = pick(set.entry, plan.entry);
-    if (!exit_p || !hc_p || !entry_p)  // TEMPORARY until bpf/ has the tp_btf programs (dev-hot)
-        throw BackendError("eBPF backend: this build has no tp_btf programs");
+    // A tracepoint the object has no tp_btf program for is attached raw_tp
+    // (the same arguments): bpf/ decides where tp_btf pays.
+    AttachPlan used = plan;
+    auto pick = [](const Programs& progs, Attach& a) {
+        if (a == Attach::Btf && !progs.by_mode[static_cast<int>(Attach::Btf)]) a = Attach::Raw;
+        return progs.by_mode[static_cast<int>(a)];
+    };
+    bpf_program* exit_p = pick(set.exit, used.exit);
+    bpf_program* hc_p = pick(set.hc, used.hypercall);
+    bpf_program* entry_p = pick(set.entry, used.entry);
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj)
         bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
@@ -309,6 +313,7 @@ void BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, 
         }
         links_.emplace_back(link);
     }
+    return used;
 }
 
 // Loads and attaches with the first attach choice that works; returns its
@@ -328,9 +333,10 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
             }
         }
         try {
-            load_and_attach(config, store, c.plan);
-            if (i == 0) return c.why;
-            return c.why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
+            const AttachPlan used = load_and_attach(config, store, c.plan);
+            const std::string why = c.why.empty() ? used.describe() : c.why;
+            if (i == 0) return why;
+            return why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
         } catch (const BackendError& e) {
             if (i + 1 == choices.size()) throw;
             failed_labels += (failed_labels.empty() ? "" : " and ") + c.label;
@@ -470,9 +476,9 @@ Counters BpfBackend::counters() const {
             for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += v.c[i];
     // The vcpu set counts in its slots (no per-CPU map lookup per event).
     if (store_ == StateStore::Vcpu) {
-        std::vector<ht_vcpu_slot> slots(HT_VT_SLOTS);
-        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, slots.data()) == 0)
-            for (const auto& sl : slots)
+        auto table = std::make_unique<ht_vcpu_table>();
+        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, table.get()) == 0)
+            for (const auto& sl : table->slot)
                 for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += sl.counters[i];
     }
     return total;
@@ -514,13 +520,13 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates() {
     const int index_fd = bpf_map__fd(skel_->maps.agg_index);
     const int hot_fd = bpf_map__fd(skel_->maps.agg_hot);
     for (const ht_agg_key& k : all_keys(index_fd)) {
-        if (k.reserved != parity) continue;
+        if (k.parity != parity) continue;
         std::uint32_t idx = 0;
         if (bpf_map_lookup_elem(index_fd, &k, &idx) == 0 && idx < 2 * agg_hot_keys_ &&
             bpf_map_lookup_elem(hot_fd, &idx, per_cpu.data()) == 0) {
             AggregateEntry e;
             e.key = k;
-            e.key.reserved = 0;
+            e.key.parity = 0;
             add_per_cpu(e, per_cpu);
             if (e.value.count) out.push_back(e);
             bpf_map_update_elem(hot_fd, &idx, zeros.data(), BPF_ANY);

@@ -232,7 +232,7 @@ def check_aggregate(args, summary, recs, aggs, expected):
         got[(a["pid"], a["nr"])] += a["count"]
         per_take[(a["take"], a["pid"], a["nr"])] += 1
         p = []
-        if a["reserved"] != 0 or a["count"] <= 0:
+        if a["parity"] != 0 or a["count"] <= 0:
             p.append("reserved/count")
         if not a["hist_ok"]:
             p.append("histogram does not match count/min/max")

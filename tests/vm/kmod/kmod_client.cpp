@@ -125,11 +125,11 @@ std::size_t write_aggs(const std::vector<AggregateEntry>& v, int take, FILE* out
                        first == static_cast<int>(ht_hist_index(a.min_ns)) &&
                        last == static_cast<int>(ht_hist_index(a.max_ns));
         std::fprintf(out,
-                     "{\"agg\":{\"take\":%d,\"pid\":%u,\"reserved\":%u,\"nr\":%" PRIu64
+                     "{\"agg\":{\"take\":%d,\"pid\":%u,\"parity\":%u,\"nr\":%" PRIu64
                      ",\"count\":%" PRIu64 ",\"sum_ns\":%" PRIu64 ",\"min_ns\":%" PRIu64
                      ",\"max_ns\":%" PRIu64 ",\"sum_exit_hc_ns\":%" PRIu64
                      ",\"sum_hc_entry_ns\":%" PRIu64 ",\"hist_ok\":%s}}\n",
-                     take, e.key.pid, e.key.reserved, static_cast<std::uint64_t>(e.key.nr),
+                     take, e.key.pid, e.key.parity, static_cast<std::uint64_t>(e.key.nr),
                      static_cast<std::uint64_t>(a.count), static_cast<std::uint64_t>(a.sum_ns),
                      static_cast<std::uint64_t>(a.min_ns), static_cast<std::uint64_t>(a.max_ns),
                      static_cast<std::uint64_t>(a.sum_exit_hc_ns),
