@@ -343,23 +343,31 @@ static __always_inline int ht_env_read_reason(struct ht_env *e, __u8 isa,
 	return vendor_reason(e->vcpu, isa, reason);
 }
 
-/* A BTF-typed vCPU's fields are plain loads; otherwise probe reads. */
+/*
+ * A BTF-typed vCPU's fields are plain loads; otherwise probe reads.  (The
+ * vCPU is copied out of *e first: inside BPF_CORE_READ, e->vcpu itself
+ * would become a CO-RE relocation against struct ht_env.)
+ */
 static __always_inline __u64 ht_env_vcpu_run(struct ht_env *e)
 {
-	if (!e->vcpu)
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)e->vcpu;
+
+	if (!vcpu)
 		return 0;
 	if (e->typed)
-		return ((struct kvm_vcpu *)e->vcpu)->stat.exits + 1;
-	return BPF_CORE_READ((struct kvm_vcpu *)e->vcpu, stat.exits) + 1;
+		return vcpu->stat.exits + 1;
+	return BPF_CORE_READ(vcpu, stat.exits) + 1;
 }
 
 static __always_inline __u32 ht_env_vcpu_id(struct ht_env *e)
 {
-	if (e->vcpu_id != HT_VCPU_UNKNOWN || !e->vcpu)
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)e->vcpu;
+
+	if (e->vcpu_id != HT_VCPU_UNKNOWN || !vcpu)
 		return e->vcpu_id;
 	if (e->typed)
-		return ((struct kvm_vcpu *)e->vcpu)->vcpu_id;
-	return BPF_CORE_READ((struct kvm_vcpu *)e->vcpu, vcpu_id);
+		return vcpu->vcpu_id;
+	return BPF_CORE_READ(vcpu, vcpu_id);
 }
 
 /*
