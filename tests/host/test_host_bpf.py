@@ -230,7 +230,8 @@ def main():
         check("host: failed run leaves no new -o file behind", failed_run_leaves_no_new_output)
         check("host: LRU-hash fallback loads and attaches", lru_fallback)
         check("host: unknown HYPERTRACE_BPF_STATE -> exit 1, names the choices", bad_state_override)
-        check("host: HYPERTRACE_BPF_ATTACH=raw attaches raw_tp, no tp_btf", forced_attach("raw", "kvm_entry raw", " btf"))
+        check("host: HYPERTRACE_BPF_ATTACH=raw attaches raw_tp, no tp_btf",
+              forced_attach("raw", "kvm_entry raw", " btf"))
         check("host: HYPERTRACE_BPF_ATTACH=btf attaches tp_btf",
               forced_attach("btf", "kvm_entry btf", "kvm_entry raw"))
         check("host: unknown HYPERTRACE_BPF_ATTACH -> exit 1, names the choices", bad_attach_override)
