@@ -17,7 +17,7 @@
 #include "cli/options.h"
 #include "output/output.h"
 #include "output/record_format.h"
-#include "output/summary.h"
+#include "output/summary_print.h"
 #include "session/trace_session.h"
 
 namespace hypertrace {
@@ -142,13 +142,7 @@ int run(const Options& opts) {
     AggregateSummary from_records;
     RecordSink sink;
     if (opts.summary) {
-        sink = [&from_records](const ht_record& r) {
-            AggregateEntry e;
-            e.key.pid = r.pid;
-            e.key.nr = r.nr;
-            ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
-            from_records.add(e);
-        };
+        sink = [&from_records](const ht_record& r) { from_records.add(r); };
     } else {
         writer = make_record_writer(opts.format, out, time_base);
         // The writer hands the stream 64 KiB at a time: checking after each

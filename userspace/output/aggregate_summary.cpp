@@ -7,6 +7,11 @@ namespace hypertrace {
 
 namespace {
 
+unsigned floor_log2(std::uint64_t v)  // v > 0
+{
+    return 63u - static_cast<unsigned>(__builtin_clzll(v));
+}
+
 std::uint64_t clamp_lower(std::size_t idx, std::uint64_t min_ns, std::uint64_t max_ns)
 {
     return std::clamp<std::uint64_t>(ht_hist_lower(static_cast<__u32>(idx)), min_ns,
@@ -14,6 +19,21 @@ std::uint64_t clamp_lower(std::size_t idx, std::uint64_t min_ns, std::uint64_t m
 }
 
 }  // namespace
+
+unsigned log2_slot(std::uint64_t us)
+{
+    return us < 2 ? 0 : floor_log2(us);
+}
+
+std::vector<std::uint64_t> trim_log2(const std::array<std::uint64_t, kLog2Slots>& slots)
+{
+    std::size_t last = 0;
+    for (std::size_t i = 0; i < slots.size(); i++)
+        if (slots[i])
+            last = i;
+    return std::vector<std::uint64_t>(slots.begin(),
+                                      slots.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+}
 
 std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t min_ns,
                               std::uint64_t max_ns, unsigned permille)
@@ -25,7 +45,7 @@ std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t
         return 0;
     permille = std::clamp(permille, 1u, 1000u);
     // rank = ceil(permille * total / 1000) in integers: 0.999 * 1000 must be
-    // 999, not 1000 (see LatencyRecorder::percentile).
+    // 999, not 1000.
     unsigned __int128 rank = (permille * total + 999) / 1000;
     unsigned __int128 seen = 0;
     for (std::size_t i = 0; i < n; i++) {
@@ -36,13 +56,13 @@ std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t
     return max_ns;  // not reached: rank <= total
 }
 
-std::array<std::uint64_t, LatencyRecorder::kLog2Slots> hist_log2_usecs(
+std::array<std::uint64_t, kLog2Slots> hist_log2_usecs(
     const __u64* buckets, std::size_t n, std::uint64_t min_ns, std::uint64_t max_ns)
 {
-    std::array<std::uint64_t, LatencyRecorder::kLog2Slots> slots{};
+    std::array<std::uint64_t, kLog2Slots> slots{};
     for (std::size_t i = 0; i < n; i++)
         if (buckets[i])
-            slots[LatencyRecorder::log2_slot(clamp_lower(i, min_ns, max_ns) / 1000)] += buckets[i];
+            slots[log2_slot(clamp_lower(i, min_ns, max_ns) / 1000)] += buckets[i];
     return slots;
 }
 
@@ -63,6 +83,15 @@ void AggregateSummary::add(const AggregateEntry& e)
     for (std::size_t i = 0; i < HT_HIST_BUCKETS; i++)
         m.buckets[i] += v.buckets[i];
     total_ += v.count;
+}
+
+void AggregateSummary::add(const ht_record& r)
+{
+    AggregateEntry e;
+    e.key.pid = r.pid;
+    e.key.nr = r.nr;
+    ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
+    add(e);
 }
 
 void AggregateSummary::add(const std::vector<AggregateEntry>& batch)

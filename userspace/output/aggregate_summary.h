@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // --summary rows from the backends' in-kernel statistics (common/ht_hist.h,
-// Backend::take_aggregates()), printed by print_summary_text/_json
-// (summary.h) exactly like the record path's rows.
+// Backend::take_aggregates()) and from the records of hypercalls that found
+// no room there, printed by print_summary_text/_json (summary_print.h).
 //
 // Merging: entries with the same (pid, nr) are summed (count, sums, buckets),
 // min is the min of mins, max the max of maxes; entries with count 0 carry no
@@ -42,9 +42,20 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "output/summary.h"
+#include "output/summary_print.h"
+
+extern "C" {
+#include "ht_record.h"
+}
 
 namespace hypertrace {
+
+// The log2 µs histogram the rows print: slot 0 holds 0..1 us, slot i >= 1
+// holds [2^i, 2^(i+1) - 1] us.
+constexpr std::size_t kLog2Slots = 64;
+unsigned log2_slot(std::uint64_t usecs);
+// Slots 0..last non-empty (what rows keep and print).
+std::vector<std::uint64_t> trim_log2(const std::array<std::uint64_t, kLog2Slots>& slots);
 
 // Nearest-rank percentile (permille in [1, 1000]; 999 = p99.9) over n
 // log-linear buckets (ht_hist_index), reported as described above.  0 if
@@ -52,9 +63,9 @@ namespace hypertrace {
 std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t min_ns,
                               std::uint64_t max_ns, unsigned permille);
 
-// The log2 µs slots (LatencyRecorder::log2_slot) of n log-linear buckets,
-// each bucket assigned as described above.
-std::array<std::uint64_t, LatencyRecorder::kLog2Slots> hist_log2_usecs(
+// The log2 µs slots (log2_slot) of n log-linear buckets, each bucket
+// assigned as described above.
+std::array<std::uint64_t, kLog2Slots> hist_log2_usecs(
     const __u64* buckets, std::size_t n, std::uint64_t min_ns, std::uint64_t max_ns);
 
 // Merged aggregates of any number of batches.  With -i/--interval, use one
@@ -64,6 +75,9 @@ class AggregateSummary {
 public:
     void add(const AggregateEntry& e);
     void add(const std::vector<AggregateEntry>& batch);
+    // A hypercall that travelled as a record (its key found no room in the
+    // kernel's table): added exactly as ht_agg_add adds it there.
+    void add(const ht_record& r);
 
     std::uint64_t total() const { return total_; }  // hypercalls merged
     bool empty() const { return keys_.empty(); }
