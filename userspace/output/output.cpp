@@ -107,7 +107,7 @@ Output::Opened Output::open_file(const std::string& path)
 }
 
 Output::Output()
-    : fd_(STDOUT_FILENO), owned_(false), claimed_(true), name_("stdout"), buf_(fd_), stream_(&buf_)
+    : fd_(STDOUT_FILENO), claimed_(true), name_("stdout"), buf_(fd_), stream_(&buf_)
 {
 }
 
@@ -115,7 +115,7 @@ Output::Output(const std::string& path) : Output(open_file(path), path) {}
 
 Output::Output(Opened opened, const std::string& path)
     : fd_(opened.fd),
-      owned_(true),
+      owned_fd_(opened.fd),
       created_(opened.created),
       path_(path),
       name_("'" + path + "'"),
@@ -128,11 +128,10 @@ Output::~Output()
 {
     if (claimed_)
         stream_.flush();  // best effort: the caller flushes and checks first
-    if (!owned_)
+    if (!owned_fd_)
         return;
     if (!claimed_ && created_)
         ::unlink(path_.c_str());
-    ::close(fd_);
 }
 
 bool Output::claim()

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "util/unique_fd.h"
+
 namespace hypertrace {
 
 // A std::streambuf over an fd: buffered, written with a write(2) loop that
@@ -84,8 +86,8 @@ private:
     static Opened open_file(const std::string& path);
     Output(Opened opened, const std::string& path);
 
-    int fd_;
-    bool owned_;             // close fd_ in the destructor
+    int fd_;                 // standard output or owned_fd_
+    UniqueFd owned_fd_;      // the -o file (closed in the destructor); empty for stdout
     bool created_ = false;   // the file did not exist before open
     bool claimed_ = false;
     int claim_error_ = 0;    // errno of ftruncate in claim()
