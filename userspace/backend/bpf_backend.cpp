@@ -437,9 +437,7 @@ BpfBackend::~BpfBackend() {
     for (int i = 0; i < 300 && !ids.empty(); ++i) {
         std::vector<std::uint32_t> left;
         for (std::uint32_t id : ids) {
-            const int fd = bpf_prog_get_fd_by_id(id);
-            if (fd >= 0) {
-                ::close(fd);
+            if (UniqueFd(bpf_prog_get_fd_by_id(id))) {  // still loaded
                 left.push_back(id);
             } else if (errno != ENOENT) {
                 left.push_back(id);

@@ -48,32 +48,30 @@ int run_quiet(const std::vector<std::string>& argv, std::string* err)
     int pfd[2];
     if (::pipe2(pfd, O_CLOEXEC) < 0)
         return -1;
+    UniqueFd rd(pfd[0]), wr(pfd[1]);
     pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(pfd[0]);
-        ::close(pfd[1]);
+    if (pid < 0)
         return -1;
-    }
     if (pid == 0) {
         std::vector<char*> a;
         for (const auto& s : argv)
             a.push_back(const_cast<char*>(s.c_str()));
         a.push_back(nullptr);
-        ::dup2(pfd[1], 1);
-        ::dup2(pfd[1], 2);
+        ::dup2(wr.get(), 1);
+        ::dup2(wr.get(), 2);
         // hypertrace ignores SIGPIPE (main.cpp); an ignored signal stays
         // ignored across exec, and modprobe expects the default.
         ::signal(SIGPIPE, SIG_DFL);
         ::execvp(a[0], a.data());
         ::_exit(127);
     }
-    ::close(pfd[1]);
+    wr.reset();  // EOF once the child is gone
     char buf[512];
     ssize_t n;
-    while ((n = ::read(pfd[0], buf, sizeof(buf))) > 0)
+    while ((n = ::read(rd.get(), buf, sizeof(buf))) > 0)
         if (err->size() < 4096)
             err->append(buf, static_cast<std::size_t>(n));
-    ::close(pfd[0]);
+    rd.reset();
     int st = 0;
     while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
