@@ -145,8 +145,7 @@ TEST(Summary, WideHistogramUsesLibbpfWideLayout)
     std::ostringstream out;
     print_summary_text(out, {row});
     std::string text = out.str();
-    EXPECT_NE(text.find("               usecs                         : count    distribution\n"),
-              std::string::npos)
+    EXPECT_NE(text.find("               usecs                         : count    distribution\n"), std::string::npos)
         << text;
     EXPECT_NE(text.find("                   0 -> 1                    : 1        |"
                         "********************|\n"),
@@ -178,7 +177,7 @@ TEST(Summary, P999AndSplitAverages)
     EXPECT_EQ(rows[0].p999_ns, ht_hist_lower(ht_hist_index(9990)));
     EXPECT_EQ(rows[0].p99_ns, ht_hist_lower(ht_hist_index(9900)));
     // rec(): hypercall halfway; sum of v*5 = 5 * 500500.
-    EXPECT_EQ(rows[0].avg_exit_hc_ns, 2502u);   // floor(2502500 / 1000)
+    EXPECT_EQ(rows[0].avg_exit_hc_ns, 2502u);  // floor(2502500 / 1000)
     EXPECT_EQ(rows[0].avg_hc_entry_ns, 2502u);
 
     // Each part is 0 on its own when its timestamps are out of order, as in
@@ -199,8 +198,7 @@ TEST(Summary, P999AndSplitAverages)
 
 namespace {
 
-ht_record rec3(std::uint32_t pid, std::uint64_t nr, std::uint64_t exit, std::uint64_t hc,
-               std::uint64_t entry)
+ht_record rec3(std::uint32_t pid, std::uint64_t nr, std::uint64_t exit, std::uint64_t hc, std::uint64_t entry)
 {
     ht_record r = rec(pid, nr, 0);
     r.t_exit_ns = exit;
@@ -518,8 +516,7 @@ TEST(SummaryPrint, IntervalHeader)
 
     std::ostringstream json;
     print_summary_json(json, rows, "12:34:56");
-    EXPECT_EQ(json.str().rfind("{\"interval\":\"12:34:56\",\"pid\":1,\"nr\":42,", 0), 0u)
-        << json.str();
+    EXPECT_EQ(json.str().rfind("{\"interval\":\"12:34:56\",\"pid\":1,\"nr\":42,", 0), 0u) << json.str();
     std::ostringstream json_empty;
     print_summary_json(json_empty, {}, "12:34:56");
     EXPECT_EQ(json_empty.str(), "");

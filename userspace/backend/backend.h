@@ -26,16 +26,16 @@ using Counters = std::array<std::uint64_t, HT_CNT_MAX>;
 // Where the ring lives once mapped.  Owned by the backend (its mapping is
 // RAII-managed there); valid until the backend is destroyed.
 struct RingMapping {
-    volatile std::uint64_t* consumer_pos = nullptr;      // read-write page
-    const volatile std::uint64_t* producer_pos = nullptr; // read-only page
-    const std::uint8_t* data = nullptr;                   // 2 * size bytes
-    std::uint64_t size = 0;                               // power of two
-    int fd = -1;                                          // poll()-able, not owned by the caller
+    volatile std::uint64_t* consumer_pos = nullptr;        // read-write page
+    const volatile std::uint64_t* producer_pos = nullptr;  // read-only page
+    const std::uint8_t* data = nullptr;                    // 2 * size bytes
+    std::uint64_t size = 0;                                // power of two
+    int fd = -1;                                           // poll()-able, not owned by the caller
 };
 
 struct BackendConfig {
     ht_filter filter{};
-    std::uint32_t ring_bytes = 8u << 20;   // data area size, power of two
+    std::uint32_t ring_bytes = 8u << 20;  // data area size, power of two
     // --summary: keep per (pid, nr) statistics in the kernel (common/ht_hist.h)
     // instead of emitting records.  HT_CNT_EMITTED then counts hypercalls
     // added to the statistics and HT_CNT_DROPPED those that found no room.
@@ -60,12 +60,12 @@ public:
     Backend(const Backend&) = delete;
     Backend& operator=(const Backend&) = delete;
 
-    virtual const char* name() const = 0;        // "bpf" or "kmod"
+    virtual const char* name() const = 0;  // "bpf" or "kmod"
     // How this backend traces on this kernel (attach type, state storage...),
     // shown by --check and when -b auto explains its choice.
     virtual std::string detail() const { return {}; }
     virtual RingMapping ring() const = 0;
-    virtual Counters counters() const = 0;       // summed over CPUs
+    virtual Counters counters() const = 0;  // summed over CPUs
     // With config.aggregate: the statistics gathered since the previous call
     // (or since start), after which the kernel starts afresh.  Lossless: a
     // hypercall is in exactly one call's result.  Call it once more after

@@ -21,14 +21,17 @@ const Candidate kKmod{"kernel module", open_kmod_backend};
 
 }  // namespace
 
-SelectedBackend select_backend(BackendKind kind, const BackendConfig& config) {
+SelectedBackend select_backend(BackendKind kind, const BackendConfig& config)
+{
     auto chosen = [](std::unique_ptr<Backend> b, const std::string& why) {
         std::string line = std::string("using the ") + (b->name() == std::string("bpf") ? "eBPF" : "kernel-module") +
                            " backend (" + b->detail() + "): " + why;
         return SelectedBackend{std::move(b), line};
     };
-    if (kind == BackendKind::Bpf) return chosen(open_bpf_backend(config), "requested with -b bpf");
-    if (kind == BackendKind::Kmod) return chosen(open_kmod_backend(config), "requested with -b kmod");
+    if (kind == BackendKind::Bpf)
+        return chosen(open_bpf_backend(config), "requested with -b bpf");
+    if (kind == BackendKind::Kmod)
+        return chosen(open_kmod_backend(config), "requested with -b kmod");
 
     std::string bpf_failure;
     try {
@@ -43,7 +46,8 @@ SelectedBackend select_backend(BackendKind kind, const BackendConfig& config) {
     }
 }
 
-int check_backends(std::ostream& out) {
+int check_backends(std::ostream& out)
+{
     BackendConfig config;
     config.filter.vcpu = HT_VCPU_ANY;
     config.ring_bytes = 1u << 16;
@@ -55,7 +59,8 @@ int check_backends(std::ostream& out) {
             auto backend = c.open(config);  // a real load and attach, then detach
             backend->stop();
             out << c.label << ": works (" << backend->detail() << ")\n";
-            if (!first_working) first_working = c.label;
+            if (!first_working)
+                first_working = c.label;
         } catch (const BackendError& e) {
             out << c.label << ": not usable: " << e.what() << "\n";
         }

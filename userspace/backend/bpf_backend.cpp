@@ -8,13 +8,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
-#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -35,21 +35,26 @@ namespace {
 
 // libbpf's messages are kept, not printed, and shown only when a step fails:
 // a successful start stays quiet, a failed one explains itself.
-std::string& libbpf_log() {
+std::string& libbpf_log()
+{
     static std::string log;
     return log;
 }
 
-int collect_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
-    if (level == LIBBPF_DEBUG) return 0;
+int collect_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
+{
+    if (level == LIBBPF_DEBUG)
+        return 0;
     char buf[1024];
     std::vsnprintf(buf, sizeof buf, fmt, args);
     libbpf_log() += buf;
     return 0;
 }
 
-std::string with_libbpf_log(std::string msg) {
-    if (!libbpf_log().empty()) msg += "\nlibbpf said:\n" + libbpf_log();
+std::string with_libbpf_log(std::string msg)
+{
+    if (!libbpf_log().empty())
+        msg += "\nlibbpf said:\n" + libbpf_log();
     return msg;
 }
 
@@ -74,7 +79,8 @@ using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 // (tests and the benchmark prove each on kernels that have the better ones).
 enum class StateStore { Vcpu, Task, Lru };
 
-const char* store_name(StateStore s) {
+const char* store_name(StateStore s)
+{
     switch (s) {
     case StateStore::Vcpu: return "a slot table keyed by the vCPU";
     case StateStore::Task: return "task storage";
@@ -103,14 +109,17 @@ struct AttachPlan {
     unsigned entry_args = HT_RAW_ENTRY_VCPU;
     std::string exit_how;  // how kvm_exit finds the reason, for detail()
 
-    bool any_classic() const {
+    bool any_classic() const
+    {
         return exit == Attach::Classic || hypercall == Attach::Classic || entry == Attach::Classic;
     }
-    bool all_classic() const {
+    bool all_classic() const
+    {
         return exit == Attach::Classic && hypercall == Attach::Classic && entry == Attach::Classic;
     }
     // For detail(): "kvm_exit btf (reason ...), kvm_hypercall btf, kvm_entry btf tracepoint".
-    std::string describe() const {
+    std::string describe() const
+    {
         auto mode = [](Attach a) { return a == Attach::Btf ? "btf" : a == Attach::Raw ? "raw" : "classic"; };
         return std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " + mode(hypercall) +
                ", kvm_entry " + mode(entry) + " tracepoint";
@@ -119,10 +128,12 @@ struct AttachPlan {
 
 // The plan that attaches every tracepoint the kernel facts allow with `raw`
 // (Raw or Btf), the others classic.
-AttachPlan plan_for(const KernelFacts& k, Attach raw) {
+AttachPlan plan_for(const KernelFacts& k, Attach raw)
+{
     AttachPlan plan;
     const TracepointPrototypes& p = k.prototypes.value;
-    if (p.hypercall) plan.hypercall = raw;
+    if (p.hypercall)
+        plan.hypercall = raw;
     if (p.entry == HT_ENTRY_PROTO_VCPU || p.entry == HT_ENTRY_PROTO_VCPU_FORCE) {
         plan.entry = raw;
         plan.entry_args = HT_RAW_ENTRY_VCPU;
@@ -157,18 +168,24 @@ struct AttachChoice {
 };
 
 // The choices to try, best first.  Throws BackendError for a bad override.
-std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced) {
+std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced)
+{
     auto choice = [&k](Attach raw, const char* label) { return AttachChoice{plan_for(k, raw), label, ""}; };
     const AttachChoice classic{AttachPlan{}, "classic", "classic tracepoints"};
-    if (forced == "classic") return {{AttachPlan{}, "classic", "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)"}};
-    if (forced == "raw") return {choice(Attach::Raw, "raw")};
-    if (forced == "btf") return {choice(Attach::Btf, "tp_btf")};
+    if (forced == "classic")
+        return {{AttachPlan{}, "classic", "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)"}};
+    if (forced == "raw")
+        return {choice(Attach::Raw, "raw")};
+    if (forced == "btf")
+        return {choice(Attach::Btf, "tp_btf")};
     if (!forced.empty())
         throw BackendError("eBPF backend: HYPERTRACE_BPF_ATTACH='" + forced +
                            "' is not one of classic, raw, btf: unset it or pick one");
-    if (!k.vmlinux_btf) return {{AttachPlan{}, "classic", "classic tracepoints (no vmlinux BTF for raw ones)"}};
+    if (!k.vmlinux_btf)
+        return {{AttachPlan{}, "classic", "classic tracepoints (no vmlinux BTF for raw ones)"}};
     AttachChoice btf = choice(Attach::Btf, "tp_btf");
-    if (btf.plan.all_classic()) return {btf};  // nothing raw-usable: says why per tracepoint
+    if (btf.plan.all_classic())
+        return {btf};  // nothing raw-usable: says why per tracepoint
     return {btf, choice(Attach::Raw, "raw"), classic};
 }
 
@@ -177,7 +194,8 @@ std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string
 // programs run inside RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits
 // for an RCU grace period (synchronize_rcu) on every kernel that has it.  Where it is
 // refused (nohz_full), fall back to a pause far longer than any program run.
-void wait_for_running_programs() {
+void wait_for_running_programs()
+{
     if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
@@ -213,10 +231,12 @@ private:
     std::string attach_;
 };
 
-AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan) {
+AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan)
+{
     links_.clear();
     skel_.reset(hypertrace_bpf__open());
-    if (!skel_) throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
+    if (!skel_)
+        throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
 
     auto* ro = skel_->rodata;
     ro->filter = config.filter;
@@ -226,8 +246,9 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     ro->aggregate = config.aggregate;
     ro->wake_mark = std::max<std::uint64_t>(1, config.ring_bytes / HT_RING_WAKEUP_FRACTION);
     std::uint64_t mask = 0;
-    if (::getrandom(&mask, sizeof mask, 0) != sizeof mask) mask = 0x5bd1e9955bd1e995ull;
-    ro->key_mask = mask | 1;  // odd: vCPU structs are aligned, so keys are never 0
+    if (::getrandom(&mask, sizeof mask, 0) != sizeof mask)
+        mask = 0x5bd1e9955bd1e995ull;
+    ro->key_mask = mask | 1;                                // odd: vCPU structs are aligned, so keys are never 0
     if (const std::uint32_t n = config.env.bpf_agg_keys) {  // tests: a tiny table (env_settings.h)
         bpf_map__set_max_entries(skel_->maps.agg0, n);
         bpf_map__set_max_entries(skel_->maps.agg1, n);
@@ -262,7 +283,8 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     // (the same arguments): bpf/ decides where tp_btf pays.
     AttachPlan used = plan;
     auto pick = [](const Programs& progs, Attach& a) {
-        if (a == Attach::Btf && !progs.by_mode[static_cast<int>(Attach::Btf)]) a = Attach::Raw;
+        if (a == Attach::Btf && !progs.by_mode[static_cast<int>(Attach::Btf)])
+            a = Attach::Raw;
         return progs.by_mode[static_cast<int>(a)];
     };
     bpf_program* exit_p = pick(set.exit, used.exit);
@@ -294,7 +316,8 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
 
     if (int err = hypertrace_bpf__load(skel_.get())) {
         std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
-        if (err == -EPERM || err == -EACCES) msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
+        if (err == -EPERM || err == -EACCES)
+            msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
         skel_.reset();
         throw BackendError(with_libbpf_log(msg));
     }
@@ -321,24 +344,28 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
 // tracepoints are found through tracefs (which also tells "kvm not loaded"
 // apart from "tracefs not mounted"); raw ones by name only.
 std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStore store,
-                                          const std::vector<AttachChoice>& choices, const KernelFacts& facts) {
+                                          const std::vector<AttachChoice>& choices, const KernelFacts& facts)
+{
     std::string failed_labels, last_error;
     for (std::size_t i = 0; i < choices.size(); ++i) {
         const AttachChoice& c = choices[i];
         if (c.plan.any_classic()) {
             const Fact<std::string> events = i == 0 ? facts.kvm_events_dir : find_kvm_events_dir();
             if (events.value.empty()) {
-                if (i == 0) throw BackendError("eBPF backend: " + events.how);
+                if (i == 0)
+                    throw BackendError("eBPF backend: " + events.how);
                 throw BackendError(last_error + "\n(classic fallback: " + events.how + ")");
             }
         }
         try {
             const AttachPlan used = load_and_attach(config, store, c.plan);
             const std::string why = c.why.empty() ? used.describe() : c.why;
-            if (i == 0) return why;
+            if (i == 0)
+                return why;
             return why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
         } catch (const BackendError& e) {
-            if (i + 1 == choices.size()) throw;
+            if (i + 1 == choices.size())
+                throw;
             failed_labels += (failed_labels.empty() ? "" : " and ") + c.label;
             last_error = e.what();
             libbpf_log().clear();
@@ -347,11 +374,13 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
     throw BackendError("eBPF backend: no way to attach");  // not reached: choices is never empty
 }
 
-BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregate) {
+BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregate)
+{
     libbpf_log().clear();
     libbpf_set_print(collect_libbpf_print);
 
-    if (std::string caps = missing_bpf_capabilities(); !caps.empty()) throw BackendError("eBPF backend: " + caps);
+    if (std::string caps = missing_bpf_capabilities(); !caps.empty())
+        throw BackendError("eBPF backend: " + caps);
 
     const KernelFacts facts = probe_kernel_facts();
     const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach);
@@ -373,7 +402,8 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
         if (facts.running_vcpu.value)
             stores.push_back(StateStore::Vcpu);
         else
-            skipped += std::string(" (") + store_name(StateStore::Vcpu) + " not usable: " + facts.running_vcpu.how + ")";
+            skipped +=
+                std::string(" (") + store_name(StateStore::Vcpu) + " not usable: " + facts.running_vcpu.how + ")";
         if (const Fact<bool> task = probe_task_storage(); task.value)
             stores.push_back(StateStore::Task);
         else
@@ -390,9 +420,11 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
             storage_ = store_name(store) + skipped + failures;
             break;
         } catch (const BackendError& e) {
-            if (i + 1 == stores.size()) throw;
+            if (i + 1 == stores.size())
+                throw;
             const std::string first = e.what();
-            failures += std::string(" (") + store_name(store) + " failed: " + first.substr(0, std::min<std::size_t>(first.find('\n'), 160)) + ")";
+            failures += std::string(" (") + store_name(store) +
+                        " failed: " + first.substr(0, std::min<std::size_t>(first.find('\n'), 160)) + ")";
             libbpf_log().clear();
         }
     }
@@ -419,16 +451,19 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
 // newer kernels (6.18 here): detached at once, the program lingers, loaded,
 // for a moment after its last fd is closed.  Wait for that (bounded), so
 // that "hypertrace exited" means "nothing of it is left in the kernel".
-BpfBackend::~BpfBackend() {
+BpfBackend::~BpfBackend()
+{
     stop();
     std::vector<std::uint32_t> ids;
     if (skel_) {
         bpf_program* prog;
-        bpf_object__for_each_program(prog, skel_->obj) {
+        bpf_object__for_each_program(prog, skel_->obj)
+        {
             bpf_prog_info info{};
             std::uint32_t len = sizeof info;
             const int fd = bpf_program__fd(prog);
-            if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+            if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+                ids.push_back(info.id);
         }
     }
     consumer_page_ = Mapping();
@@ -444,15 +479,19 @@ BpfBackend::~BpfBackend() {
             }
         }
         ids.swap(left);
-        if (!ids.empty()) ::usleep(10000);
+        if (!ids.empty())
+            ::usleep(10000);
     }
 }
 
-void BpfBackend::stop() {
-    if (links_.empty()) return;
+void BpfBackend::stop()
+{
+    if (links_.empty())
+        return;
     // Reverse order: hypercall first, so nothing is armed after its entry's
     // program is gone.
-    while (!links_.empty()) links_.pop_back();
+    while (!links_.empty())
+        links_.pop_back();
     // A detached program may still be running on another CPU: the record or
     // count it is making would land after the final drain and read of the
     // counters (counted emitted, never read).  Programs run inside RCU
@@ -460,10 +499,12 @@ void BpfBackend::stop() {
     wait_for_running_programs();
 }
 
-Counters BpfBackend::counters() const {
+Counters BpfBackend::counters() const
+{
     Counters total{};
     const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus <= 0 || !skel_) return total;
+    if (ncpus <= 0 || !skel_)
+        return total;
     struct PerCpu {
         std::uint64_t c[HT_CNT_MAX];
     };
@@ -471,23 +512,28 @@ Counters BpfBackend::counters() const {
     const std::uint32_t key = 0;
     if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, values.data()) == 0)
         for (const auto& v : values)
-            for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += v.c[i];
+            for (int i = 0; i < HT_CNT_MAX; ++i)
+                total[static_cast<std::size_t>(i)] += v.c[i];
     // The vcpu set counts in its slots (no per-CPU map lookup per event).
     if (store_ == StateStore::Vcpu) {
         auto table = std::make_unique<ht_vcpu_table>();
         if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, table.get()) == 0)
             for (const auto& sl : table->slot)
-                for (int i = 0; i < HT_CNT_MAX; ++i) total[static_cast<std::size_t>(i)] += sl.counters[i];
+                for (int i = 0; i < HT_CNT_MAX; ++i)
+                    total[static_cast<std::size_t>(i)] += sl.counters[i];
     }
     return total;
 }
 
 // Sums one key's per-CPU values into e.
-void add_per_cpu(AggregateEntry& e, const std::vector<ht_agg_value>& per_cpu) {
-    for (const ht_agg_value& v : per_cpu) ht_agg_merge(&e.value, &v);
+void add_per_cpu(AggregateEntry& e, const std::vector<ht_agg_value>& per_cpu)
+{
+    for (const ht_agg_value& v : per_cpu)
+        ht_agg_merge(&e.value, &v);
 }
 
-std::vector<ht_agg_key> all_keys(int fd) {
+std::vector<ht_agg_key> all_keys(int fd)
+{
     std::vector<ht_agg_key> keys;
     ht_agg_key key{}, next{};
     const ht_agg_key* prev = nullptr;
@@ -499,9 +545,11 @@ std::vector<ht_agg_key> all_keys(int fd) {
     return keys;
 }
 
-std::vector<AggregateEntry> BpfBackend::take_aggregates() {
+std::vector<AggregateEntry> BpfBackend::take_aggregates()
+{
     std::vector<AggregateEntry> out;
-    if (!aggregate_ || !skel_) return out;
+    if (!aggregate_ || !skel_)
+        return out;
     // Next generation: programs that start now write the other parity.
     const std::uint32_t old_gen = skel_->bss->agg_gen;
     const std::uint32_t parity = old_gen & 1;
@@ -509,7 +557,8 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates() {
     wait_for_running_programs();
 
     const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus <= 0) return out;
+    if (ncpus <= 0)
+        return out;
     std::vector<ht_agg_value> per_cpu(static_cast<std::size_t>(ncpus));
     const std::vector<ht_agg_value> zeros(static_cast<std::size_t>(ncpus));
 
@@ -518,7 +567,8 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates() {
     const int index_fd = bpf_map__fd(skel_->maps.agg_index);
     const int hot_fd = bpf_map__fd(skel_->maps.agg_hot);
     for (const ht_agg_key& k : all_keys(index_fd)) {
-        if (k.parity != parity) continue;
+        if (k.parity != parity)
+            continue;
         std::uint32_t idx = 0;
         if (bpf_map_lookup_elem(index_fd, &k, &idx) == 0 && idx < 2 * agg_hot_keys_ &&
             bpf_map_lookup_elem(hot_fd, &idx, per_cpu.data()) == 0) {
@@ -526,7 +576,8 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates() {
             e.key = k;
             e.key.parity = 0;
             add_per_cpu(e, per_cpu);
-            if (e.value.count) out.push_back(e);
+            if (e.value.count)
+                out.push_back(e);
             bpf_map_update_elem(hot_fd, &idx, zeros.data(), BPF_ANY);
         }
         bpf_map_delete_elem(index_fd, &k);
@@ -537,20 +588,20 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates() {
     // The cold keys.
     const int fd = bpf_map__fd(parity ? skel_->maps.agg1 : skel_->maps.agg0);
     for (const ht_agg_key& k : all_keys(fd)) {
-        if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) continue;
+        if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0)
+            continue;
         AggregateEntry e;
         e.key = k;
         add_per_cpu(e, per_cpu);
         bpf_map_delete_elem(fd, &k);
-        if (e.value.count) out.push_back(e);
+        if (e.value.count)
+            out.push_back(e);
     }
     return out;
 }
 
 }  // namespace
 
-std::unique_ptr<Backend> open_bpf_backend(const BackendConfig& config) {
-    return std::make_unique<BpfBackend>(config);
-}
+std::unique_ptr<Backend> open_bpf_backend(const BackendConfig& config) { return std::make_unique<BpfBackend>(config); }
 
 }  // namespace hypertrace

@@ -92,15 +92,15 @@ void load_module(const std::string& kmod_path)
     int rc = run_quiet(argv, &out);
     if (rc != 0) {
         std::string how = argv[0] + " " + argv[1];
-        std::string msg = "kmod backend: " HT_DEVICE_PATH " is missing and `" + how +
-                          "` failed (exit " + std::to_string(rc) + ")" +
-                          (out.empty() ? "" : ": " + out) + ". ";
+        std::string msg = "kmod backend: " HT_DEVICE_PATH " is missing and `" + how + "` failed (exit " +
+                          std::to_string(rc) + ")" + (out.empty() ? "" : ": " + out) + ". ";
         if (!kmod_path.empty())
-            msg += "Check HT_KMOD_PATH: it must name a hypertrace.ko built for "
-                   "this kernel (make -C kmod KDIR=/lib/modules/$(uname -r)/build).";
+            msg +=
+                "Check HT_KMOD_PATH: it must name a hypertrace.ko built for "
+                "this kernel (make -C kmod KDIR=/lib/modules/$(uname -r)/build).";
         else
-            msg += "The hypertrace module is not installed for this kernel: install "
-                   HT_KMOD_PACKAGE " (and the linux-headers package of the running "
+            msg += "The hypertrace module is not installed for this kernel: install " HT_KMOD_PACKAGE
+                   " (and the linux-headers package of the running "
                    "kernel), or build kmod/ (make -C kmod) and set HT_KMOD_PATH to "
                    "the hypertrace.ko.";
         throw BackendError(msg);
@@ -119,14 +119,19 @@ void unload_module()
     int err = errno;
     if (err != EWOULDBLOCK && err != EBUSY && err != ENOENT)
         std::cerr << "hypertrace: kmod backend: could not unload the hypertrace module "
-                     "it loaded (" << errstr(err) << "): unload it with 'rmmod hypertrace'\n";
+                     "it loaded ("
+                  << errstr(err) << "): unload it with 'rmmod hypertrace'\n";
 }
 
 const char* attached_names(std::uint32_t bits)
 {
-    static const char* names[8] = {"none", "kvm_exit", "kvm_hypercall",
-                                   "kvm_exit, kvm_hypercall", "kvm_entry",
-                                   "kvm_exit, kvm_entry", "kvm_hypercall, kvm_entry",
+    static const char* names[8] = {"none",
+                                   "kvm_exit",
+                                   "kvm_hypercall",
+                                   "kvm_exit, kvm_hypercall",
+                                   "kvm_entry",
+                                   "kvm_exit, kvm_entry",
+                                   "kvm_hypercall, kvm_entry",
                                    "all three"};
     return names[bits & 7];
 }
@@ -143,19 +148,22 @@ bool get_status(int fd, ht_ioc_status* st)
 void verify_attached(const ht_ioc_status& st)
 {
     if (st.attach_errors)
-        throw BackendError("kmod backend: the module could not attach its probes to the kvm "
-                           "tracepoints (" + std::to_string(st.attach_errors) +
-                           " error(s); attached to: " + attached_names(st.attached) +
-                           "; the kernel log says why: dmesg | grep hypertrace). Use -b bpf, "
-                           "or report it with the kernel version.");
+        throw BackendError(
+            "kmod backend: the module could not attach its probes to the kvm "
+            "tracepoints (" +
+            std::to_string(st.attach_errors) + " error(s); attached to: " + attached_names(st.attached) +
+            "; the kernel log says why: dmesg | grep hypertrace). Use -b bpf, "
+            "or report it with the kernel version.");
     if (st.attached == HT_ATTACHED_ALL)
         return;
     if (!path_exists("/sys/module/kvm"))
-        throw BackendError("kmod backend: the kvm tracepoints kvm_exit/kvm_hypercall/kvm_entry "
-                           "do not exist: this is not a KVM host or kvm is not loaded "
-                           "(modprobe kvm_intel or kvm_amd)");
+        throw BackendError(
+            "kmod backend: the kvm tracepoints kvm_exit/kvm_hypercall/kvm_entry "
+            "do not exist: this is not a KVM host or kvm is not loaded "
+            "(modprobe kvm_intel or kvm_amd)");
     throw BackendError(std::string("kmod backend: kvm is loaded but the module attached to ") +
-                       attached_names(st.attached) + " of kvm_exit/kvm_hypercall/kvm_entry: "
+                       attached_names(st.attached) +
+                       " of kvm_exit/kvm_hypercall/kvm_entry: "
                        "this kernel's kvm lacks some of them. Use -b bpf.");
 }
 
@@ -166,12 +174,13 @@ UniqueFd open_device()
         return fd;
     int err = errno;
     if (err == EBUSY)
-        throw BackendError("kmod backend: " HT_DEVICE_PATH " is busy: another "
+        throw BackendError("kmod backend: " HT_DEVICE_PATH
+                           " is busy: another "
                            "hypertrace session (-b kmod) is running, and the module "
                            "serves one at a time. Stop it, or use -b bpf.");
     if (err == EACCES || err == EPERM)
-        throw BackendError("kmod backend: cannot open " HT_DEVICE_PATH ": " +
-                           errstr(err) + ". It needs root (CAP_PERFMON or CAP_SYS_ADMIN): "
+        throw BackendError("kmod backend: cannot open " HT_DEVICE_PATH ": " + errstr(err) +
+                           ". It needs root (CAP_PERFMON or CAP_SYS_ADMIN): "
                            "run hypertrace as root.");
     throw BackendError("kmod backend: cannot open " HT_DEVICE_PATH ": " + errstr(err));
 }
@@ -180,15 +189,18 @@ void handshake(int fd)
 {
     __u32 ver = 0;
     if (::ioctl(fd, HT_IOC_VERSION, &ver) < 0)
-        throw BackendError("kmod backend: " HT_DEVICE_PATH " does not answer the "
-                           "hypertrace version handshake (" + errstr(errno) +
-                           "): is it the hypertrace module? Reinstall " HT_KMOD_PACKAGE ".");
+        throw BackendError("kmod backend: " HT_DEVICE_PATH
+                           " does not answer the "
+                           "hypertrace version handshake (" +
+                           errstr(errno) + "): is it the hypertrace module? Reinstall " HT_KMOD_PACKAGE ".");
     if (ver != HT_IOCTL_VERSION)
-        throw BackendError("kmod backend: the loaded hypertrace module speaks interface "
-                           "version " + std::to_string(ver) + ", this hypertrace needs " +
-                           std::to_string(HT_IOCTL_VERSION) + ". Update " HT_KMOD_PACKAGE
-                           " to the version of this hypertrace, then reload the module "
-                           "(rmmod hypertrace).");
+        throw BackendError(
+            "kmod backend: the loaded hypertrace module speaks interface "
+            "version " +
+            std::to_string(ver) + ", this hypertrace needs " + std::to_string(HT_IOCTL_VERSION) +
+            ". Update " HT_KMOD_PACKAGE
+            " to the version of this hypertrace, then reload the module "
+            "(rmmod hypertrace).");
 }
 
 // ---- the backend -------------------------------------------------------
@@ -218,8 +230,8 @@ private:
     std::size_t page_ = 0;
     std::uint64_t size_ = 0;
     bool stopped_ = false;
-    bool started_ = false;        // START succeeded and was verified
-    bool loaded_module_ = false;  // we loaded the module (modprobe/insmod)
+    bool started_ = false;          // START succeeded and was verified
+    bool loaded_module_ = false;    // we loaded the module (modprobe/insmod)
     bool unload_on_close_ = false;  // --check: leave the module as found
     bool aggregate_ = false;
     std::vector<ht_ioc_agg_entry> agg_buf_;  // take buffer, kept between calls
@@ -301,11 +313,11 @@ void KmodBackend::stop()
         return;
     if (st.attach_count > 1)
         std::cerr << "hypertrace: kvm was unloaded and loaded " << st.attach_count - 1
-                  << (st.attach_count == 2 ? " time" : " times")
-                  << "; the probes followed it\n";
+                  << (st.attach_count == 2 ? " time" : " times") << "; the probes followed it\n";
     if (st.attached != HT_ATTACHED_ALL)
         std::cerr << "hypertrace: kvm was unloaded during the session and the probes were on "
-                  << attached_names(st.attached) << " of kvm_exit/kvm_hypercall/kvm_entry "
+                  << attached_names(st.attached)
+                  << " of kvm_exit/kvm_hypercall/kvm_entry "
                      "at the end: hypercalls after that were not traced\n";
     if (st.attach_errors)
         std::cerr << "hypertrace: the module failed " << st.attach_errors
@@ -317,10 +329,9 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
 {
     const std::uint32_t rb = cfg.ring_bytes;
     if (rb < HT_KRING_MIN_BYTES || rb > HT_KRING_MAX_BYTES || (rb & (rb - 1)))
-        throw BackendError("kmod backend: ring size " + std::to_string(rb) +
-                           " must be a power of two between " +
-                           std::to_string(HT_KRING_MIN_BYTES) + " and " +
-                           std::to_string(HT_KRING_MAX_BYTES) + " bytes");
+        throw BackendError("kmod backend: ring size " + std::to_string(rb) + " must be a power of two between " +
+                           std::to_string(HT_KRING_MIN_BYTES) + " and " + std::to_string(HT_KRING_MAX_BYTES) +
+                           " bytes");
 
     // Look first: refuse before touching the module.  A prototype BTF shows
     // but this hypertrace does not know is refused.
@@ -349,13 +360,15 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     if (::ioctl(b->fd_.get(), HT_IOC_INFO, &b->info_) < 0)
         throw BackendError("kmod backend: HT_IOC_INFO failed: " + errstr(errno));
     b->page_ = b->info_.page_size;
-    if (b->info_.record_size != sizeof(ht_record) ||
-        b->info_.record_version != HT_RECORD_VERSION)
-        throw BackendError("kmod backend: the module writes records of another "
-                           "version; update " HT_KMOD_PACKAGE " to match hypertrace.");
+    if (b->info_.record_size != sizeof(ht_record) || b->info_.record_version != HT_RECORD_VERSION)
+        throw BackendError(
+            "kmod backend: the module writes records of another "
+            "version; update " HT_KMOD_PACKAGE " to match hypertrace.");
     if (rb % b->page_)
-        throw BackendError("kmod backend: ring size must be a multiple of the "
-                           "page size (" + std::to_string(b->page_) + ")");
+        throw BackendError(
+            "kmod backend: ring size must be a multiple of the "
+            "page size (" +
+            std::to_string(b->page_) + ")");
 
     ht_ioc_start start{};
     std::string how;
@@ -363,22 +376,21 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
         start.exit_proto = protos.exit;
         start.entry_proto = protos.entry;
         how = facts.prototypes.how;
-    } else if (b->info_.guess_source != HT_GUESS_NONE &&
-               b->info_.guess_exit_proto != HT_EXIT_PROTO_AUTO &&
+    } else if (b->info_.guess_source != HT_GUESS_NONE && b->info_.guess_exit_proto != HT_EXIT_PROTO_AUTO &&
                b->info_.guess_entry_proto != HT_ENTRY_PROTO_AUTO) {
         start.exit_proto = b->info_.guess_exit_proto;
         start.entry_proto = b->info_.guess_entry_proto;
         how = std::string("module's compile-time guess (") +
-              (b->info_.guess_source == HT_GUESS_HEADERS ? "kernel headers"
-                                                         : "kernel version") +
-              ", " + facts.prototypes.how + "): " +
-              proto_pair(start.exit_proto, start.entry_proto);
+              (b->info_.guess_source == HT_GUESS_HEADERS ? "kernel headers" : "kernel version") + ", " +
+              facts.prototypes.how + "): " + proto_pair(start.exit_proto, start.entry_proto);
     } else {
-        throw BackendError("kmod backend: cannot tell the kvm tracepoint prototypes "
-                           "of this kernel (" + facts.prototypes.how + ", and the module "
-                           "has no compile-time guess for " +
-                           std::string(b->info_.kernel_release) +
-                           "). Load kvm first, or use -b bpf.");
+        throw BackendError(
+            "kmod backend: cannot tell the kvm tracepoint prototypes "
+            "of this kernel (" +
+            facts.prototypes.how +
+            ", and the module "
+            "has no compile-time guess for " +
+            std::string(b->info_.kernel_release) + "). Load kvm first, or use -b bpf.");
     }
 
     ht_ioc_config c{};
@@ -386,10 +398,10 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     c.flags = cfg.aggregate ? HT_CONFIG_F_AGGREGATE : 0;
     c.filter = cfg.filter;
     if (::ioctl(b->fd_.get(), HT_IOC_SET_CONFIG, &c) < 0)
-        throw BackendError("kmod backend: the module rejected the configuration (" +
-                           errstr(errno) + "): hypercall ranges must be sorted and "
-                           "merged (at most " + std::to_string(HT_MAX_NR_RANGES) +
-                           "), ring size a power of two");
+        throw BackendError("kmod backend: the module rejected the configuration (" + errstr(errno) +
+                           "): hypercall ranges must be sorted and "
+                           "merged (at most " +
+                           std::to_string(HT_MAX_NR_RANGES) + "), ring size a power of two");
 
     std::string reason_how;
     if (start.exit_proto == HT_EXIT_PROTO_REASON_VCPU_ISA) {
@@ -397,8 +409,10 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     } else if (reason.offsets.isa != HT_ISA_UNKNOWN) {
         ht_ioc_reason offsets = reason.offsets;
         if (::ioctl(b->fd_.get(), HT_IOC_SET_REASON, &offsets) < 0)
-            throw BackendError("kmod backend: the module rejected the exit-reason "
-                               "offsets (" + errstr(errno) + "): " + facts.exit_reason.how);
+            throw BackendError(
+                "kmod backend: the module rejected the exit-reason "
+                "offsets (" +
+                errstr(errno) + "): " + facts.exit_reason.how);
         reason_how = "exit reason from " + facts.exit_reason.how;
     } else {
         reason_how = "exit reason unknown (" + facts.exit_reason.how + ")";
@@ -408,16 +422,15 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     b->size_ = rb;
     b->cons_ = Mapping::map(b->page_, PROT_READ | PROT_WRITE, b->fd_.get(), 0);
     if (!b->cons_.valid())
-        throw BackendError("kmod backend: cannot map the ring's consumer page: " +
-                           errstr(errno));
-    b->rest_ = Mapping::map(b->page_ + 2 * static_cast<std::size_t>(rb), PROT_READ,
-                            b->fd_.get(), static_cast<off_t>(b->page_));
+        throw BackendError("kmod backend: cannot map the ring's consumer page: " + errstr(errno));
+    b->rest_ = Mapping::map(b->page_ + 2 * static_cast<std::size_t>(rb), PROT_READ, b->fd_.get(),
+                            static_cast<off_t>(b->page_));
     if (!b->rest_.valid())
         throw BackendError("kmod backend: cannot map the ring: " + errstr(errno));
 
     if (::ioctl(b->fd_.get(), HT_IOC_START, &start) < 0)
-        throw BackendError("kmod backend: cannot start tracing (" + errstr(errno) +
-                           ") with " + proto_pair(start.exit_proto, start.entry_proto));
+        throw BackendError("kmod backend: cannot start tracing (" + errstr(errno) + ") with " +
+                           proto_pair(start.exit_proto, start.entry_proto));
     ht_ioc_status st;
     if (!get_status(b->fd_.get(), &st))
         throw BackendError("kmod backend: HT_IOC_GET_STATUS failed: " + errstr(errno));

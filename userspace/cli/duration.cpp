@@ -17,13 +17,8 @@ struct Unit {
 // "µs" is listed in UTF-8 (U+00B5 MICRO SIGN) and as U+03BC (GREEK MU),
 // since both get typed.
 constexpr Unit kUnits[] = {
-    {"ns", 1ull},
-    {"us", 1000ull},
-    {"\xc2\xb5s", 1000ull},
-    {"\xce\xbcs", 1000ull},
-    {"ms", 1000000ull},
-    {"s", 1000000000ull},
-    {"m", 60ull * 1000000000ull},
+    {"ns", 1ull},       {"us", 1000ull},      {"\xc2\xb5s", 1000ull},       {"\xce\xbcs", 1000ull},
+    {"ms", 1000000ull}, {"s", 1000000000ull}, {"m", 60ull * 1000000000ull},
 };
 
 [[noreturn]] void bad(std::string_view text, const std::string& why)
@@ -92,8 +87,7 @@ std::uint64_t parse_duration_ns(std::string_view text, BareNumber bare)
     std::uint64_t ns = whole * unit_ns;
     // frac/frac_den < 1 and unit_ns <= 6e10, frac_den <= 1e18: compute
     // frac * unit_ns / frac_den in 128 bits so nothing overflows.
-    unsigned __int128 part =
-        static_cast<unsigned __int128>(frac) * unit_ns / frac_den;
+    unsigned __int128 part = static_cast<unsigned __int128>(frac) * unit_ns / frac_den;
     if (ns > kMax - static_cast<std::uint64_t>(part))
         too_large(text);
     return ns + static_cast<std::uint64_t>(part);

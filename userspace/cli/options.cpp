@@ -32,10 +32,8 @@ struct ValueOption {
     const char* short_name;  // nullptr if none
 };
 constexpr ValueOption kValueOptions[] = {
-    {"--nr", "-n"},          {"--pid", "-p"},      {"--vcpu", nullptr},
-    {"--min-latency", nullptr}, {"--duration", "-d"}, {"--format", "-f"},
-    {"--output", "-o"},      {"--backend", "-b"},  {"--ring-size", nullptr},
-    {"--interval", "-i"},
+    {"--nr", "-n"},     {"--pid", "-p"},    {"--vcpu", nullptr}, {"--min-latency", nullptr}, {"--duration", "-d"},
+    {"--format", "-f"}, {"--output", "-o"}, {"--backend", "-b"}, {"--ring-size", nullptr},   {"--interval", "-i"},
 };
 
 // "-n -1" would make Boost read "-1" as an option and report a confusing
@@ -89,9 +87,8 @@ std::vector<NrRange> parse_nr_option(const std::vector<std::string>& items)
     }
     all = merge_nr_ranges(std::move(all));
     if (all.size() > HT_MAX_NR_RANGES)
-        usage("--nr '" + joined + "' merges into " + std::to_string(all.size()) +
-              " ranges, more than the " + std::to_string(HT_MAX_NR_RANGES) +
-              " supported; cover neighbouring numbers with ranges like 40-50");
+        usage("--nr '" + joined + "' merges into " + std::to_string(all.size()) + " ranges, more than the " +
+              std::to_string(HT_MAX_NR_RANGES) + " supported; cover neighbouring numbers with ranges like 40-50");
     return all;
 }
 
@@ -139,9 +136,8 @@ std::uint32_t parse_pid(const std::string& text)
     // the process (tgid), so a vCPU thread id would silently match nothing.
     std::uint32_t tgid = read_tgid(pid);
     if (tgid != 0 && tgid != pid)
-        usage("pid " + std::to_string(pid) + " is a thread of process " +
-              std::to_string(tgid) + "; pass the process: -p " +
-              std::to_string(tgid));
+        usage("pid " + std::to_string(pid) + " is a thread of process " + std::to_string(tgid) +
+              "; pass the process: -p " + std::to_string(tgid));
     return pid;
 }
 
@@ -151,23 +147,20 @@ std::uint32_t parse_vcpu(const std::string& text)
     try {
         v = parse_u64(text);
     } catch (const std::invalid_argument& e) {
-        usage("invalid --vcpu '" + text + "': " + e.what() +
-              "; expected a vCPU id like 0 or 3");
+        usage("invalid --vcpu '" + text + "': " + e.what() + "; expected a vCPU id like 0 or 3");
     }
     if (v >= HT_VCPU_ANY)
-        usage("invalid --vcpu '" + text + "': vCPU ids go up to " +
-              std::to_string(HT_VCPU_ANY - 1) +
+        usage("invalid --vcpu '" + text + "': vCPU ids go up to " + std::to_string(HT_VCPU_ANY - 1) +
               "; omit --vcpu to trace every vCPU");
     return static_cast<std::uint32_t>(v);
 }
 
 // `omit` says what leaving the option out does (the fix for a value that
 // is zero or too long).
-std::uint64_t parse_duration_option(const std::string& what, const std::string& text,
-                                    const std::string& omit)
+std::uint64_t parse_duration_option(const std::string& what, const std::string& text, const std::string& omit)
 {
-    const std::string too_long = "invalid " + what + " '" + text +
-                                 "': longer than the maximum of " + kMaxDurationText + "; " + omit;
+    const std::string too_long =
+        "invalid " + what + " '" + text + "': longer than the maximum of " + kMaxDurationText + "; " + omit;
     std::uint64_t ns;
     try {
         ns = parse_duration_ns(text, BareNumber::Seconds);
@@ -200,16 +193,18 @@ std::uint32_t parse_ring_size(const std::string& text)
 {
     const std::uint64_t page = std::max<long>(4096, sysconf(_SC_PAGESIZE));
     constexpr std::uint64_t kMax = 1ull << 30;
-    const std::string fix =
-        "; expected a power of two from " + std::to_string(page) +
-        " bytes to 1G, like 64K or 8M (suffixes K, M, G = 1024-based)";
+    const std::string fix = "; expected a power of two from " + std::to_string(page) +
+                            " bytes to 1G, like 64K or 8M (suffixes K, M, G = 1024-based)";
     std::string_view num = text;
     unsigned shift = 0;
     if (!num.empty()) {
         switch (num.back()) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
+        case 'k':
+        case 'K': shift = 10; break;
+        case 'm':
+        case 'M': shift = 20; break;
+        case 'g':
+        case 'G': shift = 30; break;
         }
         if (shift)
             num.remove_suffix(1);
@@ -226,8 +221,7 @@ std::uint32_t parse_ring_size(const std::string& text)
     if (v < page)
         usage("invalid --ring-size '" + text + "': below the minimum" + fix);
     if ((v & (v - 1)) != 0)
-        usage("invalid --ring-size '" + text + "': " + std::to_string(v) +
-              " is not a power of two" + fix);
+        usage("invalid --ring-size '" + text + "': " + std::to_string(v) + " is not a power of two" + fix);
     return static_cast<std::uint32_t>(v);
 }
 
@@ -240,37 +234,21 @@ Options parse_options(int argc, char** argv)
     std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval;
 
     po::options_description desc;
-    desc.add_options()
-        ("help,h", po::bool_switch(&o.help))
-        ("version,V", po::bool_switch(&o.version))
-        ("nr,n", po::value(&nr_items)->composing())
-        ("pid,p", po::value(&pid))
-        ("vcpu", po::value(&vcpu))
-        ("min-latency", po::value(&min_latency))
-        ("duration,d", po::value(&duration))
-        ("format,f", po::value(&format))
-        ("output,o", po::value(&output))
-        ("summary,s", po::bool_switch(&o.summary))
-        ("interval,i", po::value(&interval))
-        ("backend,b", po::value(&backend))
-        ("check", po::bool_switch(&o.check))
-        ("timestamp,T", po::bool_switch(&o.timestamp))
-        ("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))
-        ("ring-size", po::value(&ring))
-        ("positional", po::value(&positional));
+    desc.add_options()("help,h", po::bool_switch(&o.help))("version,V", po::bool_switch(&o.version))(
+        "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vcpu", po::value(&vcpu))(
+        "min-latency", po::value(&min_latency))("duration,d", po::value(&duration))("format,f", po::value(&format))(
+        "output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))("interval,i", po::value(&interval))(
+        "backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
+        "timestamp,T", po::bool_switch(&o.timestamp))("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))(
+        "ring-size", po::value(&ring))("positional", po::value(&positional));
     po::positional_options_description pos;
     pos.add("positional", -1);
 
     po::variables_map vm;
     try {
         // No abbreviations of long options: "--dur" is an error, not a guess.
-        int style = po::command_line_style::default_style &
-                    ~po::command_line_style::allow_guessing;
-        po::store(po::command_line_parser(glue_values(argc, argv))
-                      .options(desc)
-                      .positional(pos)
-                      .style(style)
-                      .run(),
+        int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+        po::store(po::command_line_parser(glue_values(argc, argv)).options(desc).positional(pos).style(style).run(),
                   vm);
         po::notify(vm);
     } catch (const po::error& e) {
@@ -289,8 +267,7 @@ Options parse_options(int argc, char** argv)
         o.min_latency_ns = parse_min_latency(min_latency);
 
     if (positional.size() > 1)
-        usage("unexpected argument '" + positional[1] +
-              "': the only positional argument is the duration" + kSeeHelp);
+        usage("unexpected argument '" + positional[1] + "': the only positional argument is the duration" + kSeeHelp);
     if (vm.count("duration") && !positional.empty())
         usage("duration given twice (-d " + duration + " and '" + positional[0] +
               "'): use either -d DUR or the positional duration, not both");
@@ -311,8 +288,9 @@ Options parse_options(int argc, char** argv)
     }
     if (vm.count("output")) {
         if (output.empty())
-            usage("invalid --output '': expected a file name (omit -o to write "
-                  "to standard output)");
+            usage(
+                "invalid --output '': expected a file name (omit -o to write "
+                "to standard output)");
         o.output = output;
     }
     if (vm.count("backend")) {
@@ -330,7 +308,8 @@ Options parse_options(int argc, char** argv)
     if (vm.count("interval")) {
         o.interval_ns = parse_duration_option("--interval", interval, kOmitInterval);
         if (!o.summary)
-            usage("--interval " + interval + " prints the summary every interval: add -s "
+            usage("--interval " + interval +
+                  " prints the summary every interval: add -s "
                   "(records are printed as they come anyway)");
     }
     return o;

@@ -35,22 +35,23 @@ enum class Format { Text, Json, Csv };
 enum class BackendKind { Auto, Bpf, Kmod };
 
 struct Options {
-    std::vector<NrRange> nr_ranges;        // -n: merged, sorted; empty = every nr
-    std::uint32_t pid = HT_PID_ANY;        // -p: VM process (tgid); 0 = every VM
-    std::uint32_t vcpu = HT_VCPU_ANY;      // --vcpu: vcpu_id, or every vCPU
-    std::uint64_t min_latency_ns = 0;      // --min-latency: exit->entry at least this
-    std::uint64_t duration_ns = 0;         // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs
-    Format format = Format::Text;          // -f
-    std::string output;                    // -o FILE; empty = stdout
-    bool summary = false;                  // -s: statistics at the end instead of records
-    std::uint64_t interval_ns = 0;         // -i: with -s, print and reset every interval; 0 = at the end only; <= kMaxDurationNs
+    std::vector<NrRange> nr_ranges;    // -n: merged, sorted; empty = every nr
+    std::uint32_t pid = HT_PID_ANY;    // -p: VM process (tgid); 0 = every VM
+    std::uint32_t vcpu = HT_VCPU_ANY;  // --vcpu: vcpu_id, or every vCPU
+    std::uint64_t min_latency_ns = 0;  // --min-latency: exit->entry at least this
+    std::uint64_t duration_ns = 0;     // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs
+    Format format = Format::Text;      // -f
+    std::string output;                // -o FILE; empty = stdout
+    bool summary = false;              // -s: statistics at the end instead of records
+    std::uint64_t interval_ns =
+        0;  // -i: with -s, print and reset every interval; 0 = at the end only; <= kMaxDurationNs
     BackendKind backend = BackendKind::Auto;  // -b
-    bool check = false;                    // --check: check the host can trace, then exit
-    bool timestamp = false;                // -T: wall-clock time column (text format)
-    bool hypercall_exits_only = false;     // --hypercall-exits-only: HT_REASON_HYPERCALL_ONLY
-    std::uint32_t ring_bytes = 8u << 20;   // --ring-size: power of two, >= page size, <= 1 GiB
-    bool help = false;                     // -h: print help_text(), exit 0
-    bool version = false;                  // -V: print version_text(), exit 0
+    bool check = false;                       // --check: check the host can trace, then exit
+    bool timestamp = false;                   // -T: wall-clock time column (text format)
+    bool hypercall_exits_only = false;        // --hypercall-exits-only: HT_REASON_HYPERCALL_ONLY
+    std::uint32_t ring_bytes = 8u << 20;      // --ring-size: power of two, >= page size, <= 1 GiB
+    bool help = false;                        // -h: print help_text(), exit 0
+    bool version = false;                     // -V: print version_text(), exit 0
 };
 
 // Parse argv.  Throws UsageError.  With -h or -V the other options are not

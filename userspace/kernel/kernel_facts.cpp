@@ -35,20 +35,26 @@ private:
 };
 
 // A module's BTF split on vmlinux's, or null when the module has none.
-BtfPtr module_btf(const char* module, btf* vmlinux) {
-    if (!vmlinux || !path_exists(std::string("/sys/kernel/btf/") + module)) return nullptr;
+BtfPtr module_btf(const char* module, btf* vmlinux)
+{
+    if (!vmlinux || !path_exists(std::string("/sys/kernel/btf/") + module))
+        return nullptr;
     return BtfPtr(btf__load_module_btf(module, vmlinux));
 }
 
 // Parameter kinds of btf_trace_<ev>, see TracepointPrototypes.
-std::string trace_params(const btf* b, const char* ev) {
+std::string trace_params(const btf* b, const char* ev)
+{
     const std::string name = std::string("btf_trace_") + ev;
     const int id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_TYPEDEF);
-    if (id < 0) return "";
+    if (id < 0)
+        return "";
     const btf_type* t = btf__type_by_id(b, btf__type_by_id(b, id)->type);
-    if (!t || !btf_is_ptr(t)) return "?";
+    if (!t || !btf_is_ptr(t))
+        return "?";
     t = btf__type_by_id(b, t->type);
-    if (!t || !btf_is_func_proto(t)) return "?";
+    if (!t || !btf_is_func_proto(t))
+        return "?";
     std::string out;
     const btf_param* p = btf_params(t);
     for (unsigned i = 0; i < btf_vlen(t); ++i) {
@@ -68,7 +74,8 @@ std::string trace_params(const btf* b, const char* ev) {
     return out;
 }
 
-Fact<TracepointPrototypes> read_prototypes(const btf* b, const std::string& where) {
+Fact<TracepointPrototypes> read_prototypes(const btf* b, const std::string& where)
+{
     Fact<TracepointPrototypes> f;
     TracepointPrototypes& p = f.value;
     p.exit_params = trace_params(b, "kvm_exit");
@@ -88,23 +95,26 @@ Fact<TracepointPrototypes> read_prototypes(const btf* b, const std::string& wher
     if (p.known())
         f.how = where + ": " + proto_pair(p.exit, p.entry);
     else
-        f.how = where + ": unknown tracepoint prototypes (kvm_exit params '" + p.exit_params +
-                "', kvm_entry params '" + p.entry_params + "')";
+        f.how = where + ": unknown tracepoint prototypes (kvm_exit params '" + p.exit_params + "', kvm_entry params '" +
+                p.entry_params + "')";
     return f;
 }
 
 // A member by name, looking into anonymous struct/union members; byte offset
 // from the start of type `id`.  False if absent or a bitfield.
-bool find_member(const btf* b, int id, const char* name, std::uint32_t* off, int* member_type, int depth = 0) {
+bool find_member(const btf* b, int id, const char* name, std::uint32_t* off, int* member_type, int depth = 0)
+{
     const int rid = btf__resolve_type(b, id);
     const btf_type* t = rid < 0 ? nullptr : btf__type_by_id(b, rid);
-    if (!t || !btf_is_composite(t) || depth > 4) return false;
+    if (!t || !btf_is_composite(t) || depth > 4)
+        return false;
     const btf_member* m = btf_members(t);
     for (unsigned i = 0; i < btf_vlen(t); i++) {
         const std::uint32_t bits = btf_member_bit_offset(t, i);
         const char* mname = btf__name_by_offset(b, m[i].name_off);
         if (mname && !std::strcmp(mname, name)) {
-            if (btf_member_bitfield_size(t, i) || bits % 8) return false;
+            if (btf_member_bitfield_size(t, i) || bits % 8)
+                return false;
             *off = bits / 8;
             *member_type = static_cast<int>(m[i].type);
             return true;
@@ -122,7 +132,8 @@ bool find_member(const btf* b, int id, const char* name, std::uint32_t* off, int
 
 // vcpu_svm.vmcb->control.exit_code (arch/x86/kvm/svm/svm.h).  False with
 // *how saying why when absent.
-bool svm_reason(const btf* b, const std::string& source, ExitReasonLocation* loc, std::string* how) {
+bool svm_reason(const btf* b, const std::string& source, ExitReasonLocation* loc, std::string* how)
+{
     const int svm = btf__find_by_name_kind(b, "vcpu_svm", BTF_KIND_STRUCT);
     int mt, ctl_t, code_t;
     std::uint32_t vcpu_off, vmcb_off, ctl_off, code_off;
@@ -165,7 +176,8 @@ bool svm_reason(const btf* b, const std::string& source, ExitReasonLocation* loc
 }
 
 // vcpu_vmx.exit_reason (.full) (arch/x86/kvm/vmx/vmx.h).
-bool vmx_reason(const btf* b, const std::string& source, ExitReasonLocation* loc, std::string* how) {
+bool vmx_reason(const btf* b, const std::string& source, ExitReasonLocation* loc, std::string* how)
+{
     const int vmx = btf__find_by_name_kind(b, "vcpu_vmx", BTF_KIND_STRUCT);
     int mt, rt;
     std::uint32_t vcpu_off, reason_off;
@@ -196,11 +208,13 @@ bool vmx_reason(const btf* b, const std::string& source, ExitReasonLocation* loc
     return true;
 }
 
-Fact<ExitReasonLocation> read_exit_reason(btf* vmlinux) {
+Fact<ExitReasonLocation> read_exit_reason(btf* vmlinux)
+{
     Fact<ExitReasonLocation> f;
     // The vendor module: only one of them can be loaded.
     for (const char* vendor : {"kvm_amd", "kvm_intel"}) {
-        if (!path_exists(std::string("/sys/kernel/btf/") + vendor)) continue;
+        if (!path_exists(std::string("/sys/kernel/btf/") + vendor))
+            continue;
         BtfPtr vb = module_btf(vendor, vmlinux);
         if (!vb) {
             f.how = std::string("cannot read ") + vendor + "'s BTF";
@@ -223,22 +237,26 @@ Fact<ExitReasonLocation> read_exit_reason(btf* vmlinux) {
 
 // Does /proc/kallsyms give `name` a non-zero address?  (Zero: hidden by
 // kptr_restrict, which is as good as absent for libbpf's ksym resolution.)
-bool kallsyms_has_address(const char* name) {
+bool kallsyms_has_address(const char* name)
+{
     std::ifstream in("/proc/kallsyms");
     std::string line;
     const std::size_t len = std::strlen(name);
     while (std::getline(in, line)) {
         // "ffffffffc0a1b2c0 d kvm_running_vcpu\t[kvm]"
         const std::size_t sym = line.find(' ', line.find(' ') + 1);
-        if (sym == std::string::npos || line.compare(sym + 1, len, name) != 0) continue;
+        if (sym == std::string::npos || line.compare(sym + 1, len, name) != 0)
+            continue;
         const char after = sym + 1 + len < line.size() ? line[sym + 1 + len] : '\0';
-        if (after != '\0' && after != '\t' && after != ' ') continue;
+        if (after != '\0' && after != '\t' && after != ' ')
+            continue;
         return std::strtoull(line.c_str(), nullptr, 16) != 0;
     }
     return false;
 }
 
-Fact<bool> read_running_vcpu(const btf* protos, const std::string& where) {
+Fact<bool> read_running_vcpu(const btf* protos, const std::string& where)
+{
     Fact<bool> f;
     if (!protos || btf__find_by_name_kind(protos, "kvm_running_vcpu", BTF_KIND_VAR) <= 0) {
         f.how = "no kvm_running_vcpu variable in " + (protos ? where : std::string("any BTF"));
@@ -254,18 +272,21 @@ Fact<bool> read_running_vcpu(const btf* protos, const std::string& where) {
 }
 
 // CapEff from /proc/self/status: no libcap dependency for one bitmask.
-std::uint64_t effective_caps() {
+std::uint64_t effective_caps()
+{
     std::ifstream status("/proc/self/status");
     std::string line;
     while (std::getline(status, line)) {
-        if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+        if (line.rfind("CapEff:", 0) == 0)
+            return std::stoull(line.substr(7), nullptr, 16);
     }
     return 0;
 }
 
 }  // namespace
 
-KernelFacts probe_kernel_facts() {
+KernelFacts probe_kernel_facts()
+{
     QuietLibbpf quiet;
     KernelFacts k;
     k.kvm_events_dir = find_kvm_events_dir();
@@ -296,7 +317,8 @@ KernelFacts probe_kernel_facts() {
     return k;
 }
 
-Fact<bool> probe_task_storage() {
+Fact<bool> probe_task_storage()
+{
     Fact<bool> f;
     f.value = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1 &&
               libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr) == 1 &&
@@ -305,12 +327,14 @@ Fact<bool> probe_task_storage() {
     return f;
 }
 
-Fact<std::string> find_kvm_events_dir() {
+Fact<std::string> find_kvm_events_dir()
+{
     Fact<std::string> f;
     // libbpf looks in the same two places, in this order, for tracepoint ids.
     bool tracefs = false;
     for (const std::string root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-        if (!path_exists(root + "/events")) continue;
+        if (!path_exists(root + "/events"))
+            continue;
         tracefs = true;
         const std::string dir = root + "/events/kvm";
         if (path_exists(dir + "/kvm_exit") && path_exists(dir + "/kvm_hypercall") && path_exists(dir + "/kvm_entry")) {
@@ -322,25 +346,31 @@ Fact<std::string> find_kvm_events_dir() {
     if (!tracefs)
         f.how = "tracefs is not mounted: mount it with 'mount -t tracefs nodev /sys/kernel/tracing'";
     else
-        f.how = "the kvm tracepoints kvm_exit/kvm_hypercall/kvm_entry do not exist: this is not a KVM host "
-                "or kvm is not loaded (modprobe kvm_intel or kvm_amd)";
+        f.how =
+            "the kvm tracepoints kvm_exit/kvm_hypercall/kvm_entry do not exist: this is not a KVM host "
+            "or kvm is not loaded (modprobe kvm_intel or kvm_amd)";
     return f;
 }
 
-std::string missing_bpf_capabilities() {
+std::string missing_bpf_capabilities()
+{
     constexpr int kSysAdmin = 21, kPerfmon = 38, kBpf = 39;
     const std::uint64_t caps = effective_caps();
     auto has = [caps](int bit) { return (caps >> bit) & 1u; };
-    if (has(kSysAdmin) || (has(kBpf) && has(kPerfmon))) return {};
+    if (has(kSysAdmin) || (has(kBpf) && has(kPerfmon)))
+        return {};
     std::ostringstream msg;
     msg << "missing capabilities:";
-    if (!has(kBpf)) msg << " CAP_BPF";
-    if (!has(kPerfmon)) msg << " CAP_PERFMON";
+    if (!has(kBpf))
+        msg << " CAP_BPF";
+    if (!has(kPerfmon))
+        msg << " CAP_PERFMON";
     msg << " (or CAP_SYS_ADMIN); run hypertrace as root";
     return msg.str();
 }
 
-const char* exit_proto_name(std::uint32_t p) {
+const char* exit_proto_name(std::uint32_t p)
+{
     switch (p) {
     case HT_EXIT_PROTO_REASON_VCPU_ISA: return "(exit_reason, vcpu, isa)";
     case HT_EXIT_PROTO_VCPU_ISA: return "(vcpu, isa)";
@@ -348,7 +378,8 @@ const char* exit_proto_name(std::uint32_t p) {
     }
 }
 
-const char* entry_proto_name(std::uint32_t p) {
+const char* entry_proto_name(std::uint32_t p)
+{
     switch (p) {
     case HT_ENTRY_PROTO_VCPU_ID: return "(vcpu_id)";
     case HT_ENTRY_PROTO_VCPU: return "(vcpu)";
@@ -357,7 +388,8 @@ const char* entry_proto_name(std::uint32_t p) {
     }
 }
 
-std::string proto_pair(std::uint32_t exit, std::uint32_t entry) {
+std::string proto_pair(std::uint32_t exit, std::uint32_t entry)
+{
     return std::string("kvm_exit") + exit_proto_name(exit) + ", kvm_entry" + entry_proto_name(entry);
 }
 

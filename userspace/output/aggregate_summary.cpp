@@ -14,16 +14,12 @@ unsigned floor_log2(std::uint64_t v)  // v > 0
 
 std::uint64_t clamp_lower(std::size_t idx, std::uint64_t min_ns, std::uint64_t max_ns)
 {
-    return std::clamp<std::uint64_t>(ht_hist_lower(static_cast<__u32>(idx)), min_ns,
-                                     std::max(min_ns, max_ns));
+    return std::clamp<std::uint64_t>(ht_hist_lower(static_cast<__u32>(idx)), min_ns, std::max(min_ns, max_ns));
 }
 
 }  // namespace
 
-unsigned log2_slot(std::uint64_t us)
-{
-    return us < 2 ? 0 : floor_log2(us);
-}
+unsigned log2_slot(std::uint64_t us) { return us < 2 ? 0 : floor_log2(us); }
 
 std::vector<std::uint64_t> trim_log2(const std::array<std::uint64_t, kLog2Slots>& slots)
 {
@@ -31,12 +27,11 @@ std::vector<std::uint64_t> trim_log2(const std::array<std::uint64_t, kLog2Slots>
     for (std::size_t i = 0; i < slots.size(); i++)
         if (slots[i])
             last = i;
-    return std::vector<std::uint64_t>(slots.begin(),
-                                      slots.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+    return std::vector<std::uint64_t>(slots.begin(), slots.begin() + static_cast<std::ptrdiff_t>(last) + 1);
 }
 
-std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t min_ns,
-                              std::uint64_t max_ns, unsigned permille)
+std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t min_ns, std::uint64_t max_ns,
+                              unsigned permille)
 {
     unsigned __int128 total = 0;
     for (std::size_t i = 0; i < n; i++)
@@ -56,8 +51,8 @@ std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t
     return max_ns;  // not reached: rank <= total
 }
 
-std::array<std::uint64_t, kLog2Slots> hist_log2_usecs(
-    const __u64* buckets, std::size_t n, std::uint64_t min_ns, std::uint64_t max_ns)
+std::array<std::uint64_t, kLog2Slots> hist_log2_usecs(const __u64* buckets, std::size_t n, std::uint64_t min_ns,
+                                                      std::uint64_t max_ns)
 {
     std::array<std::uint64_t, kLog2Slots> slots{};
     for (std::size_t i = 0; i < n; i++)

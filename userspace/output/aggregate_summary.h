@@ -60,13 +60,13 @@ std::vector<std::uint64_t> trim_log2(const std::array<std::uint64_t, kLog2Slots>
 // Nearest-rank percentile (permille in [1, 1000]; 999 = p99.9) over n
 // log-linear buckets (ht_hist_index), reported as described above.  0 if
 // the buckets are empty.
-std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t min_ns,
-                              std::uint64_t max_ns, unsigned permille);
+std::uint64_t hist_percentile(const __u64* buckets, std::size_t n, std::uint64_t min_ns, std::uint64_t max_ns,
+                              unsigned permille);
 
 // The log2 µs slots (log2_slot) of n log-linear buckets, each bucket
 // assigned as described above.
-std::array<std::uint64_t, kLog2Slots> hist_log2_usecs(
-    const __u64* buckets, std::size_t n, std::uint64_t min_ns, std::uint64_t max_ns);
+std::array<std::uint64_t, kLog2Slots> hist_log2_usecs(const __u64* buckets, std::size_t n, std::uint64_t min_ns,
+                                                      std::uint64_t max_ns);
 
 // Merged aggregates of any number of batches.  With -i/--interval, use one
 // per batch (or aggregate_rows()); at the end, feed it every batch not yet

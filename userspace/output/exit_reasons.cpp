@@ -105,12 +105,10 @@ constexpr const char* kVmx[] = {
 // SVM exception intercepts: SVM_EXIT_EXCP_BASE (0x40) + vector.  Reserved
 // vectors are named by number.
 constexpr const char* kSvmExcp[32] = {
-    "excp_de", "excp_db", "excp_nmi", "excp_bp", "excp_of", "excp_br",
-    "excp_ud", "excp_nm", "excp_df", "excp_9",  "excp_ts", "excp_np",
-    "excp_ss", "excp_gp", "excp_pf", "excp_15", "excp_mf", "excp_ac",
-    "excp_mc", "excp_xm", "excp_ve", "excp_cp", "excp_22", "excp_23",
-    "excp_24", "excp_25", "excp_26", "excp_27", "excp_hv", "excp_vc",
-    "excp_sx", "excp_31",
+    "excp_de", "excp_db", "excp_nmi", "excp_bp", "excp_of", "excp_br", "excp_ud", "excp_nm",
+    "excp_df", "excp_9",  "excp_ts",  "excp_np", "excp_ss", "excp_gp", "excp_pf", "excp_15",
+    "excp_mf", "excp_ac", "excp_mc",  "excp_xm", "excp_ve", "excp_cp", "excp_22", "excp_23",
+    "excp_24", "excp_25", "excp_26",  "excp_27", "excp_hv", "excp_vc", "excp_sx", "excp_31",
 };
 
 struct SvmName {
@@ -245,9 +243,8 @@ const char* exit_reason_name(std::uint8_t isa, std::uint32_t reason)
     if (isa == HT_ISA_SVM) {
         if (reason >= 0x40 && reason <= 0x5f)
             return kSvmExcp[reason - 0x40];
-        auto it = std::lower_bound(
-            std::begin(kSvm), std::end(kSvm), reason,
-            [](const SvmName& n, std::uint32_t c) { return n.code < c; });
+        auto it = std::lower_bound(std::begin(kSvm), std::end(kSvm), reason,
+                                   [](const SvmName& n, std::uint32_t c) { return n.code < c; });
         if (it != std::end(kSvm) && it->code == reason)
             return it->name;
         return "unknown";

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
@@ -30,20 +30,23 @@ extern "C" void remember_stop_signal(int signo) { g_deferred_signal = signo; }
 
 }  // namespace
 
-void defer_stop_signals() {
+void defer_stop_signals()
+{
     struct sigaction sa {};
     sa.sa_handler = remember_stop_signal;
     sigemptyset(&sa.sa_mask);
     // Loading a backend must not see EINTR from a signal it can ignore.
     sa.sa_flags = SA_RESTART;
-    for (int signo : kStopSignals) ::sigaction(signo, &sa, nullptr);
+    for (int signo : kStopSignals)
+        ::sigaction(signo, &sa, nullptr);
 }
 
 // Records handed over per handler: bounds how long a signal or timer waits.
 constexpr std::uint64_t kDrainBatch = 1024;
 
-SessionResult run_session(Backend& backend, const RecordSink& sink,
-                          std::optional<std::chrono::nanoseconds> duration, const SessionHooks& hooks) {
+SessionResult run_session(Backend& backend, const RecordSink& sink, std::optional<std::chrono::nanoseconds> duration,
+                          const SessionHooks& hooks)
+{
     namespace asio = boost::asio;
     SessionResult result;
     const RingMapping mapping = backend.ring();
@@ -53,10 +56,12 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     // stream_descriptor closes what it holds: give it a dup of the backend's
     // fd, which the backend keeps owning.
     const int wait_fd = ::dup(mapping.fd);
-    if (wait_fd < 0) throw std::system_error(errno, std::generic_category(), "dup(ring fd)");
+    if (wait_fd < 0)
+        throw std::system_error(errno, std::generic_category(), "dup(ring fd)");
     asio::posix::stream_descriptor ring_fd(io, wait_fd);
     asio::signal_set signals(io);
-    for (int signo : kStopSignals) signals.add(signo);
+    for (int signo : kStopSignals)
+        signals.add(signo);
     asio::steady_timer timer(io);
     asio::steady_timer poll_timer(io);
     asio::steady_timer interval_timer(io);
@@ -75,7 +80,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     };
     // After every step that runs the sink or a hook.
     auto stop_if_requested = [&] {
-        if (stop_requested()) stop();
+        if (stop_requested())
+            stop();
     };
 
     // One bounded pass over the ring per handler (RingReader::drain, at most
@@ -96,13 +102,14 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
             },
             kDrainBatch);
         result.records += n;
-        if (n && hooks.drained && !stop_requested()) hooks.drained();
-        if (!stopping && !stop_requested() && !drain_posted && reader.position() != before &&
-            !reader.caught_up()) {
+        if (n && hooks.drained && !stop_requested())
+            hooks.drained();
+        if (!stopping && !stop_requested() && !drain_posted && reader.position() != before && !reader.caught_up()) {
             drain_posted = true;
             asio::post(io, [&] {
                 drain_posted = false;
-                if (stopping) return;
+                if (stopping)
+                    return;
                 drain();
                 stop_if_requested();
             });
@@ -115,7 +122,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     // here, one committed after it wakes the armed wait.
     std::function<void()> wait_ring = [&] {
         ring_fd.async_wait(asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& ec) {
-            if (ec || stopping) return;
+            if (ec || stopping)
+                return;
             wait_ring();
         });
         drain();
@@ -123,35 +131,42 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     };
 
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;
+        if (ec)
+            return;
         result.signal = signo;
         stop();
     });
     if (duration) {
         timer.expires_after(*duration);
         timer.async_wait([&](const boost::system::error_code& ec) {
-            if (!ec) stop();
+            if (!ec)
+                stop();
         });
     }
     // Below the wakeup mark nobody wakes us: look every HT_RING_POLL_MS.
     std::function<void()> poll = [&] {
         poll_timer.expires_after(std::chrono::milliseconds(HT_RING_POLL_MS));
         poll_timer.async_wait([&](const boost::system::error_code& ec) {
-            if (ec || stopping) return;
+            if (ec || stopping)
+                return;
             drain();
             stop_if_requested();
-            if (!stopping) poll();
+            if (!stopping)
+                poll();
         });
     };
     // Interval ticks keep to a fixed schedule (no drift from tick work).
     std::function<void()> schedule_tick = [&] {
         interval_timer.expires_at(interval_timer.expiry() + *hooks.interval);
         interval_timer.async_wait([&](const boost::system::error_code& ec) {
-            if (ec || stopping) return;
+            if (ec || stopping)
+                return;
             drain();
-            if (hooks.tick && !stop_requested()) hooks.tick();
+            if (hooks.tick && !stop_requested())
+                hooks.tick();
             stop_if_requested();
-            if (!stopping) schedule_tick();
+            if (!stopping)
+                schedule_tick();
         });
     };
     wait_ring();
@@ -160,7 +175,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
         interval_timer.expires_at(asio::steady_timer::clock_type::now());
         schedule_tick();
     }
-    if (hooks.started) hooks.started();
+    if (hooks.started)
+        hooks.started();
     stop_if_requested();
     // A stop signal that came while the backend loaded (defer_stop_signals);
     // from here on the signal_set above receives them.
@@ -175,7 +191,8 @@ SessionResult run_session(Backend& backend, const RecordSink& sink,
     while (!stop_requested() && !reader.caught_up()) {
         const std::uint64_t before = reader.position();
         drain();
-        if (reader.position() == before) break;  // a record left half-written
+        if (reader.position() == before)
+            break;  // a record left half-written
     }
     result.malformed = reader.malformed();
     result.counters = backend.counters();

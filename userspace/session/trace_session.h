@@ -37,8 +37,10 @@ struct SessionResult {
 // error().
 class StopRequest {
 public:
-    void request(std::string error) {
-        if (requested_) return;  // the first cause is the one to report
+    void request(std::string error)
+    {
+        if (requested_)
+            return;  // the first cause is the one to report
         requested_ = true;
         error_ = std::move(error);
     }
@@ -71,7 +73,7 @@ void defer_stop_signals();
 // Runs until a signal, `duration` or a StopRequest.  Stops the backend, then
 // (unless stopped by a StopRequest) drains what it wrote before stopping, so
 // no committed record is lost.
-SessionResult run_session(Backend& backend, const RecordSink& sink,
-                          std::optional<std::chrono::nanoseconds> duration, const SessionHooks& hooks);
+SessionResult run_session(Backend& backend, const RecordSink& sink, std::optional<std::chrono::nanoseconds> duration,
+                          const SessionHooks& hooks);
 
 }  // namespace hypertrace

@@ -9,7 +9,8 @@
 
 namespace hypertrace {
 
-inline bool path_exists(const std::string& path) {
+inline bool path_exists(const std::string& path)
+{
     struct stat st;
     return ::stat(path.c_str(), &st) == 0;
 }
