@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/bpf_attach_plan.h"
 #include "kernel/kernel_facts.h"
 #include "util/unique_fd.h"
 
@@ -86,107 +87,6 @@ const char* store_name(StateStore s)
     case StateStore::Task: return "task storage";
     default: return "an LRU hash by tid";
     }
-}
-
-// ---- attach modes, decided at load time from the kernel facts -------------
-//
-// Raw tracepoints hand the program the probe arguments; classic tracepoints
-// first make the kernel format the whole record (kvm_exit's calls the vendor's
-// get_exit_info), which is most of a classic program's cost.  Two kinds of
-// raw attach read the same arguments: tp_btf (BTF-typed, BPF_PROG_TYPE_TRACING:
-// the verifier knows the argument types, and the program is called without the
-// raw_tp context copy) and raw_tp.  Both need the prototypes (btf_trace_kvm_*)
-// and, for kvm_exit since 5.16, the vendor vCPU struct's BTF to read the exit
-// reason from.  Whatever cannot be raw stays classic.  The loader tries tp_btf,
-// then raw_tp, then classic; HYPERTRACE_BPF_ATTACH=classic|raw|btf forces one
-// (tests, benchmark) and refuses to fall back.
-
-enum class Attach { Classic, Raw, Btf };
-
-struct AttachPlan {
-    Attach exit = Attach::Classic, hypercall = Attach::Classic, entry = Attach::Classic;
-    unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
-    unsigned entry_args = HT_RAW_ENTRY_VCPU;
-    std::string exit_how;  // how kvm_exit finds the reason, for detail()
-
-    bool any_classic() const
-    {
-        return exit == Attach::Classic || hypercall == Attach::Classic || entry == Attach::Classic;
-    }
-    bool all_classic() const
-    {
-        return exit == Attach::Classic && hypercall == Attach::Classic && entry == Attach::Classic;
-    }
-    // For detail(): "kvm_exit btf (reason ...), kvm_hypercall btf, kvm_entry btf tracepoint".
-    std::string describe() const
-    {
-        auto mode = [](Attach a) { return a == Attach::Btf ? "btf" : a == Attach::Raw ? "raw" : "classic"; };
-        return std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " + mode(hypercall) +
-               ", kvm_entry " + mode(entry) + " tracepoint";
-    }
-};
-
-// The plan that attaches every tracepoint the kernel facts allow with `raw`
-// (Raw or Btf), the others classic.
-AttachPlan plan_for(const KernelFacts& k, Attach raw)
-{
-    AttachPlan plan;
-    const TracepointPrototypes& p = k.prototypes.value;
-    if (p.hypercall)
-        plan.hypercall = raw;
-    if (p.entry == HT_ENTRY_PROTO_VCPU || p.entry == HT_ENTRY_PROTO_VCPU_FORCE) {
-        plan.entry = raw;
-        plan.entry_args = HT_RAW_ENTRY_VCPU;
-    } else if (p.entry == HT_ENTRY_PROTO_VCPU_ID) {
-        plan.entry = raw;
-        plan.entry_args = HT_RAW_ENTRY_VCPU_ID;
-    }
-    if (p.exit == HT_EXIT_PROTO_REASON_VCPU_ISA) {
-        plan.exit = raw;
-        plan.exit_args = HT_RAW_EXIT_REASON_VCPU_ISA;
-        plan.exit_how = "reason from the arguments";
-    } else if (p.exit == HT_EXIT_PROTO_VCPU_ISA) {
-        const ExitReasonLocation& r = k.exit_reason.value;
-        if (r.offsets.isa != HT_ISA_UNKNOWN) {
-            plan.exit = raw;
-            plan.exit_args = HT_RAW_EXIT_VCPU_ISA;
-            plan.exit_how = "reason read from " + r.vendor_struct + " in " + r.btf_source + " at a wanted hypercall";
-        } else {
-            plan.exit_how = "no vcpu_svm/vcpu_vmx BTF, so the reason comes from the classic record";
-        }
-    } else {
-        plan.exit_how = p.exit_params.empty() ? "no btf_trace_kvm_exit" : "unknown kvm_exit prototype " + p.exit_params;
-    }
-    return plan;
-}
-
-// One way to attach, and how detail() names it.
-struct AttachChoice {
-    AttachPlan plan;
-    std::string label;  // "tp_btf", "raw", "classic": for fallback notes
-    std::string why;    // detail()'s attach part; empty: the plan as attached describes itself
-};
-
-// The choices to try, best first.  Throws BackendError for a bad override.
-std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced)
-{
-    auto choice = [&k](Attach raw, const char* label) { return AttachChoice{plan_for(k, raw), label, ""}; };
-    const AttachChoice classic{AttachPlan{}, "classic", "classic tracepoints"};
-    if (forced == "classic")
-        return {{AttachPlan{}, "classic", "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)"}};
-    if (forced == "raw")
-        return {choice(Attach::Raw, "raw")};
-    if (forced == "btf")
-        return {choice(Attach::Btf, "tp_btf")};
-    if (!forced.empty())
-        throw BackendError("eBPF backend: HYPERTRACE_BPF_ATTACH='" + forced +
-                           "' is not one of classic, raw, btf: unset it or pick one");
-    if (!k.vmlinux_btf)
-        return {{AttachPlan{}, "classic", "classic tracepoints (no vmlinux BTF for raw ones)"}};
-    AttachChoice btf = choice(Attach::Btf, "tp_btf");
-    if (btf.plan.all_classic())
-        return {btf};  // nothing raw-usable: says why per tracepoint
-    return {btf, choice(Attach::Raw, "raw"), classic};
 }
 
 // Wait until no BPF program that started before now is still running
