@@ -101,7 +101,6 @@ static void ht_detach(struct module *mod, bool all)
 	}
 }
 
-#if !HT_TP_BY_NAME
 static void ht_attach_module(struct module *mod)
 {
 	u32 before = ht_attached_bits();
@@ -149,7 +148,6 @@ static void ht_attach_core(struct tracepoint *tp, void *priv)
 	if (!strcmp(tp->name, priv))
 		ht_attach_tp(tp, NULL);
 }
-#endif
 
 int ht_attach_start(void)
 {
@@ -162,20 +160,6 @@ int ht_attach_start(void)
 	ht_attach_count = 0;
 	ht_attach_errors = 0;
 	mutex_unlock(&ht_attach_mutex);
-#if HT_TP_BY_NAME
-	/* <= 3.14: by name; the kernel connects them when kvm loads. */
-	for (i = 0; i < HT_TP_COUNT && !ret; i++)
-		ret = tracepoint_probe_register(ht_tps[ht_attach_order[i]].name,
-						ht_tps[ht_attach_order[i]].probe,
-						NULL);
-	if (ret) {
-		while (i--)
-			tracepoint_probe_unregister(
-				ht_tps[ht_attach_order[i]].name,
-				ht_tps[ht_attach_order[i]].probe, NULL);
-		tracepoint_synchronize_unregister();
-	}
-#else
 	mutex_lock(&ht_attach_mutex);
 	for (i = 0; i < HT_TP_COUNT; i++)
 		for_each_kernel_tracepoint(ht_attach_core,
@@ -192,26 +176,16 @@ int ht_attach_start(void)
 		mutex_unlock(&ht_attach_mutex);
 		tracepoint_synchronize_unregister();
 	}
-#endif
 	return ret;
 }
 
 void ht_attach_stop(void)
 {
-#if HT_TP_BY_NAME
-	unsigned int i = HT_TP_COUNT;
-
-	while (i--)
-		tracepoint_probe_unregister(ht_tps[ht_attach_order[i]].name,
-					    ht_tps[ht_attach_order[i]].probe,
-					    NULL);
-#else
 	/* Replays GOING for every loaded module: detaches. */
 	unregister_tracepoint_module_notifier(&ht_tp_nb);
 	mutex_lock(&ht_attach_mutex);
 	ht_detach(NULL, true);
 	mutex_unlock(&ht_attach_mutex);
-#endif
 	/* No probe runs (or will run) past this point. */
 	tracepoint_synchronize_unregister();
 }
