@@ -187,14 +187,17 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 }
 
 /*
- * kvm_hypercall (fires on the vCPU thread between its exit and entry).  On
- * HT_OUT_ARMED the caller stamps what it reads only for a kept hypercall
- * (ht_sm_armed_by: the clock, the thread, the vCPU's run).
+ * kvm_hypercall (fires on the vCPU thread between its exit and entry).
+ * nr_wanted: ht_nr_wanted(f, nr), which the caller may need first (a lazy
+ * exit-reason read) and should not compute twice (f is volatile in BPF: the
+ * compiler cannot merge the loads).  On HT_OUT_ARMED the caller stamps what
+ * it reads only for a kept hypercall (ht_sm_armed_by: the clock, the
+ * thread, the vCPU's run).
  */
-HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
-					  const volatile struct ht_filter *f,
-					  __u64 nr, __u64 a0,
-					  __u64 a1, __u64 a2, __u64 a3)
+HT_INLINE enum ht_outcome ht_sm_hypercall_nr(struct ht_thread_state *s,
+					     const volatile struct ht_filter *f,
+					     int nr_wanted, __u64 nr, __u64 a0,
+					     __u64 a1, __u64 a2, __u64 a3)
 {
 	if (s->phase != HT_PHASE_EXITED) {
 		/* No exit before it (or a second hypercall after one exit). */
@@ -204,7 +207,7 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 		return phase == HT_PHASE_ARMED ? HT_OUT_UNMATCHED_BOTH :
 						 HT_OUT_UNMATCHED_HYPERCALL;
 	}
-	if (!ht_nr_wanted(f, nr) ||
+	if (!nr_wanted ||
 	    (f->reason_mode == HT_REASON_HYPERCALL_ONLY &&
 	     ((s->rec_flags & HT_REC_F_REASON_UNKNOWN) ||
 	      !ht_reason_is_hypercall(s->isa, s->exit_reason)))) {
@@ -218,6 +221,15 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 	s->a3 = a3;
 	s->phase = HT_PHASE_ARMED;
 	return HT_OUT_ARMED;
+}
+
+HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
+					  const volatile struct ht_filter *f,
+					  __u64 nr, __u64 a0,
+					  __u64 a1, __u64 a2, __u64 a3)
+{
+	return ht_sm_hypercall_nr(s, f, ht_nr_wanted(f, nr), nr,
+				  a0, a1, a2, a3);
 }
 
 /* After HT_OUT_ARMED: when, by which thread (pid_tgid) and in which run of
