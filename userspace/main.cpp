@@ -4,21 +4,21 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <system_error>
 
-#include "aggregate_summary.h"
-#include "backend_select.h"
-#include "options.h"
-#include "output.h"
-#include "record_format.h"
-#include "summary.h"
-#include "trace_session.h"
+#include "backend/backend_select.h"
+#include "cli/options.h"
+#include "output/aggregate_summary.h"
+#include "output/output.h"
+#include "output/record_format.h"
+#include "output/summary_print.h"
+#include "session/trace_session.h"
 
 namespace hypertrace {
 namespace {
@@ -32,7 +32,8 @@ constexpr int kExitUsage = 2;    // bad command line
 // way a hypercall could have gone unreported: nothing is lost silently.
 // Hypercalls still armed at stop (their entry never came: a VM destroyed
 // after a hypercall its VMM was serving, a thread gone) count as unmatched.
-void print_totals(const SessionResult& r) {
+void print_totals(const SessionResult& r)
+{
     const Counters& c = r.counters;
     const std::uint64_t in_flight = c[HT_CNT_IN_FLIGHT];
     const std::uint64_t unmatched = c[HT_CNT_UNMATCHED_HYPERCALL] + in_flight;
@@ -46,9 +47,9 @@ void print_totals(const SessionResult& r) {
                  u(c[HT_CNT_UNMATCHED_HYPERCALL]), u(in_flight), u(c[HT_CNT_UNMATCHED_EXIT]), u(c[HT_CNT_EVICTED]),
                  u(c[HT_CNT_NO_STATE]), u(c[HT_CNT_EMITTED]), u(r.malformed));
     if (accounted == c[HT_CNT_HYPERCALLS])
-        std::fprintf(stderr, "identity: hypercalls %llu = emitted %llu + filtered %llu + unmatched %llu + dropped %llu\n",
-                     u(c[HT_CNT_HYPERCALLS]), u(c[HT_CNT_EMITTED]), u(c[HT_CNT_FILTERED]), u(unmatched),
-                     u(c[HT_CNT_DROPPED]));
+        std::fprintf(
+            stderr, "identity: hypercalls %llu = emitted %llu + filtered %llu + unmatched %llu + dropped %llu\n",
+            u(c[HT_CNT_HYPERCALLS]), u(c[HT_CNT_EMITTED]), u(c[HT_CNT_FILTERED]), u(unmatched), u(c[HT_CNT_DROPPED]));
     else
         std::fprintf(stderr,
                      "hypertrace: BUG: the counts do not add up: hypercalls %llu != emitted %llu + filtered %llu + "
@@ -56,30 +57,35 @@ void print_totals(const SessionResult& r) {
                      u(c[HT_CNT_HYPERCALLS]), u(c[HT_CNT_EMITTED]), u(c[HT_CNT_FILTERED]), u(unmatched),
                      u(c[HT_CNT_DROPPED]), u(accounted));
     if (c[HT_CNT_DROPPED])
-        std::fprintf(stderr, "hypertrace: %llu records dropped because the ring was full: use a larger "
-                             "--ring-size, a narrower -n, or --summary\n",
+        std::fprintf(stderr,
+                     "hypertrace: %llu records dropped because the ring was full: use a larger "
+                     "--ring-size, a narrower -n, or --summary\n",
                      u(c[HT_CNT_DROPPED]));
     if (unmatched)
-        std::fprintf(stderr, "hypertrace: %llu hypercalls could not be matched (%llu without an exit before "
-                             "them or with another exit or thread before their entry, %llu still waiting for "
-                             "their entry at stop)\n",
+        std::fprintf(stderr,
+                     "hypertrace: %llu hypercalls could not be matched (%llu without an exit before "
+                     "them or with another exit or thread before their entry, %llu still waiting for "
+                     "their entry at stop)\n",
                      u(unmatched), u(c[HT_CNT_UNMATCHED_HYPERCALL]), u(in_flight));
     if (c[HT_CNT_UNMATCHED_EXIT])
         std::fprintf(stderr, "hypertrace: %llu exits had no entry after them (no hypercall lost)\n",
                      u(c[HT_CNT_UNMATCHED_EXIT]));
     if (c[HT_CNT_EVICTED] || c[HT_CNT_NO_STATE])
-        std::fprintf(stderr, "hypertrace: per-thread state lost for %llu events (%llu evicted, %llu not "
-                             "allocatable)\n",
+        std::fprintf(stderr,
+                     "hypertrace: per-thread state lost for %llu events (%llu evicted, %llu not "
+                     "allocatable)\n",
                      u(c[HT_CNT_EVICTED] + c[HT_CNT_NO_STATE]), u(c[HT_CNT_EVICTED]), u(c[HT_CNT_NO_STATE]));
     if (r.records != c[HT_CNT_EMITTED] || r.malformed)
-        std::fprintf(stderr, "hypertrace: the kernel emitted %llu records (or summary counts) but %llu were "
-                             "read (%llu malformed)\n",
+        std::fprintf(stderr,
+                     "hypertrace: the kernel emitted %llu records (or summary counts) but %llu were "
+                     "read (%llu malformed)\n",
                      u(c[HT_CNT_EMITTED]), u(r.records), u(r.malformed));
 }
 
 // JSON's "interval" key: local time to the millisecond, so intervals shorter
 // than a second stay apart.
-std::string interval_label() {
+std::string interval_label()
+{
     using namespace std::chrono;
     const auto now = system_clock::now();
     const std::time_t t = system_clock::to_time_t(now);
@@ -89,7 +95,8 @@ std::string interval_label() {
     return buf;
 }
 
-int run(const Options& opts) {
+int run(const Options& opts)
+{
     // Open the output before attaching anything: a bad -o path leaves
     // nothing loaded behind.  An existing file is not truncated yet: if no
     // backend comes up, it keeps its content (Output::claim()).
@@ -100,8 +107,7 @@ int run(const Options& opts) {
         else
             output_storage.emplace(opts.output);
     } catch (const std::system_error& e) {
-        std::cerr << "hypertrace: cannot write --output '" << opts.output << "': " << e.code().message()
-                  << "\n";
+        std::cerr << "hypertrace: cannot write --output '" << opts.output << "': " << e.code().message() << "\n";
         return kExitUsage;
     }
     Output& output = *output_storage;
@@ -113,7 +119,8 @@ int run(const Options& opts) {
     BackendConfig config;
     config.filter = make_filter(opts);
     config.ring_bytes = opts.ring_bytes;
-    config.aggregate = opts.summary;  // statistics kept in the kernel, no records
+    config.aggregate = opts.summary;   // statistics kept in the kernel, no records
+    config.env = read_env_settings();  // the test and benchmark knobs, read once
     SelectedBackend selected;
     try {
         selected = select_backend(opts.backend, config);
@@ -131,7 +138,8 @@ int run(const Options& opts) {
     // nowhere.  The session stops and detaches; we report and exit 1.
     StopRequest stop;
     auto check_output = [&output, &stop] {
-        if (output.failed()) stop.request(output.error_message());
+        if (output.failed())
+            stop.request(output.error_message());
     };
 
     const TimeBase time_base = TimeBase::now(opts.timestamp);
@@ -141,13 +149,7 @@ int run(const Options& opts) {
     AggregateSummary from_records;
     RecordSink sink;
     if (opts.summary) {
-        sink = [&from_records](const ht_record& r) {
-            AggregateEntry e;
-            e.key.pid = r.pid;
-            e.key.nr = r.nr;
-            ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
-            from_records.add(e);
-        };
+        sink = [&from_records](const ht_record& r) { from_records.add(r); };
     } else {
         writer = make_record_writer(opts.format, out, time_base);
         // The writer hands the stream 64 KiB at a time: checking after each
@@ -179,7 +181,8 @@ int run(const Options& opts) {
     static_assert(kMaxDurationNs <= static_cast<std::uint64_t>(std::chrono::nanoseconds::max().count()),
                   "options.cpp caps durations so they fit the session's timers");
     std::optional<std::chrono::nanoseconds> duration;
-    if (opts.duration_ns) duration = std::chrono::nanoseconds(opts.duration_ns);
+    if (opts.duration_ns)
+        duration = std::chrono::nanoseconds(opts.duration_ns);
     SessionHooks hooks;
     hooks.stop_request = &stop;
     hooks.started = [&] {
@@ -205,7 +208,8 @@ int run(const Options& opts) {
     SessionResult result = run_session(*selected.backend, sink, duration, hooks);
     // After stop(): what the kernel gathered since the last interval.
     std::vector<AggregateEntry> last;
-    if (opts.summary) last = selected.backend->take_aggregates();
+    if (opts.summary)
+        last = selected.backend->take_aggregates();
     selected.backend.reset();  // detached and unloaded before we report
 
     if (!stop.requested()) {
@@ -216,7 +220,8 @@ int run(const Options& opts) {
         output.flush();
         check_output();
     }
-    if (opts.summary) result.records = aggregated + result.records;
+    if (opts.summary)
+        result.records = aggregated + result.records;
     print_totals(result);
     if (stop.requested()) {
         std::cerr << "hypertrace: " << stop.error() << "\n";
@@ -226,7 +231,8 @@ int run(const Options& opts) {
 }
 
 // -h, -V, --check: output failures count here too.
-int print_to_stdout(const std::function<int(std::ostream&)>& print) {
+int print_to_stdout(const std::function<int(std::ostream&)>& print)
+{
     Output output;
     const int rc = print(output.stream());
     if (!output.flush()) {
@@ -239,7 +245,8 @@ int print_to_stdout(const std::function<int(std::ostream&)>& print) {
 }  // namespace
 }  // namespace hypertrace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv)
+{
     using namespace hypertrace;
     // A closed output pipe (hypertrace ... | head) must be an error we see
     // and report (EPIPE), with totals and a clean detach, not a silent death.
@@ -263,8 +270,7 @@ int main(int argc, char** argv) {
         });
     try {
         if (opts.check)
-            return print_to_stdout(
-                [](std::ostream& out) { return check_backends(out) == 0 ? kExitOk : kExitFailure; });
+            return print_to_stdout([](std::ostream& out) { return check_backends(out) == 0 ? kExitOk : kExitFailure; });
         return run(opts);
     } catch (const std::exception& e) {
         std::cerr << "hypertrace: " << e.what() << "\n";

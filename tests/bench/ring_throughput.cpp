@@ -15,9 +15,9 @@
 #include <memory>
 #include <thread>
 
-#include "record_format.h"
+#include "output/record_format.h"
 #include "ring_producer.h"
-#include "ring_reader.h"
+#include "session/ring_reader.h"
 
 using hypertrace::RingReader;
 using hypertrace::testing::make_test_record;

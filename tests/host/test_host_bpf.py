@@ -174,6 +174,27 @@ def bad_state_override():
     assert our_programs() == [], f"programs left loaded: {our_programs()}"
 
 
+def forced_attach(mode, says, not_says):
+    """HYPERTRACE_BPF_ATTACH=raw|btf: that attach mode only (raw stays proven
+    where tp_btf is the default), exit 0, nothing left."""
+    def run():
+        env = dict(os.environ, HYPERTRACE_BPF_ATTACH=mode)
+        p = subprocess.run([HYPERTRACE, "-b", "bpf", "-d", "1"], capture_output=True, text=True, timeout=60, env=env)
+        assert p.returncode == 0, f"exit {p.returncode}:\n{p.stderr}"
+        first = p.stderr.split("\n")[0]
+        assert says in first and not_says not in first, p.stderr
+        assert our_programs() == [], f"programs left loaded: {our_programs()}"
+    return run
+
+
+def bad_attach_override():
+    env = dict(os.environ, HYPERTRACE_BPF_ATTACH="fentry")
+    p = subprocess.run([HYPERTRACE, "-b", "bpf", "-d", "1"], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1, f"exit {p.returncode}, want 1:\n{p.stderr}"
+    assert "HYPERTRACE_BPF_ATTACH='fentry'" in p.stderr and "classic, raw, btf" in p.stderr, p.stderr
+    assert our_programs() == [], f"programs left loaded: {our_programs()}"
+
+
 def summary_interval():
     """In-kernel summary with -i: the maps load, ticks print, exit 0, nothing left."""
     p = hypertrace("-b", "bpf", "-s", "-i", "200ms", "-d", "1")
@@ -209,6 +230,11 @@ def main():
         check("host: failed run leaves no new -o file behind", failed_run_leaves_no_new_output)
         check("host: LRU-hash fallback loads and attaches", lru_fallback)
         check("host: unknown HYPERTRACE_BPF_STATE -> exit 1, names the choices", bad_state_override)
+        check("host: HYPERTRACE_BPF_ATTACH=raw attaches raw_tp, no tp_btf",
+              forced_attach("raw", "kvm_entry raw", " btf"))
+        check("host: HYPERTRACE_BPF_ATTACH=btf attaches tp_btf",
+              forced_attach("btf", "kvm_entry btf", "kvm_entry raw"))
+        check("host: unknown HYPERTRACE_BPF_ATTACH -> exit 1, names the choices", bad_attach_override)
         check("host: -s -i loads the summary maps, exits 0, detaches", summary_interval)
         check("host: not root -> names the missing capabilities", not_root)
         check("host: --check says eBPF works", check_reports_bpf)

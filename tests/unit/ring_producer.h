@@ -11,8 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "backend.h"
-#include "unique_fd.h"
+#include "backend/backend.h"
+#include "util/unique_fd.h"
 
 extern "C" {
 #include "ht_record.h"
@@ -23,14 +23,16 @@ namespace hypertrace::testing {
 
 class RingProducer {
 public:
-    explicit RingProducer(std::uint64_t size) : size_(size), page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))) {
+    explicit RingProducer(std::uint64_t size) : size_(size), page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)))
+    {
         fd_.reset(::memfd_create("ht-ring-test", 0));
         if (!fd_ || ::ftruncate(fd_.get(), static_cast<off_t>(2 * page_ + size_)) != 0)
             throw std::runtime_error("memfd");
         meta_ = Mapping::map(2 * page_, PROT_READ | PROT_WRITE, fd_.get(), 0);
         // Reserve 2*size, then map the data pages into both halves.
         void* area = ::mmap(nullptr, 2 * size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (!meta_.valid() || area == MAP_FAILED) throw std::runtime_error("mmap");
+        if (!meta_.valid() || area == MAP_FAILED)
+            throw std::runtime_error("mmap");
         data_ = Mapping(area, 2 * size_);
         for (int half = 0; half < 2; ++half) {
             void* want = static_cast<std::uint8_t*>(area) + half * size_;
@@ -40,7 +42,8 @@ public:
         }
     }
 
-    RingMapping mapping() const {
+    RingMapping mapping() const
+    {
         RingMapping m;
         m.consumer_pos = consumer();
         m.producer_pos = producer();
@@ -51,11 +54,13 @@ public:
     }
 
     // Reserve `len` payload bytes with the BUSY bit set; nullptr when full.
-    std::uint8_t* reserve(std::uint32_t len) {
+    std::uint8_t* reserve(std::uint32_t len)
+    {
         const std::uint64_t cons = __atomic_load_n(consumer(), __ATOMIC_ACQUIRE);
         const std::uint64_t pos = *producer();
         const std::uint32_t span = ht_ring_record_span(len);
-        if (pos - cons + span > size_) return nullptr;
+        if (pos - cons + span > size_)
+            return nullptr;
         std::uint8_t* hdr = data() + (pos & (size_ - 1));
         reinterpret_cast<ht_ring_hdr*>(hdr)->pg_off = 0;
         __atomic_store_n(reinterpret_cast<std::uint32_t*>(hdr), len | HT_RING_BUSY_BIT, __ATOMIC_RELAXED);
@@ -64,24 +69,29 @@ public:
     }
 
     // Clear BUSY (and set DISCARD if asked): the record becomes visible.
-    static void commit(std::uint8_t* payload, bool discard = false) {
+    static void commit(std::uint8_t* payload, bool discard = false)
+    {
         auto* len = reinterpret_cast<std::uint32_t*>(payload - HT_RING_HDR_SZ);
         std::uint32_t v = *len & ~HT_RING_BUSY_BIT;
-        if (discard) v |= HT_RING_DISCARD_BIT;
+        if (discard)
+            v |= HT_RING_DISCARD_BIT;
         __atomic_store_n(len, v, __ATOMIC_RELEASE);
     }
 
     // What a corrupted producer (or a stray write into the ring) leaves: a
     // header length, or a producer position, that no legit producer writes.
-    static void overwrite_len(std::uint8_t* payload, std::uint32_t len) {
+    static void overwrite_len(std::uint8_t* payload, std::uint32_t len)
+    {
         __atomic_store_n(reinterpret_cast<std::uint32_t*>(payload - HT_RING_HDR_SZ), len, __ATOMIC_RELEASE);
     }
     void overwrite_producer_pos(std::uint64_t pos) { __atomic_store_n(producer(), pos, __ATOMIC_RELEASE); }
 
     // Reserve + fill + commit one record; false when the ring is full.
-    bool push(const ht_record& r) {
+    bool push(const ht_record& r)
+    {
         std::uint8_t* p = reserve(sizeof r);
-        if (!p) return false;
+        if (!p)
+            return false;
         std::memcpy(p, &r, sizeof r);
         commit(p);
         return true;
@@ -89,7 +99,8 @@ public:
 
 private:
     volatile std::uint64_t* consumer() const { return static_cast<volatile std::uint64_t*>(meta_.get()); }
-    volatile std::uint64_t* producer() const {
+    volatile std::uint64_t* producer() const
+    {
         return reinterpret_cast<volatile std::uint64_t*>(static_cast<std::uint8_t*>(meta_.get()) + page_);
     }
     std::uint8_t* data() const { return static_cast<std::uint8_t*>(data_.get()); }
@@ -101,7 +112,8 @@ private:
     Mapping data_;
 };
 
-inline ht_record make_test_record(std::uint64_t seq) {
+inline ht_record make_test_record(std::uint64_t seq)
+{
     ht_record r{};
     r.version = HT_RECORD_VERSION;
     r.size = sizeof r;

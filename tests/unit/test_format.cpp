@@ -9,8 +9,8 @@
 #include <ctime>
 #include <sstream>
 
-#include "exit_reasons.h"
-#include "record_format.h"
+#include "output/exit_reasons.h"
+#include "output/record_format.h"
 
 using namespace hypertrace;
 

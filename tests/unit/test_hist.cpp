@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "aggregate_summary.h"
+#include "output/aggregate_summary.h"
 
 extern "C" {
 #include "ht_hist.h"
@@ -37,8 +37,8 @@ std::vector<std::uint64_t> probe_values()
         std::uint64_t p = std::uint64_t{1} << i;
         v.insert(v.end(), {p - 1, p, p + 1});
     }
-    v.insert(v.end(), {std::uint64_t{1} << 40, std::uint64_t{1} << 41, kLastLower - 1, kLastLower,
-                       kU64Max - 1, kU64Max});
+    v.insert(v.end(),
+             {std::uint64_t{1} << 40, std::uint64_t{1} << 41, kLastLower - 1, kLastLower, kU64Max - 1, kU64Max});
     std::mt19937_64 rng(11);
     for (int i = 0; i < 200000; i++)
         v.push_back(rng() >> (rng() % 64));
@@ -63,8 +63,7 @@ std::unique_ptr<ht_agg_value> aggregate(const std::vector<std::uint64_t>& lats)
 }
 
 // The bound of aggregate_summary.h between reported r and exact x.
-void expect_within_bound(std::uint64_t r, std::uint64_t x, std::uint64_t max, const char* what,
-                         unsigned permille)
+void expect_within_bound(std::uint64_t r, std::uint64_t x, std::uint64_t max, const char* what, unsigned permille)
 {
     if (x < 64) {
         EXPECT_EQ(r, x) << what << " p" << permille;
@@ -257,8 +256,7 @@ TEST(Hist, PercentileErrorBound)
         cases.push_back(std::move(c));
     };
     std::uniform_real_distribution<double> u01(0.0, 1.0);
-    gen("log-uniform 1ns..2^45ns", 100000,
-        [&] { return static_cast<std::uint64_t>(std::exp2(u01(rng) * 45.0)); });
+    gen("log-uniform 1ns..2^45ns", 100000, [&] { return static_cast<std::uint64_t>(std::exp2(u01(rng) * 45.0)); });
     gen("uniform 0..100us", 100000, [&] { return rng() % 100000; });
     gen("small 0..200ns", 20000, [&] { return rng() % 200; });
     std::lognormal_distribution<double> lognorm(std::log(3000.0), 0.6);
@@ -267,11 +265,9 @@ TEST(Hist, PercentileErrorBound)
     gen("single value", 1, [&] { return std::uint64_t{123456789}; });
     gen("all equal", 5000, [&] { return std::uint64_t{2000}; });
     gen("all equal zero", 100, [&] { return std::uint64_t{0}; });
-    gen("last bucket only", 10000,
-        [&] { return (std::uint64_t{1} << 41) + (rng() >> (rng() % 64)); });
-    gen("mixed with last bucket", 20000, [&] {
-        return rng() % 4 ? 1000 + rng() % 1000000 : (std::uint64_t{1} << 41) + rng() % (1ull << 50);
-    });
+    gen("last bucket only", 10000, [&] { return (std::uint64_t{1} << 41) + (rng() >> (rng() % 64)); });
+    gen("mixed with last bucket", 20000,
+        [&] { return rng() % 4 ? 1000 + rng() % 1000000 : (std::uint64_t{1} << 41) + rng() % (1ull << 50); });
     gen("powers of two +-1", 3 * 62, [&, i = 0]() mutable {
         std::uint64_t p = std::uint64_t{1} << (1 + i / 3);
         return p - 1 + static_cast<std::uint64_t>(i++ % 3);
@@ -297,12 +293,10 @@ TEST(Hist, PercentileErrorBound)
 TEST(Hist, PercentileSingleAndEqualValuesAreExact)
 {
     // Clamping to [min, max] makes one-bucket keys exact.
-    for (std::uint64_t val : {0ull, 1ull, 63ull, 2000ull, 1999999ull, 123456789ull,
-                              (1ull << 41) + 5, ~0ull}) {
+    for (std::uint64_t val : {0ull, 1ull, 63ull, 2000ull, 1999999ull, 123456789ull, (1ull << 41) + 5, ~0ull}) {
         auto v = aggregate(std::vector<std::uint64_t>(7, val));
         for (unsigned pm : {1u, 500u, 990u, 999u, 1000u})
-            EXPECT_EQ(hist_percentile(v->buckets, HT_HIST_BUCKETS, v->min_ns, v->max_ns, pm), val)
-                << val << " p" << pm;
+            EXPECT_EQ(hist_percentile(v->buckets, HT_HIST_BUCKETS, v->min_ns, v->max_ns, pm), val) << val << " p" << pm;
     }
 }
 
@@ -316,8 +310,7 @@ TEST(Hist, PercentileRankIsExactInteger)
     auto v = aggregate(vals);
     std::sort(vals.begin(), vals.end());
     for (unsigned pm = 1; pm <= 1000; pm++)
-        ASSERT_EQ(hist_percentile(v->buckets, HT_HIST_BUCKETS, v->min_ns, v->max_ns, pm),
-                  exact_percentile(vals, pm))
+        ASSERT_EQ(hist_percentile(v->buckets, HT_HIST_BUCKETS, v->min_ns, v->max_ns, pm), exact_percentile(vals, pm))
             << pm;
     // Empty buckets: 0.
     auto empty = std::make_unique<ht_agg_value>();

@@ -5,8 +5,8 @@
 #include <limits>
 #include <stdexcept>
 
-#include "duration.h"
-#include "nr_list.h"
+#include "cli/duration.h"
+#include "cli/nr_list.h"
 
 using namespace hypertrace;
 
@@ -27,8 +27,8 @@ TEST(ParseU64, DecimalAndHex)
 
 TEST(ParseU64, Rejects)
 {
-    for (const char* bad : {"", "-1", "+1", "foo", "0x", "1.5", " 1", "1 ", "42x",
-                            "0xg", "18446744073709551616", "0x10000000000000000"})
+    for (const char* bad :
+         {"", "-1", "+1", "foo", "0x", "1.5", " 1", "1 ", "42x", "0xg", "18446744073709551616", "0x10000000000000000"})
         EXPECT_THROW(parse_u64(bad), std::invalid_argument) << bad;
 }
 
@@ -45,13 +45,11 @@ TEST(NrList, SortsAndMerges)
 {
     EXPECT_EQ(parse_nr_list("9,1,5"), (std::vector<NrRange>{{1, 1}, {5, 5}, {9, 9}}));
     // overlapping, contained, adjacent, duplicate
-    EXPECT_EQ(parse_nr_list("10-20,15-25,30,12-13,26,30,1,2,3"),
-              (std::vector<NrRange>{{1, 3}, {10, 26}, {30, 30}}));
+    EXPECT_EQ(parse_nr_list("10-20,15-25,30,12-13,26,30,1,2,3"), (std::vector<NrRange>{{1, 3}, {10, 26}, {30, 30}}));
     // adjacency at u64 max must not overflow
     EXPECT_EQ(parse_nr_list("0xfffffffffffffffe,0xffffffffffffffff,0"),
               (std::vector<NrRange>{{0, 0}, {kU64Max - 1, kU64Max}}));
-    EXPECT_EQ(parse_nr_list("0-0xffffffffffffffff,7"),
-              (std::vector<NrRange>{{0, kU64Max}}));
+    EXPECT_EQ(parse_nr_list("0-0xffffffffffffffff,7"), (std::vector<NrRange>{{0, kU64Max}}));
 }
 
 TEST(NrList, ManyItems)
@@ -67,8 +65,8 @@ TEST(NrList, ManyItems)
 
 TEST(NrList, Rejects)
 {
-    for (const char* bad : {"", ",", "1,", ",1", "1,,2", "-1", "1,-1", "foo", "1-", "-",
-                            "5-3", "1-2-3", "0x", "1--2", "18446744073709551616"})
+    for (const char* bad : {"", ",", "1,", ",1", "1,,2", "-1", "1,-1", "foo", "1-", "-", "5-3", "1-2-3", "0x", "1--2",
+                            "18446744073709551616"})
         EXPECT_THROW(parse_nr_list(bad), std::invalid_argument) << bad;
 }
 
@@ -114,9 +112,8 @@ TEST(Duration, BareNumbers)
 
 TEST(Duration, Rejects)
 {
-    for (const char* bad : {"", "5parsecs", "-5s", "+5s", "s", "5 s", "5S", "5sec", "1.s",
-                            "1..2s", "1e3s", "0x10s", "18446744073709551616ns",
-                            "18446744073709551615us", "307445734561m"})
+    for (const char* bad : {"", "5parsecs", "-5s", "+5s", "s", "5 s", "5S", "5sec", "1.s", "1..2s", "1e3s", "0x10s",
+                            "18446744073709551616ns", "18446744073709551615us", "307445734561m"})
         EXPECT_THROW(parse_duration_ns(bad, BareNumber::Seconds), std::invalid_argument) << bad;
 }
 

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "options.h"
+#include "cli/options.h"
 
 using namespace hypertrace;
 
@@ -37,18 +37,14 @@ std::string error_of(std::vector<std::string> args)
     return "";
 }
 
-bool contains(const std::string& s, const std::string& part)
-{
-    return s.find(part) != std::string::npos;
-}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-#define EXPECT_USAGE(args, ...)                                              \
-    do {                                                                     \
-        std::string msg_ = error_of(args);                                   \
-        EXPECT_FALSE(msg_.empty()) << "no error for " #args;                 \
-        for (const char* part_ : {__VA_ARGS__})                              \
-            EXPECT_TRUE(contains(msg_, part_)) << "'" << msg_ << "' lacks '" \
-                                               << part_ << "'";              \
+#define EXPECT_USAGE(args, ...)                                                               \
+    do {                                                                                      \
+        std::string msg_ = error_of(args);                                                    \
+        EXPECT_FALSE(msg_.empty()) << "no error for " #args;                                  \
+        for (const char* part_ : {__VA_ARGS__})                                               \
+            EXPECT_TRUE(contains(msg_, part_)) << "'" << msg_ << "' lacks '" << part_ << "'"; \
     } while (0)
 
 using Args = std::vector<std::string>;
@@ -81,11 +77,9 @@ TEST(Options, Nr)
     EXPECT_EQ(parse({"--nr", "0x2a"}).nr_ranges, (std::vector<NrRange>{{42, 42}}));
     EXPECT_EQ(parse({"--nr=1,2,3"}).nr_ranges, (std::vector<NrRange>{{1, 3}}));
     EXPECT_EQ(parse({"-n42"}).nr_ranges, (std::vector<NrRange>{{42, 42}}));
-    EXPECT_EQ(parse({"-n", "40-50,45-60,10"}).nr_ranges,
-              (std::vector<NrRange>{{10, 10}, {40, 60}}));
+    EXPECT_EQ(parse({"-n", "40-50,45-60,10"}).nr_ranges, (std::vector<NrRange>{{10, 10}, {40, 60}}));
     // Repeated -n adds up, merged across occurrences.
-    EXPECT_EQ(parse({"-n", "5", "-n", "1-4", "-n", "9"}).nr_ranges,
-              (std::vector<NrRange>{{1, 5}, {9, 9}}));
+    EXPECT_EQ(parse({"-n", "5", "-n", "1-4", "-n", "9"}).nr_ranges, (std::vector<NrRange>{{1, 5}, {9, 9}}));
 }
 
 TEST(Options, NrManyItems)
@@ -177,8 +171,8 @@ TEST(Options, MinLatency)
     EXPECT_EQ(parse({"--min-latency=1.5ms"}).min_latency_ns, 1500000u);
     EXPECT_EQ(parse({"--min-latency", "0"}).min_latency_ns, 0u);
     const char* fix = "expected a number with a unit like 100us";
-    EXPECT_USAGE(Args({"--min-latency", "5parsecs"}), "invalid --min-latency '5parsecs'",
-                 "unknown unit 'parsecs'", fix);
+    EXPECT_USAGE(Args({"--min-latency", "5parsecs"}), "invalid --min-latency '5parsecs'", "unknown unit 'parsecs'",
+                 fix);
     EXPECT_USAGE(Args({"--min-latency", "5"}), "invalid --min-latency '5'", "no unit", fix);
     EXPECT_USAGE(Args({"--min-latency", "-5us"}), "invalid --min-latency '-5us'", "negative");
 }
@@ -213,17 +207,15 @@ TEST(Options, DurationMaximum)
     EXPECT_EQ(parse({"-d", "525600m"}).duration_ns, kMaxDurationNs);
     EXPECT_EQ(parse({"31536000"}).duration_ns, kMaxDurationNs);
     EXPECT_EQ(parse({"-s", "-i", "525600m"}).interval_ns, kMaxDurationNs);
-    for (const char* text : {"31536000.000000001", "525601m", "9223372036854775807ns",
-                             "9223372036854775808ns", "18446744073709551615ns", "153722868m",
-                             "18446744073709551616ns", "307445734561m"}) {
+    for (const char* text : {"31536000.000000001", "525601m", "9223372036854775807ns", "9223372036854775808ns",
+                             "18446744073709551615ns", "153722868m", "18446744073709551616ns", "307445734561m"}) {
         SCOPED_TRACE(text);
-        const std::string t = text, d = "invalid --duration '" + t + "'",
-                          pos = "invalid duration '" + t + "'", i = "invalid --interval '" + t + "'";
+        const std::string t = text, d = "invalid --duration '" + t + "'", pos = "invalid duration '" + t + "'",
+                          i = "invalid --interval '" + t + "'";
         EXPECT_USAGE(Args({"-d", t}), d.c_str(), "longer than the maximum of 525600m (365 days)",
                      "omit it to trace until Ctrl-C");
         EXPECT_USAGE(Args({t}), pos.c_str(), "525600m (365 days)");
-        EXPECT_USAGE(Args({"-s", "-i", t}), i.c_str(), "longer than the maximum of 525600m (365 days)",
-                     "omit -i");
+        EXPECT_USAGE(Args({"-s", "-i", t}), i.c_str(), "longer than the maximum of 525600m (365 days)", "omit -i");
     }
     // The limit is only for what feeds a timer: --min-latency is compared
     // as an unsigned 64-bit number in the kernel.
@@ -293,9 +285,9 @@ TEST(Options, HelpAndVersion)
     EXPECT_TRUE(contains(help, "usage: hypertrace"));
     EXPECT_TRUE(contains(help, "hypertrace -n 42 "));
     EXPECT_TRUE(contains(help, "# trace hypercall 42 of every VM"));
-    for (const char* opt : {"--nr", "--pid", "--vcpu", "--min-latency", "--duration", "--format",
-                            "--output", "--summary", "--backend", "--check", "--timestamp",
-                            "--hypercall-exits-only", "--ring-size", "--version", "--help"})
+    for (const char* opt :
+         {"--nr", "--pid", "--vcpu", "--min-latency", "--duration", "--format", "--output", "--summary", "--backend",
+          "--check", "--timestamp", "--hypercall-exits-only", "--ring-size", "--version", "--help"})
         EXPECT_TRUE(contains(help, opt)) << opt;
     EXPECT_EQ(help.back(), '\n');
     EXPECT_EQ(version_text().rfind("hypertrace ", 0), 0u);
@@ -313,8 +305,7 @@ TEST(Options, UnknownAndMisspelled)
 
 TEST(Options, MakeFilter)
 {
-    Options o = parse({"-n", "7,1-3", "-p", "1", "--vcpu", "2", "--min-latency", "1us",
-                       "--hypercall-exits-only"});
+    Options o = parse({"-n", "7,1-3", "-p", "1", "--vcpu", "2", "--min-latency", "1us", "--hypercall-exits-only"});
     ht_filter f = make_filter(o);
     EXPECT_EQ(f.nr_range_count, 2u);
     EXPECT_EQ(f.nr_ranges[0].lo, 1u);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // Output: every write failure seen with its errno; -o FILE destroys nothing
 // before claim(); the bytes are exactly those streamed in.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,9 +16,9 @@
 #include <system_error>
 #include <thread>
 
-#include "output.h"
-#include "record_format.h"
-#include "unique_fd.h"
+#include "output/output.h"
+#include "output/record_format.h"
+#include "util/unique_fd.h"
 
 using namespace hypertrace;
 

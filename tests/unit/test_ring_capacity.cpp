@@ -15,9 +15,9 @@
 #include <memory>
 #include <thread>
 
-#include "record_format.h"
+#include "output/record_format.h"
 #include "ring_producer.h"
-#include "ring_reader.h"
+#include "session/ring_reader.h"
 
 using hypertrace::RingReader;
 using hypertrace::testing::make_test_record;
@@ -27,7 +27,8 @@ namespace {
 
 const std::uint64_t kSpan = ht_ring_record_span(sizeof(ht_record));
 
-TEST(RingCapacity, ZeroLossBelowCapacityExactDropsBeyond) {
+TEST(RingCapacity, ZeroLossBelowCapacityExactDropsBeyond)
+{
     const std::uint64_t size = 1 << 16;
     const std::uint64_t capacity = size / kSpan;
     RingProducer ring(size);
@@ -42,7 +43,10 @@ TEST(RingCapacity, ZeroLossBelowCapacityExactDropsBeyond) {
     // Bursts of every size up to the capacity, wrapping many times: nothing lost.
     for (std::uint64_t burst = 1; burst <= capacity; burst += 7) {
         for (std::uint64_t i = 0; i < burst; ++i) {
-            if (ring.push(make_test_record(next))) ++next; else ++dropped;
+            if (ring.push(make_test_record(next)))
+                ++next;
+            else
+                ++dropped;
         }
         drain();
     }
@@ -53,7 +57,11 @@ TEST(RingCapacity, ZeroLossBelowCapacityExactDropsBeyond) {
         std::uint64_t accepted = 0, refused = 0;
         const std::uint64_t first = next;
         for (std::uint64_t i = 0; i < capacity + extra; ++i) {
-            if (ring.push(make_test_record(next))) { ++next; ++accepted; } else ++refused;
+            if (ring.push(make_test_record(next))) {
+                ++next;
+                ++accepted;
+            } else
+                ++refused;
         }
         EXPECT_EQ(accepted, capacity);
         EXPECT_EQ(refused, extra);

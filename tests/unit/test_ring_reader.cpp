@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ring_producer.h"
-#include "ring_reader.h"
+#include "session/ring_reader.h"
 
 using hypertrace::RingReader;
 using hypertrace::testing::make_test_record;

@@ -31,8 +31,11 @@ def trace(name, *args, schedule=SCHEDULE, env=None):
 def all_numbers():
     t, truth, out = trace("all", "-f", "json")
     if BACKEND == "bpf":
-        # The fast path is what -b auto picks on these kernels.
-        assert "slot table keyed by the vCPU" in t.stderr().split("\n")[0], t.stderr()
+        # The fast path is what -b auto picks on these kernels: the slot
+        # table, and BTF-typed raw tracepoints where bpf/ has them.
+        first = t.stderr().split("\n")[0]
+        assert "slot table keyed by the vCPU" in first, t.stderr()
+        assert "kvm_entry btf tracepoint" in first and "classic" not in first, t.stderr()
     recs = parse_json_lines(out)
     assert_records_match(recs, truth)
     tot = t.totals()
@@ -110,6 +113,17 @@ def classic_attach():
     path reads): the same exact records."""
     t, truth, out = trace("classic", "-f", "json", env={"HYPERTRACE_BPF_ATTACH": "classic"})
     assert "raw" not in t.stderr().split("\n")[0], t.stderr()
+    assert_records_match(parse_json_lines(out), truth)
+    tot = t.totals()
+    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+
+
+def raw_attach():
+    """raw_tp forced (HYPERTRACE_BPF_ATTACH=raw, no tp_btf): the same exact
+    records, so the raw programs stay proven where tp_btf is the default."""
+    t, truth, out = trace("raw", "-f", "json", env={"HYPERTRACE_BPF_ATTACH": "raw"})
+    first = t.stderr().split("\n")[0]
+    assert "kvm_hypercall raw" in first and "kvm_entry raw" in first and " btf" not in first, t.stderr()
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
@@ -244,6 +258,7 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("task-storage state, exact ground truth", task_storage),
           ("LRU-hash state fallback, exact ground truth", lru_fallback),
           ("classic-tracepoint fallback, exact ground truth", classic_attach),
+          ("raw_tp forced (no tp_btf), exact ground truth", raw_attach),
           ("-n with hex and ranges, CSV", ranges_and_hex),
           ("--vcpu 1", one_vcpu),
           ("-p of another process", other_pid),
@@ -255,7 +270,7 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("text output", text_output),
           ("kvm not loaded: clear error, nothing attached", no_kvm_tracepoints),
           ("attached eBPF pins kvm; released at exit", bpf_pins_kvm)]
-BPF_ONLY = (task_storage, summary_overflow, lru_fallback, classic_attach, no_kvm_tracepoints, bpf_pins_kvm)
+BPF_ONLY = (task_storage, summary_overflow, lru_fallback, classic_attach, raw_attach, no_kvm_tracepoints, bpf_pins_kvm)
 if BACKEND != "bpf":
     CHECKS = [c for c in CHECKS if c[1] not in BPF_ONLY]
 for name, fn in CHECKS:

@@ -13,7 +13,8 @@
 //   kmod_client badioctl
 //       Bad ioctls, mmaps and opens get errors, not crashes.
 //   kmod_client detect
-//       Prints what detect_kmod_kernel() and kmod_check() say.
+//       Prints the kernel facts the module backend starts from
+//       (userspace/kernel/kernel_facts.h): prototypes and exit-reason offsets.
 //   kmod_client locktest SECONDS -- CMD...
 //       Summary mode, tracing every process while CMD (a workload) runs:
 //       one thread takes the statistics (HT_IOC_AGG_TAKE) into freshly
@@ -23,7 +24,14 @@
 //       second held mmap_lock while wanting the mutex: a deadlock.  Fails if
 //       either thread makes no progress for 20 s, or no take copied entries
 //       (the faulting path was not exercised).
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -31,28 +39,32 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
-#include <poll.h>
 #include <string>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <atomic>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
-#include "kmod_backend.h"
+#include "backend/kmod_backend.h"
+#include "kernel/kernel_facts.h"
 
 extern "C" {
-#include "ht_ring.h"
-#include "ht_record.h"
 #include "ht_hist.h"
+#include "ht_record.h"
+#include "ht_ring.h"
 }
 
 using namespace hypertrace;
 
 namespace {
+
+// HT_IOC_GET_STATUS (attached tracepoints, prototypes in use...); zeros if
+// the ioctl fails.
+ht_ioc_status status(int fd)
+{
+    ht_ioc_status st{};
+    if (ioctl(fd, HT_IOC_GET_STATUS, &st) < 0)
+        st = ht_ioc_status{};
+    return st;
+}
 
 std::size_t drain(const RingMapping& m, FILE* out)
 {
@@ -63,8 +75,7 @@ std::size_t drain(const RingMapping& m, FILE* out)
         if (cons >= prod)
             break;
         const std::uint8_t* p = m.data + (cons & (m.size - 1));
-        std::uint32_t len = __atomic_load_n(reinterpret_cast<const std::uint32_t*>(p),
-                                            __ATOMIC_ACQUIRE);
+        std::uint32_t len = __atomic_load_n(reinterpret_cast<const std::uint32_t*>(p), __ATOMIC_ACQUIRE);
         if (len & HT_RING_BUSY_BIT)
             break;
         std::uint32_t plen = len & ~(HT_RING_BUSY_BIT | HT_RING_DISCARD_BIT);
@@ -75,16 +86,13 @@ std::size_t drain(const RingMapping& m, FILE* out)
                          "{\"len\":%u,\"version\":%u,\"size\":%u,\"isa\":%u,\"flags\":%u,"
                          "\"reserved0\":%u,\"reserved1\":%u,"
                          "\"pid\":%u,\"tid\":%u,\"vcpu_id\":%u,\"cpu\":%u,\"exit_reason\":%u,"
-                         "\"nr\":%" PRIu64 ",\"a\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                         ",%" PRIu64 "],\"t\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}\n",
-                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.reserved1,
-                         r.pid, r.tid, r.vcpu_id, r.cpu, r.exit_reason,
-                         static_cast<std::uint64_t>(r.nr),
-                         static_cast<std::uint64_t>(r.a0), static_cast<std::uint64_t>(r.a1),
-                         static_cast<std::uint64_t>(r.a2), static_cast<std::uint64_t>(r.a3),
-                         static_cast<std::uint64_t>(r.t_exit_ns),
-                         static_cast<std::uint64_t>(r.t_hypercall_ns),
-                         static_cast<std::uint64_t>(r.t_entry_ns));
+                         "\"nr\":%" PRIu64 ",\"a\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"t\":[%" PRIu64
+                         ",%" PRIu64 ",%" PRIu64 "]}\n",
+                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.reserved1, r.pid, r.tid, r.vcpu_id,
+                         r.cpu, r.exit_reason, static_cast<std::uint64_t>(r.nr), static_cast<std::uint64_t>(r.a0),
+                         static_cast<std::uint64_t>(r.a1), static_cast<std::uint64_t>(r.a2),
+                         static_cast<std::uint64_t>(r.a3), static_cast<std::uint64_t>(r.t_exit_ns),
+                         static_cast<std::uint64_t>(r.t_hypercall_ns), static_cast<std::uint64_t>(r.t_entry_ns));
             n++;
         }
         cons += ht_ring_record_span(plen);
@@ -109,19 +117,17 @@ std::size_t write_aggs(const std::vector<AggregateEntry>& v, int take, FILE* out
                 first = static_cast<int>(i);
             last = static_cast<int>(i);
         }
-        bool hist_ok = total == a.count && a.count > 0 &&
-                       first == static_cast<int>(ht_hist_index(a.min_ns)) &&
+        bool hist_ok = total == a.count && a.count > 0 && first == static_cast<int>(ht_hist_index(a.min_ns)) &&
                        last == static_cast<int>(ht_hist_index(a.max_ns));
         std::fprintf(out,
-                     "{\"agg\":{\"take\":%d,\"pid\":%u,\"parity\":%u,\"nr\":%" PRIu64
-                     ",\"count\":%" PRIu64 ",\"sum_ns\":%" PRIu64 ",\"min_ns\":%" PRIu64
-                     ",\"max_ns\":%" PRIu64 ",\"sum_exit_hc_ns\":%" PRIu64
+                     "{\"agg\":{\"take\":%d,\"pid\":%u,\"parity\":%u,\"nr\":%" PRIu64 ",\"count\":%" PRIu64
+                     ",\"sum_ns\":%" PRIu64 ",\"min_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64 ",\"sum_exit_hc_ns\":%" PRIu64
                      ",\"sum_hc_entry_ns\":%" PRIu64 ",\"hist_ok\":%s}}\n",
                      take, e.key.pid, e.key.parity, static_cast<std::uint64_t>(e.key.nr),
                      static_cast<std::uint64_t>(a.count), static_cast<std::uint64_t>(a.sum_ns),
                      static_cast<std::uint64_t>(a.min_ns), static_cast<std::uint64_t>(a.max_ns),
-                     static_cast<std::uint64_t>(a.sum_exit_hc_ns),
-                     static_cast<std::uint64_t>(a.sum_hc_entry_ns), hist_ok ? "true" : "false");
+                     static_cast<std::uint64_t>(a.sum_exit_hc_ns), static_cast<std::uint64_t>(a.sum_hc_entry_ns),
+                     hist_ok ? "true" : "false");
     }
     return v.size();
 }
@@ -134,6 +140,7 @@ int cmd_record(int argc, char** argv)
     bool pid_any = false, no_read = false, no_reason = false;
     long take_every_ms = 0;
     BackendConfig cfg;
+    cfg.env = read_env_settings();  // HT_KMOD_PATH: insmod of the build under test
     cfg.filter.vcpu = HT_VCPU_ANY;
     int i = 3;
     for (; i < argc && std::strcmp(argv[i], "--"); i++) {
@@ -202,23 +209,21 @@ int cmd_record(int argc, char** argv)
         waitpid(child, nullptr, 0);
         return 1;
     }
-    auto* kb = dynamic_cast<KmodBackend*>(be.get());
     if (no_reason) {
         // Restart without exit-reason offsets: records must say "unknown".
-        ht_ioc_status s0 = kb->status();
+        ht_ioc_status s0 = status(be->ring().fd);
         ht_ioc_reason none{};
         ht_ioc_start st{};
         st.exit_proto = s0.exit_proto;
         st.entry_proto = s0.entry_proto;
         int fd = be->ring().fd;
-        if (ioctl(fd, HT_IOC_STOP) || ioctl(fd, HT_IOC_SET_REASON, &none) ||
-            ioctl(fd, HT_IOC_START, &st)) {
+        if (ioctl(fd, HT_IOC_STOP) || ioctl(fd, HT_IOC_SET_REASON, &none) || ioctl(fd, HT_IOC_START, &st)) {
             std::perror("kmod_client: restart without reason");
             return 1;
         }
     }
-    std::fprintf(stderr, "kmod_client: tracing (%s); attached 0x%x\n",
-                 kb->detection().c_str(), kb->status().attached);
+    std::fprintf(stderr, "kmod_client: tracing (%s); attached 0x%x\n", be->detail().c_str(),
+                 status(be->ring().fd).attached);
     FILE* out = std::fopen(out_path.c_str(), "w");
     if (!out)
         return 1;
@@ -247,8 +252,7 @@ int cmd_record(int argc, char** argv)
         int wait_ms = take_every_ms > 0 ? static_cast<int>(std::min(take_every_ms, 100L)) : 100;
         poll(&pfd, 1, wait_ms);
         auto now = std::chrono::steady_clock::now();
-        if (cfg.aggregate && take_every_ms > 0 &&
-            now - last_take >= std::chrono::milliseconds(take_every_ms)) {
+        if (cfg.aggregate && take_every_ms > 0 && now - last_take >= std::chrono::milliseconds(take_every_ms)) {
             take();
             last_take = now;
         }
@@ -258,7 +262,7 @@ int cmd_record(int argc, char** argv)
     if (cfg.aggregate)
         take();  // the rest, after stop
     Counters c = be->counters();
-    ht_ioc_status s = kb->status();
+    ht_ioc_status s = status(m.fd);
     std::fprintf(out, "{\"counters\":[");
     for (std::size_t k = 0; k < c.size(); k++)
         std::fprintf(out, "%s%" PRIu64, k ? "," : "", static_cast<std::uint64_t>(c[k]));
@@ -267,13 +271,11 @@ int cmd_record(int argc, char** argv)
                  "\"attach_errors\":%u,\"exit_proto\":%u,\"entry_proto\":%u,"
                  "\"reason_isa\":%u,\"ring_bytes\":%u},\"child_status\":%d,"
                  "\"takes\":%d,\"nonempty_takes\":%d,\"detection\":\"%s\"}\n",
-                 s.running, s.attached, s.attach_count, s.attach_errors, s.exit_proto,
-                 s.entry_proto, s.reason_isa, s.ring_bytes,
-                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), takes, nonempty_takes,
-                 kb->detection().c_str());
+                 s.running, s.attached, s.attach_count, s.attach_errors, s.exit_proto, s.entry_proto, s.reason_isa,
+                 s.ring_bytes, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), takes, nonempty_takes,
+                 be->detail().c_str());
     std::fclose(out);
-    std::fprintf(stderr, "kmod_client: %zu records, command exit %d\n", n,
-                 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    std::fprintf(stderr, "kmod_client: %zu records, command exit %d\n", n, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
@@ -291,8 +293,7 @@ void expect(const char* what, int rc, int want_errno)
     } else {
         failed++;
         std::printf("FAIL %s: rc %d errno %d (%s), wanted %s\n", what, rc, rc < 0 ? e : 0,
-                    rc < 0 ? std::strerror(e) : "-",
-                    want_errno ? std::strerror(want_errno) : "success");
+                    rc < 0 ? std::strerror(e) : "-", want_errno ? std::strerror(want_errno) : "success");
     }
 }
 
@@ -327,8 +328,7 @@ void agg_ioctls(int fd)
     expect("SET_CONFIG summary mode", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
     expect("AGG_TAKE from NULL", ioctl(fd, HT_IOC_AGG_TAKE, nullptr), EFAULT);
     expect("AGG_TAKE wrong size", ioctl(fd, _IOWR(HT_IOCTL_MAGIC, 0x08, __u64), &t), EINVAL);
-    expect("AGG_TAKE wrong direction",
-           ioctl(fd, _IOR(HT_IOCTL_MAGIC, 0x08, struct ht_ioc_agg_take), &t), EINVAL);
+    expect("AGG_TAKE wrong direction", ioctl(fd, _IOR(HT_IOCTL_MAGIC, 0x08, struct ht_ioc_agg_take), &t), EINVAL);
     t = t0;
     t.capacity = 0;
     expect("AGG_TAKE capacity 0", ioctl(fd, HT_IOC_AGG_TAKE, &t), EINVAL);
@@ -343,8 +343,7 @@ void agg_ioctls(int fd)
     expect("AGG_TAKE entries at a kernel address", ioctl(fd, HT_IOC_AGG_TAKE, &t), EFAULT);
     t = t0;
     t.entries = 0x7ffffffff000ull - 64;  // the last user page: runs past it
-    expect("AGG_TAKE entries running past the user address space",
-           ioctl(fd, HT_IOC_AGG_TAKE, &t), EFAULT);
+    expect("AGG_TAKE entries running past the user address space", ioctl(fd, HT_IOC_AGG_TAKE, &t), EFAULT);
     t = t0;
     t.count = t.remaining = 77;
     expect("AGG_TAKE before START", ioctl(fd, HT_IOC_AGG_TAKE, &t), 0);
@@ -352,8 +351,7 @@ void agg_ioctls(int fd)
     ht_ioc_start start{};
     expect("START summary mode", ioctl(fd, HT_IOC_START, &start), 0);
     c.flags = 0;
-    expect("SET_CONFIG leaving summary mode while running", ioctl(fd, HT_IOC_SET_CONFIG, &c),
-           EBUSY);
+    expect("SET_CONFIG leaving summary mode while running", ioctl(fd, HT_IOC_SET_CONFIG, &c), EBUSY);
     t = t0;
     expect("AGG_TAKE while running", ioctl(fd, HT_IOC_AGG_TAKE, &t), 0);
     t = t0;
@@ -382,16 +380,13 @@ int cmd_badioctl()
     expect("foreign magic", ioctl(fd, _IOR('T', 0x00, __u32), &ver), ENOTTY);
     expect("plain TCGETS", ioctl(fd, 0x5401, &ver), ENOTTY);
     expect("known nr, wrong size", ioctl(fd, _IOR(HT_IOCTL_MAGIC, 0x00, __u64), &ver), EINVAL);
-    expect("known nr, wrong direction",
-           ioctl(fd, _IOW(HT_IOCTL_MAGIC, 0x01, struct ht_ioc_info), &ver), EINVAL);
+    expect("known nr, wrong direction", ioctl(fd, _IOW(HT_IOCTL_MAGIC, 0x01, struct ht_ioc_info), &ver), EINVAL);
     expect("VERSION to NULL", ioctl(fd, HT_IOC_VERSION, nullptr), EFAULT);
     expect("INFO to NULL", ioctl(fd, HT_IOC_INFO, nullptr), EFAULT);
     expect("SET_CONFIG from NULL", ioctl(fd, HT_IOC_SET_CONFIG, nullptr), EFAULT);
     expect("SET_CONFIG from bad pointer", ioctl(fd, HT_IOC_SET_CONFIG, (void*)8), EFAULT);
-    expect("GET_COUNTERS to kernel address",
-           ioctl(fd, HT_IOC_GET_COUNTERS, (void*)0xffffffff81000000ul), EFAULT);
-    expect("mmap before SET_CONFIG",
-           mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0, EINVAL);
+    expect("GET_COUNTERS to kernel address", ioctl(fd, HT_IOC_GET_COUNTERS, (void*)0xffffffff81000000ul), EFAULT);
+    expect("mmap before SET_CONFIG", mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ? -1 : 0, EINVAL);
 
     ht_ioc_start start{};
     expect("START before SET_CONFIG", ioctl(fd, HT_IOC_START, &start), EINVAL);
@@ -408,12 +403,19 @@ int cmd_badioctl()
         {"flags huge", [](ht_ioc_config& c) { c.flags = 0x80000001u; }},
         {"range count > max", [](ht_ioc_config& c) { c.filter.nr_range_count = HT_MAX_NR_RANGES + 1; }},
         {"range count huge", [](ht_ioc_config& c) { c.filter.nr_range_count = 0xffffffffu; }},
-        {"range lo > hi", [](ht_ioc_config& c) { c.filter.nr_ranges[0] = {10, 1}; }},
-        {"ranges unsorted", [](ht_ioc_config& c) {
+        {"range lo > hi",
+         [](ht_ioc_config& c) {
+             c.filter.nr_ranges[0] = {10, 1};
+         }},
+        {"ranges unsorted",
+         [](ht_ioc_config& c) {
              c.filter.nr_ranges[0] = {42, 42};
              c.filter.nr_ranges[1] = {1, 10};
          }},
-        {"ranges overlap", [](ht_ioc_config& c) { c.filter.nr_ranges[1] = {10, 42}; }},
+        {"ranges overlap",
+         [](ht_ioc_config& c) {
+             c.filter.nr_ranges[1] = {10, 42};
+         }},
         {"reason_mode 2", [](ht_ioc_config& c) { c.filter.reason_mode = 2; }},
         {"reason_mode huge", [](ht_ioc_config& c) { c.filter.reason_mode = 0x80000000u; }},
     };
@@ -493,8 +495,7 @@ int cmd_badioctl()
     expect("SET_REASON while running", ioctl(fd, HT_IOC_SET_REASON, &r), EBUSY);
     ht_ioc_status s{};
     expect("GET_STATUS", ioctl(fd, HT_IOC_GET_STATUS, &s), 0);
-    expect("status running, attached to all three",
-           s.running == 1 && s.attached == HT_ATTACHED_ALL ? 0 : -1, 0);
+    expect("status running, attached to all three", s.running == 1 && s.attached == HT_ATTACHED_ALL ? 0 : -1, 0);
     expect("STOP", ioctl(fd, HT_IOC_STOP), 0);
     expect("STOP again", ioctl(fd, HT_IOC_STOP), 0);
     expect("GET_STATUS after stop", ioctl(fd, HT_IOC_GET_STATUS, &s), 0);
@@ -513,16 +514,16 @@ int cmd_badioctl()
 
 int cmd_detect()
 {
-    KmodDetection d = detect_kmod_kernel();
-    std::printf("{\"exit_proto\":%u,\"entry_proto\":%u,\"reason_isa\":%u,"
-                "\"vcpu_off\":%u,\"ptr_off\":%u,\"reason_off\":%u,\"reason_size\":%u,"
-                "\"refuse\":%d}\n",
-                d.exit_proto, d.entry_proto, d.reason.isa, d.reason.vcpu_off,
-                d.reason.ptr_off, d.reason.reason_off, d.reason.reason_size, d.refuse);
-    std::fprintf(stderr, "%s\n%s\n", d.protos_how.c_str(), d.reason_how.c_str());
-    bool ok = false;
-    std::fprintf(stderr, "--check:\n%s\n", kmod_check(&ok).c_str());
-    std::fprintf(stderr, "usable: %d\n", ok);
+    const KernelFacts k = probe_kernel_facts();
+    const TracepointPrototypes& p = k.prototypes.value;
+    const ht_ioc_reason& r = k.exit_reason.value.offsets;
+    std::printf(
+        "{\"exit_proto\":%u,\"entry_proto\":%u,\"reason_isa\":%u,"
+        "\"vcpu_off\":%u,\"ptr_off\":%u,\"reason_off\":%u,\"reason_size\":%u,"
+        "\"running_vcpu\":%d}\n",
+        p.exit, p.entry, r.isa, r.vcpu_off, r.ptr_off, r.reason_off, r.reason_size, k.running_vcpu.value);
+    std::fprintf(stderr, "%s\n%s\n%s\n%s\n", k.prototypes.how.c_str(), k.exit_reason.how.c_str(),
+                 k.running_vcpu.how.c_str(), k.kvm_events_dir.how.c_str());
     return 0;
 }
 
@@ -533,6 +534,7 @@ int cmd_locktest(int argc, char** argv)
     double seconds = std::strtod(argv[2], nullptr);
     char** cmd = argv + 4;
     BackendConfig cfg;
+    cfg.env = read_env_settings();  // HT_KMOD_PATH: insmod of the build under test
     cfg.filter.vcpu = HT_VCPU_ANY;
     cfg.filter.pid = HT_PID_ANY;
     cfg.ring_bytes = 1u << 16;
@@ -628,10 +630,8 @@ int cmd_locktest(int argc, char** argv)
     int len = std::snprintf(msg, sizeof msg,
                             "locktest: %.1f s: %llu takes (%llu entries copied, %llu errors), "
                             "%llu ring mmaps (%llu errors)\n",
-                            took, (unsigned long long)takes.load(),
-                            (unsigned long long)copied.load(),
-                            (unsigned long long)take_errors.load(),
-                            (unsigned long long)maps.load(),
+                            took, (unsigned long long)takes.load(), (unsigned long long)copied.load(),
+                            (unsigned long long)take_errors.load(), (unsigned long long)maps.load(),
                             (unsigned long long)map_errors.load());
     if (write(1, msg, static_cast<std::size_t>(len)) < 0)
         return 1;
@@ -674,7 +674,8 @@ int main(int argc, char** argv)
         return cmd_detect();
     if (argc >= 2 && !std::strcmp(argv[1], "locktest"))
         return cmd_locktest(argc, argv);
-    std::fprintf(stderr, "usage: kmod_client record OUT [opts] -- CMD... | badioctl | detect | "
+    std::fprintf(stderr,
+                 "usage: kmod_client record OUT [opts] -- CMD... | badioctl | detect | "
                  "locktest SECONDS -- CMD...\n");
     return 2;
 }

@@ -23,21 +23,21 @@
 // from BTF by hypertrace; a wrong one is documented as unsafe (common/
 // ht_ioctl.h).  START uses AUTO (the module's guess), the prototypes the
 // module guessed (HT_IOC_INFO), or out-of-range values.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <map>
-#include <poll.h>
 #include <random>
 #include <set>
 #include <string>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <vector>
 
 extern "C" {
@@ -58,18 +58,16 @@ const std::set<int> kMmapErrnos = {EINVAL, EPERM, EACCES, ENOMEM, EOVERFLOW};
 const std::set<int> kOpenErrnos = {EBUSY};
 
 std::map<std::string, std::uint64_t> hist;
-std::map<std::string, double> op_seconds;   // time spent in the kernel, per operation
+std::map<std::string, double> op_seconds;  // time spent in the kernel, per operation
 std::chrono::steady_clock::time_point call_start;
 void begin() { call_start = std::chrono::steady_clock::now(); }
 std::uint64_t calls, unexpected;
 long page;
 std::uint32_t guess_exit = HT_EXIT_PROTO_AUTO, guess_entry = HT_ENTRY_PROTO_AUTO;
 
-void note(const std::string& op, int rc, int err, const std::set<int>& allowed,
-          const std::string& detail)
+void note(const std::string& op, int rc, int err, const std::set<int>& allowed, const std::string& detail)
 {
-    op_seconds[op] +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - call_start).count();
+    op_seconds[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - call_start).count();
     calls++;
     const char* name = rc == 0 ? "ok" : strerrorname_np(err);
     std::string key = op + " " + (name ? name : std::to_string(err));
@@ -77,16 +75,16 @@ void note(const std::string& op, int rc, int err, const std::set<int>& allowed,
     if (rc != 0 && !allowed.count(err)) {
         unexpected++;
         if (unexpected <= 20)
-            std::printf("UNEXPECTED call %" PRIu64 ": %s -> errno %d (%s) [%s]\n", calls,
-                        op.c_str(), err, std::strerror(err), detail.c_str());
+            std::printf("UNEXPECTED call %" PRIu64 ": %s -> errno %d (%s) [%s]\n", calls, op.c_str(), err,
+                        std::strerror(err), detail.c_str());
     }
 }
 
 // Memory the fuzzer points arguments at: valid, or bad in several ways.
 struct Arena {
     std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(1u << 20);
-    void* unmapped = nullptr;    // a page we mapped and unmapped again
-    void* readonly = nullptr;    // a read-only page (ioctls that write fail)
+    void* unmapped = nullptr;  // a page we mapped and unmapped again
+    void* readonly = nullptr;  // a read-only page (ioctls that write fail)
 };
 Arena arena;
 
@@ -95,8 +93,8 @@ void* bad_pointer()
     switch (below(6)) {
     case 0: return nullptr;
     case 1: return reinterpret_cast<void*>(8);
-    case 2: return reinterpret_cast<void*>(0xffffffff81000000ull);     // kernel text
-    case 3: return reinterpret_cast<void*>(0x7ffffffff000ull - 16);    // runs off user space
+    case 2: return reinterpret_cast<void*>(0xffffffff81000000ull);   // kernel text
+    case 3: return reinterpret_cast<void*>(0x7ffffffff000ull - 16);  // runs off user space
     case 4: return arena.unmapped;
     default: return reinterpret_cast<void*>(rnd());
     }
@@ -120,20 +118,20 @@ void* arg_pointer(std::size_t size, bool randomize)
 std::uint32_t ring_size()
 {
     if (chance(2))
-        return static_cast<std::uint32_t>(rnd());           // anything
+        return static_cast<std::uint32_t>(rnd());  // anything
     if (chance(1) && below(20) == 0)
-        return HT_KRING_MAX_BYTES;                          // the largest, rarely
-    return 1u << (10 + below(15));                          // 1 KiB .. 16 MiB
+        return HT_KRING_MAX_BYTES;  // the largest, rarely
+    return 1u << (10 + below(15));  // 1 KiB .. 16 MiB
 }
 
 ht_filter random_filter()
 {
     ht_filter f{};
-    f.pid = chance(50) ? HT_PID_ANY : chance(50) ? static_cast<std::uint32_t>(getpid())
-                                                 : static_cast<std::uint32_t>(rnd());
+    f.pid = chance(50)   ? HT_PID_ANY
+            : chance(50) ? static_cast<std::uint32_t>(getpid())
+                         : static_cast<std::uint32_t>(rnd());
     f.vcpu = chance(70) ? HT_VCPU_ANY : static_cast<std::uint32_t>(below(4));
-    f.reason_mode = chance(90) ? static_cast<std::uint32_t>(below(2))
-                               : static_cast<std::uint32_t>(rnd());
+    f.reason_mode = chance(90) ? static_cast<std::uint32_t>(below(2)) : static_cast<std::uint32_t>(rnd());
     f.min_latency_ns = chance(80) ? 0 : rnd() >> below(64);
     std::uint32_t n = static_cast<std::uint32_t>(below(HT_MAX_NR_RANGES + 1));
     if (chance(50))
@@ -148,8 +146,14 @@ ht_filter random_filter()
     if (chance(10)) {  // break it: unsorted, overlapping, lo > hi, count too big
         switch (below(4)) {
         case 0: f.nr_range_count = static_cast<std::uint32_t>(rnd()); break;
-        case 1: if (n) f.nr_ranges[below(n)].lo = ~0ull; break;
-        case 2: if (n > 1) std::swap(f.nr_ranges[0], f.nr_ranges[n - 1]); break;
+        case 1:
+            if (n)
+                f.nr_ranges[below(n)].lo = ~0ull;
+            break;
+        case 2:
+            if (n > 1)
+                std::swap(f.nr_ranges[0], f.nr_ranges[n - 1]);
+            break;
         default: f.nr_range_count = HT_MAX_NR_RANGES + 1 + static_cast<std::uint32_t>(below(8));
         }
     }
@@ -162,8 +166,7 @@ ht_ioc_reason random_reason()
     r.isa = static_cast<std::uint32_t>(chance(90) ? below(3) : rnd());
     r.vcpu_off = static_cast<std::uint32_t>(chance(80) ? below(HT_REASON_MAX_OFF / 8) * 8 : rnd());
     r.ptr_off = chance(40) ? HT_REASON_NO_PTR
-                           : static_cast<std::uint32_t>(chance(80) ? below(HT_REASON_MAX_OFF / 8) * 8
-                                                                   : rnd());
+                           : static_cast<std::uint32_t>(chance(80) ? below(HT_REASON_MAX_OFF / 8) * 8 : rnd());
     r.reason_size = chance(80) ? (chance(50) ? 4u : 8u) : static_cast<std::uint32_t>(below(17));
     r.reason_off = static_cast<std::uint32_t>(chance(80) ? below(HT_REASON_MAX_OFF / 8) * 8 : rnd());
     r.reserved = chance(95) ? 0 : static_cast<std::uint32_t>(rnd());
@@ -199,8 +202,8 @@ void do_open()
 // A valid command with a generated argument.
 void valid_ioctl()
 {
-    static const char* names[] = {"VERSION", "INFO", "SET_CONFIG", "SET_REASON", "START",
-                                  "STOP", "GET_COUNTERS", "GET_STATUS", "AGG_TAKE"};
+    static const char* names[] = {"VERSION", "INFO",         "SET_CONFIG", "SET_REASON", "START",
+                                  "STOP",    "GET_COUNTERS", "GET_STATUS", "AGG_TAKE"};
     // START and STOP cost an RCU grace period or more each (tens of ms
     // under the testbed's TCG): rarer, so that one run issues thousands of
     // calls; they still come dozens of times per run.
@@ -212,14 +215,19 @@ void valid_ioctl()
     unsigned long cmd = 0;
     std::string detail;
     switch (which) {
-    case 0: cmd = HT_IOC_VERSION; p = arg_pointer(4, true); break;
-    case 1: cmd = HT_IOC_INFO; p = arg_pointer(sizeof(ht_ioc_info), true); break;
+    case 0:
+        cmd = HT_IOC_VERSION;
+        p = arg_pointer(4, true);
+        break;
+    case 1:
+        cmd = HT_IOC_INFO;
+        p = arg_pointer(sizeof(ht_ioc_info), true);
+        break;
     case 2: {
         cmd = HT_IOC_SET_CONFIG;
         ht_ioc_config c{};
         c.ring_bytes = ring_size();
-        c.flags = chance(90) ? (chance(50) ? HT_CONFIG_F_AGGREGATE : 0)
-                             : static_cast<std::uint32_t>(rnd());
+        c.flags = chance(90) ? (chance(50) ? HT_CONFIG_F_AGGREGATE : 0) : static_cast<std::uint32_t>(rnd());
         c.filter = random_filter();
         p = arg_pointer(sizeof(c), false);
         if (p >= arena.buf.data() && p < arena.buf.data() + arena.buf.size())
@@ -240,8 +248,9 @@ void valid_ioctl()
         ht_ioc_start s{};
         auto proto = [](std::uint32_t guess, std::uint32_t max) -> std::uint32_t {
             switch (below(4)) {
-            case 0: return 0;                                     // AUTO
-            case 1: case 2: return guess;                         // the right one here
+            case 0: return 0;  // AUTO
+            case 1:
+            case 2: return guess;                                           // the right one here
             default: return max + static_cast<std::uint32_t>(below(1000));  // out of range
             }
         };
@@ -254,9 +263,18 @@ void valid_ioctl()
             std::memcpy(p, &s, sizeof(s));
         break;
     }
-    case 5: cmd = HT_IOC_STOP; p = chance(50) ? nullptr : bad_pointer(); break;
-    case 6: cmd = HT_IOC_GET_COUNTERS; p = arg_pointer(sizeof(ht_ioc_counters), true); break;
-    case 7: cmd = HT_IOC_GET_STATUS; p = arg_pointer(sizeof(ht_ioc_status), true); break;
+    case 5:
+        cmd = HT_IOC_STOP;
+        p = chance(50) ? nullptr : bad_pointer();
+        break;
+    case 6:
+        cmd = HT_IOC_GET_COUNTERS;
+        p = arg_pointer(sizeof(ht_ioc_counters), true);
+        break;
+    case 7:
+        cmd = HT_IOC_GET_STATUS;
+        p = arg_pointer(sizeof(ht_ioc_status), true);
+        break;
     default: {
         cmd = HT_IOC_AGG_TAKE;
         ht_ioc_agg_take t{};
@@ -267,8 +285,9 @@ void valid_ioctl()
         }
         // Mostly within the buffer; sometimes more than it holds (EFAULT
         // once an entry lands past it, or fine while few keys exist).
-        t.capacity = static_cast<std::uint32_t>(chance(85) ? below(take_buf.size() + 1)
-                                                           : chance(50) ? rnd() : 1u << 20);
+        t.capacity = static_cast<std::uint32_t>(chance(85)   ? below(take_buf.size() + 1)
+                                                : chance(50) ? rnd()
+                                                             : 1u << 20);
         t.flags = chance(95) ? 0 : static_cast<std::uint32_t>(rnd());
         t.reserved = chance(95) ? 0 : rnd();
         t.count = static_cast<std::uint32_t>(rnd());
@@ -304,9 +323,7 @@ void random_ioctl()
         cmd = _IOC(below(4), below(256), below(256), below(1u << 14));
         kind = "ioctl foreign";
         break;
-    default:
-        cmd = static_cast<std::uint32_t>(rnd());
-        kind = "ioctl random";
+    default: cmd = static_cast<std::uint32_t>(rnd()); kind = "ioctl random";
     }
     void* p = chance(50) ? arg_pointer(1u << 14, true) : bad_pointer();
     begin();
@@ -321,11 +338,26 @@ void random_mmap()
     std::size_t len;
     off_t off;
     switch (below(5)) {
-    case 0: len = static_cast<std::size_t>(page); off = 0; break;             // consumer page
-    case 1: len = static_cast<std::size_t>(page) * (1 + below(64)); off = page; break;
-    case 2: len = static_cast<std::size_t>(page) * below(8200); off = page * static_cast<off_t>(below(4200)); break;
-    case 3: len = static_cast<std::size_t>(rnd() >> below(64)); off = static_cast<off_t>(below(1ull << 40)) * page; break;
-    default: len = static_cast<std::size_t>(below(3 * page)); off = static_cast<off_t>(below(3 * page)); break;
+    case 0:
+        len = static_cast<std::size_t>(page);
+        off = 0;
+        break;  // consumer page
+    case 1:
+        len = static_cast<std::size_t>(page) * (1 + below(64));
+        off = page;
+        break;
+    case 2:
+        len = static_cast<std::size_t>(page) * below(8200);
+        off = page * static_cast<off_t>(below(4200));
+        break;
+    case 3:
+        len = static_cast<std::size_t>(rnd() >> below(64));
+        off = static_cast<off_t>(below(1ull << 40)) * page;
+        break;
+    default:
+        len = static_cast<std::size_t>(below(3 * page));
+        off = static_cast<off_t>(below(3 * page));
+        break;
     }
     int prot = static_cast<int>(below(8));  // READ | WRITE | EXEC
     int flags = chance(85) ? MAP_SHARED : MAP_PRIVATE;
@@ -369,8 +401,8 @@ void scribble_consumer()
 
 int main(int argc, char** argv)
 {
-    std::uint64_t seed = static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count()) ^ (std::uint64_t)getpid() << 32;
+    std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                         (std::uint64_t)getpid() << 32;
     std::uint64_t max_calls = 20000;
     double seconds = 40;
     for (int i = 1; i < argc; i++) {
@@ -453,8 +485,7 @@ int main(int argc, char** argv)
             }
             auto t = std::chrono::steady_clock::now();
             close(fd);  // release: detach, free (once no mapping is left)
-            op_seconds["close"] +=
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+            op_seconds["close"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
             fd = -1;
         }
     }
@@ -463,9 +494,8 @@ int main(int argc, char** argv)
     if (fd >= 0)
         close(fd);
 
-    std::printf("kmod_fuzz: seed %" PRIu64 ": %" PRIu64 " calls in %.1f s%s, %" PRIu64
-                " unexpected\n",
-                seed, calls, took, timed_out ? " (stopped by --seconds)" : "", unexpected);
+    std::printf("kmod_fuzz: seed %" PRIu64 ": %" PRIu64 " calls in %.1f s%s, %" PRIu64 " unexpected\n", seed, calls,
+                took, timed_out ? " (stopped by --seconds)" : "", unexpected);
     for (const auto& h : hist)
         std::printf("  %-28s %" PRIu64 "\n", h.first.c_str(), h.second);
     std::printf("kmod_fuzz: seconds per operation:");
@@ -473,8 +503,7 @@ int main(int argc, char** argv)
         std::printf(" %s %.2f;", t.first.c_str(), t.second);
     std::printf("\n");
     bool ok = unexpected == 0 && calls >= 1000;
-    std::printf("%s kmod_fuzz: every call returned success or a documented errno\n",
-                ok ? "ok  " : "FAIL");
+    std::printf("%s kmod_fuzz: every call returned success or a documented errno\n", ok ? "ok  " : "FAIL");
     std::printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
     return ok ? 0 : 1;
 }

@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include "backend/bpf_backend.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/membarrier.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "kernel/kernel_facts.h"
+#include "util/unique_fd.h"
+
+extern "C" {
+#include "ht_config.h"
+#include "ht_ring.h"
+#include "ht_state_machine.h"
+#include "ht_vcpu_table.h"
+}
+#include "hypertrace.h"
+#include "hypertrace.skel.h"
+
+namespace hypertrace {
+namespace {
+
+// libbpf's messages are kept, not printed, and shown only when a step fails:
+// a successful start stays quiet, a failed one explains itself.
+std::string& libbpf_log()
+{
+    static std::string log;
+    return log;
+}
+
+int collect_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args)
+{
+    if (level == LIBBPF_DEBUG)
+        return 0;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, fmt, args);
+    libbpf_log() += buf;
+    return 0;
+}
+
+std::string with_libbpf_log(std::string msg)
+{
+    if (!libbpf_log().empty())
+        msg += "\nlibbpf said:\n" + libbpf_log();
+    return msg;
+}
+
+struct SkelDeleter {
+    void operator()(hypertrace_bpf* s) const { hypertrace_bpf__destroy(s); }
+};
+struct LinkDeleter {
+    void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using SkelPtr = std::unique_ptr<hypertrace_bpf, SkelDeleter>;
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+// ---- where the per-vCPU state lives --------------------------------------
+//
+// vcpu: the slot table keyed by the vCPU (common/ht_vcpu_table.h), no helper
+//       call to find it; needs KVM's per-CPU kvm_running_vcpu in BTF and
+//       kallsyms (the kvm_hypercall program finds its vCPU there) and
+//       BPF_CMPXCHG (5.12+).
+// task: task local storage keyed by the current task (5.11+).
+// lru:  an LRU hash keyed by tid, for anything older.
+// The first that loads wins.  HYPERTRACE_BPF_STATE=vcpu|task|lru forces one
+// (tests and the benchmark prove each on kernels that have the better ones).
+enum class StateStore { Vcpu, Task, Lru };
+
+const char* store_name(StateStore s)
+{
+    switch (s) {
+    case StateStore::Vcpu: return "a slot table keyed by the vCPU";
+    case StateStore::Task: return "task storage";
+    default: return "an LRU hash by tid";
+    }
+}
+
+// ---- attach modes, decided at load time from the kernel facts -------------
+//
+// Raw tracepoints hand the program the probe arguments; classic tracepoints
+// first make the kernel format the whole record (kvm_exit's calls the vendor's
+// get_exit_info), which is most of a classic program's cost.  Two kinds of
+// raw attach read the same arguments: tp_btf (BTF-typed, BPF_PROG_TYPE_TRACING:
+// the verifier knows the argument types, and the program is called without the
+// raw_tp context copy) and raw_tp.  Both need the prototypes (btf_trace_kvm_*)
+// and, for kvm_exit since 5.16, the vendor vCPU struct's BTF to read the exit
+// reason from.  Whatever cannot be raw stays classic.  The loader tries tp_btf,
+// then raw_tp, then classic; HYPERTRACE_BPF_ATTACH=classic|raw|btf forces one
+// (tests, benchmark) and refuses to fall back.
+
+enum class Attach { Classic, Raw, Btf };
+
+struct AttachPlan {
+    Attach exit = Attach::Classic, hypercall = Attach::Classic, entry = Attach::Classic;
+    unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
+    unsigned entry_args = HT_RAW_ENTRY_VCPU;
+    std::string exit_how;  // how kvm_exit finds the reason, for detail()
+
+    bool any_classic() const
+    {
+        return exit == Attach::Classic || hypercall == Attach::Classic || entry == Attach::Classic;
+    }
+    bool all_classic() const
+    {
+        return exit == Attach::Classic && hypercall == Attach::Classic && entry == Attach::Classic;
+    }
+    // For detail(): "kvm_exit btf (reason ...), kvm_hypercall btf, kvm_entry btf tracepoint".
+    std::string describe() const
+    {
+        auto mode = [](Attach a) { return a == Attach::Btf ? "btf" : a == Attach::Raw ? "raw" : "classic"; };
+        return std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " + mode(hypercall) +
+               ", kvm_entry " + mode(entry) + " tracepoint";
+    }
+};
+
+// The plan that attaches every tracepoint the kernel facts allow with `raw`
+// (Raw or Btf), the others classic.
+AttachPlan plan_for(const KernelFacts& k, Attach raw)
+{
+    AttachPlan plan;
+    const TracepointPrototypes& p = k.prototypes.value;
+    if (p.hypercall)
+        plan.hypercall = raw;
+    if (p.entry == HT_ENTRY_PROTO_VCPU || p.entry == HT_ENTRY_PROTO_VCPU_FORCE) {
+        plan.entry = raw;
+        plan.entry_args = HT_RAW_ENTRY_VCPU;
+    } else if (p.entry == HT_ENTRY_PROTO_VCPU_ID) {
+        plan.entry = raw;
+        plan.entry_args = HT_RAW_ENTRY_VCPU_ID;
+    }
+    if (p.exit == HT_EXIT_PROTO_REASON_VCPU_ISA) {
+        plan.exit = raw;
+        plan.exit_args = HT_RAW_EXIT_REASON_VCPU_ISA;
+        plan.exit_how = "reason from the arguments";
+    } else if (p.exit == HT_EXIT_PROTO_VCPU_ISA) {
+        const ExitReasonLocation& r = k.exit_reason.value;
+        if (r.offsets.isa != HT_ISA_UNKNOWN) {
+            plan.exit = raw;
+            plan.exit_args = HT_RAW_EXIT_VCPU_ISA;
+            plan.exit_how = "reason read from " + r.vendor_struct + " in " + r.btf_source + " at a wanted hypercall";
+        } else {
+            plan.exit_how = "no vcpu_svm/vcpu_vmx BTF, so the reason comes from the classic record";
+        }
+    } else {
+        plan.exit_how = p.exit_params.empty() ? "no btf_trace_kvm_exit" : "unknown kvm_exit prototype " + p.exit_params;
+    }
+    return plan;
+}
+
+// One way to attach, and how detail() names it.
+struct AttachChoice {
+    AttachPlan plan;
+    std::string label;  // "tp_btf", "raw", "classic": for fallback notes
+    std::string why;    // detail()'s attach part; empty: the plan as attached describes itself
+};
+
+// The choices to try, best first.  Throws BackendError for a bad override.
+std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced)
+{
+    auto choice = [&k](Attach raw, const char* label) { return AttachChoice{plan_for(k, raw), label, ""}; };
+    const AttachChoice classic{AttachPlan{}, "classic", "classic tracepoints"};
+    if (forced == "classic")
+        return {{AttachPlan{}, "classic", "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)"}};
+    if (forced == "raw")
+        return {choice(Attach::Raw, "raw")};
+    if (forced == "btf")
+        return {choice(Attach::Btf, "tp_btf")};
+    if (!forced.empty())
+        throw BackendError("eBPF backend: HYPERTRACE_BPF_ATTACH='" + forced +
+                           "' is not one of classic, raw, btf: unset it or pick one");
+    if (!k.vmlinux_btf)
+        return {{AttachPlan{}, "classic", "classic tracepoints (no vmlinux BTF for raw ones)"}};
+    AttachChoice btf = choice(Attach::Btf, "tp_btf");
+    if (btf.plan.all_classic())
+        return {btf};  // nothing raw-usable: says why per tracepoint
+    return {btf, choice(Attach::Raw, "raw"), classic};
+}
+
+// Wait until no BPF program that started before now is still running
+// (detached ones at stop; ones writing the old agg_gen at an interval):
+// programs run inside RCU read-side sections, and MEMBARRIER_CMD_GLOBAL waits
+// for an RCU grace period (synchronize_rcu) on every kernel that has it.  Where it is
+// refused (nohz_full), fall back to a pause far longer than any program run.
+void wait_for_running_programs()
+{
+    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+class BpfBackend final : public Backend {
+public:
+    explicit BpfBackend(const BackendConfig& config);
+    ~BpfBackend() override;
+
+    const char* name() const override { return "bpf"; }
+    RingMapping ring() const override { return ring_; }
+    Counters counters() const override;
+    std::vector<AggregateEntry> take_aggregates() override;
+    void stop() override;
+    std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_; }
+
+private:
+    // Loads and attaches per plan; returns the plan as attached (see
+    // pick()).  Throws BackendError with nothing left behind.
+    AttachPlan load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan);
+    std::string load_first_choice(const BackendConfig& config, StateStore store,
+                                  const std::vector<AttachChoice>& choices, const KernelFacts& facts);
+
+    SkelPtr skel_;
+    std::vector<LinkPtr> links_;  // in attach order; detached in reverse
+    Mapping consumer_page_;
+    Mapping producer_and_data_;
+    RingMapping ring_;
+    StateStore store_ = StateStore::Lru;
+    bool aggregate_ = false;
+    std::uint32_t agg_hot_keys_ = 0;
+    std::string storage_;
+    std::string attach_;
+};
+
+AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan)
+{
+    links_.clear();
+    skel_.reset(hypertrace_bpf__open());
+    if (!skel_)
+        throw BackendError(with_libbpf_log("eBPF backend: cannot open the BPF object"));
+
+    auto* ro = skel_->rodata;
+    ro->filter = config.filter;
+    ro->raw_exit_args = plan.exit_args;
+    ro->raw_entry_args = plan.entry_args;
+    ro->lazy_exit_reason = plan.exit != Attach::Classic && plan.exit_args == HT_RAW_EXIT_VCPU_ISA;
+    ro->aggregate = config.aggregate;
+    ro->wake_mark = std::max<std::uint64_t>(1, config.ring_bytes / HT_RING_WAKEUP_FRACTION);
+    std::uint64_t mask = 0;
+    if (::getrandom(&mask, sizeof mask, 0) != sizeof mask)
+        mask = 0x5bd1e9955bd1e995ull;
+    ro->key_mask = mask | 1;                                // odd: vCPU structs are aligned, so keys are never 0
+    if (const std::uint32_t n = config.env.bpf_agg_keys) {  // tests: a tiny table (env_settings.h)
+        bpf_map__set_max_entries(skel_->maps.agg0, n);
+        bpf_map__set_max_entries(skel_->maps.agg1, n);
+    }
+    if (int err = bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes))
+        throw BackendError("eBPF backend: bad ring size " + std::to_string(config.ring_bytes) + ": " +
+                           std::strerror(-err));
+
+    // Exactly one program per tracepoint, and only the maps it uses, are loaded.
+    auto& p = skel_->progs;
+    struct Programs {  // one tracepoint's: indexed by Attach
+        bpf_program* by_mode[3];
+    };
+    struct Set {
+        Programs exit, hc, entry;
+    };
+    // tp_btf programs are optional per tracepoint, so found by name.
+    auto btf_prog = [this](const char* name) { return bpf_object__find_program_by_name(skel_->obj, name); };
+    const Set sets[] = {
+        {{{p.ht_exit_tp_vcpu, p.ht_exit_raw_vcpu, btf_prog("ht_exit_btf_vcpu")}},
+         {{p.ht_hc_tp_vcpu, p.ht_hc_raw_vcpu, btf_prog("ht_hc_btf_vcpu")}},
+         {{p.ht_entry_tp_vcpu, p.ht_entry_raw_vcpu, btf_prog("ht_entry_btf_vcpu")}}},
+        {{{p.ht_exit_tp_task, p.ht_exit_raw_task, btf_prog("ht_exit_btf_task")}},
+         {{p.ht_hc_tp_task, p.ht_hc_raw_task, btf_prog("ht_hc_btf_task")}},
+         {{p.ht_entry_tp_task, p.ht_entry_raw_task, btf_prog("ht_entry_btf_task")}}},
+        {{{p.ht_exit_tp_lru, p.ht_exit_raw_lru, btf_prog("ht_exit_btf_lru")}},
+         {{p.ht_hc_tp_lru, p.ht_hc_raw_lru, btf_prog("ht_hc_btf_lru")}},
+         {{p.ht_entry_tp_lru, p.ht_entry_raw_lru, btf_prog("ht_entry_btf_lru")}}},
+    };
+    const Set& set = sets[static_cast<int>(store)];
+    // A tracepoint the object has no tp_btf program for is attached raw_tp
+    // (the same arguments): bpf/ decides where tp_btf pays.
+    AttachPlan used = plan;
+    auto pick = [](const Programs& progs, Attach& a) {
+        if (a == Attach::Btf && !progs.by_mode[static_cast<int>(Attach::Btf)])
+            a = Attach::Raw;
+        return progs.by_mode[static_cast<int>(a)];
+    };
+    bpf_program* exit_p = pick(set.exit, used.exit);
+    bpf_program* hc_p = pick(set.hc, used.hypercall);
+    bpf_program* entry_p = pick(set.entry, used.entry);
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj)
+        bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
+    bpf_map__set_autocreate(skel_->maps.vcpu_table, store == StateStore::Vcpu);
+    bpf_map__set_autocreate(skel_->maps.task_states, store == StateStore::Task);
+    bpf_map__set_autocreate(skel_->maps.lru_states, store == StateStore::Lru);
+    bpf_map__set_autocreate(skel_->maps.agg0, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg1, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg_zero, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg_index, config.aggregate);
+    bpf_map__set_autocreate(skel_->maps.agg_hot, config.aggregate);
+    if (config.aggregate) {
+        // Hot keys cost sizeof(ht_agg_value) per CPU each, twice (two
+        // parities): keep them under 32 MiB on big hosts.
+        const int ncpus = std::max(1, libbpf_num_possible_cpus());
+        const std::size_t budget = std::size_t{32} << 20;
+        const std::size_t fit = budget / (2 * sizeof(ht_agg_value) * static_cast<std::size_t>(ncpus));
+        const std::uint32_t hot = static_cast<std::uint32_t>(std::clamp<std::size_t>(fit, 1, HT_AGG_HOT_KEYS));
+        ro->agg_hot_keys = hot;
+        bpf_map__set_max_entries(skel_->maps.agg_index, 2 * hot);
+        bpf_map__set_max_entries(skel_->maps.agg_hot, 2 * hot);
+        agg_hot_keys_ = hot;
+    }
+
+    if (int err = hypertrace_bpf__load(skel_.get())) {
+        std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
+        if (err == -EPERM || err == -EACCES)
+            msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
+        skel_.reset();
+        throw BackendError(with_libbpf_log(msg));
+    }
+
+    // Attach entry first, hypercall last: a thread is never seen mid-way
+    // through exit -> hypercall with only half the programs attached, so
+    // start-up adds no spurious "unmatched" counts.
+    for (bpf_program* prog : {entry_p, exit_p, hc_p}) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link) {
+            const int err = errno;
+            links_.clear();
+            skel_.reset();
+            throw BackendError(with_libbpf_log("eBPF backend: attaching " + std::string(bpf_program__name(prog)) +
+                                               " failed: " + std::strerror(err)));
+        }
+        links_.emplace_back(link);
+    }
+    return used;
+}
+
+// Loads and attaches with the first attach choice that works; returns its
+// description for detail(), with why the better ones failed.  Classic
+// tracepoints are found through tracefs (which also tells "kvm not loaded"
+// apart from "tracefs not mounted"); raw ones by name only.
+std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStore store,
+                                          const std::vector<AttachChoice>& choices, const KernelFacts& facts)
+{
+    std::string failed_labels, last_error;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+        const AttachChoice& c = choices[i];
+        if (c.plan.any_classic()) {
+            const Fact<std::string> events = i == 0 ? facts.kvm_events_dir : find_kvm_events_dir();
+            if (events.value.empty()) {
+                if (i == 0)
+                    throw BackendError("eBPF backend: " + events.how);
+                throw BackendError(last_error + "\n(classic fallback: " + events.how + ")");
+            }
+        }
+        try {
+            const AttachPlan used = load_and_attach(config, store, c.plan);
+            const std::string why = c.why.empty() ? used.describe() : c.why;
+            if (i == 0)
+                return why;
+            return why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
+        } catch (const BackendError& e) {
+            if (i + 1 == choices.size())
+                throw;
+            failed_labels += (failed_labels.empty() ? "" : " and ") + c.label;
+            last_error = e.what();
+            libbpf_log().clear();
+        }
+    }
+    throw BackendError("eBPF backend: no way to attach");  // not reached: choices is never empty
+}
+
+BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregate)
+{
+    libbpf_log().clear();
+    libbpf_set_print(collect_libbpf_print);
+
+    if (std::string caps = missing_bpf_capabilities(); !caps.empty())
+        throw BackendError("eBPF backend: " + caps);
+
+    const KernelFacts facts = probe_kernel_facts();
+    const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach);
+    // Candidates for the state, best first.
+    std::vector<StateStore> stores;
+    std::string skipped;  // why a better store was not tried, for detail()
+    const std::string& forced = config.env.bpf_state;
+    if (!forced.empty()) {
+        if (forced == "vcpu")
+            stores.push_back(StateStore::Vcpu);
+        else if (forced == "task")
+            stores.push_back(StateStore::Task);
+        else if (forced == "lru")
+            stores.push_back(StateStore::Lru);
+        else
+            throw BackendError("eBPF backend: HYPERTRACE_BPF_STATE='" + forced +
+                               "' is not one of vcpu, task, lru: unset it or pick one");
+    } else {
+        if (facts.running_vcpu.value)
+            stores.push_back(StateStore::Vcpu);
+        else
+            skipped +=
+                std::string(" (") + store_name(StateStore::Vcpu) + " not usable: " + facts.running_vcpu.how + ")";
+        if (const Fact<bool> task = probe_task_storage(); task.value)
+            stores.push_back(StateStore::Task);
+        else
+            skipped += std::string(" (") + store_name(StateStore::Task) + " not usable: " + task.how + ")";
+        stores.push_back(StateStore::Lru);
+    }
+
+    std::string failures;  // of the better stores, for detail()
+    for (std::size_t i = 0; i < stores.size(); ++i) {
+        const StateStore store = stores[i];
+        try {
+            attach_ = load_first_choice(config, store, choices, facts);
+            store_ = store;
+            storage_ = store_name(store) + skipped + failures;
+            break;
+        } catch (const BackendError& e) {
+            if (i + 1 == stores.size())
+                throw;
+            const std::string first = e.what();
+            failures += std::string(" (") + store_name(store) +
+                        " failed: " + first.substr(0, std::min<std::size_t>(first.find('\n'), 160)) + ")";
+            libbpf_log().clear();
+        }
+    }
+
+    // Map the ring exactly as common/ht_ring.h describes.
+    const int fd = bpf_map__fd(skel_->maps.events);
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t size = bpf_map__max_entries(skel_->maps.events);
+    consumer_page_ = Mapping::map(page, PROT_READ | PROT_WRITE, fd, 0);
+    producer_and_data_ = Mapping::map(page + 2 * size, PROT_READ, fd, static_cast<off_t>(page));
+    if (!consumer_page_.valid() || !producer_and_data_.valid()) {
+        const int err = errno;
+        links_.clear();
+        throw BackendError(std::string("eBPF backend: cannot map the ring buffer: ") + std::strerror(err));
+    }
+    ring_.consumer_pos = static_cast<volatile std::uint64_t*>(consumer_page_.get());
+    ring_.producer_pos = static_cast<const volatile std::uint64_t*>(producer_and_data_.get());
+    ring_.data = static_cast<const std::uint8_t*>(producer_and_data_.get()) + page;
+    ring_.size = size;
+    ring_.fd = fd;
+}
+
+// Raw-tracepoint links are freed after an RCU (tasks trace) grace period on
+// newer kernels (6.18 here): detached at once, the program lingers, loaded,
+// for a moment after its last fd is closed.  Wait for that (bounded), so
+// that "hypertrace exited" means "nothing of it is left in the kernel".
+BpfBackend::~BpfBackend()
+{
+    stop();
+    std::vector<std::uint32_t> ids;
+    if (skel_) {
+        bpf_program* prog;
+        bpf_object__for_each_program(prog, skel_->obj)
+        {
+            bpf_prog_info info{};
+            std::uint32_t len = sizeof info;
+            const int fd = bpf_program__fd(prog);
+            if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+                ids.push_back(info.id);
+        }
+    }
+    consumer_page_ = Mapping();
+    producer_and_data_ = Mapping();
+    skel_.reset();
+    for (int i = 0; i < 300 && !ids.empty(); ++i) {
+        std::vector<std::uint32_t> left;
+        for (std::uint32_t id : ids) {
+            if (UniqueFd(bpf_prog_get_fd_by_id(id))) {  // still loaded
+                left.push_back(id);
+            } else if (errno != ENOENT) {
+                left.push_back(id);
+            }
+        }
+        ids.swap(left);
+        if (!ids.empty())
+            ::usleep(10000);
+    }
+}
+
+void BpfBackend::stop()
+{
+    if (links_.empty())
+        return;
+    // Reverse order: hypercall first, so nothing is armed after its entry's
+    // program is gone.
+    while (!links_.empty())
+        links_.pop_back();
+    // A detached program may still be running on another CPU: the record or
+    // count it is making would land after the final drain and read of the
+    // counters (counted emitted, never read).  Programs run inside RCU
+    // read-side sections; wait for them to end.
+    wait_for_running_programs();
+}
+
+Counters BpfBackend::counters() const
+{
+    Counters total{};
+    const int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0 || !skel_)
+        return total;
+    struct PerCpu {
+        std::uint64_t c[HT_CNT_MAX];
+    };
+    std::vector<PerCpu> values(static_cast<std::size_t>(ncpus));
+    const std::uint32_t key = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, values.data()) == 0)
+        for (const auto& v : values)
+            for (int i = 0; i < HT_CNT_MAX; ++i)
+                total[static_cast<std::size_t>(i)] += v.c[i];
+    // The vcpu set counts in its slots (no per-CPU map lookup per event).
+    if (store_ == StateStore::Vcpu) {
+        auto table = std::make_unique<ht_vcpu_table>();
+        if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.vcpu_table), &key, table.get()) == 0)
+            for (const auto& sl : table->slot)
+                for (int i = 0; i < HT_CNT_MAX; ++i)
+                    total[static_cast<std::size_t>(i)] += sl.counters[i];
+    }
+    return total;
+}
+
+// Sums one key's per-CPU values into e.
+void add_per_cpu(AggregateEntry& e, const std::vector<ht_agg_value>& per_cpu)
+{
+    for (const ht_agg_value& v : per_cpu)
+        ht_agg_merge(&e.value, &v);
+}
+
+std::vector<ht_agg_key> all_keys(int fd)
+{
+    std::vector<ht_agg_key> keys;
+    ht_agg_key key{}, next{};
+    const ht_agg_key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        keys.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    return keys;
+}
+
+std::vector<AggregateEntry> BpfBackend::take_aggregates()
+{
+    std::vector<AggregateEntry> out;
+    if (!aggregate_ || !skel_)
+        return out;
+    // Next generation: programs that start now write the other parity.
+    const std::uint32_t old_gen = skel_->bss->agg_gen;
+    const std::uint32_t parity = old_gen & 1;
+    skel_->bss->agg_gen = old_gen + 1;
+    wait_for_running_programs();
+
+    const int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0)
+        return out;
+    std::vector<ht_agg_value> per_cpu(static_cast<std::size_t>(ncpus));
+    const std::vector<ht_agg_value> zeros(static_cast<std::size_t>(ncpus));
+
+    // Hot keys of the old parity: read their agg_hot entries, zero them, and
+    // hand the entries out afresh.
+    const int index_fd = bpf_map__fd(skel_->maps.agg_index);
+    const int hot_fd = bpf_map__fd(skel_->maps.agg_hot);
+    for (const ht_agg_key& k : all_keys(index_fd)) {
+        if (k.parity != parity)
+            continue;
+        std::uint32_t idx = 0;
+        if (bpf_map_lookup_elem(index_fd, &k, &idx) == 0 && idx < 2 * agg_hot_keys_ &&
+            bpf_map_lookup_elem(hot_fd, &idx, per_cpu.data()) == 0) {
+            AggregateEntry e;
+            e.key = k;
+            e.key.parity = 0;
+            add_per_cpu(e, per_cpu);
+            if (e.value.count)
+                out.push_back(e);
+            bpf_map_update_elem(hot_fd, &idx, zeros.data(), BPF_ANY);
+        }
+        bpf_map_delete_elem(index_fd, &k);
+    }
+    // Entries a lost insert race left unused are zero already.
+    skel_->bss->agg_hot_used[parity] = 0;
+
+    // The cold keys.
+    const int fd = bpf_map__fd(parity ? skel_->maps.agg1 : skel_->maps.agg0);
+    for (const ht_agg_key& k : all_keys(fd)) {
+        if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0)
+            continue;
+        AggregateEntry e;
+        e.key = k;
+        add_per_cpu(e, per_cpu);
+        bpf_map_delete_elem(fd, &k);
+        if (e.value.count)
+            out.push_back(e);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> open_bpf_backend(const BackendConfig& config) { return std::make_unique<BpfBackend>(config); }
+
+}  // namespace hypertrace

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include "cli/options.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <string_view>
+
+#include "cli/duration.h"
+
+#ifndef HT_VERSION
+#define HT_VERSION "unknown"
+#endif
+
+namespace po = boost::program_options;
+
+namespace hypertrace {
+
+namespace {
+
+constexpr const char* kSeeHelp = "; see 'hypertrace --help'";
+constexpr const char* kOmitDuration = "omit it to trace until Ctrl-C";
+constexpr const char* kOmitInterval = "omit -i to print one summary at the end";
+
+// Long names of the options that take a value, with their short alias.
+struct ValueOption {
+    const char* long_name;
+    const char* short_name;  // nullptr if none
+};
+constexpr ValueOption kValueOptions[] = {
+    {"--nr", "-n"},     {"--pid", "-p"},    {"--vcpu", nullptr}, {"--min-latency", nullptr}, {"--duration", "-d"},
+    {"--format", "-f"}, {"--output", "-o"}, {"--backend", "-b"}, {"--ring-size", nullptr},   {"--interval", "-i"},
+};
+
+// "-n -1" would make Boost read "-1" as an option and report a confusing
+// "missing argument"; we want "-1 is negative".  So a value-taking option
+// written as its own token is glued to the next token ("--nr=-1") before
+// Boost sees it: whatever follows such an option is its value, as in getopt.
+std::vector<std::string> glue_values(int argc, char** argv)
+{
+    std::vector<std::string> out;
+    for (int i = 1; i < argc; i++) {
+        std::string_view a = argv[i];
+        if (a == "--") {
+            for (; i < argc; i++)
+                out.emplace_back(argv[i]);
+            break;
+        }
+        const char* glued = nullptr;
+        for (const ValueOption& o : kValueOptions)
+            if (a == o.long_name || (o.short_name && a == o.short_name))
+                glued = o.long_name;
+        if (glued && i + 1 < argc && argv[i + 1][0] == '\0') {
+            // Boost rejects "--opt=" (empty after '='); as two tokens an empty
+            // value reaches our own check, which says what to do instead.
+            out.emplace_back(glued);
+            out.emplace_back(argv[++i]);
+        } else if (glued && i + 1 < argc) {
+            out.push_back(std::string(glued) + "=" + argv[++i]);
+        } else {
+            out.emplace_back(a);
+        }
+    }
+    return out;
+}
+
+[[noreturn]] void usage(const std::string& msg) { throw UsageError(msg); }
+
+std::vector<NrRange> parse_nr_option(const std::vector<std::string>& items)
+{
+    std::vector<NrRange> all;
+    std::string joined;
+    for (const std::string& text : items) {
+        try {
+            std::vector<NrRange> r = parse_nr_list(text);
+            all.insert(all.end(), r.begin(), r.end());
+        } catch (const std::invalid_argument& e) {
+            usage("invalid --nr '" + text + "': " + e.what() +
+                  "; expected numbers like 42, 0x2a or ranges 40-50, "
+                  "comma-separated");
+        }
+        joined += (joined.empty() ? "" : ",") + text;
+    }
+    all = merge_nr_ranges(std::move(all));
+    if (all.size() > HT_MAX_NR_RANGES)
+        usage("--nr '" + joined + "' merges into " + std::to_string(all.size()) + " ranges, more than the " +
+              std::to_string(HT_MAX_NR_RANGES) + " supported; cover neighbouring numbers with ranges like 40-50");
+    return all;
+}
+
+bool all_digits(std::string_view s)
+{
+    if (s.empty())
+        return false;
+    for (char c : s)
+        if (c < '0' || c > '9')
+            return false;
+    return true;
+}
+
+// Reads "Tgid:" from /proc/PID/status; 0 if unreadable.
+std::uint32_t read_tgid(std::uint32_t pid)
+{
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("Tgid:", 0) == 0)
+            return static_cast<std::uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
+    return 0;
+}
+
+std::uint32_t parse_pid(const std::string& text)
+{
+    std::uint64_t v = 0;
+    if (all_digits(text)) {
+        try {
+            v = parse_u64(text);
+        } catch (const std::invalid_argument&) {
+            v = 0;
+        }
+    }
+    if (v == 0 || v > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max()))
+        usage("invalid --pid '" + text +
+              "': expected a positive process id like 4242, the VM's qemu "
+              "process (find it with: pgrep -f qemu)");
+    auto pid = static_cast<std::uint32_t>(v);
+    struct stat st;
+    if (stat(("/proc/" + std::to_string(pid)).c_str(), &st) != 0)
+        usage("no process with pid " + std::to_string(pid) +
+              ": is the VM running? find its qemu process with: pgrep -f qemu");
+    // /proc/TID exists for threads too (just not listed); the filter matches
+    // the process (tgid), so a vCPU thread id would silently match nothing.
+    std::uint32_t tgid = read_tgid(pid);
+    if (tgid != 0 && tgid != pid)
+        usage("pid " + std::to_string(pid) + " is a thread of process " + std::to_string(tgid) +
+              "; pass the process: -p " + std::to_string(tgid));
+    return pid;
+}
+
+std::uint32_t parse_vcpu(const std::string& text)
+{
+    std::uint64_t v;
+    try {
+        v = parse_u64(text);
+    } catch (const std::invalid_argument& e) {
+        usage("invalid --vcpu '" + text + "': " + e.what() + "; expected a vCPU id like 0 or 3");
+    }
+    if (v >= HT_VCPU_ANY)
+        usage("invalid --vcpu '" + text + "': vCPU ids go up to " + std::to_string(HT_VCPU_ANY - 1) +
+              "; omit --vcpu to trace every vCPU");
+    return static_cast<std::uint32_t>(v);
+}
+
+// `omit` says what leaving the option out does (the fix for a value that
+// is zero or too long).
+std::uint64_t parse_duration_option(const std::string& what, const std::string& text, const std::string& omit)
+{
+    const std::string too_long =
+        "invalid " + what + " '" + text + "': longer than the maximum of " + kMaxDurationText + "; " + omit;
+    std::uint64_t ns;
+    try {
+        ns = parse_duration_ns(text, BareNumber::Seconds);
+    } catch (const DurationOverflow&) {
+        usage(too_long);
+    } catch (const std::invalid_argument& e) {
+        usage("invalid " + what + " '" + text + "': " + e.what() +
+              "; expected seconds like 10, or a number with a unit like "
+              "500ms, 1.5s or 2m (units: ns, us, \xc2\xb5s, ms, s, m)");
+    }
+    if (ns == 0)
+        usage("invalid " + what + " '" + text + "': must be greater than zero; " + omit);
+    if (ns > kMaxDurationNs)
+        usage(too_long);
+    return ns;
+}
+
+std::uint64_t parse_min_latency(const std::string& text)
+{
+    try {
+        return parse_duration_ns(text, BareNumber::Reject);
+    } catch (const std::invalid_argument& e) {
+        usage("invalid --min-latency '" + text + "': " + e.what() +
+              "; expected a number with a unit like 100us, 1.5ms or 2s "
+              "(units: ns, us, \xc2\xb5s, ms, s, m)");
+    }
+}
+
+std::uint32_t parse_ring_size(const std::string& text)
+{
+    const std::uint64_t page = std::max<long>(4096, sysconf(_SC_PAGESIZE));
+    constexpr std::uint64_t kMax = 1ull << 30;
+    const std::string fix = "; expected a power of two from " + std::to_string(page) +
+                            " bytes to 1G, like 64K or 8M (suffixes K, M, G = 1024-based)";
+    std::string_view num = text;
+    unsigned shift = 0;
+    if (!num.empty()) {
+        switch (num.back()) {
+        case 'k':
+        case 'K': shift = 10; break;
+        case 'm':
+        case 'M': shift = 20; break;
+        case 'g':
+        case 'G': shift = 30; break;
+        }
+        if (shift)
+            num.remove_suffix(1);
+    }
+    std::uint64_t v;
+    try {
+        v = parse_u64(num);
+    } catch (const std::invalid_argument& e) {
+        usage("invalid --ring-size '" + text + "': " + e.what() + fix);
+    }
+    if (v > (kMax >> shift))
+        usage("invalid --ring-size '" + text + "': too large" + fix);
+    v <<= shift;
+    if (v < page)
+        usage("invalid --ring-size '" + text + "': below the minimum" + fix);
+    if ((v & (v - 1)) != 0)
+        usage("invalid --ring-size '" + text + "': " + std::to_string(v) + " is not a power of two" + fix);
+    return static_cast<std::uint32_t>(v);
+}
+
+}  // namespace
+
+Options parse_options(int argc, char** argv)
+{
+    Options o;
+    std::vector<std::string> nr_items, positional;
+    std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval;
+
+    po::options_description desc;
+    desc.add_options()("help,h", po::bool_switch(&o.help))("version,V", po::bool_switch(&o.version))(
+        "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vcpu", po::value(&vcpu))(
+        "min-latency", po::value(&min_latency))("duration,d", po::value(&duration))("format,f", po::value(&format))(
+        "output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))("interval,i", po::value(&interval))(
+        "backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
+        "timestamp,T", po::bool_switch(&o.timestamp))("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))(
+        "ring-size", po::value(&ring))("positional", po::value(&positional));
+    po::positional_options_description pos;
+    pos.add("positional", -1);
+
+    po::variables_map vm;
+    try {
+        // No abbreviations of long options: "--dur" is an error, not a guess.
+        int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+        po::store(po::command_line_parser(glue_values(argc, argv)).options(desc).positional(pos).style(style).run(),
+                  vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        usage(std::string(e.what()) + kSeeHelp);
+    }
+    if (o.help || o.version)
+        return o;
+
+    if (!nr_items.empty())
+        o.nr_ranges = parse_nr_option(nr_items);
+    if (vm.count("pid"))
+        o.pid = parse_pid(pid);
+    if (vm.count("vcpu"))
+        o.vcpu = parse_vcpu(vcpu);
+    if (vm.count("min-latency"))
+        o.min_latency_ns = parse_min_latency(min_latency);
+
+    if (positional.size() > 1)
+        usage("unexpected argument '" + positional[1] + "': the only positional argument is the duration" + kSeeHelp);
+    if (vm.count("duration") && !positional.empty())
+        usage("duration given twice (-d " + duration + " and '" + positional[0] +
+              "'): use either -d DUR or the positional duration, not both");
+    if (vm.count("duration"))
+        o.duration_ns = parse_duration_option("--duration", duration, kOmitDuration);
+    else if (!positional.empty())
+        o.duration_ns = parse_duration_option("duration", positional[0], kOmitDuration);
+
+    if (vm.count("format")) {
+        if (format == "text")
+            o.format = Format::Text;
+        else if (format == "json")
+            o.format = Format::Json;
+        else if (format == "csv")
+            o.format = Format::Csv;
+        else
+            usage("invalid --format '" + format + "': expected text, json or csv");
+    }
+    if (vm.count("output")) {
+        if (output.empty())
+            usage(
+                "invalid --output '': expected a file name (omit -o to write "
+                "to standard output)");
+        o.output = output;
+    }
+    if (vm.count("backend")) {
+        if (backend == "auto")
+            o.backend = BackendKind::Auto;
+        else if (backend == "bpf")
+            o.backend = BackendKind::Bpf;
+        else if (backend == "kmod")
+            o.backend = BackendKind::Kmod;
+        else
+            usage("invalid --backend '" + backend + "': expected auto, bpf or kmod");
+    }
+    if (vm.count("ring-size"))
+        o.ring_bytes = parse_ring_size(ring);
+    if (vm.count("interval")) {
+        o.interval_ns = parse_duration_option("--interval", interval, kOmitInterval);
+        if (!o.summary)
+            usage("--interval " + interval +
+                  " prints the summary every interval: add -s "
+                  "(records are printed as they come anyway)");
+    }
+    return o;
+}
+
+ht_filter make_filter(const Options& opts)
+{
+    ht_filter f{};
+    // parse_options guarantees the count fits; clamp anyway so a hand-built
+    // Options can never overrun the fixed array.
+    std::size_t n = std::min<std::size_t>(opts.nr_ranges.size(), HT_MAX_NR_RANGES);
+    f.nr_range_count = static_cast<__u32>(n);
+    for (std::size_t i = 0; i < n; i++) {
+        f.nr_ranges[i].lo = opts.nr_ranges[i].lo;
+        f.nr_ranges[i].hi = opts.nr_ranges[i].hi;
+    }
+    f.reason_mode = opts.hypercall_exits_only ? HT_REASON_HYPERCALL_ONLY : HT_REASON_ANY;
+    f.pid = opts.pid;
+    f.vcpu = opts.vcpu;
+    f.min_latency_ns = opts.min_latency_ns;
+    return f;
+}
+
+std::string version_text() { return std::string("hypertrace ") + HT_VERSION + "\n"; }
+
+const char* format_name(Format f)
+{
+    switch (f) {
+    case Format::Text: return "text";
+    case Format::Json: return "json";
+    case Format::Csv: return "csv";
+    }
+    return "?";
+}
+
+const char* backend_name(BackendKind b)
+{
+    switch (b) {
+    case BackendKind::Auto: return "auto";
+    case BackendKind::Bpf: return "bpf";
+    case BackendKind::Kmod: return "kmod";
+    }
+    return "?";
+}
+
+std::string help_text()
+{
+    return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vcpu N] [--min-latency DUR]
+                  [--hypercall-exits-only] [-d DUR] [-f {text,json,csv}] [-o FILE]
+                  [-s] [-i DUR] [-T] [-b {auto,bpf,kmod}] [--ring-size BYTES] [--check]
+                  [duration]
+
+Trace KVM hypercalls on this host: one record per hypercall with its number,
+arguments, exit reason and latency (VM exit -> kvm_hypercall -> VM entry).
+
+positional arguments:
+  duration               trace for this long, then exit (same as -d)
+
+options:
+  -h, --help             show this help and exit
+  -V, --version          show the version and exit
+  -n, --nr LIST          hypercall numbers to trace: decimal or 0x-hex numbers
+                         and ranges a-b, comma-separated (default: all)
+  -p, --pid PID          trace only this VM: the host pid of its qemu process
+  --vcpu N               trace only this vCPU (KVM vcpu_id)
+  --min-latency DUR      only hypercalls whose exit->entry latency is >= DUR;
+                         a unit is required (100us, 1.5ms, ...)
+  --hypercall-exits-only only hypercalls of VMCALL/VMMCALL exits (not those
+                         KVM runs from another exit, e.g. emulation)
+  -d, --duration DUR     trace for DUR, then exit (default: until Ctrl-C)
+  -f, --format FMT       text (default), json (one object per line) or csv
+  -o, --output FILE      write records or summary to FILE instead of stdout
+  -s, --summary          print latency statistics and histograms per pid and
+                         hypercall number at the end, instead of records (kept
+                         in the kernel: no per-hypercall records are moved)
+  -i, --interval DUR     with -s: print the summary every DUR and start afresh
+                         (a bare number means seconds)
+  -T, --timestamp        text: wall-clock time (HH:MM:SS.us) instead of
+                         seconds since start
+  -b, --backend B        auto (default: bpf, else kmod), bpf or kmod
+  --ring-size BYTES      ring buffer size: power of two, suffix K/M/G
+                         (default 8M)
+  --check                check that this host can trace, then exit
+
+DUR is a number with a unit: ns, us (or µs), ms, s, m; for the duration a bare
+number means seconds; -d and -i take at most 525600m (365 days).  Latency
+columns are in microseconds.
+
+examples:
+    hypertrace                        # trace every hypercall of every VM
+    hypertrace -n 42                  # trace hypercall 42 of every VM
+    hypertrace -n 0x2a,5,10-12        # several numbers and a range
+    hypertrace -p 4242                # only the VM whose qemu pid is 4242
+    hypertrace -p 4242 --vcpu 0       # only vCPU 0 of that VM
+    hypertrace --min-latency 100us    # only hypercalls taking >= 100 us
+    hypertrace --hypercall-exits-only # only VMCALL/VMMCALL exits
+    hypertrace 10                     # trace for 10 seconds
+    hypertrace -s 30                  # 30 s, then latency summary per pid, nr
+    hypertrace -s -i 1                # a summary every second, until Ctrl-C
+    hypertrace -f json -o calls.jsonl # JSON lines into a file
+    hypertrace -T                     # wall-clock time column
+    hypertrace --check                # can this host trace? (exit status)
+)";
+}
+
+}  // namespace hypertrace

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// The command line, bcc-tool style.  parse_options() is pure apart from one
+// look at /proc (does --pid exist?): it returns what the user asked for, or
+// throws UsageError whose message names the problem and the fix.  main prints
+// "hypertrace: <what()>" and exits 2; for -h / -V it prints help_text() /
+// version_text() and exits 0.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli/nr_list.h"
+
+extern "C" {
+#include "ht_config.h"
+}
+
+namespace hypertrace {
+
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Longest --duration and --interval: 365 days (525600m).  The run's timers
+// count signed 64-bit nanoseconds (std::chrono), where 2^63 ns and more wrap
+// negative; a year is longer than any trace, and a round limit is easy to
+// state in the help and the man page.
+constexpr std::uint64_t kMaxDurationNs = 525600ull * 60 * 1000000000;
+constexpr const char* kMaxDurationText = "525600m (365 days)";
+
+enum class Format { Text, Json, Csv };
+enum class BackendKind { Auto, Bpf, Kmod };
+
+struct Options {
+    std::vector<NrRange> nr_ranges;    // -n: merged, sorted; empty = every nr
+    std::uint32_t pid = HT_PID_ANY;    // -p: VM process (tgid); 0 = every VM
+    std::uint32_t vcpu = HT_VCPU_ANY;  // --vcpu: vcpu_id, or every vCPU
+    std::uint64_t min_latency_ns = 0;  // --min-latency: exit->entry at least this
+    std::uint64_t duration_ns = 0;     // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs
+    Format format = Format::Text;      // -f
+    std::string output;                // -o FILE; empty = stdout
+    bool summary = false;              // -s: statistics at the end instead of records
+    std::uint64_t interval_ns =
+        0;  // -i: with -s, print and reset every interval; 0 = at the end only; <= kMaxDurationNs
+    BackendKind backend = BackendKind::Auto;  // -b
+    bool check = false;                       // --check: check the host can trace, then exit
+    bool timestamp = false;                   // -T: wall-clock time column (text format)
+    bool hypercall_exits_only = false;        // --hypercall-exits-only: HT_REASON_HYPERCALL_ONLY
+    std::uint32_t ring_bytes = 8u << 20;      // --ring-size: power of two, >= page size, <= 1 GiB
+    bool help = false;                        // -h: print help_text(), exit 0
+    bool version = false;                     // -V: print version_text(), exit 0
+};
+
+// Parse argv.  Throws UsageError.  With -h or -V the other options are not
+// validated (so `hypertrace -n foo -h` still shows help).
+Options parse_options(int argc, char** argv);
+
+// The filter both backends load (nr ranges, reason mode, pid, vcpu, min latency).
+ht_filter make_filter(const Options& opts);
+
+std::string help_text();     // usage, options, examples; ends with '\n'
+std::string version_text();  // "hypertrace <version>\n"
+
+const char* format_name(Format f);        // "text", "json", "csv"
+const char* backend_name(BackendKind b);  // "auto", "bpf", "kmod"
+
+}  // namespace hypertrace

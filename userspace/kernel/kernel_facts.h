@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// What the running kernel offers hypertrace, read once from the kernel's own
+// descriptions (BTF, /proc/kallsyms, tracefs) and shared by both backends and
+// --check.  Each fact carries a short sentence saying how it was found (or
+// why not), which detail() and --check print.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+extern "C" {
+#include "ht_ioctl.h"
+}
+
+namespace hypertrace {
+
+template <typename T>
+struct Fact {
+    T value{};
+    std::string how;  // how it was found, or why not
+};
+
+// The kvm tracepoints' prototypes (arch/x86/kvm/trace.h, include/trace/
+// events/kvm.h), from the typedefs btf_trace_kvm_* in kvm's module BTF, or
+// vmlinux BTF when kvm is built in.  One encoding, common/ht_ioctl.h's.
+struct TracepointPrototypes {
+    std::uint32_t exit = HT_EXIT_PROTO_AUTO;    // AUTO: unknown
+    std::uint32_t entry = HT_ENTRY_PROTO_AUTO;  // AUTO: unknown
+    bool hypercall = false;                     // (nr, a0, a1, a2, a3)
+    // Parameter kinds including the leading void *__data: 'p' pointer,
+    // 'b' bool (1-byte integer), 'i' other integer or enum, '?' anything
+    // else; empty when the typedef is missing.  For messages.
+    std::string exit_params, entry_params, hypercall_params;
+    bool any_found() const { return !exit_params.empty() || !entry_params.empty() || !hypercall_params.empty(); }
+    // Both exit and entry are known (what the module needs).
+    bool known() const { return exit != HT_EXIT_PROTO_AUTO && entry != HT_ENTRY_PROTO_AUTO; }
+};
+
+// Where kvm_exit's reason lives since 5.16 (it is no longer an argument):
+// the vendor vCPU struct, from kvm_amd's / kvm_intel's BTF (vmlinux's when
+// built in).  offsets.isa is HT_ISA_UNKNOWN when not found.
+struct ExitReasonLocation {
+    ht_ioc_reason offsets{};    // what HT_IOC_SET_REASON takes
+    std::string vendor_struct;  // "vcpu_svm" or "vcpu_vmx"
+    std::string btf_source;     // "kvm_amd", "kvm_intel" or "vmlinux"
+};
+
+struct KernelFacts {
+    bool vmlinux_btf = false;  // /sys/kernel/btf/vmlinux loads
+    Fact<TracepointPrototypes> prototypes;
+    Fact<ExitReasonLocation> exit_reason;
+    // KVM's per-CPU kvm_running_vcpu (virt/kvm/kvm_main.c) is a BTF variable
+    // and has an address in /proc/kallsyms: the eBPF slot table can find the
+    // vCPU at kvm_hypercall.
+    Fact<bool> running_vcpu;
+    // The tracefs events directory with kvm/kvm_{exit,hypercall,entry};
+    // empty when absent, and `how` then names the fix (mount tracefs, load kvm).
+    Fact<std::string> kvm_events_dir;
+};
+
+// Reads BTF, kallsyms and tracefs.  Never throws; silences libbpf while it
+// reads BTF.
+KernelFacts probe_kernel_facts();
+
+// BPF task storage and the helpers the task state set uses (5.11+).  Loads
+// probe programs, so only the eBPF backend asks.
+Fact<bool> probe_task_storage();
+
+// The tracefs events directory holding kvm/kvm_{exit,hypercall,entry}, or
+// empty with `how` naming the fix; checked afresh on every call.
+Fact<std::string> find_kvm_events_dir();
+
+// Effective capabilities needed to load and attach tracing BPF programs;
+// empty when present, else a message naming the missing ones.
+std::string missing_bpf_capabilities();
+
+// Prototype names for messages, e.g. "(vcpu, isa)".
+const char* exit_proto_name(std::uint32_t p);
+const char* entry_proto_name(std::uint32_t p);
+// "kvm_exit(vcpu, isa), kvm_entry(vcpu)".
+std::string proto_pair(std::uint32_t exit, std::uint32_t entry);
+
+}  // namespace hypertrace

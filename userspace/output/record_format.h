@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// Per-record output: text (bcc-style aligned columns), JSON lines, CSV.
+//
+// Built for the hot path (>= 1M records/s): each record is formatted with
+// std::to_chars into one reusable buffer; the buffer goes to the stream in
+// large writes.  So the caller must call flush() whenever it is about to
+// block waiting for more records (ring drained), or a live terminal would see
+// nothing, and finish() at the end.
+//
+// JSON and CSV carry the raw record: fields pid, tid, vcpu, cpu, nr, a0..a3,
+// isa, exit_reason, t_exit_ns, t_hypercall_ns, t_entry_ns, latency_ns, in
+// that order; integers printed exactly (no doubles); timestamps are
+// CLOCK_MONOTONIC ns; latency_ns = t_entry_ns - t_exit_ns; vcpu / exit_reason
+// are null (JSON) or empty (CSV) when the record flags say unknown.
+//
+// Text: one header line, then per record
+//   TIME(s) PID TID VCPU NR A0 A1 A2 A3 REASON EXIT>HC(us) HC>ENT(us) LAT(us)
+// TIME is when the vCPU re-entered the guest (t_entry_ns, the hypercall's
+// completion, like biosnoop), as seconds since TimeBase::start_mono_ns or,
+// with TimeBase::wall_clock (-T), local wall-clock time HH:MM:SS.uuuuuu.
+// NR is decimal, A0..A3 hex, REASON a name from exit_reasons.h ("?" when
+// the record has no reason, 0x-hex when the code is not in the tables),
+// latencies microseconds with 3 decimals (exact ns).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+
+#include "cli/options.h"
+
+extern "C" {
+#include "ht_record.h"
+}
+
+namespace hypertrace {
+
+struct TimeBase {
+    std::uint64_t start_mono_ns = 0;  // CLOCK_MONOTONIC at trace start
+    std::int64_t wall_offset_ns = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC
+    bool wall_clock = false;          // -T: print wall-clock time (text)
+
+    // Sample both clocks now (the offset is taken between two monotonic
+    // reads, so it is off by at most half their distance).
+    static TimeBase now(bool wall_clock);
+};
+
+class RecordWriter {
+public:
+    virtual ~RecordWriter() = default;
+    // Format one record into the internal buffer (written out when large).
+    virtual void write(const ht_record& r) = 0;
+    // Hand everything buffered to the stream and flush the stream.
+    virtual void flush() = 0;
+    // End of output: flush; the writer must not be used afterwards.
+    virtual void finish() = 0;
+};
+
+// Text and CSV writers emit their header line at construction (so an empty
+// trace still has one); JSON has none.  `out` must outlive the writer.
+std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out,
+                                                 const TimeBase& tb);
+
+}  // namespace hypertrace
