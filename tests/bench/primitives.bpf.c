@@ -118,7 +118,7 @@ int p08_percpu_array_lookup(void *ctx)
 
 /* --summary's per-hypercall work once its value is found. */
 SEC("raw_tp/kvm_exit")
-int p09_ht_agg_add(void *ctx)
+int p09_percpu_lookup_and_ht_agg_add(void *ctx)
 {
 	__u32 zero = 0;
 	struct ht_agg_value *v = bpf_map_lookup_elem(&pcpu, &zero);
