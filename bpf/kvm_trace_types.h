@@ -16,7 +16,8 @@
 
 #include <linux/types.h>
 
-#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+#pragma clang attribute push(__attribute__((preserve_access_index)), \
+			     apply_to = record)
 
 /* --- classic (perf) tracepoints: the formatted records ------------------ */
 

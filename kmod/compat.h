@@ -67,8 +67,8 @@ static inline struct tracepoint *ht_tp_deref(tracepoint_ptr_t *p)
 }
 #define ht_tp_ptr_t tracepoint_ptr_t
 #else
-#define ht_tp_ptr_t struct tracepoint * const
-static inline struct tracepoint *ht_tp_deref(struct tracepoint * const *p)
+#define ht_tp_ptr_t struct tracepoint *const
+static inline struct tracepoint *ht_tp_deref(struct tracepoint *const *p)
 {
 	return *p;
 }
@@ -147,19 +147,17 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
  * wrappers below have the exact prototypes.  HT_NO_REASON marks "reason is
  * not an argument of this prototype".
  */
-#define HT_PROBE_EXIT_REASON_VCPU_ISA(fn)				\
-	void fn(void *data, unsigned int exit_reason,			\
-		struct kvm_vcpu *vcpu, u32 isa)
-#define HT_PROBE_EXIT_VCPU_ISA(fn)					\
+#define HT_PROBE_EXIT_REASON_VCPU_ISA(fn)                                    \
+	void fn(void *data, unsigned int exit_reason, struct kvm_vcpu *vcpu, \
+		u32 isa)
+#define HT_PROBE_EXIT_VCPU_ISA(fn) \
 	void fn(void *data, struct kvm_vcpu *vcpu, u32 isa)
-#define HT_PROBE_ENTRY_VCPU_ID(fn)					\
-	void fn(void *data, unsigned int vcpu_id)
-#define HT_PROBE_ENTRY_VCPU(fn)						\
-	void fn(void *data, struct kvm_vcpu *vcpu)
-#define HT_PROBE_ENTRY_VCPU_FORCE(fn)					\
+#define HT_PROBE_ENTRY_VCPU_ID(fn) void fn(void *data, unsigned int vcpu_id)
+#define HT_PROBE_ENTRY_VCPU(fn) void fn(void *data, struct kvm_vcpu *vcpu)
+#define HT_PROBE_ENTRY_VCPU_FORCE(fn) \
 	void fn(void *data, struct kvm_vcpu *vcpu, bool force_immediate_exit)
-#define HT_PROBE_HYPERCALL(fn)						\
-	void fn(void *data, unsigned long nr, unsigned long a0,		\
+#define HT_PROBE_HYPERCALL(fn)                                  \
+	void fn(void *data, unsigned long nr, unsigned long a0, \
 		unsigned long a1, unsigned long a2, unsigned long a3)
 
 /*
@@ -173,11 +171,13 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 1, 0) && defined(CONFIG_X86)
 #define HT_VCPU_RUN_T typeof(((struct kvm_x86_ops *)0)->vcpu_run)
-#define HT_HDR_ENTRY_HAS_FORCE						\
-	(__builtin_types_compatible_p(HT_VCPU_RUN_T,			\
-		enum exit_fastpath_completion (*)(struct kvm_vcpu *, bool)) || \
-	 __builtin_types_compatible_p(HT_VCPU_RUN_T,			\
-		enum exit_fastpath_completion (*)(struct kvm_vcpu *, u64)))
+#define HT_HDR_ENTRY_HAS_FORCE                                                 \
+	(__builtin_types_compatible_p(                                         \
+		 HT_VCPU_RUN_T,                                                \
+		 enum exit_fastpath_completion(*)(struct kvm_vcpu *, bool)) || \
+	 __builtin_types_compatible_p(                                         \
+		 HT_VCPU_RUN_T,                                                \
+		 enum exit_fastpath_completion(*)(struct kvm_vcpu *, u64)))
 #define HT_HDR_HAS_CLUE 1
 #else
 #define HT_HDR_ENTRY_HAS_FORCE 0

@@ -23,10 +23,10 @@
 
 struct ht_tp_slot {
 	const char *name;
-	u32 bit;			/* HT_ATTACHED_* */
-	void *probe;			/* chosen at start */
-	struct tracepoint *tp;		/* attached to, or NULL */
-	struct module *mod;		/* owner of tp, NULL if built in */
+	u32 bit;	       /* HT_ATTACHED_* */
+	void *probe;	       /* chosen at start */
+	struct tracepoint *tp; /* attached to, or NULL */
+	struct module *mod;    /* owner of tp, NULL if built in */
 };
 
 static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
@@ -45,7 +45,9 @@ static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
  * orders).
  */
 static const enum ht_tp ht_attach_order[HT_TP_COUNT] = {
-	HT_TP_ENTRY, HT_TP_EXIT, HT_TP_HYPERCALL,
+	HT_TP_ENTRY,
+	HT_TP_EXIT,
+	HT_TP_HYPERCALL,
 };
 
 /* Nests inside tracepoint_module_list_mutex (notifier callbacks). */
@@ -110,14 +112,15 @@ static void ht_attach_module(struct module *mod)
 		const char *name = ht_tps[ht_attach_order[k]].name;
 
 		for (i = 0; i < mod->num_tracepoints; i++) {
-			struct tracepoint *tp =
-				ht_tp_deref(mod->tracepoints_ptrs + i);
+			struct tracepoint *tp = ht_tp_deref(
+				mod->tracepoints_ptrs + i);
 
 			if (!strcmp(tp->name, name))
 				ht_attach_tp(tp, mod);
 		}
 	}
-	if (before != HT_ATTACHED_ALL && ht_attached_bits() == HT_ATTACHED_ALL) {
+	if (before != HT_ATTACHED_ALL &&
+	    ht_attached_bits() == HT_ATTACHED_ALL) {
 		ht_attach_count++;
 		pr_debug("attached to %s\n", mod->name);
 	}
@@ -162,8 +165,9 @@ int ht_attach_start(void)
 	mutex_unlock(&ht_attach_mutex);
 	mutex_lock(&ht_attach_mutex);
 	for (i = 0; i < HT_TP_COUNT; i++)
-		for_each_kernel_tracepoint(ht_attach_core,
-					   (void *)ht_tps[ht_attach_order[i]].name);
+		for_each_kernel_tracepoint(
+			ht_attach_core,
+			(void *)ht_tps[ht_attach_order[i]].name);
 	if (ht_attached_bits() == HT_ATTACHED_ALL)
 		ht_attach_count++;
 	mutex_unlock(&ht_attach_mutex);
