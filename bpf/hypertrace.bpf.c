@@ -156,8 +156,8 @@ static __always_inline int pid_unwanted(void)
 
 static __always_inline struct ht_thread_state *task_state(__u64 flags)
 {
-	return bpf_task_storage_get(&task_states, bpf_get_current_task_btf(),
-				    0, flags);
+	return bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+				    flags);
 }
 
 static __always_inline struct ht_thread_state *lru_state(int create)
@@ -200,36 +200,43 @@ static __always_inline struct ht_bpf_slot *slot_find(struct ht_vcpu_table *t,
 
 /* --- the exit reason from the vendor vCPU struct (raw path, lazily) ------ */
 
+static __always_inline int svm_reason(__u64 vcpu, __u32 *reason)
+{
+	__u64 off = bpf_core_field_offset(struct vcpu_svm, vcpu);
+	struct vcpu_svm *svm = (void *)(vcpu - off);
+	struct vmcb *vmcb = BPF_CORE_READ(svm, vmcb);
+
+	if (!vmcb)
+		return 0;
+	return !bpf_core_read(reason, sizeof(*reason),
+			      &vmcb->control.exit_code);
+}
+
+static __always_inline int vmx_reason(__u64 vcpu, __u32 *reason)
+{
+	__u64 off = bpf_core_field_offset(struct vcpu_vmx, vcpu);
+	struct vcpu_vmx *vmx = (void *)(vcpu - off);
+
+	return !bpf_core_read(reason, sizeof(*reason), &vmx->exit_reason.full);
+}
+
+/* Two probe reads on SVM (the vmcb pointer, then its exit code), one on
+ * VMX: what the lazy read costs (tests/bench/primitive-costs). */
 static __always_inline int vendor_reason(__u64 vcpu, __u8 isa, __u32 *reason)
 {
-	if (isa == HT_ISA_SVM) {
-		if (bpf_core_type_exists(struct vcpu_svm)) {
-			struct vcpu_svm *svm = (void *)(vcpu -
-				bpf_core_field_offset(struct vcpu_svm, vcpu));
-			struct vmcb *vmcb = BPF_CORE_READ(svm, vmcb);
-
-			if (!vmcb)
-				return 0;
-			return !bpf_core_read(reason, sizeof(*reason),
-					      &vmcb->control.exit_code);
-		}
-	} else if (isa == HT_ISA_VMX) {
-		if (bpf_core_type_exists(struct vcpu_vmx) &&
-		    bpf_core_type_exists(union vmx_exit_reason)) {
-			struct vcpu_vmx *vmx = (void *)(vcpu -
-				bpf_core_field_offset(struct vcpu_vmx, vcpu));
-
-			return !bpf_core_read(reason, sizeof(*reason),
-					      &vmx->exit_reason.full);
-		}
-	}
+	if (isa == HT_ISA_SVM && bpf_core_type_exists(struct vcpu_svm))
+		return svm_reason(vcpu, reason);
+	if (isa == HT_ISA_VMX && bpf_core_type_exists(struct vcpu_vmx) &&
+	    bpf_core_type_exists(union vmx_exit_reason))
+		return vmx_reason(vcpu, reason);
 	return 0;
 }
 
 /* --- emitting: a ring record, or a histogram count with --summary -------- */
 
 /* The cold path: a per-CPU hash entry, inserted on first use. */
-static __always_inline struct ht_agg_value *agg_hashed(void *map, struct ht_agg_key *key)
+static __always_inline struct ht_agg_value *agg_hashed(void *map,
+						       struct ht_agg_key *key)
 {
 	struct ht_agg_value *v;
 	__u32 zero = 0;
@@ -254,7 +261,7 @@ static __always_inline struct ht_agg_value *agg_hashed(void *map, struct ht_agg_
  * when the hot keys are used up, the per-CPU hash agg0/agg1.
  */
 static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
-						       __u32 pid, __u64 nr)
+						      __u32 pid, __u64 nr)
 {
 	__u32 gen = agg_gen;
 	__u32 parity = gen & 1;
@@ -277,7 +284,9 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 		n = __sync_fetch_and_add(&agg_hot_used[parity], 1);
 		if (n >= agg_hot_keys) {
 			key.parity = 0;
-			return agg_hashed(parity ? (void *)&agg1 : (void *)&agg0, &key);
+			void *cold = parity ? (void *)&agg1 : (void *)&agg0;
+
+			return agg_hashed(cold, &key);
 		}
 		idx = parity * agg_hot_keys + n;
 		if (bpf_map_update_elem(&agg_index, &key, &idx, BPF_NOEXIST)) {
@@ -302,12 +311,12 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 
 /* One event's context. */
 struct ht_env {
-	struct ht_bpf_slot *slot;	/* the vcpu set's slot, or 0 */
-	__u64 *counters;		/* found on first use */
-	__u64 vcpu;			/* the event's vCPU (unmasked); 0: not known */
-	__u32 vcpu_id;			/* HT_VCPU_UNKNOWN: read it from vcpu */
-	__u8 by_thread;			/* task / LRU sets */
-	__u8 typed;			/* vcpu is a BTF pointer (tp_btf) */
+	struct ht_bpf_slot *slot; /* the vcpu set's slot, or 0 */
+	__u64 *counters;	  /* found on first use */
+	__u64 vcpu;	/* the event's vCPU (unmasked); 0: not known */
+	__u32 vcpu_id;	/* HT_VCPU_UNKNOWN: read it from vcpu */
+	__u8 by_thread; /* task / LRU sets */
+	__u8 typed;	/* vcpu is a BTF pointer (tp_btf) */
 };
 
 static __always_inline __u64 *ht_env_counters(struct ht_env *e)
@@ -381,10 +390,12 @@ static __always_inline int ht_env_emit(struct ht_env *e,
 				       const struct ht_thread_state *s,
 				       __u32 vcpu_id, __u64 now, __u64 pid_tgid)
 {
+	__u64 wake = BPF_RB_NO_WAKEUP;
 	struct ht_record *rec;
 
 	if (aggregate) {
-		struct ht_agg_value *v = agg_value(e->slot, pid_tgid >> 32, s->nr);
+		struct ht_agg_value *v = agg_value(e->slot, pid_tgid >> 32,
+						   s->nr);
 
 		if (v) {
 			ht_agg_add(v, s->t_exit_ns, s->t_hypercall_ns, now);
@@ -396,9 +407,11 @@ static __always_inline int ht_env_emit(struct ht_env *e,
 		return HT_CNT_DROPPED;
 	ht_sm_fill_record(rec, s, pid_tgid >> 32, (__u32)pid_tgid, vcpu_id,
 			  bpf_get_smp_processor_id(), now);
-	/* Batched wakeups (common/ht_ring.h): the reader also drains on a timer. */
-	bpf_ringbuf_submit(rec, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_mark ?
-				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	/* Batched wakeups (common/ht_ring.h): the reader also drains on a
+	 * timer. */
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_mark)
+		wake = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(rec, wake);
 	return HT_CNT_EMITTED;
 }
 
@@ -433,7 +446,10 @@ static __always_inline void on_entry(struct ht_thread_state *s, __u64 vcpu,
 				     __u32 vcpu_id, int typed)
 {
 	struct ht_env e = {
-		.vcpu = vcpu, .vcpu_id = vcpu_id, .by_thread = 1, .typed = typed,
+		.vcpu = vcpu,
+		.vcpu_id = vcpu_id,
+		.by_thread = 1,
+		.typed = typed,
 	};
 
 	ht_hp_entry(&e, s, &filter);
@@ -461,8 +477,8 @@ static __always_inline void vt_exit(__u64 vcpu, __u32 reason, __u8 isa)
 	ht_hp_exit(&e, s ? &s->vt.sm : 0, evicted, now, reason, isa, 0);
 }
 
-static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
-					 __u64 a2, __u64 a3)
+static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1, __u64 a2,
+					 __u64 a3)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
 	struct ht_env e = { .vcpu = running_vcpu() };
@@ -470,8 +486,8 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1,
 	if (t && e.vcpu)
 		e.slot = slot_find(t, e.vcpu);
 	/* No slot: no exit of this vCPU since tracing began. */
-	ht_hp_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, nr,
-			a0, a1, a2, a3);
+	ht_hp_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, nr, a0, a1,
+			a2, a3);
 }
 
 /* key: the vCPU as the slot table knows it (a number); vcpu, vcpu_id,
@@ -491,84 +507,87 @@ static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
 
 /* --- the programs -------------------------------------------------------- */
 
-#define TASK_STATE(create) task_state((create) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0)
+#define TASK_STATE(create) \
+	task_state((create) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0)
 #define LRU_STATE(create) lru_state(create)
 
 /* {classic, raw, btf} x {task storage, LRU}. */
-#define HT_PROGRAMS(store, STATE)						\
-SEC("tracepoint/kvm/kvm_exit")							\
-int ht_exit_tp_##store(struct trace_event_raw_kvm_exit *ctx)			\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	on_exit(STATE(1), ctx->exit_reason, (__u8)ctx->isa, 0);		\
-	return 0;								\
-}										\
-										\
-SEC("tracepoint/kvm/kvm_hypercall")						\
-int ht_hc_tp_##store(struct trace_event_raw_kvm_hypercall *ctx)		\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	on_hypercall(STATE(0), ctx->nr, ctx->a0, ctx->a1, ctx->a2, ctx->a3);	\
-	return 0;								\
-}										\
-										\
-SEC("tracepoint/kvm/kvm_entry")							\
-int ht_entry_tp_##store(struct trace_event_raw_kvm_entry *ctx)		\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	on_entry(STATE(0), 0, ctx->vcpu_id, 0);					\
-	return 0;								\
-}										\
-										\
-SEC("raw_tp/kvm_exit")								\
-int ht_exit_raw_##store(struct bpf_raw_tracepoint_args *ctx)			\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	if (raw_exit_args == HT_RAW_EXIT_REASON_VCPU_ISA)			\
-		on_exit(STATE(1), (__u32)ctx->args[0], (__u8)ctx->args[2],	\
-			ctx->args[1]);						\
-	else									\
-		on_exit(STATE(1), 0, (__u8)ctx->args[1], ctx->args[0]);		\
-	return 0;								\
-}										\
-										\
-SEC("raw_tp/kvm_hypercall")							\
-int ht_hc_raw_##store(struct bpf_raw_tracepoint_args *ctx)			\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	on_hypercall(STATE(0), ctx->args[0], ctx->args[1], ctx->args[2],	\
-		     ctx->args[3], ctx->args[4]);				\
-	return 0;								\
-}										\
-										\
-SEC("raw_tp/kvm_entry")								\
-int ht_entry_raw_##store(struct bpf_raw_tracepoint_args *ctx)			\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)				\
-		on_entry(STATE(0), 0, (__u32)ctx->args[0], 0);			\
-	else									\
-		on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0);		\
-	return 0;								\
-}										\
-										\
-SEC("tp_btf/kvm_entry")								\
-int ht_entry_btf_##store(__u64 *ctx)						\
-{										\
-	if (pid_unwanted())							\
-		return 0;							\
-	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)				\
-		on_entry(STATE(0), 0, (__u32)ctx[0], 0);			\
-	else									\
-		on_entry(STATE(0), ctx[0], HT_VCPU_UNKNOWN, 1);			\
-	return 0;								\
-}
+#define HT_PROGRAMS(store, STATE)                                             \
+	SEC("tracepoint/kvm/kvm_exit")                                        \
+	int ht_exit_tp_##store(struct trace_event_raw_kvm_exit *ctx)          \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		on_exit(STATE(1), ctx->exit_reason, (__u8)ctx->isa, 0);       \
+		return 0;                                                     \
+	}                                                                     \
+                                                                              \
+	SEC("tracepoint/kvm/kvm_hypercall")                                   \
+	int ht_hc_tp_##store(struct trace_event_raw_kvm_hypercall *ctx)       \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		on_hypercall(STATE(0), ctx->nr, ctx->a0, ctx->a1, ctx->a2,    \
+			     ctx->a3);                                        \
+		return 0;                                                     \
+	}                                                                     \
+                                                                              \
+	SEC("tracepoint/kvm/kvm_entry")                                       \
+	int ht_entry_tp_##store(struct trace_event_raw_kvm_entry *ctx)        \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		on_entry(STATE(0), 0, ctx->vcpu_id, 0);                       \
+		return 0;                                                     \
+	}                                                                     \
+                                                                              \
+	SEC("raw_tp/kvm_exit")                                                \
+	int ht_exit_raw_##store(struct bpf_raw_tracepoint_args *ctx)          \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		if (raw_exit_args == HT_RAW_EXIT_REASON_VCPU_ISA)             \
+			on_exit(STATE(1), (__u32)ctx->args[0],                \
+				(__u8)ctx->args[2], ctx->args[1]);            \
+		else                                                          \
+			on_exit(STATE(1), 0, (__u8)ctx->args[1],              \
+				ctx->args[0]);                                \
+		return 0;                                                     \
+	}                                                                     \
+                                                                              \
+	SEC("raw_tp/kvm_hypercall")                                           \
+	int ht_hc_raw_##store(struct bpf_raw_tracepoint_args *ctx)            \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		on_hypercall(STATE(0), ctx->args[0], ctx->args[1],            \
+			     ctx->args[2], ctx->args[3], ctx->args[4]);       \
+		return 0;                                                     \
+	}                                                                     \
+                                                                              \
+	SEC("raw_tp/kvm_entry")                                               \
+	int ht_entry_raw_##store(struct bpf_raw_tracepoint_args *ctx)         \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)                   \
+			on_entry(STATE(0), 0, (__u32)ctx->args[0], 0);        \
+		else                                                          \
+			on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0); \
+		return 0;                                                     \
+	}                                                                     \
+                                                                              \
+	SEC("tp_btf/kvm_entry")                                               \
+	int ht_entry_btf_##store(__u64 *ctx)                                  \
+	{                                                                     \
+		if (pid_unwanted())                                           \
+			return 0;                                             \
+		if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)                   \
+			on_entry(STATE(0), 0, (__u32)ctx[0], 0);              \
+		else                                                          \
+			on_entry(STATE(0), ctx[0], HT_VCPU_UNKNOWN, 1);       \
+		return 0;                                                     \
+	}
 
 HT_PROGRAMS(task, TASK_STATE)
 HT_PROGRAMS(lru, LRU_STATE)

@@ -29,7 +29,7 @@
  * cached), so a repeat finds them without a hash lookup.
  */
 struct ht_bpf_slot {
-	struct ht_vcpu_slot vt;		/* first: ht_vt_* take the stride */
+	struct ht_vcpu_slot vt; /* first: ht_vt_* take the stride */
 	__u64 counters[HT_CNT_MAX];
 	__u64 agg_nr;
 	__u32 agg_pid;
@@ -60,12 +60,12 @@ struct ht_vcpu_table {
  * runs; raw tracepoints hand over the probe arguments and cost much less.
  */
 enum ht_raw_exit_args {
-	HT_RAW_EXIT_VCPU_ISA = 0,        /* >= 5.16: (vcpu, isa); reason read lazily */
+	HT_RAW_EXIT_VCPU_ISA = 0, /* >= 5.16: (vcpu, isa); reason read lazily */
 	HT_RAW_EXIT_REASON_VCPU_ISA = 1, /* <= 5.15: (exit_reason, vcpu, isa) */
 };
 
 enum ht_raw_entry_args {
-	HT_RAW_ENTRY_VCPU = 0,    /* >= 5.10: (vcpu[, force_immediate_exit]) */
+	HT_RAW_ENTRY_VCPU = 0,	  /* >= 5.10: (vcpu[, force_immediate_exit]) */
 	HT_RAW_ENTRY_VCPU_ID = 1, /* <= 5.9: (vcpu_id) */
 };
 

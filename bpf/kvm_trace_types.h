@@ -3,9 +3,9 @@
  * The kernel types hypertrace.bpf.c reads, declared with only the fields it
  * uses.  preserve_access_index makes every access a CO-RE relocation, which
  * libbpf resolves against the running kernel's BTF at load time: the kvm
- * module's BTF on Debian kernels (kvm=m), vmlinux BTF where kvm is built in
- * (the 6.18 dev host).  So field offsets are never hard-coded: 6.1, 6.12 and
- * 6.18 lay these records out differently (vcpu_id, requests, intr_info ...
+ * module's BTF on Debian kernels (kvm=m), vmlinux BTF where kvm is built in.
+ * So field offsets are never hard-coded: 6.1, 6.12 and 6.18 lay these
+ * records out differently (vcpu_id, requests, intr_info ...
  * come and go) and each gets its own offsets.  We chose CO-RE over reading
  * offsets from tracefs format files at run time because it needs no tracefs
  * parsing, fails at load (not at run) when a field is missing, and is what
@@ -16,7 +16,8 @@
 
 #include <linux/types.h>
 
-#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+#pragma clang attribute push(__attribute__((preserve_access_index)), \
+			     apply_to = record)
 
 /* --- classic (perf) tracepoints: the formatted records ------------------ */
 

@@ -20,8 +20,10 @@
 #define HT_MAX_NR_RANGES 128
 
 enum ht_reason_mode {
-	HT_REASON_ANY = 0,            /* any exit followed by kvm_hypercall */
-	HT_REASON_HYPERCALL_ONLY = 1, /* only VMCALL (VMX 18) / VMMCALL (SVM 0x81) */
+	/* any exit followed by kvm_hypercall */
+	HT_REASON_ANY = 0,
+	/* only VMCALL (VMX 18) / VMMCALL (SVM 0x81) */
+	HT_REASON_HYPERCALL_ONLY = 1,
 };
 
 #define HT_PID_ANY 0u
@@ -35,8 +37,8 @@ struct ht_nr_range {
 struct ht_filter {
 	__u32 nr_range_count; /* 0: every hypercall number */
 	__u32 reason_mode;    /* enum ht_reason_mode */
-	__u32 pid;            /* VM process (tgid) or HT_PID_ANY */
-	__u32 vcpu;           /* vcpu_id or HT_VCPU_ANY */
+	__u32 pid;	      /* VM process (tgid) or HT_PID_ANY */
+	__u32 vcpu;	      /* vcpu_id or HT_VCPU_ANY */
 	__u64 min_latency_ns; /* emit only if entry - exit >= this */
 	struct ht_nr_range nr_ranges[HT_MAX_NR_RANGES];
 };
@@ -45,19 +47,19 @@ HT_STATIC_ASSERT(sizeof(struct ht_filter) == 24 + 16 * HT_MAX_NR_RANGES,
 		 "ht_filter layout is ABI (module ioctl)");
 
 enum ht_counter {
-	HT_CNT_EMITTED = 0,          /* records written to the ring */
-	HT_CNT_DROPPED,              /* records lost: ring full */
-	HT_CNT_UNMATCHED_HYPERCALL,  /* hypercall with no exit before it, or
+	HT_CNT_EMITTED = 0,	    /* records written to the ring */
+	HT_CNT_DROPPED,		    /* records lost: ring full */
+	HT_CNT_UNMATCHED_HYPERCALL, /* hypercall with no exit before it, or
 				      * armed hypercall whose entry never came
 				      * (another exit first, or an entry of
 				      * another thread or vCPU run) */
-	HT_CNT_UNMATCHED_EXIT,       /* exit followed by another exit, no entry */
-	HT_CNT_FILTERED,             /* hypercalls seen but not wanted (nr, vcpu,
+	HT_CNT_UNMATCHED_EXIT, /* exit followed by another exit, no entry */
+	HT_CNT_FILTERED,       /* hypercalls seen but not wanted (nr, vcpu,
 				      * exit reason, min latency) */
-	HT_CNT_EVICTED,              /* per-thread state evicted (bounded table) */
-	HT_CNT_NO_STATE,             /* per-thread state unavailable (alloc/lock) */
-	HT_CNT_HYPERCALLS,           /* kvm_hypercall events of the traced pid(s) */
-	HT_CNT_IN_FLIGHT,            /* armed hypercalls not resolved yet: +1
+	HT_CNT_EVICTED,	       /* per-thread state evicted (bounded table) */
+	HT_CNT_NO_STATE,       /* per-thread state unavailable (alloc/lock) */
+	HT_CNT_HYPERCALLS,     /* kvm_hypercall events of the traced pid(s) */
+	HT_CNT_IN_FLIGHT,      /* armed hypercalls not resolved yet: +1
 				      * when armed, -1 when emitted, dropped,
 				      * filtered or unmatched (summed modulo
 				      * 2^64); at stop, the armed ones that

@@ -23,7 +23,8 @@
 #define HT_HIST_SUB_BITS 5
 #define HT_HIST_SUB (1u << HT_HIST_SUB_BITS)
 #define HT_HIST_MAX_LOG2 40
-#define HT_HIST_BUCKETS ((HT_HIST_MAX_LOG2 - HT_HIST_SUB_BITS + 2) * HT_HIST_SUB)
+#define HT_HIST_BUCKETS \
+	((HT_HIST_MAX_LOG2 - HT_HIST_SUB_BITS + 2) * HT_HIST_SUB)
 
 /*
  * The key: VM process (tgid) and hypercall number.  parity: the BPF
@@ -44,7 +45,7 @@ struct ht_agg_key {
 struct ht_agg_value {
 	__u64 count;
 	__u64 sum_ns;
-	__u64 min_ns;            /* meaningful when count > 0 */
+	__u64 min_ns; /* meaningful when count > 0 */
 	__u64 max_ns;
 	__u64 sum_exit_hc_ns;
 	__u64 sum_hc_entry_ns;
@@ -128,7 +129,7 @@ HT_INLINE void ht_agg_add(struct ht_agg_value *v, __u64 t_exit_ns,
 	v->sum_ns += lat;
 	v->sum_exit_hc_ns += a;
 	v->sum_hc_entry_ns += b;
-	if (idx < HT_HIST_BUCKETS)	/* always; the verifier needs to see it */
+	if (idx < HT_HIST_BUCKETS) /* always; the verifier needs to see it */
 		v->buckets[idx]++;
 }
 

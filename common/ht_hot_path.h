@@ -94,20 +94,21 @@ HT_INLINE void ht_hp_hypercall(struct ht_env *e, struct ht_thread_state *s,
 			       __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
 	enum ht_outcome out;
+	int wanted;
 
 	ht_hp_count(e, HT_CNT_HYPERCALLS);
 	if (!s) {
 		ht_hp_count(e, HT_CNT_UNMATCHED_HYPERCALL);
 		return;
 	}
-	if (ht_env_lazy_reason(e) && s->phase == HT_PHASE_EXITED &&
-	    ht_nr_wanted(f, nr)) {
+	wanted = ht_nr_wanted(f, nr);
+	if (wanted && ht_env_lazy_reason(e) && s->phase == HT_PHASE_EXITED) {
 		__u32 reason = 0;
 		int known = ht_env_read_reason(e, s->isa, &reason);
 
 		ht_sm_set_exit_reason(s, reason, s->isa, known);
 	}
-	out = ht_sm_hypercall(s, f, nr, a0, a1, a2, a3);
+	out = ht_sm_hypercall_nr(s, f, wanted, nr, a0, a1, a2, a3);
 	if (out == HT_OUT_ARMED) {
 		int by_thread = ht_env_keyed_by_thread(e);
 

@@ -95,15 +95,15 @@ enum ht_exit_proto {
 	HT_EXIT_PROTO_AUTO = 0,
 	/* (unsigned int exit_reason, vcpu, u32 isa): <= 5.15 */
 	HT_EXIT_PROTO_REASON_VCPU_ISA = 1,
-	HT_EXIT_PROTO_VCPU_ISA = 2,        /* (vcpu, u32 isa): >= 5.16, RHEL 8.7+ */
+	HT_EXIT_PROTO_VCPU_ISA = 2, /* (vcpu, u32 isa): >= 5.16, RHEL 8.7+ */
 	HT_EXIT_PROTO_MAX,
 };
 
 enum ht_entry_proto {
 	HT_ENTRY_PROTO_AUTO = 0,
-	HT_ENTRY_PROTO_VCPU_ID = 1,        /* (unsigned vcpu_id): <= 5.9 */
-	HT_ENTRY_PROTO_VCPU = 2,           /* (vcpu): 5.10 .. 6.8 */
-	HT_ENTRY_PROTO_VCPU_FORCE = 3,     /* (vcpu, bool force_immediate_exit):
+	HT_ENTRY_PROTO_VCPU_ID = 1,    /* (unsigned vcpu_id): <= 5.9 */
+	HT_ENTRY_PROTO_VCPU = 2,       /* (vcpu): 5.10 .. 6.8 */
+	HT_ENTRY_PROTO_VCPU_FORCE = 3, /* (vcpu, bool force_immediate_exit):
 					    * 6.9+, 6.6-stable, Debian 6.1.192 */
 	HT_ENTRY_PROTO_MAX,
 };
@@ -112,33 +112,32 @@ enum ht_entry_proto {
 enum ht_guess_source {
 	HT_GUESS_NONE = 0,    /* no guess: userspace must say */
 	HT_GUESS_VERSION = 1, /* kernel version alone (last resort) */
-	HT_GUESS_HEADERS = 2, /* version + a clue in the headers (kvm_x86_ops) */
+	HT_GUESS_HEADERS = 2, /* version + a clue in kvm_x86_ops */
 };
 
 struct ht_ioc_info {
 	__u32 interface_version; /* HT_IOCTL_VERSION */
-	__u32 record_version;    /* HT_RECORD_VERSION */
-	__u32 record_size;       /* sizeof(struct ht_record) */
-	__u32 page_size;         /* the kernel's PAGE_SIZE */
-	__u32 guess_exit_proto;  /* enum ht_exit_proto, AUTO if none */
+	__u32 record_version;	 /* HT_RECORD_VERSION */
+	__u32 record_size;	 /* sizeof(struct ht_record) */
+	__u32 page_size;	 /* the kernel's PAGE_SIZE */
+	__u32 guess_exit_proto;	 /* enum ht_exit_proto, AUTO if none */
 	__u32 guess_entry_proto; /* enum ht_entry_proto, AUTO if none */
-	__u32 guess_source;      /* enum ht_guess_source */
-	__u32 state_slots;       /* per-thread state table capacity */
+	__u32 guess_source;	 /* enum ht_guess_source */
+	__u32 state_slots;	 /* per-thread state table capacity */
 	char kernel_release[64]; /* UTS_RELEASE the module was built for */
-	__u32 agg_keys;          /* summary mode: (pid, nr) keys per interval */
-	__u32 reserved;          /* zero */
+	__u32 agg_keys;		 /* summary mode: (pid, nr) keys per interval */
+	__u32 reserved;		 /* zero */
 };
 
 /* ht_ioc_config.flags */
-#define HT_CONFIG_F_AGGREGATE (1u << 0) /* summary mode: kvm_entry adds to
-					 * per (tgid, nr) statistics
-					 * (HT_IOC_AGG_TAKE) instead of
-					 * writing a record */
+/* summary mode: kvm_entry adds to per (tgid, nr) statistics
+ * (HT_IOC_AGG_TAKE) instead of writing a record */
+#define HT_CONFIG_F_AGGREGATE (1u << 0)
 #define HT_CONFIG_F_ALL HT_CONFIG_F_AGGREGATE
 
 struct ht_ioc_config {
-	__u32 ring_bytes;        /* data area size, see HT_KRING_*_BYTES */
-	__u32 flags;             /* HT_CONFIG_F_*, others EINVAL */
+	__u32 ring_bytes;	 /* data area size, see HT_KRING_*_BYTES */
+	__u32 flags;		 /* HT_CONFIG_F_*, others EINVAL */
 	struct ht_filter filter; /* validated: see ht_ioctl.h header comment */
 };
 
@@ -158,19 +157,19 @@ struct ht_ioc_config {
 #define HT_REASON_MAX_OFF (1u << 16)
 
 struct ht_ioc_reason {
-	__u32 isa;         /* enum ht_isa: the isa the kvm_exit probe must see */
+	__u32 isa; /* enum ht_isa: the isa the kvm_exit probe must see */
 	__u32 vcpu_off;
-	__u32 ptr_off;     /* or HT_REASON_NO_PTR */
+	__u32 ptr_off; /* or HT_REASON_NO_PTR */
 	__u32 reason_off;
 	__u32 reason_size; /* 4 or 8 */
-	__u32 reserved;    /* zero */
+	__u32 reserved;	   /* zero */
 };
 
 struct ht_ioc_start {
 	__u32 exit_proto;  /* enum ht_exit_proto */
 	__u32 entry_proto; /* enum ht_entry_proto */
-	__u32 flags;       /* zero */
-	__u32 reserved;    /* zero */
+	__u32 flags;	   /* zero */
+	__u32 reserved;	   /* zero */
 };
 
 struct ht_ioc_counters {
@@ -184,9 +183,9 @@ struct ht_ioc_counters {
 #define HT_ATTACHED_ALL 7u
 
 struct ht_ioc_status {
-	__u32 running;     /* between START and STOP */
-	__u32 attached;    /* HT_ATTACHED_* now */
-	__u32 attach_count;/* times all three got attached since START */
+	__u32 running;	    /* between START and STOP */
+	__u32 attached;	    /* HT_ATTACHED_* now */
+	__u32 attach_count; /* times all three got attached since START */
 	__u32 attach_errors;
 	__u32 exit_proto;  /* resolved, enum ht_exit_proto */
 	__u32 entry_proto; /* resolved, enum ht_entry_proto */
@@ -213,12 +212,12 @@ struct ht_ioc_agg_entry {
 };
 
 struct ht_ioc_agg_take {
-	__u64 entries;     /* in: user address of capacity ht_ioc_agg_entry */
-	__u32 capacity;    /* in: >= 1 */
-	__u32 flags;       /* in: zero */
-	__u32 count;       /* out: entries written */
-	__u32 remaining;   /* out: entries of this interval not yet taken */
-	__u64 reserved;    /* zero */
+	__u64 entries;	 /* in: user address of capacity ht_ioc_agg_entry */
+	__u32 capacity;	 /* in: >= 1 */
+	__u32 flags;	 /* in: zero */
+	__u32 count;	 /* out: entries written */
+	__u32 remaining; /* out: entries of this interval not yet taken */
+	__u64 reserved;	 /* zero */
 };
 
 #define HT_IOC_VERSION _IOR(HT_IOCTL_MAGIC, 0x00, __u32)
@@ -238,7 +237,8 @@ HT_STATIC_ASSERT(sizeof(struct ht_ioc_reason) == 24, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_start) == 16, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_status) == 32, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_agg_entry) ==
-		 16 + sizeof(struct ht_agg_value), "ioctl ABI");
+			 16 + sizeof(struct ht_agg_value),
+		 "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_agg_take) == 32, "ioctl ABI");
 
 /*

@@ -56,31 +56,31 @@ struct ht_thread_state {
 	__u64 t_hypercall_ns;
 	__u64 nr;
 	__u64 a0, a1, a2, a3;
-	__u64 owner;     /* pid_tgid (tgid << 32 | tid) of the arming thread */
-	__u64 run;       /* the vCPU's exit count + 1 when armed; 0: not known */
+	__u64 owner; /* pid_tgid (tgid << 32 | tid) of the arming thread */
+	__u64 run;   /* the vCPU's exit count + 1 when armed; 0: not known */
 	__u64 exit_vcpu; /* the last exit's vCPU, as the caller names it
 			  * (opaque: ht_hp_exit, common/ht_hot_path.h) */
 	__u32 exit_reason;
 	__u8 isa;
-	__u8 phase;      /* enum ht_phase */
-	__u8 rec_flags;  /* HT_REC_F_* known at exit time */
+	__u8 phase;	/* enum ht_phase */
+	__u8 rec_flags; /* HT_REC_F_* known at exit time */
 	__u8 reserved;
 };
 
 enum ht_outcome {
-	HT_OUT_NONE = 0,             /* nothing to count */
-	HT_OUT_ARMED,                /* wanted hypercall, waiting for entry */
-	HT_OUT_EMIT,                 /* armed one completed: emit a record now */
-	HT_OUT_FILTERED,             /* hypercall not wanted (at the hypercall) */
-	HT_OUT_FILTERED_ARMED,       /* armed one not wanted at entry (vcpu,
+	HT_OUT_NONE = 0,       /* nothing to count */
+	HT_OUT_ARMED,	       /* wanted hypercall, waiting for entry */
+	HT_OUT_EMIT,	       /* armed one completed: emit a record now */
+	HT_OUT_FILTERED,       /* hypercall not wanted (at the hypercall) */
+	HT_OUT_FILTERED_ARMED, /* armed one not wanted at entry (vcpu,
 				      * min latency) */
-	HT_OUT_UNMATCHED_HYPERCALL,  /* hypercall with no exit before it */
-	HT_OUT_UNMATCHED_ARMED,      /* armed one lost: another exit came first,
+	HT_OUT_UNMATCHED_HYPERCALL, /* hypercall with no exit before it */
+	HT_OUT_UNMATCHED_ARMED,	    /* armed one lost: another exit came first,
 				      * or the entry is another thread's or
 				      * another vCPU run's */
-	HT_OUT_UNMATCHED_BOTH,       /* a hypercall while one was armed: both
+	HT_OUT_UNMATCHED_BOTH,	    /* a hypercall while one was armed: both
 				      * lost */
-	HT_OUT_UNMATCHED_EXIT,       /* exit without entry after it */
+	HT_OUT_UNMATCHED_EXIT,	    /* exit without entry after it */
 };
 
 /* The counter an outcome adds to, or -1. */
@@ -117,11 +117,11 @@ HT_INLINE void ht_outcome_add(__u64 *counters, enum ht_outcome out)
 		return;
 	}
 	c = ht_outcome_counter(out);
-	if (c >= 0 && c < HT_CNT_MAX)	/* a bound the BPF verifier sees */
+	if (c >= 0 && c < HT_CNT_MAX) /* a bound the BPF verifier sees */
 		counters[c] += out == HT_OUT_UNMATCHED_BOTH ? 2 : 1;
 	if (out == HT_OUT_EMIT || out == HT_OUT_FILTERED_ARMED ||
 	    out == HT_OUT_UNMATCHED_ARMED || out == HT_OUT_UNMATCHED_BOTH)
-		counters[HT_CNT_IN_FLIGHT]--;	/* wraps; the sum is exact */
+		counters[HT_CNT_IN_FLIGHT]--; /* wraps; the sum is exact */
 }
 
 /* VMCALL (VMX basic reason 18, flag bits above bit 15) or VMMCALL (SVM 0x81). */
@@ -187,14 +187,17 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 }
 
 /*
- * kvm_hypercall (fires on the vCPU thread between its exit and entry).  On
- * HT_OUT_ARMED the caller stamps what it reads only for a kept hypercall
- * (ht_sm_armed_by: the clock, the thread, the vCPU's run).
+ * kvm_hypercall (fires on the vCPU thread between its exit and entry).
+ * nr_wanted: ht_nr_wanted(f, nr), which the caller may need first (a lazy
+ * exit-reason read) and should not compute twice (f is volatile in BPF: the
+ * compiler cannot merge the loads).  On HT_OUT_ARMED the caller stamps what
+ * it reads only for a kept hypercall (ht_sm_armed_by: the clock, the
+ * thread, the vCPU's run).
  */
-HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
-					  const volatile struct ht_filter *f,
-					  __u64 nr, __u64 a0,
-					  __u64 a1, __u64 a2, __u64 a3)
+HT_INLINE enum ht_outcome ht_sm_hypercall_nr(struct ht_thread_state *s,
+					     const volatile struct ht_filter *f,
+					     int nr_wanted, __u64 nr, __u64 a0,
+					     __u64 a1, __u64 a2, __u64 a3)
 {
 	if (s->phase != HT_PHASE_EXITED) {
 		/* No exit before it (or a second hypercall after one exit). */
@@ -204,10 +207,9 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 		return phase == HT_PHASE_ARMED ? HT_OUT_UNMATCHED_BOTH :
 						 HT_OUT_UNMATCHED_HYPERCALL;
 	}
-	if (!ht_nr_wanted(f, nr) ||
-	    (f->reason_mode == HT_REASON_HYPERCALL_ONLY &&
-	     ((s->rec_flags & HT_REC_F_REASON_UNKNOWN) ||
-	      !ht_reason_is_hypercall(s->isa, s->exit_reason)))) {
+	if (!nr_wanted || (f->reason_mode == HT_REASON_HYPERCALL_ONLY &&
+			   ((s->rec_flags & HT_REC_F_REASON_UNKNOWN) ||
+			    !ht_reason_is_hypercall(s->isa, s->exit_reason)))) {
 		s->phase = HT_PHASE_IDLE;
 		return HT_OUT_FILTERED;
 	}
@@ -220,10 +222,19 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 	return HT_OUT_ARMED;
 }
 
+HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
+					  const volatile struct ht_filter *f,
+					  __u64 nr, __u64 a0, __u64 a1,
+					  __u64 a2, __u64 a3)
+{
+	return ht_sm_hypercall_nr(s, f, ht_nr_wanted(f, nr), nr, a0, a1, a2,
+				  a3);
+}
+
 /* After HT_OUT_ARMED: when, by which thread (pid_tgid) and in which run of
  * the vCPU (its exit count + 1, 0 if not known). */
-HT_INLINE void ht_sm_armed_by(struct ht_thread_state *s, __u64 now,
-			      __u64 owner, __u64 run)
+HT_INLINE void ht_sm_armed_by(struct ht_thread_state *s, __u64 now, __u64 owner,
+			      __u64 run)
 {
 	s->t_hypercall_ns = now;
 	s->owner = owner;
@@ -260,9 +271,9 @@ HT_INLINE enum ht_outcome ht_sm_entry(struct ht_thread_state *s,
 
 /* Build the record for an HT_OUT_EMIT; every byte is written. */
 HT_INLINE void ht_sm_fill_record(struct ht_record *r,
-				 const struct ht_thread_state *s,
-				 __u32 pid, __u32 tid, __u32 vcpu_id,
-				 __u32 cpu, __u64 t_entry_ns)
+				 const struct ht_thread_state *s, __u32 pid,
+				 __u32 tid, __u32 vcpu_id, __u32 cpu,
+				 __u64 t_entry_ns)
 {
 	r->version = HT_RECORD_VERSION;
 	r->size = sizeof(*r);

@@ -52,7 +52,7 @@
 #define HT_VT_STEAL_AFTER_NS (10ull * 1000000000ull)
 
 struct ht_vcpu_slot {
-	__u64 key;                     /* owner id, 0: free */
+	__u64 key; /* owner id, 0: free */
 	struct ht_thread_state sm;
 };
 

@@ -82,28 +82,29 @@ MODULE_PARM_DESC(agg_keys,
 
 enum {
 	HT_AGG_FREE = 0,
-	HT_AGG_BUSY = 1,	/* being claimed: key not written yet */
+	HT_AGG_BUSY = 1, /* being claimed: key not written yet */
 	HT_AGG_READY = 2,
 };
 
 struct ht_kagg_slot {
-	u32 state;		/* HT_AGG_* */
+	u32 state; /* HT_AGG_* */
 	u32 pid;
 	u64 nr;
-	raw_spinlock_t lock;	/* serializes adds to v */
+	raw_spinlock_t lock; /* serializes adds to v */
 	struct ht_agg_value v;
 };
 
 struct ht_kagg {
-	u32 cur;		/* generation probes write (READ_ONCE) */
-	bool pending;		/* the other one is not drained yet */
-	u32 mask;		/* agg_keys - 1 */
+	u32 cur;      /* generation probes write (READ_ONCE) */
+	bool pending; /* the other one is not drained yet */
+	u32 mask;     /* agg_keys - 1 */
 	struct ht_kagg_slot *gen[2];
 };
 
 int ht_agg_param_check(void)
 {
-	if (!agg_keys || agg_keys > HT_AGG_MAX_KEYS || !is_power_of_2(agg_keys)) {
+	if (!agg_keys || agg_keys > HT_AGG_MAX_KEYS ||
+	    !is_power_of_2(agg_keys)) {
 		pr_err("agg_keys=%u is out of range: use a power of two from 1 to %u\n",
 		       agg_keys, HT_AGG_MAX_KEYS);
 		return -EINVAL;
@@ -236,8 +237,7 @@ bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
  * once every copy succeeded (the same slots, in the same order: nobody else
  * touches the old generation), so an EFAULT loses nothing.
  */
-long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t,
-		  bool running)
+long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t, bool running)
 {
 	struct ht_ioc_agg_entry __user *dst;
 	struct ht_kagg_slot *old;

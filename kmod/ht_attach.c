@@ -23,10 +23,10 @@
 
 struct ht_tp_slot {
 	const char *name;
-	u32 bit;			/* HT_ATTACHED_* */
-	void *probe;			/* chosen at start */
-	struct tracepoint *tp;		/* attached to, or NULL */
-	struct module *mod;		/* owner of tp, NULL if built in */
+	u32 bit;	       /* HT_ATTACHED_* */
+	void *probe;	       /* chosen at start */
+	struct tracepoint *tp; /* attached to, or NULL */
+	struct module *mod;    /* owner of tp, NULL if built in */
 };
 
 static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
@@ -45,7 +45,9 @@ static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
  * orders).
  */
 static const enum ht_tp ht_attach_order[HT_TP_COUNT] = {
-	HT_TP_ENTRY, HT_TP_EXIT, HT_TP_HYPERCALL,
+	HT_TP_ENTRY,
+	HT_TP_EXIT,
+	HT_TP_HYPERCALL,
 };
 
 /* Nests inside tracepoint_module_list_mutex (notifier callbacks). */
@@ -101,7 +103,6 @@ static void ht_detach(struct module *mod, bool all)
 	}
 }
 
-#if !HT_TP_BY_NAME
 static void ht_attach_module(struct module *mod)
 {
 	u32 before = ht_attached_bits();
@@ -111,14 +112,15 @@ static void ht_attach_module(struct module *mod)
 		const char *name = ht_tps[ht_attach_order[k]].name;
 
 		for (i = 0; i < mod->num_tracepoints; i++) {
-			struct tracepoint *tp =
-				ht_tp_deref(mod->tracepoints_ptrs + i);
+			struct tracepoint *tp = ht_tp_deref(
+				mod->tracepoints_ptrs + i);
 
 			if (!strcmp(tp->name, name))
 				ht_attach_tp(tp, mod);
 		}
 	}
-	if (before != HT_ATTACHED_ALL && ht_attached_bits() == HT_ATTACHED_ALL) {
+	if (before != HT_ATTACHED_ALL &&
+	    ht_attached_bits() == HT_ATTACHED_ALL) {
 		ht_attach_count++;
 		pr_debug("attached to %s\n", mod->name);
 	}
@@ -149,7 +151,6 @@ static void ht_attach_core(struct tracepoint *tp, void *priv)
 	if (!strcmp(tp->name, priv))
 		ht_attach_tp(tp, NULL);
 }
-#endif
 
 int ht_attach_start(void)
 {
@@ -162,24 +163,11 @@ int ht_attach_start(void)
 	ht_attach_count = 0;
 	ht_attach_errors = 0;
 	mutex_unlock(&ht_attach_mutex);
-#if HT_TP_BY_NAME
-	/* <= 3.14: by name; the kernel connects them when kvm loads. */
-	for (i = 0; i < HT_TP_COUNT && !ret; i++)
-		ret = tracepoint_probe_register(ht_tps[ht_attach_order[i]].name,
-						ht_tps[ht_attach_order[i]].probe,
-						NULL);
-	if (ret) {
-		while (i--)
-			tracepoint_probe_unregister(
-				ht_tps[ht_attach_order[i]].name,
-				ht_tps[ht_attach_order[i]].probe, NULL);
-		tracepoint_synchronize_unregister();
-	}
-#else
 	mutex_lock(&ht_attach_mutex);
 	for (i = 0; i < HT_TP_COUNT; i++)
-		for_each_kernel_tracepoint(ht_attach_core,
-					   (void *)ht_tps[ht_attach_order[i]].name);
+		for_each_kernel_tracepoint(
+			ht_attach_core,
+			(void *)ht_tps[ht_attach_order[i]].name);
 	if (ht_attached_bits() == HT_ATTACHED_ALL)
 		ht_attach_count++;
 	mutex_unlock(&ht_attach_mutex);
@@ -192,26 +180,16 @@ int ht_attach_start(void)
 		mutex_unlock(&ht_attach_mutex);
 		tracepoint_synchronize_unregister();
 	}
-#endif
 	return ret;
 }
 
 void ht_attach_stop(void)
 {
-#if HT_TP_BY_NAME
-	unsigned int i = HT_TP_COUNT;
-
-	while (i--)
-		tracepoint_probe_unregister(ht_tps[ht_attach_order[i]].name,
-					    ht_tps[ht_attach_order[i]].probe,
-					    NULL);
-#else
 	/* Replays GOING for every loaded module: detaches. */
 	unregister_tracepoint_module_notifier(&ht_tp_nb);
 	mutex_lock(&ht_attach_mutex);
 	ht_detach(NULL, true);
 	mutex_unlock(&ht_attach_mutex);
-#endif
 	/* No probe runs (or will run) past this point. */
 	tracepoint_synchronize_unregister();
 }

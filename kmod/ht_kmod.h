@@ -18,14 +18,14 @@
 /* ---- ring (ht_kring.c): the BPF ring buffer protocol, common/ht_ring.h -- */
 
 struct ht_kring {
-	raw_spinlock_t lock;		/* serializes reserve, as ringbuf.c */
-	u64 mask;			/* data bytes - 1 */
-	u64 wake_mark;			/* wake at this much unread data */
+	raw_spinlock_t lock; /* serializes reserve, as ringbuf.c */
+	u64 mask;	     /* data bytes - 1 */
+	u64 wake_mark;	     /* wake at this much unread data */
 	u32 data_bytes;
-	unsigned int nr_pages;		/* consumer + producer + data */
-	struct page **pages;		/* nr_pages distinct pages */
-	void *base;			/* vmap: cons, prod, data, data again */
-	u64 *consumer_pos;		/* written by the reader only */
+	unsigned int nr_pages; /* consumer + producer + data */
+	struct page **pages;   /* nr_pages distinct pages */
+	void *base;	       /* vmap: cons, prod, data, data again */
+	u64 *consumer_pos;     /* written by the reader only */
 	u64 *producer_pos;
 	u8 *data;
 	struct irq_work work;
@@ -50,7 +50,7 @@ DECLARE_PER_CPU(struct ht_pcpu_counters, ht_counters);
 /* common/ht_vcpu_table.h's table, keyed by tid. */
 struct ht_state_table {
 	struct ht_vcpu_slot *slots;
-	u32 mask;			/* slots - 1 */
+	u32 mask; /* slots - 1 */
 	u64 steal_after_ns;
 };
 
@@ -58,7 +58,7 @@ extern struct ht_state_table ht_states;
 
 int ht_state_init(void);
 void ht_state_exit(void);
-void ht_state_reset(void);	/* only while detached */
+void ht_state_reset(void); /* only while detached */
 u32 ht_state_slots(void);
 
 /* ---- probes (ht_probes.c) ---------------------------------------------- */
@@ -70,8 +70,8 @@ struct ht_trace_cfg {
 	struct ht_filter filter;
 	struct ht_ioc_reason reason;
 	struct ht_kring *ring;
-	struct ht_kagg *agg;		/* summary mode's tables, or NULL */
-	u32 flags;			/* HT_CONFIG_F_* */
+	struct ht_kagg *agg; /* summary mode's tables, or NULL */
+	u32 flags;	     /* HT_CONFIG_F_* */
 	u32 exit_proto;
 	u32 entry_proto;
 };
@@ -94,17 +94,16 @@ int ht_agg_param_check(void);
 u32 ht_agg_keys(void);
 struct ht_kagg *ht_kagg_alloc(void);
 void ht_kagg_free(struct ht_kagg *agg);
-void ht_kagg_reset(struct ht_kagg *agg);	/* only while detached */
+void ht_kagg_reset(struct ht_kagg *agg); /* only while detached */
 /* From the kvm_entry probe: false if the key found no room. */
 bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
 		 const struct ht_thread_state *s, u64 t_entry_ns);
-long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t,
-		  bool running);
+long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t, bool running);
 
 /* ---- attaching (ht_attach.c) ------------------------------------------ */
 
-int ht_attach_start(void);	/* registers the module notifier */
-void ht_attach_stop(void);	/* unregisters, then waits for probes */
+int ht_attach_start(void); /* registers the module notifier */
+void ht_attach_stop(void); /* unregisters, then waits for probes */
 void ht_attach_status(struct ht_ioc_status *st);
 
 #endif /* HT_KMOD_H */

@@ -125,7 +125,8 @@ void *ht_kring_reserve(struct ht_kring *rb, u32 size)
 
 	hdr = (void *)(rb->data + (prod_pos & rb->mask));
 	hdr->len = size | HT_RING_BUSY_BIT;
-	hdr->pg_off = HT_KRING_PGOFF_BASE + ((prod_pos & rb->mask) >> PAGE_SHIFT);
+	hdr->pg_off = HT_KRING_PGOFF_BASE +
+		      ((prod_pos & rb->mask) >> PAGE_SHIFT);
 
 	/* Pairs with the reader's load-acquire of producer_pos. */
 	smp_store_release(rb->producer_pos, new_prod_pos);
@@ -169,7 +170,8 @@ bool ht_kring_has_data(struct ht_kring *rb)
 int ht_kring_mmap(struct ht_kring *rb, struct vm_area_struct *vma)
 {
 	if (vma->vm_flags & VM_WRITE) {
-		if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start != PAGE_SIZE)
+		if (vma->vm_pgoff != 0 ||
+		    vma->vm_end - vma->vm_start != PAGE_SIZE)
 			return -EPERM;
 	} else {
 		ht_vm_flags_clear(vma, VM_MAYWRITE);

@@ -71,7 +71,7 @@ static void ht_stop_locked(void)
 {
 	if (!ht_running)
 		return;
-	ht_attach_stop();	/* includes tracepoint_synchronize_unregister */
+	ht_attach_stop(); /* includes tracepoint_synchronize_unregister */
 	ht_running = false;
 }
 
@@ -79,7 +79,7 @@ static int ht_release(struct inode *inode, struct file *file)
 {
 	mutex_lock(&ht_dev_mutex);
 	ht_stop_locked();
-	ht_kring_free(ht_cfg.ring);	/* no mapping is left: release */
+	ht_kring_free(ht_cfg.ring); /* no mapping is left: release */
 	ht_kagg_free(ht_cfg.agg);
 	memset(&ht_cfg, 0, sizeof(ht_cfg));
 	ht_configured = false;
@@ -124,7 +124,7 @@ static long ht_set_config(const struct ht_ioc_config *c)
 	if (ret)
 		return ret;
 	if (ht_cfg.ring && ht_cfg.ring->data_bytes != c->ring_bytes)
-		return -EBUSY;	/* the ring may be mapped: fixed per open */
+		return -EBUSY; /* the ring may be mapped: fixed per open */
 	if ((c->flags & HT_CONFIG_F_AGGREGATE) && !ht_cfg.agg) {
 		/* Kept until release: a take after STOP reads it. */
 		ht_cfg.agg = ht_kagg_alloc();
@@ -192,7 +192,7 @@ static long ht_start(const struct ht_ioc_start *s)
 		entry_proto = g_entry;
 	if (exit_proto == HT_EXIT_PROTO_AUTO ||
 	    entry_proto == HT_ENTRY_PROTO_AUTO)
-		return -ENOPKG;	/* no guess here: userspace must say */
+		return -ENOPKG; /* no guess here: userspace must say */
 
 	ht_cfg.exit_proto = exit_proto;
 	ht_cfg.entry_proto = entry_proto;
@@ -217,7 +217,8 @@ static void ht_get_info(struct ht_ioc_info *info)
 			&info->guess_source);
 	info->state_slots = ht_state_slots();
 	info->agg_keys = ht_agg_keys();
-	strscpy(info->kernel_release, UTS_RELEASE, sizeof(info->kernel_release));
+	strscpy(info->kernel_release, UTS_RELEASE,
+		sizeof(info->kernel_release));
 }
 
 static void ht_get_counters(struct ht_ioc_counters *c)
@@ -225,8 +226,9 @@ static void ht_get_counters(struct ht_ioc_counters *c)
 	int cpu, i;
 
 	memset(c, 0, sizeof(*c));
-	for_each_possible_cpu(cpu) {
-		const struct ht_pcpu_counters *pc = per_cpu_ptr(&ht_counters, cpu);
+	for_each_possible_cpu (cpu) {
+		const struct ht_pcpu_counters *pc = per_cpu_ptr(&ht_counters,
+								cpu);
 
 		for (i = 0; i < HT_CNT_MAX; i++)
 			c->c[i] += READ_ONCE(pc->c[i]);
@@ -246,9 +248,9 @@ static void ht_get_status(struct ht_ioc_status *st)
 
 /* The commands by number: a known number with another size is EINVAL. */
 static const unsigned int ht_cmds[] = {
-	HT_IOC_VERSION, HT_IOC_INFO, HT_IOC_SET_CONFIG, HT_IOC_SET_REASON,
-	HT_IOC_START, HT_IOC_STOP, HT_IOC_GET_COUNTERS, HT_IOC_GET_STATUS,
-	HT_IOC_AGG_TAKE,
+	HT_IOC_VERSION,	     HT_IOC_INFO,	HT_IOC_SET_CONFIG,
+	HT_IOC_SET_REASON,   HT_IOC_START,	HT_IOC_STOP,
+	HT_IOC_GET_COUNTERS, HT_IOC_GET_STATUS, HT_IOC_AGG_TAKE,
 };
 
 union ht_ioc_arg {
@@ -273,7 +275,7 @@ static long ht_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	    _IOC_NR(cmd) >= ARRAY_SIZE(ht_cmds))
 		return -ENOTTY;
 	if (cmd != ht_cmds[_IOC_NR(cmd)])
-		return -EINVAL;		/* wrong size or direction */
+		return -EINVAL; /* wrong size or direction */
 
 	a = kzalloc(sizeof(*a), GFP_KERNEL);
 	if (!a)
@@ -358,7 +360,7 @@ static const struct file_operations ht_fops = {
 	.open = ht_open,
 	.release = ht_release,
 	.unlocked_ioctl = ht_ioctl,
-	.compat_ioctl = ht_ioctl,	/* every struct has one layout */
+	.compat_ioctl = ht_ioctl, /* every struct has one layout */
 	.mmap = ht_mmap,
 	.poll = ht_poll,
 };

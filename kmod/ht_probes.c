@@ -84,7 +84,7 @@ static int ht_env_read_reason(struct ht_env *e, u8 isa, u32 *reason)
 
 		if (ht_read_kernel(&v, p + r->reason_off, sizeof(v)))
 			return 0;
-		*reason = (u32)v;	/* as svm_get_exit_info() */
+		*reason = (u32)v; /* as svm_get_exit_info() */
 	} else {
 		u32 v;
 
@@ -164,7 +164,7 @@ static __always_inline void ht_on_exit(struct kvm_vcpu *vcpu, u32 reason,
 	u64 now;
 
 	if (unlikely(!tid))
-		return;			/* key 0 means a free slot */
+		return; /* key 0 means a free slot */
 	now = ht_ktime_ns();
 	s = ht_vt_get(ht_states.slots, sizeof(*s), ht_states.mask, tid, now,
 		      ht_states.steal_after_ns, &evicted);
@@ -178,7 +178,8 @@ static void ht_on_hypercall(unsigned long nr, unsigned long a0,
 {
 	struct ht_thread_state *s = ht_state_find();
 	struct ht_env e = {
-		.vcpu = s ? (struct kvm_vcpu *)(unsigned long)s->exit_vcpu : NULL,
+		.vcpu = s ? (struct kvm_vcpu *)(unsigned long)s->exit_vcpu :
+			    NULL,
 	};
 
 	ht_hp_hypercall(&e, s, &ht_cfg.filter, nr, a0, a1, a2, a3);
@@ -243,8 +244,8 @@ void *ht_probe_for(enum ht_tp tp)
 	switch (tp) {
 	case HT_TP_EXIT:
 		return ht_cfg.exit_proto == HT_EXIT_PROTO_REASON_VCPU_ISA ?
-			(void *)ht_probe_exit_reason_vcpu_isa :
-			(void *)ht_probe_exit_vcpu_isa;
+			       (void *)ht_probe_exit_reason_vcpu_isa :
+			       (void *)ht_probe_exit_vcpu_isa;
 	case HT_TP_HYPERCALL:
 		return (void *)ht_probe_hypercall;
 	case HT_TP_ENTRY:

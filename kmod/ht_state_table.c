@@ -31,11 +31,12 @@ module_param(state_table_bits, uint, 0444);
 MODULE_PARM_DESC(state_table_bits,
 		 "per-thread state table: 8 << bits slots (0-16, default 10)");
 
-static unsigned int state_steal_after_ms =
-	(unsigned int)(HT_VT_STEAL_AFTER_NS / NSEC_PER_MSEC);
+static unsigned int state_steal_after_ms = (unsigned int)(HT_VT_STEAL_AFTER_NS /
+							  NSEC_PER_MSEC);
 module_param(state_steal_after_ms, uint, 0444);
-MODULE_PARM_DESC(state_steal_after_ms,
-		 "take over the state slot of a thread silent this long (default 10000)");
+MODULE_PARM_DESC(
+	state_steal_after_ms,
+	"take over the state slot of a thread silent this long (default 10000)");
 
 DEFINE_PER_CPU(struct ht_pcpu_counters, ht_counters);
 struct ht_state_table ht_states;
@@ -74,7 +75,7 @@ void ht_state_reset(void)
 
 	memset(ht_states.slots, 0,
 	       (size_t)ht_state_slots() * sizeof(*ht_states.slots));
-	for_each_possible_cpu(cpu)
+	for_each_possible_cpu (cpu)
 		memset(per_cpu_ptr(&ht_counters, cpu), 0,
 		       sizeof(struct ht_pcpu_counters));
 }

@@ -15,16 +15,16 @@ extern "C" {
 // The test environment: one event's context, with what each hook saw.
 struct ht_env {
     __u64 counters[HT_CNT_MAX];
-    bool no_counters;         // ht_env_counters gives NULL
-    __u64 clock;              // ht_env_now: returns it, then adds 100
+    bool no_counters;  // ht_env_counters gives NULL
+    __u64 clock;       // ht_env_now: returns it, then adds 100
     __u64 pid_tgid;
     int by_thread;
-    int lazy;                 // ht_env_lazy_reason
+    int lazy;  // ht_env_lazy_reason
     bool reason_readable;
-    __u32 vendor_reason;      // what ht_env_read_reason finds
-    __u64 run;                // ht_env_vcpu_run
+    __u32 vendor_reason;  // what ht_env_read_reason finds
+    __u64 run;            // ht_env_vcpu_run
     __u32 vcpu_id;
-    std::size_t ring_room;    // records the ring takes before it drops
+    std::size_t ring_room;  // records the ring takes before it drops
     std::vector<ht_record> ring;
     int now_calls, pid_calls, reason_reads, run_reads, id_reads;
 };
@@ -47,7 +47,8 @@ static inline int ht_env_lazy_reason(struct ht_env* e) { return e->lazy; }
 static inline int ht_env_read_reason(struct ht_env* e, __u8, __u32* reason)
 {
     e->reason_reads++;
-    if (!e->reason_readable) return 0;
+    if (!e->reason_readable)
+        return 0;
     *reason = e->vendor_reason;
     return 1;
 }
@@ -64,7 +65,8 @@ static inline __u32 ht_env_vcpu_id(struct ht_env* e)
 static inline int ht_env_emit(struct ht_env* e, const struct ht_thread_state* s, __u32 vcpu_id, __u64 now,
                               __u64 pid_tgid)
 {
-    if (e->ring.size() >= e->ring_room) return HT_CNT_DROPPED;
+    if (e->ring.size() >= e->ring_room)
+        return HT_CNT_DROPPED;
     ht_record r;
     std::memset(&r, 0xaa, sizeof r);
     ht_sm_fill_record(&r, s, pid_tgid >> 32, static_cast<__u32>(pid_tgid), vcpu_id, 3, now);
@@ -111,8 +113,7 @@ void expect_identity(const ht_env& e)
 }
 
 // One exit -> hypercall -> entry.
-void cycle(ht_env& e, ht_thread_state& s, const ht_filter& f, __u64 nr, __u32 reason = 0x81,
-           __u8 isa = HT_ISA_SVM)
+void cycle(ht_env& e, ht_thread_state& s, const ht_filter& f, __u64 nr, __u32 reason = 0x81, __u8 isa = HT_ISA_SVM)
 {
     ht_hp_exit(&e, &s, 0, e.clock, e.lazy ? 0 : reason, isa, 0x77);
     e.vendor_reason = reason;
@@ -156,7 +157,7 @@ TEST(HotPath, UnwantedHypercallReadsNothingAndEmitsNothing)
     EXPECT_EQ(e.now_calls, 0);     // no clock, thread or run for a filtered one
     EXPECT_EQ(e.pid_calls, 0);
     EXPECT_EQ(e.run_reads, 0);
-    EXPECT_EQ(e.id_reads, 0);      // an entry with nothing armed reads nothing
+    EXPECT_EQ(e.id_reads, 0);  // an entry with nothing armed reads nothing
     EXPECT_EQ(e.counters[HT_CNT_FILTERED], 1u);
     expect_identity(e);
 }
@@ -170,7 +171,8 @@ TEST(HotPath, ExitWithoutHypercallCostsTheEntryNothing)
     ht_hp_entry(&e, &s, &f);
     EXPECT_EQ(e.now_calls + e.pid_calls + e.run_reads + e.id_reads, 0);
     EXPECT_EQ(s.phase, HT_PHASE_IDLE);
-    for (__u64 c : e.counters) EXPECT_EQ(c, 0u);
+    for (__u64 c : e.counters)
+        EXPECT_EQ(c, 0u);
 }
 
 TEST(HotPath, KeyedByThreadStampsOwnerAndRunAtTheHypercall)
@@ -238,7 +240,8 @@ TEST(HotPath, FullRingCountsDropped)
     ht_env e = env();
     e.ring_room = 2;
     ht_thread_state s{};
-    for (int i = 0; i < 5; ++i) cycle(e, s, f, 42);
+    for (int i = 0; i < 5; ++i)
+        cycle(e, s, f, 42);
     EXPECT_EQ(e.ring.size(), 2u);
     EXPECT_EQ(e.counters[HT_CNT_EMITTED], 2u);
     EXPECT_EQ(e.counters[HT_CNT_DROPPED], 3u);
@@ -266,8 +269,8 @@ TEST(HotPath, LostEntriesAndExitsAreCounted)
     ht_hp_exit(&e, &s, 0, 300, 0x78, HT_ISA_SVM, 0);  // an exit without entry
     ht_hp_hypercall(&e, &s, &f, 42, 0, 0, 0, 0);      // armed
     EXPECT_EQ(e.counters[HT_CNT_IN_FLIGHT], 1u);
-    ht_hp_hypercall(&e, &s, &f, 42, 0, 0, 0, 0);      // a second one after one exit: both lost
-    ht_hp_hypercall(&e, &s, &f, 42, 0, 0, 0, 0);      // and one with no exit at all
+    ht_hp_hypercall(&e, &s, &f, 42, 0, 0, 0, 0);  // a second one after one exit: both lost
+    ht_hp_hypercall(&e, &s, &f, 42, 0, 0, 0, 0);  // and one with no exit at all
     EXPECT_EQ(e.counters[HT_CNT_UNMATCHED_EXIT], 1u);
     EXPECT_EQ(e.counters[HT_CNT_HYPERCALLS], 4u);
     EXPECT_EQ(e.counters[HT_CNT_UNMATCHED_HYPERCALL], 4u);
@@ -285,8 +288,9 @@ TEST(LazyExitReason, SameOutcomesAndRecordsAsEager)
         __u32 reason;
         __u8 isa;
         bool known;
-    } exits[] = {{0x81, HT_ISA_SVM, true}, {0x78, HT_ISA_SVM, true},      {18, HT_ISA_VMX, true},
-                 {18 | (1u << 27), HT_ISA_VMX, true}, {12, HT_ISA_VMX, true}, {0, HT_ISA_SVM, false}};
+    } exits[] = {{0x81, HT_ISA_SVM, true}, {0x78, HT_ISA_SVM, true},
+                 {18, HT_ISA_VMX, true},   {18 | (1u << 27), HT_ISA_VMX, true},
+                 {12, HT_ISA_VMX, true},   {0, HT_ISA_SVM, false}};
     for (__u32 mode : {HT_REASON_ANY, HT_REASON_HYPERCALL_ONLY}) {
         const ht_filter f = filter(mode);
         for (const auto& x : exits) {
@@ -297,7 +301,8 @@ TEST(LazyExitReason, SameOutcomesAndRecordsAsEager)
                 ht_thread_state se{}, sl{};
                 // Eager: the reason (or "unknown") is known at the exit.
                 ht_hp_exit(&eager, &se, 0, eager.clock, x.reason, x.isa, 0);
-                if (!x.known) ht_sm_set_exit_reason(&se, 0, x.isa, 0);
+                if (!x.known)
+                    ht_sm_set_exit_reason(&se, 0, x.isa, 0);
                 ht_hp_hypercall(&eager, &se, &f, nr, 1, 2, 3, 4);
                 ht_hp_entry(&eager, &se, &f);
                 cycle(lazy, sl, f, nr, x.reason, x.isa);

@@ -55,8 +55,7 @@ struct Thread {
     {
         return count(ht_sm_exit(&s, t, reason, isa, known ? 1 : 0));
     }
-    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0,
-                         __u64 a2 = 0, __u64 a3 = 0)
+    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0, __u64 a2 = 0, __u64 a3 = 0)
     {
         counters[HT_CNT_HYPERCALLS]++;
         ht_outcome out = ht_sm_hypercall(&s, &f, nr, a0, a1, a2, a3);
@@ -72,8 +71,7 @@ struct Thread {
     bool identity() const
     {
         return counters[HT_CNT_HYPERCALLS] == counters[HT_CNT_EMITTED] + counters[HT_CNT_DROPPED] +
-                                                  counters[HT_CNT_FILTERED] +
-                                                  counters[HT_CNT_UNMATCHED_HYPERCALL] +
+                                                  counters[HT_CNT_FILTERED] + counters[HT_CNT_UNMATCHED_HYPERCALL] +
                                                   counters[HT_CNT_IN_FLIGHT];
     }
 };
@@ -246,8 +244,8 @@ TEST(StateMachine, MigrationBetweenExitAndEntryDoesNotMatter)
     // The record's cpu is whatever the caller passes for the entry CPU.
     ht_filter f = any_filter();
     Thread th;
-    th.exit(1000, kVmmcall, SVM);      // on CPU 2
-    th.hypercall(f, 1100, 7);          // on CPU 2
+    th.exit(1000, kVmmcall, SVM);                  // on CPU 2
+    th.hypercall(f, 1100, 7);                      // on CPU 2
     ASSERT_EQ(th.entry(f, 1400, 0), HT_OUT_EMIT);  // on CPU 5 after migration
     ht_record r = fill(th, 1, 2, 0, 5, 1400);
     EXPECT_EQ(r.cpu, 5u);
@@ -325,15 +323,13 @@ TEST(StateMachine, NrFilterRanges)
     struct {
         __u64 nr;
         bool wanted;
-    } cases[] = {{0, false},  {1, true},   {2, true},    {3, true},  {4, false},
-                 {9, false},  {10, true},  {11, false},  {99, false}, {100, true},
-                 {12345, true}, {~0ull, true}};
+    } cases[] = {{0, false}, {1, true},   {2, true},   {3, true},   {4, false},    {9, false},
+                 {10, true}, {11, false}, {99, false}, {100, true}, {12345, true}, {~0ull, true}};
     for (auto c : cases) {
         EXPECT_EQ(ht_nr_wanted(&f, c.nr), c.wanted ? 1 : 0) << c.nr;
         Thread th;
         th.exit(1000, kVmcall, VMX);
-        EXPECT_EQ(th.hypercall(f, 1100, c.nr), c.wanted ? HT_OUT_ARMED : HT_OUT_FILTERED)
-            << c.nr;
+        EXPECT_EQ(th.hypercall(f, 1100, c.nr), c.wanted ? HT_OUT_ARMED : HT_OUT_FILTERED) << c.nr;
         EXPECT_EQ(th.entry(f, 1200), c.wanted ? HT_OUT_EMIT : HT_OUT_NONE) << c.nr;
     }
     // No ranges: everything.
@@ -464,7 +460,7 @@ TEST(StateMachine, ArmedStateIsNotCompletedByAnotherVm)
     th.exit(1000, kVmcall, VMX);
     ASSERT_EQ(th.hypercall(f, 1100, 12, 0x1000, 1, 0), HT_OUT_ARMED);
     EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 1u);
-    EXPECT_TRUE(th.identity());  // in flight until resolved
+    EXPECT_TRUE(th.identity());         // in flight until resolved
     th.owner = (5000ull << 32) | 5001;  // the new VM's vCPU thread
     th.run = 1;                         // a new vCPU's first entry
     EXPECT_EQ(th.entry(f, 9000000000ull), HT_OUT_UNMATCHED_ARMED);
@@ -561,11 +557,13 @@ TEST(StateMachine, IdentityHoldsOnRandomStreams)
         default: th.entry(f, t, static_cast<__u32>(rng() % 2)); break;
         }
         __u64 armed = 0;
-        for (int c = 0; c < HT_CNT_MAX; c++) total[c] = 0;
+        for (int c = 0; c < HT_CNT_MAX; c++)
+            total[c] = 0;
         for (const Thread& s : states) {
             ASSERT_TRUE(s.identity());
             armed += s.s.phase == HT_PHASE_ARMED;
-            for (int c = 0; c < HT_CNT_MAX; c++) total[c] += s.counters[c];
+            for (int c = 0; c < HT_CNT_MAX; c++)
+                total[c] += s.counters[c];
         }
         ASSERT_EQ(total[HT_CNT_IN_FLIGHT], armed) << "after event " << i;
     }

@@ -22,10 +22,7 @@ constexpr __u64 kNever = std::numeric_limits<__u64>::max();  // steal_after: nev
 struct Table {
     explicit Table(unsigned bits) : slots(std::size_t{1} << bits), mask((1u << bits) - 1) {}
     ht_vcpu_slot* t() { return slots.data(); }
-    std::size_t index(const ht_vcpu_slot* s) const
-    {
-        return static_cast<std::size_t>(s - slots.data());
-    }
+    std::size_t index(const ht_vcpu_slot* s) const { return static_cast<std::size_t>(s - slots.data()); }
     std::vector<ht_vcpu_slot> slots;
     __u32 mask;
 };
@@ -130,7 +127,7 @@ TEST(VcpuTable, TakeOverOfIdleSlotSetsEvicted)
     EXPECT_EQ(evicted, 1);
     EXPECT_EQ(tb.index(s), 45u);
     EXPECT_EQ(s->key, keys.back());
-    EXPECT_EQ(s->sm.t_exit_ns, 2001u);          // fresh: not stolen right back
+    EXPECT_EQ(s->sm.t_exit_ns, 2001u);  // fresh: not stolen right back
     // The old owner's armed hypercall is not the new owner's: the phase is
     // kept so that the new owner's exit counts it unmatched.
     EXPECT_EQ(s->sm.phase, HT_PHASE_ARMED);
@@ -192,7 +189,7 @@ TEST(VcpuTable, FreedKeyReusedContinuesInItsSlot)
 
 TEST(VcpuTable, WindowWrapsAroundTheEnd)
 {
-    Table tb(4);  // 16 slots
+    Table tb(4);                      // 16 slots
     const __u32 start = tb.mask - 2;  // window 13, 14, 15, 0, 1, ...
     std::vector<__u64> keys = keys_starting_at(tb.mask, start, HT_VT_PROBES);
     int evicted = -1;

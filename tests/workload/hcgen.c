@@ -32,17 +32,18 @@
 #include "guest_abi.h"
 
 /* Exit codes (documented in README.md). */
-#define EX_OK        0
-#define EX_GUEST     1  /* guest did something unexpected / wrong return value */
-#define EX_USAGE     2  /* bad command line */
-#define EX_NOKVM     3  /* /dev/kvm missing or cannot run an ordinary guest (PVM) */
-#define EX_SYS       4  /* other system error (memory, threads, ...) */
+#define EX_OK 0
+#define EX_GUEST 1 /* guest did something unexpected / wrong return value */
+#define EX_USAGE 2 /* bad command line */
+#define EX_NOKVM 3 /* /dev/kvm missing or cannot run an ordinary guest (PVM) */
+#define EX_SYS 4   /* other system error (memory, threads, ...) */
 
-#define KVM_ENOSYS_RET  ((uint32_t)-1000)  /* -KVM_ENOSYS truncated to 32 bits */
-#define MAX_VCPUS       64
-#define MAX_SEQ         (1u << 24)
-#define MAX_ITEMS       (1u << 24) /* an item holds >= 1 call, so at most the calls per vCPU */
-#define MAX_BAD_RETS    16
+#define KVM_ENOSYS_RET ((uint32_t)-1000) /* -KVM_ENOSYS truncated to 32 bits */
+#define MAX_VCPUS 64
+#define MAX_SEQ (1u << 24)
+/* an item holds >= 1 call, so at most the calls per vCPU */
+#define MAX_ITEMS (1u << 24)
+#define MAX_BAD_RETS 16
 
 #ifndef KVM_CAP_EXIT_HYPERCALL
 #define KVM_CAP_EXIT_HYPERCALL 201
@@ -53,16 +54,16 @@
 /* --abandon: the MAP_GPA_RANGE call each vCPU of the first VM leaves in flight.
  * gpa page aligned (KVM's only checks: aligned, npages >= 1, no wrap);
  * attrs = KVM_MAP_GPA_RANGE_ENCRYPTED | PAGE_SZ_4K (uapi asm/kvm_para.h). */
-#define AB_GPA(v)       (0x80000000u | ((uint32_t)(v) << 12))
-#define AB_NPAGES       1u
-#define AB_ATTRS        (1u << 4)
+#define AB_GPA(v) (0x80000000u | ((uint32_t)(v) << 12))
+#define AB_NPAGES 1u
+#define AB_ATTRS (1u << 4)
 
 extern const unsigned char hc_guest_start[], hc_guest_end[];
 extern const unsigned char hc_probe[], hc_probe_end[];
 extern const unsigned char hc_sched_vmmcall[], hc_sched_vmcall[];
 extern const unsigned char hc_loop_vmmcall[], hc_loop_vmcall[];
 
-#define GUEST_OFF(sym) ((uint64_t)((sym) - hc_guest_start) + HC_CODE_BASE)
+#define GUEST_OFF(sym) ((uint64_t)((sym)-hc_guest_start) + HC_CODE_BASE)
 
 static const char *prog = "hcgen";
 
@@ -93,20 +94,20 @@ static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage:\n"
-"  hcgen schedule --vcpus K --calls NRxCOUNT[,NRxCOUNT...] [--noise N]\n"
-"                 [--noise-kind out|hlt|mix] [--order interleave|sequential]\n"
-"                 [--a1 V] [--a2 V] [--a3 V] [--no-calls] [--insn auto|vmmcall|vmcall]\n"
-"                 [--timeout SEC] [--stop V:K[,V:K...]] [--abandon]\n"
-"                 (--calls items may be ranges: FIRST-LASTxCOUNT)\n"
-"  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
-"                 [--timeout SEC]\n"
-"                 [--a1 V] [--a2 V] [--a3 V] [--insn auto|vmmcall|vmcall]\n"
-"  hcgen --help\n"
-"Numbers are decimal or 0x-hex.  Ground truth JSON goes to stdout, messages to\n"
-"stderr.  Exit codes: 0 ok, 1 unexpected guest behaviour, 2 usage,\n"
-"3 /dev/kvm cannot run an ordinary guest (e.g. PVM host), 4 system error.\n"
-"See tests/workload/README.md.\n");
+		"usage:\n"
+		"  hcgen schedule --vcpus K --calls NRxCOUNT[,NRxCOUNT...] [--noise N]\n"
+		"                 [--noise-kind out|hlt|mix] [--order interleave|sequential]\n"
+		"                 [--a1 V] [--a2 V] [--a3 V] [--no-calls] [--insn auto|vmmcall|vmcall]\n"
+		"                 [--timeout SEC] [--stop V:K[,V:K...]] [--abandon]\n"
+		"                 (--calls items may be ranges: FIRST-LASTxCOUNT)\n"
+		"  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
+		"                 [--timeout SEC]\n"
+		"                 [--a1 V] [--a2 V] [--a3 V] [--insn auto|vmmcall|vmcall]\n"
+		"  hcgen --help\n"
+		"Numbers are decimal or 0x-hex.  Ground truth JSON goes to stdout, messages to\n"
+		"stderr.  Exit codes: 0 ok, 1 unexpected guest behaviour, 2 usage,\n"
+		"3 /dev/kvm cannot run an ordinary guest (e.g. PVM host), 4 system error.\n"
+		"See tests/workload/README.md.\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -119,7 +120,8 @@ static bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
 		return false;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
-		if (!((s[2] >= '0' && s[2] <= '9') || (s[2] >= 'a' && s[2] <= 'f') ||
+		if (!((s[2] >= '0' && s[2] <= '9') ||
+		      (s[2] >= 'a' && s[2] <= 'f') ||
 		      (s[2] >= 'A' && s[2] <= 'F')))
 			return false;
 	}
@@ -138,9 +140,11 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t max)
 	const char *e;
 	uint64_t v;
 	if (!parse_u64_prefix(s, &e, &v) || *e)
-		usage_error("%s: '%s' is not a number (decimal or 0x-hex)", opt, s);
+		usage_error("%s: '%s' is not a number (decimal or 0x-hex)", opt,
+			    s);
 	if (v > max)
-		usage_error("%s: %s is too large (max %" PRIu64 ")", opt, s, max);
+		usage_error("%s: %s is too large (max %" PRIu64 ")", opt, s,
+			    max);
 	return v;
 }
 
@@ -151,7 +155,7 @@ enum insn { INSN_AUTO, INSN_VMMCALL, INSN_VMCALL };
 
 struct hostcpu {
 	char vendor_str[13];
-	bool amd;         /* AuthenticAMD / HygonGenuine */
+	bool amd; /* AuthenticAMD / HygonGenuine */
 	bool has_svm, has_vmx;
 };
 
@@ -201,9 +205,9 @@ static enum insn parse_insn(const char *s)
 static bool nr_is_implemented(uint32_t nr)
 {
 	switch (nr) {
-	case 1:  /* KVM_HC_VAPIC_POLL_IRQ */
-	case 5:  /* KVM_HC_KICK_CPU */
-	case 9:  /* KVM_HC_CLOCK_PAIRING */
+	case 1:	 /* KVM_HC_VAPIC_POLL_IRQ */
+	case 5:	 /* KVM_HC_KICK_CPU */
+	case 9:	 /* KVM_HC_CLOCK_PAIRING */
 	case 10: /* KVM_HC_SEND_IPI */
 	case 11: /* KVM_HC_SCHED_YIELD */
 	case 12: /* KVM_HC_MAP_GPA_RANGE */
@@ -221,11 +225,11 @@ struct vm {
 	uint8_t *mem;
 	struct hostcpu cpu;
 	enum insn insn;
-	bool svm;   /* the hardware KVM uses: SVM (isa 2) or VMX (isa 1) */
+	bool svm; /* the hardware KVM uses: SVM (isa 2) or VMX (isa 1) */
 };
 
-static void kvm_unusable(const char *what, const char *detail, const struct hostcpu *h,
-			 const char *example)
+static void kvm_unusable(const char *what, const char *detail,
+			 const struct hostcpu *h, const char *example)
 {
 	bool pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
 	fprintf(stderr,
@@ -234,8 +238,10 @@ static void kvm_unusable(const char *what, const char *detail, const struct host
 		"%s: Run hcgen inside the testbed: tests/vm/run -- %s\n",
 		prog, what, detail ? ": " : "", detail ? detail : "",
 		pvm ? " (kvm_pvm is loaded: PVM)" : " (PVM?)",
-		(!h->has_svm && !h->has_vmx && !strstr(detail ? detail : "", "svm nor vmx"))
-			? "; the CPU has neither svm nor vmx" : "",
+		(!h->has_svm && !h->has_vmx &&
+		 !strstr(detail ? detail : "", "svm nor vmx")) ?
+			"; the CPU has neither svm nor vmx" :
+			"",
 		prog, example);
 	exit(EX_NOKVM);
 }
@@ -252,12 +258,15 @@ static void vm_open(struct vm *vm, enum insn req)
 	if (vm->insn != (vm->svm ? INSN_VMMCALL : INSN_VMCALL))
 		msg("note: --insn %s is not native on %s: the first call traps (#UD) and KVM "
 		    "rewrites it in guest memory (KVM_X86_QUIRK_FIX_HYPERCALL_INSN)",
-		    vm->insn == INSN_VMMCALL ? "vmmcall" : "vmcall", vm->svm ? "SVM" : "VMX");
+		    vm->insn == INSN_VMMCALL ? "vmmcall" : "vmcall",
+		    vm->svm ? "SVM" : "VMX");
 
 	/* Every KVM that runs ordinary guests needs VMX or SVM; PVM hosts have
 	 * neither, and PVM runs our code wrongly instead of failing cleanly. */
-	if (!vm->cpu.has_svm && !vm->cpu.has_vmx && !getenv("HCGEN_NO_CPUID_CHECK"))
-		kvm_unusable("CPUID", "the CPU has neither svm nor vmx", &vm->cpu, example_cmd);
+	if (!vm->cpu.has_svm && !vm->cpu.has_vmx &&
+	    !getenv("HCGEN_NO_CPUID_CHECK"))
+		kvm_unusable("CPUID", "the CPU has neither svm nor vmx",
+			     &vm->cpu, example_cmd);
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -266,7 +275,8 @@ static void vm_open(struct vm *vm, enum insn req)
 	}
 	int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (api != KVM_API_VERSION) {
-		snprintf(buf, sizeof(buf), "got %d, want %d", api, KVM_API_VERSION);
+		snprintf(buf, sizeof(buf), "got %d, want %d", api,
+			 KVM_API_VERSION);
 		kvm_unusable("KVM_GET_API_VERSION", buf, &vm->cpu, example_cmd);
 	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -277,7 +287,8 @@ static void vm_open(struct vm *vm, enum insn req)
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size < (int)sizeof(struct kvm_run)) {
 		snprintf(buf, sizeof(buf), "%s", strerror(errno));
-		kvm_unusable("KVM_GET_VCPU_MMAP_SIZE", buf, &vm->cpu, example_cmd);
+		kvm_unusable("KVM_GET_VCPU_MMAP_SIZE", buf, &vm->cpu,
+			     example_cmd);
 	}
 	/* Needed on VMX without unrestricted guest for real mode; a no-op on SVM. */
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000UL) < 0)
@@ -291,7 +302,8 @@ static void vm_open(struct vm *vm, enum insn req)
 	}
 	size_t code_len = (size_t)(hc_guest_end - hc_guest_start);
 	if (code_len > HC_CODE_MAX) {
-		msg("internal error: guest code too large (%zu bytes)", code_len);
+		msg("internal error: guest code too large (%zu bytes)",
+		    code_len);
 		exit(EX_SYS);
 	}
 	memcpy(vm->mem + HC_CODE_BASE, hc_guest_start, code_len);
@@ -304,7 +316,8 @@ static void vm_open(struct vm *vm, enum insn req)
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
 		snprintf(buf, sizeof(buf), "%s", strerror(errno));
-		kvm_unusable("KVM_SET_USER_MEMORY_REGION", buf, &vm->cpu, example_cmd);
+		kvm_unusable("KVM_SET_USER_MEMORY_REGION", buf, &vm->cpu,
+			     example_cmd);
 	}
 }
 
@@ -337,15 +350,16 @@ static void vcpu_close(struct vm *vm, struct vcpu_ctx *c)
 }
 
 /* Returns 0, or -errno with *what naming the failing ioctl. */
-static int vcpu_create(struct vm *vm, int id, uint32_t ds_base, struct vcpu_ctx *c,
-		       const char **what)
+static int vcpu_create(struct vm *vm, int id, uint32_t ds_base,
+		       struct vcpu_ctx *c, const char **what)
 {
 	c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (c->fd < 0) {
 		*what = "KVM_CREATE_VCPU";
 		return -errno;
 	}
-	c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      c->fd, 0);
 	if (c->run == MAP_FAILED) {
 		*what = "mmap kvm_run";
 		return -errno;
@@ -357,7 +371,8 @@ static int vcpu_create(struct vm *vm, int id, uint32_t ds_base, struct vcpu_ctx 
 	}
 	sregs.cs.base = 0;
 	sregs.cs.selector = 0;
-	struct kvm_segment *ds[] = { &sregs.ds, &sregs.es, &sregs.fs, &sregs.gs, &sregs.ss };
+	struct kvm_segment *ds[] = { &sregs.ds, &sregs.es, &sregs.fs, &sregs.gs,
+				     &sregs.ss };
 	for (size_t i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
 		ds[i]->base = ds_base;
 		ds[i]->selector = (uint16_t)(ds_base >> 4);
@@ -372,11 +387,16 @@ static int vcpu_create(struct vm *vm, int id, uint32_t ds_base, struct vcpu_ctx 
 static const char *exit_name(uint32_t r)
 {
 	static const char *names[] = {
-		[KVM_EXIT_UNKNOWN] = "KVM_EXIT_UNKNOWN", [KVM_EXIT_EXCEPTION] = "KVM_EXIT_EXCEPTION",
-		[KVM_EXIT_IO] = "KVM_EXIT_IO", [KVM_EXIT_HYPERCALL] = "KVM_EXIT_HYPERCALL",
-		[KVM_EXIT_DEBUG] = "KVM_EXIT_DEBUG", [KVM_EXIT_HLT] = "KVM_EXIT_HLT",
-		[KVM_EXIT_MMIO] = "KVM_EXIT_MMIO", [KVM_EXIT_SHUTDOWN] = "KVM_EXIT_SHUTDOWN",
-		[KVM_EXIT_FAIL_ENTRY] = "KVM_EXIT_FAIL_ENTRY", [KVM_EXIT_INTR] = "KVM_EXIT_INTR",
+		[KVM_EXIT_UNKNOWN] = "KVM_EXIT_UNKNOWN",
+		[KVM_EXIT_EXCEPTION] = "KVM_EXIT_EXCEPTION",
+		[KVM_EXIT_IO] = "KVM_EXIT_IO",
+		[KVM_EXIT_HYPERCALL] = "KVM_EXIT_HYPERCALL",
+		[KVM_EXIT_DEBUG] = "KVM_EXIT_DEBUG",
+		[KVM_EXIT_HLT] = "KVM_EXIT_HLT",
+		[KVM_EXIT_MMIO] = "KVM_EXIT_MMIO",
+		[KVM_EXIT_SHUTDOWN] = "KVM_EXIT_SHUTDOWN",
+		[KVM_EXIT_FAIL_ENTRY] = "KVM_EXIT_FAIL_ENTRY",
+		[KVM_EXIT_INTR] = "KVM_EXIT_INTR",
 		[KVM_EXIT_INTERNAL_ERROR] = "KVM_EXIT_INTERNAL_ERROR",
 		[KVM_EXIT_SYSTEM_EVENT] = "KVM_EXIT_SYSTEM_EVENT",
 	};
@@ -394,20 +414,27 @@ static void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len)
 		rip = regs.rip;
 	switch (r->exit_reason) {
 	case KVM_EXIT_IO:
-		snprintf(buf, len, "unexpected KVM_EXIT_IO %s port 0x%x size %u at rip 0x%llx",
-			 r->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", r->io.port,
-			 r->io.size, rip);
+		snprintf(
+			buf, len,
+			"unexpected KVM_EXIT_IO %s port 0x%x size %u at rip 0x%llx",
+			r->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+			r->io.port, r->io.size, rip);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
-		snprintf(buf, len, "KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x%llx",
-			 (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+		snprintf(
+			buf, len,
+			"KVM_EXIT_FAIL_ENTRY hardware_entry_failure_reason 0x%llx",
+			(unsigned long long)
+				r->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		snprintf(buf, len, "KVM_EXIT_INTERNAL_ERROR suberror %u at rip 0x%llx",
+		snprintf(buf, len,
+			 "KVM_EXIT_INTERNAL_ERROR suberror %u at rip 0x%llx",
 			 r->internal.suberror, rip);
 		break;
 	default:
-		snprintf(buf, len, "unexpected %s (exit_reason %u) at rip 0x%llx",
+		snprintf(buf, len,
+			 "unexpected %s (exit_reason %u) at rip 0x%llx",
 			 exit_name(r->exit_reason), r->exit_reason, rip);
 	}
 }
@@ -417,7 +444,8 @@ static void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len)
  * KVM_EXIT_HLT; PVM (and anything else that cannot run a real-mode guest)
  * fails the ioctl or exits some other way.  Returns 0 or fills buf.
  */
-static int vcpu_probe(struct vcpu_ctx *c, uint16_t ds_sel, char *buf, size_t len)
+static int vcpu_probe(struct vcpu_ctx *c, uint16_t ds_sel, char *buf,
+		      size_t len)
 {
 	struct kvm_regs regs = { .rip = GUEST_OFF(hc_probe), .rflags = 2 };
 	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0) {
@@ -439,12 +467,16 @@ static int vcpu_probe(struct vcpu_ctx *c, uint16_t ds_sel, char *buf, size_t len
 		return -1;
 	}
 	uint32_t want_ebx = ds_sel;
-	if ((uint32_t)regs.rax != HC_PROBE_EAX || (uint32_t)regs.rbx != want_ebx ||
+	if ((uint32_t)regs.rax != HC_PROBE_EAX ||
+	    (uint32_t)regs.rbx != want_ebx ||
 	    regs.rip != GUEST_OFF(hc_probe_end)) {
-		snprintf(buf, len, "real-mode probe: eax 0x%x ebx 0x%x rip 0x%llx, want "
-			 "eax 0x%x ebx 0x%x rip 0x%llx: the vCPU does not execute real-mode code",
-			 (uint32_t)regs.rax, (uint32_t)regs.rbx, (unsigned long long)regs.rip,
-			 HC_PROBE_EAX, want_ebx, (unsigned long long)GUEST_OFF(hc_probe_end));
+		snprintf(
+			buf, len,
+			"real-mode probe: eax 0x%x ebx 0x%x rip 0x%llx, want "
+			"eax 0x%x ebx 0x%x rip 0x%llx: the vCPU does not execute real-mode code",
+			(uint32_t)regs.rax, (uint32_t)regs.rbx,
+			(unsigned long long)regs.rip, HC_PROBE_EAX, want_ebx,
+			(unsigned long long)GUEST_OFF(hc_probe_end));
 		return -1;
 	}
 	return 0;
@@ -455,7 +487,8 @@ static unsigned watchdog_sec;
 static void watchdog_fired(int sig)
 {
 	(void)sig;
-	static const char m[] = "hcgen: --timeout expired: the guest did not finish\n";
+	static const char m[] =
+		"hcgen: --timeout expired: the guest did not finish\n";
 	ssize_t r = write(2, m, sizeof(m) - 1);
 	(void)r;
 	_exit(EX_GUEST);
@@ -484,8 +517,8 @@ static void print_header(const struct vm *vm, const char *mode)
 	bool svm = vm->svm;
 	printf("{\"mode\":\"%s\",\"pid\":%d,\"vendor\":\"%s\",\"insn\":\"%s\",\"isa\":%d,"
 	       "\"exit_reason\":%d",
-	       mode, (int)getpid(), vm->cpu.amd ? "amd" : "intel", insn_name(vm->insn),
-	       svm ? 2 : 1, svm ? 129 : 18);
+	       mode, (int)getpid(), vm->cpu.amd ? "amd" : "intel",
+	       insn_name(vm->insn), svm ? 2 : 1, svm ? 129 : 18);
 }
 
 /* ------------------------------------------------------------------ */
@@ -499,18 +532,19 @@ struct item {
 struct sched {
 	struct item *items;
 	uint32_t n_items, cap_items;
-	uint32_t total;      /* calls per vCPU */
-	uint32_t *order;     /* item index per seq */
+	uint32_t total;	 /* calls per vCPU */
+	uint32_t *order; /* item index per seq */
 	uint32_t a1, a2, a3;
 	uint32_t noise;
 	uint32_t noise_kind;
 	int vcpus;
 	uint32_t win_entries;
-	uint32_t stop[MAX_VCPUS];  /* --stop: calls before the thread exits; 0 = all */
-	bool abandon;              /* --abandon: a first VM destroyed mid-hypercall */
-	struct timespec t0;        /* the vCPU threads' start */
+	uint32_t stop
+		[MAX_VCPUS]; /* --stop: calls before the thread exits; 0 = all */
+	bool abandon;	     /* --abandon: a first VM destroyed mid-hypercall */
+	struct timespec t0;  /* the vCPU threads' start */
 	pthread_barrier_t *barrier;
-	int vm1_destroyed;         /* --abandon: 1 yes, 0 no, -1 cannot tell */
+	int vm1_destroyed; /* --abandon: 1 yes, 0 no, -1 cannot tell */
 };
 
 struct vcpu_thr {
@@ -520,13 +554,14 @@ struct vcpu_thr {
 	struct vm *vm;
 	const struct sched *s;
 	uint32_t *rets;
-	uint64_t hypercalls, noise_out, noise_hlt, sync_exits, probe_exits, kvm_runs;
+	uint64_t hypercalls, noise_out, noise_hlt, sync_exits, probe_exits,
+		kvm_runs;
 	uint64_t bad_ret_count;
 	uint32_t bad_rets[MAX_BAD_RETS][3]; /* seq, nr, ret */
-	int status;                         /* EX_* */
+	int status;			    /* EX_* */
 	char err[256];
-	bool abandoned;                     /* --abandon: our MAP_GPA_RANGE went to userspace */
-	uint64_t end_ns;                    /* last KVM_RUN returned, since s->t0 */
+	bool abandoned;	 /* --abandon: our MAP_GPA_RANGE went to userspace */
+	uint64_t end_ns; /* last KVM_RUN returned, since s->t0 */
 };
 
 static uint64_t ns_since(const struct timespec *t0)
@@ -545,7 +580,8 @@ static int vm_debugfs_exists(const struct vm *vm)
 	struct stat st;
 	if (stat("/sys/kernel/debug/kvm", &st) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d", (int)getpid(), vm->vm_fd);
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d",
+		 (int)getpid(), vm->vm_fd);
 	return stat(path, &st) == 0;
 }
 
@@ -560,7 +596,8 @@ static void swap_vm(struct vcpu_thr *t)
 	char path[64];
 	struct stat st;
 	int before = vm_debugfs_exists(t->vm);
-	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d", (int)getpid(), t->vm->vm_fd);
+	snprintf(path, sizeof(path), "/sys/kernel/debug/kvm/%d-%d",
+		 (int)getpid(), t->vm->vm_fd);
 	enum insn insn = t->vm->insn;
 	vm_close(t->vm);
 	s->vm1_destroyed = before == 1 ? stat(path, &st) != 0 : -1;
@@ -575,16 +612,19 @@ static void swap_vm(struct vcpu_thr *t)
  * complete it on the next KVM_RUN.  We never re-enter: the tracer is left
  * with an armed hypercall whose kvm_entry never comes.
  */
-static int abandon_one(struct vcpu_thr *t, struct vcpu_ctx *c, uint8_t *win, uint32_t win_base)
+static int abandon_one(struct vcpu_thr *t, struct vcpu_ctx *c, uint8_t *win,
+		       uint32_t win_base)
 {
 	struct vm *vm = t->vm;
 	const char *what = "";
 	int r = vcpu_create(vm, t->id, win_base, c, &what);
 	if (r < 0) {
-		snprintf(t->err, sizeof(t->err), "first VM: %s: %s", what, strerror(-r));
+		snprintf(t->err, sizeof(t->err), "first VM: %s: %s", what,
+			 strerror(-r));
 		return EX_NOKVM;
 	}
-	if (vcpu_probe(c, (uint16_t)(win_base >> 4), t->err, sizeof(t->err)) < 0)
+	if (vcpu_probe(c, (uint16_t)(win_base >> 4), t->err, sizeof(t->err)) <
+	    0)
 		return EX_NOKVM;
 	t->probe_exits++;
 	t->kvm_runs++;
@@ -597,44 +637,51 @@ static int abandon_one(struct vcpu_thr *t, struct vcpu_ctx *c, uint8_t *win, uin
 	e[HC_ENT_RET / 4] = 0x5a5a5a5a;
 	e[HC_ENT_NOISE / 4] = 0;
 	e[HC_ENT_KIND / 4] = HC_NOISE_OUT;
-	uint64_t rip = vm->insn == INSN_VMMCALL ? GUEST_OFF(hc_sched_vmmcall)
-						: GUEST_OFF(hc_sched_vmcall);
+	uint64_t rip = vm->insn == INSN_VMMCALL ? GUEST_OFF(hc_sched_vmmcall) :
+						  GUEST_OFF(hc_sched_vmcall);
 	struct kvm_regs regs = { .rip = rip, .rflags = 2, .rdi = 0, .rbp = 1 };
 	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0) {
-		snprintf(t->err, sizeof(t->err), "first VM: KVM_SET_REGS: %s", strerror(errno));
+		snprintf(t->err, sizeof(t->err), "first VM: KVM_SET_REGS: %s",
+			 strerror(errno));
 		return EX_SYS;
 	}
 	while (ioctl(c->fd, KVM_RUN, 0) < 0) {
 		if (errno != EINTR) {
-			snprintf(t->err, sizeof(t->err), "first VM: KVM_RUN: %s", strerror(errno));
+			snprintf(t->err, sizeof(t->err),
+				 "first VM: KVM_RUN: %s", strerror(errno));
 			return EX_GUEST;
 		}
 	}
 	t->kvm_runs++;
 	const struct kvm_run *run = c->run;
 	if (run->exit_reason == KVM_EXIT_IO && run->io.port == HC_PORT_DONE) {
-		snprintf(t->err, sizeof(t->err),
-			 "first VM: KVM answered MAP_GPA_RANGE itself (ret 0x%x) instead of "
-			 "KVM_EXIT_HYPERCALL: KVM_CAP_EXIT_HYPERCALL is not honoured",
-			 e[HC_ENT_RET / 4]);
+		snprintf(
+			t->err, sizeof(t->err),
+			"first VM: KVM answered MAP_GPA_RANGE itself (ret 0x%x) instead of "
+			"KVM_EXIT_HYPERCALL: KVM_CAP_EXIT_HYPERCALL is not honoured",
+			e[HC_ENT_RET / 4]);
 		return EX_GUEST;
 	}
 	if (run->exit_reason != KVM_EXIT_HYPERCALL) {
 		char d[200];
 		describe_exit(c, d, sizeof(d));
-		snprintf(t->err, sizeof(t->err), "first VM: want KVM_EXIT_HYPERCALL, got %s", d);
+		snprintf(t->err, sizeof(t->err),
+			 "first VM: want KVM_EXIT_HYPERCALL, got %s", d);
 		return EX_GUEST;
 	}
-	if (run->hypercall.nr != KVM_HC_MAP_GPA_RANGE || run->hypercall.args[0] != AB_GPA(t->id) ||
-	    run->hypercall.args[1] != AB_NPAGES || run->hypercall.args[2] != AB_ATTRS) {
-		snprintf(t->err, sizeof(t->err),
-			 "first VM: KVM_EXIT_HYPERCALL nr %llu args 0x%llx %llu 0x%llx, want "
-			 "nr 12 args 0x%x %u 0x%x",
-			 (unsigned long long)run->hypercall.nr,
-			 (unsigned long long)run->hypercall.args[0],
-			 (unsigned long long)run->hypercall.args[1],
-			 (unsigned long long)run->hypercall.args[2], AB_GPA(t->id), AB_NPAGES,
-			 AB_ATTRS);
+	if (run->hypercall.nr != KVM_HC_MAP_GPA_RANGE ||
+	    run->hypercall.args[0] != AB_GPA(t->id) ||
+	    run->hypercall.args[1] != AB_NPAGES ||
+	    run->hypercall.args[2] != AB_ATTRS) {
+		snprintf(
+			t->err, sizeof(t->err),
+			"first VM: KVM_EXIT_HYPERCALL nr %llu args 0x%llx %llu 0x%llx, want "
+			"nr 12 args 0x%x %u 0x%x",
+			(unsigned long long)run->hypercall.nr,
+			(unsigned long long)run->hypercall.args[0],
+			(unsigned long long)run->hypercall.args[1],
+			(unsigned long long)run->hypercall.args[2],
+			AB_GPA(t->id), AB_NPAGES, AB_ATTRS);
 		return EX_GUEST;
 	}
 	t->abandoned = true;
@@ -650,7 +697,8 @@ static void *vcpu_sched_thread(void *arg)
 	const char *what = "";
 	uint32_t win_bytes = s->win_entries * HC_ENT_SIZE;
 	uint32_t win_base = HC_WIN_BASE + (uint32_t)t->id * win_bytes;
-	bool waited = false;  /* passed the common start barrier (even on failure, once) */
+	bool waited =
+		false; /* passed the common start barrier (even on failure, once) */
 	uint32_t limit = s->stop[t->id] ? s->stop[t->id] : s->total;
 
 	t->tid = my_tid();
@@ -661,7 +709,8 @@ static void *vcpu_sched_thread(void *arg)
 		/* All vCPUs are in flight at once; then each drops its vCPU. */
 		pthread_barrier_wait(s->barrier);
 		vcpu_close(vm, &c);
-		if (pthread_barrier_wait(s->barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
+		if (pthread_barrier_wait(s->barrier) ==
+		    PTHREAD_BARRIER_SERIAL_THREAD)
 			swap_vm(t);
 		/* The second VM is open in *vm for everyone. */
 		pthread_barrier_wait(s->barrier);
@@ -675,7 +724,8 @@ static void *vcpu_sched_thread(void *arg)
 		t->status = EX_NOKVM;
 		goto out;
 	}
-	if (vcpu_probe(&c, (uint16_t)(win_base >> 4), t->err, sizeof(t->err)) < 0) {
+	if (vcpu_probe(&c, (uint16_t)(win_base >> 4), t->err, sizeof(t->err)) <
+	    0) {
 		t->status = EX_NOKVM;
 		goto out;
 	}
@@ -685,8 +735,9 @@ static void *vcpu_sched_thread(void *arg)
 	pthread_barrier_wait(s->barrier);
 	waited = true;
 
-	uint64_t sched_rip = vm->insn == INSN_VMMCALL ? GUEST_OFF(hc_sched_vmmcall)
-						      : GUEST_OFF(hc_sched_vmcall);
+	uint64_t sched_rip = vm->insn == INSN_VMMCALL ?
+				     GUEST_OFF(hc_sched_vmmcall) :
+				     GUEST_OFF(hc_sched_vmcall);
 	uint64_t want_noise = 0;
 	for (uint32_t seq0 = 0; seq0 < limit; seq0 += s->win_entries) {
 		uint32_t n = limit - seq0;
@@ -694,7 +745,8 @@ static void *vcpu_sched_thread(void *arg)
 			n = s->win_entries;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t seq = seq0 + i;
-			uint32_t *e = (uint32_t *)(win + (size_t)i * HC_ENT_SIZE);
+			uint32_t *e = (uint32_t *)(win +
+						   (size_t)i * HC_ENT_SIZE);
 			e[HC_ENT_NR / 4] = s->items[s->order[seq]].nr;
 			e[HC_ENT_A0 / 4] = ((uint32_t)t->id << 24) | seq;
 			e[HC_ENT_A1 / 4] = s->a1;
@@ -705,9 +757,12 @@ static void *vcpu_sched_thread(void *arg)
 			e[HC_ENT_KIND / 4] = s->noise_kind;
 		}
 		want_noise += (uint64_t)n * s->noise;
-		struct kvm_regs regs = { .rip = sched_rip, .rflags = 2, .rdi = 0, .rbp = n };
+		struct kvm_regs regs = {
+			.rip = sched_rip, .rflags = 2, .rdi = 0, .rbp = n
+		};
 		if (ioctl(c.fd, KVM_SET_REGS, &regs) < 0) {
-			snprintf(t->err, sizeof(t->err), "KVM_SET_REGS: %s", strerror(errno));
+			snprintf(t->err, sizeof(t->err), "KVM_SET_REGS: %s",
+				 strerror(errno));
 			t->status = EX_SYS;
 			goto out;
 		}
@@ -715,14 +770,17 @@ static void *vcpu_sched_thread(void *arg)
 			if (ioctl(c.fd, KVM_RUN, 0) < 0) {
 				if (errno == EINTR)
 					continue;
-				snprintf(t->err, sizeof(t->err), "KVM_RUN: %s", strerror(errno));
+				snprintf(t->err, sizeof(t->err), "KVM_RUN: %s",
+					 strerror(errno));
 				t->status = EX_GUEST;
 				goto out;
 			}
 			t->kvm_runs++;
 			struct kvm_run *run = c.run;
-			if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT &&
-			    run->io.size == 1 && run->io.count == 1 && run->io.port == HC_PORT_NOISE) {
+			if (run->exit_reason == KVM_EXIT_IO &&
+			    run->io.direction == KVM_EXIT_IO_OUT &&
+			    run->io.size == 1 && run->io.count == 1 &&
+			    run->io.port == HC_PORT_NOISE) {
 				t->noise_out++;
 				continue;
 			}
@@ -730,7 +788,8 @@ static void *vcpu_sched_thread(void *arg)
 				t->noise_hlt++;
 				continue;
 			}
-			if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT &&
+			if (run->exit_reason == KVM_EXIT_IO &&
+			    run->io.direction == KVM_EXIT_IO_OUT &&
 			    run->io.size == 1 && run->io.port == HC_PORT_DONE) {
 				t->sync_exits++;
 				break;
@@ -743,7 +802,9 @@ static void *vcpu_sched_thread(void *arg)
 		}
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t seq = seq0 + i;
-			const uint32_t *e = (const uint32_t *)(win + (size_t)i * HC_ENT_SIZE);
+			const uint32_t *e =
+				(const uint32_t *)(win +
+						   (size_t)i * HC_ENT_SIZE);
 			uint32_t nr = e[HC_ENT_NR / 4], ret = e[HC_ENT_RET / 4];
 			t->rets[seq] = ret;
 			t->hypercalls++;
@@ -805,31 +866,45 @@ static void parse_calls(struct sched *s, const char *spec)
 	while (*p) {
 		const char *e;
 		uint64_t nr, last, count;
-		if (!parse_u64_prefix(p, &e, &nr) || (*e != 'x' && *e != 'X' && *e != '-'))
-			usage_error("--calls: bad item at '%s' (want NRxCOUNT or FIRST-LASTxCOUNT, "
-				    "e.g. 42x1000 or 1000-20999x1)", p);
+		if (!parse_u64_prefix(p, &e, &nr) ||
+		    (*e != 'x' && *e != 'X' && *e != '-'))
+			usage_error(
+				"--calls: bad item at '%s' (want NRxCOUNT or FIRST-LASTxCOUNT, "
+				"e.g. 42x1000 or 1000-20999x1)",
+				p);
 		last = nr;
 		if (*e == '-') {
 			p = e + 1;
-			if (!parse_u64_prefix(p, &e, &last) || (*e != 'x' && *e != 'X'))
-				usage_error("--calls: bad range end at '%s' (want FIRST-LASTxCOUNT, "
-					    "e.g. 1000-20999x1)", p);
+			if (!parse_u64_prefix(p, &e, &last) ||
+			    (*e != 'x' && *e != 'X'))
+				usage_error(
+					"--calls: bad range end at '%s' (want FIRST-LASTxCOUNT, "
+					"e.g. 1000-20999x1)",
+					p);
 			if (last < nr)
-				usage_error("--calls: range %" PRIu64 "-%" PRIu64 " ends before it "
-					    "starts", nr, last);
+				usage_error("--calls: range %" PRIu64
+					    "-%" PRIu64 " ends before it "
+					    "starts",
+					    nr, last);
 		}
 		p = e + 1;
-		if (!parse_u64_prefix(p, &e, &count) || (*e != ',' && *e != '\0'))
-			usage_error("--calls: bad count at '%s' (want NRxCOUNT, e.g. 42x1000)", p);
+		if (!parse_u64_prefix(p, &e, &count) ||
+		    (*e != ',' && *e != '\0'))
+			usage_error(
+				"--calls: bad count at '%s' (want NRxCOUNT, e.g. 42x1000)",
+				p);
 		if (last > UINT32_MAX)
-			usage_error("--calls: nr 0x%" PRIx64 " does not fit in 32 bits "
-				    "(real-mode hypercalls are 32-bit)", last);
+			usage_error("--calls: nr 0x%" PRIx64
+				    " does not fit in 32 bits "
+				    "(real-mode hypercalls are 32-bit)",
+				    last);
 		if (count == 0)
 			usage_error("--calls: count must be >= 1");
 		if (count >= MAX_SEQ || last - nr + 1 >= MAX_SEQ ||
 		    (total += (last - nr + 1) * count) >= MAX_SEQ)
-			usage_error("--calls: at most %u calls per vCPU (seq must fit in 24 bits)",
-				    MAX_SEQ - 1);
+			usage_error(
+				"--calls: at most %u calls per vCPU (seq must fit in 24 bits)",
+				MAX_SEQ - 1);
 		for (uint64_t n = nr; n <= last; n++)
 			add_item(s, (uint32_t)n, (uint32_t)count);
 		p = e;
@@ -850,14 +925,21 @@ static void parse_stop(struct sched *s, const char *spec)
 		const char *e;
 		uint64_t v, k;
 		if (!parse_u64_prefix(p, &e, &v) || *e != ':')
-			usage_error("--stop: bad item at '%s' (want VCPU:CALLS, e.g. 1:300)", p);
+			usage_error(
+				"--stop: bad item at '%s' (want VCPU:CALLS, e.g. 1:300)",
+				p);
 		p = e + 1;
 		if (!parse_u64_prefix(p, &e, &k) || (*e != ',' && *e != '\0'))
-			usage_error("--stop: bad call count at '%s' (want VCPU:CALLS, e.g. 1:300)", p);
+			usage_error(
+				"--stop: bad call count at '%s' (want VCPU:CALLS, e.g. 1:300)",
+				p);
 		if (v >= MAX_VCPUS)
-			usage_error("--stop: vCPU %" PRIu64 " does not exist (max %d)", v, MAX_VCPUS - 1);
+			usage_error("--stop: vCPU %" PRIu64
+				    " does not exist (max %d)",
+				    v, MAX_VCPUS - 1);
 		if (k == 0 || k >= MAX_SEQ)
-			usage_error("--stop: call count must be 1..%u", MAX_SEQ - 1);
+			usage_error("--stop: call count must be 1..%u",
+				    MAX_SEQ - 1);
 		s->stop[v] = (uint32_t)k;
 		p = e;
 		if (*p == ',' && !*++p)
@@ -941,8 +1023,13 @@ static int cmd_schedule(int argc, char **argv)
 				usage_error("--vcpus: must be >= 1");
 			have_vcpus = true;
 			break;
-		case 'c': calls = optarg; break;
-		case 'N': s.noise = (uint32_t)parse_num("--noise", optarg, 1000000); break;
+		case 'c':
+			calls = optarg;
+			break;
+		case 'N':
+			s.noise = (uint32_t)parse_num("--noise", optarg,
+						      1000000);
+			break;
 		case 'K':
 			if (!strcmp(optarg, "out"))
 				s.noise_kind = HC_NOISE_OUT;
@@ -951,7 +1038,9 @@ static int cmd_schedule(int argc, char **argv)
 			else if (!strcmp(optarg, "mix"))
 				s.noise_kind = HC_NOISE_MIX;
 			else
-				usage_error("--noise-kind: expected out, hlt or mix, got '%s'", optarg);
+				usage_error(
+					"--noise-kind: expected out, hlt or mix, got '%s'",
+					optarg);
 			break;
 		case 'o':
 			if (!strcmp(optarg, "interleave"))
@@ -959,18 +1048,40 @@ static int cmd_schedule(int argc, char **argv)
 			else if (!strcmp(optarg, "sequential"))
 				sequential = true;
 			else
-				usage_error("--order: expected interleave or sequential, got '%s'", optarg);
+				usage_error(
+					"--order: expected interleave or sequential, got '%s'",
+					optarg);
 			break;
-		case '1': s.a1 = (uint32_t)parse_num("--a1", optarg, UINT32_MAX); break;
-		case '2': s.a2 = (uint32_t)parse_num("--a2", optarg, UINT32_MAX); break;
-		case '3': s.a3 = (uint32_t)parse_num("--a3", optarg, UINT32_MAX); break;
-		case 'q': print_calls = false; break;
-		case 'T': watchdog_sec = (unsigned)parse_num("--timeout", optarg, 86400); break;
-		case 'i': req = parse_insn(optarg); break;
-		case 'S': stop = optarg; break;
-		case 'A': s.abandon = true; break;
-		case 'h': usage(stdout); return EX_OK;
-		default: usage_error("schedule: bad option");
+		case '1':
+			s.a1 = (uint32_t)parse_num("--a1", optarg, UINT32_MAX);
+			break;
+		case '2':
+			s.a2 = (uint32_t)parse_num("--a2", optarg, UINT32_MAX);
+			break;
+		case '3':
+			s.a3 = (uint32_t)parse_num("--a3", optarg, UINT32_MAX);
+			break;
+		case 'q':
+			print_calls = false;
+			break;
+		case 'T':
+			watchdog_sec = (unsigned)parse_num("--timeout", optarg,
+							   86400);
+			break;
+		case 'i':
+			req = parse_insn(optarg);
+			break;
+		case 'S':
+			stop = optarg;
+			break;
+		case 'A':
+			s.abandon = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		default:
+			usage_error("schedule: bad option");
 		}
 	}
 	if (optind < argc)
@@ -984,11 +1095,14 @@ static int cmd_schedule(int argc, char **argv)
 		parse_stop(&s, stop);
 		for (int v = 0; v < MAX_VCPUS; v++) {
 			if (s.stop[v] && v >= s.vcpus)
-				usage_error("--stop: vCPU %d does not exist (--vcpus %d)", v, s.vcpus);
+				usage_error(
+					"--stop: vCPU %d does not exist (--vcpus %d)",
+					v, s.vcpus);
 			if (s.stop[v] >= s.total)
-				usage_error("--stop: vCPU %d would stop after %u of %u calls: stop "
-					    "before the end (fewer calls, or more in --calls)",
-					    v, s.stop[v], s.total);
+				usage_error(
+					"--stop: vCPU %d would stop after %u of %u calls: stop "
+					"before the end (fewer calls, or more in --calls)",
+					v, s.stop[v], s.total);
 		}
 	}
 	build_order(&s, sequential);
@@ -1004,11 +1118,14 @@ static int cmd_schedule(int argc, char **argv)
 	qsort(by_nr, s.n_items, sizeof(uint32_t), cmp_item_idx);
 	for (uint32_t i = 0; i < s.n_items; i++)
 		if (nr_is_implemented(s.items[by_nr[i]].nr) &&
-		    (i == 0 || s.items[by_nr[i - 1]].nr != s.items[by_nr[i]].nr))
+		    (i == 0 ||
+		     s.items[by_nr[i - 1]].nr != s.items[by_nr[i]].nr))
 			msg("note: nr %u is a hypercall KVM implements; its return value is "
-			    "recorded but not checked", s.items[by_nr[i]].nr);
+			    "recorded but not checked",
+			    s.items[by_nr[i]].nr);
 
-	uint32_t per = (HC_WIN_AREA / (uint32_t)s.vcpus) & ~(uint32_t)(HC_ENT_SIZE - 1);
+	uint32_t per = (HC_WIN_AREA / (uint32_t)s.vcpus) &
+		       ~(uint32_t)(HC_ENT_SIZE - 1);
 	if (per > HC_WIN_MAX)
 		per = HC_WIN_MAX;
 	s.win_entries = per / HC_ENT_SIZE;
@@ -1018,14 +1135,18 @@ static int cmd_schedule(int argc, char **argv)
 	vm_open(&vm, req);
 	if (s.abandon) {
 		/* KVM_CHECK_EXTENSION gives the mask of numbers KVM can forward. */
-		int mask = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_HYPERCALL);
-		struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_HYPERCALL,
-					      .args = { 1ull << KVM_HC_MAP_GPA_RANGE } };
+		int mask = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION,
+				 KVM_CAP_EXIT_HYPERCALL);
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_EXIT_HYPERCALL,
+			.args = { 1ull << KVM_HC_MAP_GPA_RANGE }
+		};
 		if (mask < 0 || !(mask & (1 << KVM_HC_MAP_GPA_RANGE)) ||
 		    ioctl(vm.vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
 			msg("--abandon: this KVM cannot forward KVM_HC_MAP_GPA_RANGE to userspace "
 			    "(KVM_CAP_EXIT_HYPERCALL mask %d%s%s): it needs Linux 5.18 or later",
-			    mask, errno ? ", " : "", errno ? strerror(errno) : "");
+			    mask, errno ? ", " : "",
+			    errno ? strerror(errno) : "");
 			return EX_NOKVM;
 		}
 	}
@@ -1050,7 +1171,8 @@ static int cmd_schedule(int argc, char **argv)
 			msg("out of memory");
 			return EX_SYS;
 		}
-		int e = pthread_create(&th[i].thread, NULL, vcpu_sched_thread, &th[i]);
+		int e = pthread_create(&th[i].thread, NULL, vcpu_sched_thread,
+				       &th[i]);
 		if (e) {
 			msg("pthread_create: %s", strerror(e));
 			return EX_SYS;
@@ -1065,7 +1187,8 @@ static int cmd_schedule(int argc, char **argv)
 	/* A vCPU that could not even run the probe: the host's KVM is unusable. */
 	for (int i = 0; i < s.vcpus; i++)
 		if (th[i].status == EX_NOKVM)
-			kvm_unusable("vCPU probe", th[i].err, &vm.cpu, "hcgen schedule ...");
+			kvm_unusable("vCPU probe", th[i].err, &vm.cpu,
+				     "hcgen schedule ...");
 
 	int rc = EX_OK;
 	for (int i = 0; i < s.vcpus; i++) {
@@ -1073,8 +1196,10 @@ static int cmd_schedule(int argc, char **argv)
 			if (th[i].err[0])
 				msg("vcpu %d: %s", i, th[i].err);
 			if (th[i].bad_ret_count)
-				msg("vcpu %d: %" PRIu64 " hypercalls returned an unexpected value "
-				    "(want 0x%x = -KVM_ENOSYS)", i, th[i].bad_ret_count, KVM_ENOSYS_RET);
+				msg("vcpu %d: %" PRIu64
+				    " hypercalls returned an unexpected value "
+				    "(want 0x%x = -KVM_ENOSYS)",
+				    i, th[i].bad_ret_count, KVM_ENOSYS_RET);
 			if (rc == EX_OK || th[i].status > rc)
 				rc = th[i].status;
 		}
@@ -1082,29 +1207,38 @@ static int cmd_schedule(int argc, char **argv)
 
 	print_header(&vm, "schedule");
 	printf(",\"ok\":%s,\"order\":\"%s\",\"noise\":%u,\"noise_kind\":\"%s\","
-	       "\"a1\":%u,\"a2\":%u,\"a3\":%u,\"elapsed_ns\":%" PRIu64 ",\"abandon\":%s",
-	       rc == EX_OK ? "true" : "false", sequential ? "sequential" : "interleave",
-	       s.noise, s.noise_kind == HC_NOISE_OUT ? "out" : s.noise_kind == HC_NOISE_HLT ? "hlt" : "mix",
+	       "\"a1\":%u,\"a2\":%u,\"a3\":%u,\"elapsed_ns\":%" PRIu64
+	       ",\"abandon\":%s",
+	       rc == EX_OK ? "true" : "false",
+	       sequential ? "sequential" : "interleave", s.noise,
+	       s.noise_kind == HC_NOISE_OUT ? "out" :
+	       s.noise_kind == HC_NOISE_HLT ? "hlt" :
+					      "mix",
 	       s.a1, s.a2, s.a3, elapsed, s.abandon ? "true" : "false");
 	if (s.abandon) {
 		/* The second VM's vCPU threads are the first VM's: same tids. */
 		int n_ab = 0;
 		for (int i = 0; i < s.vcpus; i++)
 			n_ab += th[i].abandoned;
-		printf(",\"abandoned\":%d,\"vm1_destroyed\":%s,\"abandoned_calls\":[", n_ab,
-		       s.vm1_destroyed < 0 ? "null" : s.vm1_destroyed ? "true" : "false");
+		printf(",\"abandoned\":%d,\"vm1_destroyed\":%s,\"abandoned_calls\":[",
+		       n_ab,
+		       s.vm1_destroyed < 0 ? "null" :
+		       s.vm1_destroyed	   ? "true" :
+					     "false");
 		for (int i = 0, k = 0; i < s.vcpus; i++)
 			if (th[i].abandoned)
 				printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"call\":[%u,%u,%u,%u,%u]}",
-				       k++ ? "," : "", i, (int)th[i].tid, KVM_HC_MAP_GPA_RANGE,
-				       AB_GPA(i), AB_NPAGES, AB_ATTRS, s.a3);
+				       k++ ? "," : "", i, (int)th[i].tid,
+				       KVM_HC_MAP_GPA_RANGE, AB_GPA(i),
+				       AB_NPAGES, AB_ATTRS, s.a3);
 		printf("]");
 	}
 	printf(",\"vcpus\":[");
 	for (int i = 0; i < s.vcpus; i++) {
 		struct vcpu_thr *t = &th[i];
 		uint32_t limit = s.stop[i] ? s.stop[i] : s.total;
-		printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"hypercalls\":%" PRIu64 ",\"stop_after\":",
+		printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"hypercalls\":%" PRIu64
+		       ",\"stop_after\":",
 		       i ? "," : "", t->id, (int)t->tid, t->hypercalls);
 		if (s.stop[i])
 			printf("%u", s.stop[i]);
@@ -1127,14 +1261,18 @@ static int cmd_schedule(int argc, char **argv)
 		printf("},\"noise_exits\":%" PRIu64 ",\"noise_out\":%" PRIu64
 		       ",\"noise_hlt\":%" PRIu64 ",\"sync_exits\":%" PRIu64
 		       ",\"probe_exits\":%" PRIu64 ",\"kvm_runs\":%" PRIu64
-		       ",\"ret_ok\":%s,\"bad_ret_count\":%" PRIu64 ",\"bad_rets\":[",
-		       t->noise_out + t->noise_hlt, t->noise_out, t->noise_hlt, t->sync_exits,
-		       t->probe_exits, t->kvm_runs,
-		       (t->bad_ret_count == 0 && t->hypercalls == limit) ? "true" : "false",
+		       ",\"ret_ok\":%s,\"bad_ret_count\":%" PRIu64
+		       ",\"bad_rets\":[",
+		       t->noise_out + t->noise_hlt, t->noise_out, t->noise_hlt,
+		       t->sync_exits, t->probe_exits, t->kvm_runs,
+		       (t->bad_ret_count == 0 && t->hypercalls == limit) ?
+			       "true" :
+			       "false",
 		       t->bad_ret_count);
-		for (uint64_t b = 0; b < t->bad_ret_count && b < MAX_BAD_RETS; b++)
-			printf("%s[%u,%u,%u]", b ? "," : "", t->bad_rets[b][0], t->bad_rets[b][1],
-			       t->bad_rets[b][2]);
+		for (uint64_t b = 0; b < t->bad_ret_count && b < MAX_BAD_RETS;
+		     b++)
+			printf("%s[%u,%u,%u]", b ? "," : "", t->bad_rets[b][0],
+			       t->bad_rets[b][1], t->bad_rets[b][2]);
 		printf("],\"error\":");
 		if (t->err[0]) {
 			putchar('"');
@@ -1150,8 +1288,10 @@ static int cmd_schedule(int argc, char **argv)
 		if (print_calls) {
 			printf(",\"calls\":[");
 			for (uint64_t q = 0; q < t->hypercalls; q++)
-				printf("%s[%u,%u,%u,%u,%u]", q ? "," : "", s.items[s.order[q]].nr,
-				       ((uint32_t)t->id << 24) | (uint32_t)q, s.a1, s.a2, s.a3);
+				printf("%s[%u,%u,%u,%u,%u]", q ? "," : "",
+				       s.items[s.order[q]].nr,
+				       ((uint32_t)t->id << 24) | (uint32_t)q,
+				       s.a1, s.a2, s.a3);
 			printf("]");
 		}
 		printf("}");
@@ -1199,22 +1339,45 @@ static int cmd_loop(int argc, char **argv)
 				usage_error("-n: must be >= 1");
 			have_n = true;
 			break;
-		case 'r': nr = (uint32_t)parse_num("--nr", optarg, UINT32_MAX); break;
-		case 'a': alt = (uint32_t)parse_num("--alt", optarg, UINT32_MAX); have_alt = true; break;
+		case 'r':
+			nr = (uint32_t)parse_num("--nr", optarg, UINT32_MAX);
+			break;
+		case 'a':
+			alt = (uint32_t)parse_num("--alt", optarg, UINT32_MAX);
+			have_alt = true;
+			break;
 		case 'R':
 			repeat = parse_num("--repeat", optarg, 100000);
 			if (repeat < 1)
 				usage_error("--repeat: must be >= 1");
 			break;
-		case 'w': warmup = parse_num("--warmup", optarg, 1000); break;
-		case 'j': json = true; break;
-		case 'T': watchdog_sec = (unsigned)parse_num("--timeout", optarg, 86400); break;
-		case '1': a1 = (uint32_t)parse_num("--a1", optarg, UINT32_MAX); break;
-		case '2': a2 = (uint32_t)parse_num("--a2", optarg, UINT32_MAX); break;
-		case '3': a3 = (uint32_t)parse_num("--a3", optarg, UINT32_MAX); break;
-		case 'i': req = parse_insn(optarg); break;
-		case 'h': usage(stdout); return EX_OK;
-		default: usage_error("loop: bad option");
+		case 'w':
+			warmup = parse_num("--warmup", optarg, 1000);
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'T':
+			watchdog_sec = (unsigned)parse_num("--timeout", optarg,
+							   86400);
+			break;
+		case '1':
+			a1 = (uint32_t)parse_num("--a1", optarg, UINT32_MAX);
+			break;
+		case '2':
+			a2 = (uint32_t)parse_num("--a2", optarg, UINT32_MAX);
+			break;
+		case '3':
+			a3 = (uint32_t)parse_num("--a3", optarg, UINT32_MAX);
+			break;
+		case 'i':
+			req = parse_insn(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		default:
+			usage_error("loop: bad option");
 		}
 	}
 	if (optind < argc)
@@ -1247,7 +1410,8 @@ static int cmd_loop(int argc, char **argv)
 	if (vcpu_probe(&c, 0, err, sizeof(err)) < 0)
 		kvm_unusable("vCPU probe", err, &vm.cpu, "hcgen loop ...");
 
-	uint64_t rip0 = vm.insn == INSN_VMMCALL ? GUEST_OFF(hc_loop_vmmcall) : GUEST_OFF(hc_loop_vmcall);
+	uint64_t rip0 = vm.insn == INSN_VMMCALL ? GUEST_OFF(hc_loop_vmmcall) :
+						  GUEST_OFF(hc_loop_vmcall);
 	uint64_t total_runs = warmup + repeat;
 	double *ns_per = calloc(repeat, sizeof(double));
 	uint64_t *tot = calloc(repeat, sizeof(uint64_t));
@@ -1260,7 +1424,13 @@ static int cmd_loop(int argc, char **argv)
 		bool timed = i >= warmup;
 		uint64_t this_n = timed ? n : (n < 100 ? n : 100);
 		struct kvm_regs regs = {
-			.rip = rip0, .rflags = 2, .rdi = this_n, .rcx = a1, .rdx = a2, .rsi = a3, .rbp = 0,
+			.rip = rip0,
+			.rflags = 2,
+			.rdi = this_n,
+			.rcx = a1,
+			.rdx = a2,
+			.rsi = a3,
+			.rbp = 0,
 		};
 		if (ioctl(c.fd, KVM_SET_REGS, &regs) < 0) {
 			msg("KVM_SET_REGS: %s", strerror(errno));
@@ -1276,7 +1446,8 @@ static int cmd_loop(int argc, char **argv)
 		}
 		if (c.run->exit_reason != KVM_EXIT_HLT) {
 			describe_exit(&c, err, sizeof(err));
-			msg("loop run %" PRIu64 ": %s (the whole loop must run inside one KVM_RUN)",
+			msg("loop run %" PRIu64
+			    ": %s (the whole loop must run inside one KVM_RUN)",
 			    i, err);
 			return EX_GUEST;
 		}
@@ -1285,14 +1456,17 @@ static int cmd_loop(int argc, char **argv)
 			return EX_SYS;
 		}
 		if ((uint32_t)regs.rdi != 0) {
-			msg("loop run %" PRIu64 ": guest halted with %u calls left", i, (uint32_t)regs.rdi);
+			msg("loop run %" PRIu64
+			    ": guest halted with %u calls left",
+			    i, (uint32_t)regs.rdi);
 			return EX_GUEST;
 		}
 		uint32_t mism = (uint32_t)regs.rbp;
 		if (mism && check1 && check2)
 			bad_rets += mism;
 		if (timed) {
-			uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
+			uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) *
+					      1000000000ull +
 				      (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 			tot[i - warmup] = ns;
 			ns_per[i - warmup] = (double)ns / (double)n;
@@ -1301,27 +1475,34 @@ static int cmd_loop(int argc, char **argv)
 	double *sorted = malloc(repeat * sizeof(double));
 	memcpy(sorted, ns_per, repeat * sizeof(double));
 	qsort(sorted, repeat, sizeof(double), cmp_double);
-	double median = repeat % 2 ? sorted[repeat / 2]
-				   : (sorted[repeat / 2 - 1] + sorted[repeat / 2]) / 2.0;
+	double median = repeat % 2 ?
+				sorted[repeat / 2] :
+				(sorted[repeat / 2 - 1] + sorted[repeat / 2]) /
+					2.0;
 	if (bad_rets)
-		msg("%" PRIu64 " hypercalls returned something other than 0x%x (-KVM_ENOSYS)",
+		msg("%" PRIu64
+		    " hypercalls returned something other than 0x%x (-KVM_ENOSYS)",
 		    bad_rets, KVM_ENOSYS_RET);
 
 	if (json) {
 		print_header(&vm, "loop");
-		printf(",\"tid\":%d,\"n\":%" PRIu64 ",\"nr\":%u,\"alt\":", (int)my_tid(), n, nr);
+		printf(",\"tid\":%d,\"n\":%" PRIu64 ",\"nr\":%u,\"alt\":",
+		       (int)my_tid(), n, nr);
 		if (have_alt)
 			printf("%u", alt);
 		else
 			printf("null");
-		printf(",\"a1\":%u,\"a2\":%u,\"a3\":%u,\"warmup\":%" PRIu64 ",\"ret_ok\":%s,\"runs\":[",
+		printf(",\"a1\":%u,\"a2\":%u,\"a3\":%u,\"warmup\":%" PRIu64
+		       ",\"ret_ok\":%s,\"runs\":[",
 		       a1, a2, a3, warmup, bad_rets ? "false" : "true");
 		for (uint64_t i = 0; i < repeat; i++)
-			printf("%s{\"total_ns\":%" PRIu64 ",\"ns_per_call\":%.1f}", i ? "," : "", tot[i],
-			       ns_per[i]);
+			printf("%s{\"total_ns\":%" PRIu64
+			       ",\"ns_per_call\":%.1f}",
+			       i ? "," : "", tot[i], ns_per[i]);
 		printf("],\"median_ns_per_call\":%.1f}\n", median);
 	} else {
-		printf("hcgen loop: %s, n=%" PRIu64 " nr=%u", insn_name(vm.insn), n, nr);
+		printf("hcgen loop: %s, n=%" PRIu64 " nr=%u",
+		       insn_name(vm.insn), n, nr);
 		if (have_alt)
 			printf(" alt=%u", alt);
 		printf(", %" PRIu64 " run(s):", repeat);
@@ -1340,7 +1521,8 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	const char *cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+	    !strcmp(cmd, "help")) {
 		usage(stdout);
 		return EX_OK;
 	}

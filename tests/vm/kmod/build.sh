@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # Host side of the module tests: build hypertrace.ko for each ABI (against
 # that ABI's Debian headers, in build/kmod-<abi>/, one dir per ABI since M=
-# builds in place) and the test client build/kmod-test/kmod_client.
+# builds in place).  The test client (kmod_client) is a CMake target.
 #   tests/vm/kmod/build.sh ABI...
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../../.." && pwd)
