@@ -211,7 +211,7 @@ public:
     const char* name() const override { return "kmod"; }
     // How the prototypes and the exit reason were found, e.g. "kvm module
     // BTF: kvm_exit(vcpu, isa), ...; exit reason from kvm_amd BTF: ...".
-    std::string detail() const override { return detection_; }
+    std::string detail() const override { return detail_; }
     RingMapping ring() const override;
     Counters counters() const override;
     // Summary mode: HT_IOC_AGG_TAKE until the interval is drained.
@@ -236,7 +236,7 @@ private:
     bool aggregate_ = false;
     std::vector<ht_ioc_agg_entry> agg_buf_;  // take buffer, kept between calls
     ht_ioc_info info_{};
-    std::string detection_;
+    std::string detail_;
 };
 
 }  // namespace
@@ -436,7 +436,7 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
         throw BackendError("kmod backend: HT_IOC_GET_STATUS failed: " + errstr(errno));
     verify_attached(st);
     b->started_ = true;
-    b->detection_ = how + "; " + reason_how;
+    b->detail_ = how + "; " + reason_how;
     return b;
 }
 
