@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Configuration shared by hypertrace.bpf.c and its loader (bpf_backend.cpp),
+ * Configuration shared by hypertrace.bpf.c and its loader
+ * (userspace/backend/bpf_backend.cpp),
  * in the spirit of libbpf-tools' <tool>.h: what the loader sets before load.
  */
 #ifndef HYPERTRACE_BPF_H

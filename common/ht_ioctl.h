@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The ioctl ABI of /dev/hypertrace (kmod/, the kernel-module backend), shared
- * by the module and userspace/kmod_backend.cpp.
+ * by the module and userspace/backend/kmod_backend.cpp.
  *
  * Life of a session:
  *   open("/dev/hypertrace", O_RDWR)   root only: CAP_PERFMON or

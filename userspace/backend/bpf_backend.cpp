@@ -348,7 +348,7 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
 }
 
 // Raw-tracepoint links are freed after an RCU (tasks trace) grace period on
-// newer kernels (6.18 here): detached at once, the program lingers, loaded,
+// newer kernels (6.18, for one): detached at once, the program lingers, loaded,
 // for a moment after its last fd is closed.  Wait for that (bounded), so
 // that "hypertrace exited" means "nothing of it is left in the kernel".
 BpfBackend::~BpfBackend()

@@ -104,7 +104,7 @@ def lru_fallback():
 
 def task_storage():
     """The task-storage state (kernels whose kvm has no kvm_running_vcpu in
-    BTF or kallsyms, e.g. the 6.18 dev host)."""
+    BTF or kallsyms, e.g. one built without it)."""
     forced_state("task", "task storage")
 
 
