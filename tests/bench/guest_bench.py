@@ -8,8 +8,13 @@ machine spreads over all of them), runs hcgen's loop mode once per workload
 mode (all nr 42; 42/7 alternating), and detaches.  hypertrace runs check
 their record counts against the hypercalls of nr 42 that hcgen issued.  In
 round 0 each BPF configuration also gets one extra, untimed run per mode with
-kernel.bpf_stats_enabled=1 for per-program run time.  Raw results go to
-$HT_SCRATCH/bench-<kernel>.json; tests/bench/report.py makes the tables.
+kernel.bpf_stats_enabled=1 for per-program run time.  The configurations
+where a reader works, and the two baselines, also get long runs (--whole-n
+hypercalls per KVM_RUN, all nr 42) in which the reader's drains fall inside
+the timed window: the "whole" cost.  Around them the reader's own CPU time
+is read from /proc/PID/task/*/schedstat (ns on the CPU; under icount, guest
+instructions).  Raw results go to $HT_SCRATCH/bench-<kernel>.json;
+tests/bench/report.py makes the tables.
 """
 
 import argparse
@@ -33,7 +38,9 @@ ATTACH = os.path.join(TOOLS, "ht-bench-attach")
 EMPTY_OBJ = os.path.join(TOOLS, "empty.bpf.o")
 KMOD = os.environ.get("HT_KMOD_PATH") or os.path.join(BUILD, f"kmod-{ABI}", "hypertrace.ko")
 TRACEFS = "/sys/kernel/tracing"
-MODES = {"all42": [], "alt42_7": ["--alt", "7"]}
+MODES = {"all42": [], "alt42_7": ["--alt", "7"], "whole": []}
+# Where a reader works (and the two baselines): the long "whole" runs.
+WHOLE_CONFIGS = ["untraced", "empty-classic", "ht-stream", "ht-summary", "ht-kmod"]
 
 
 def log(msg):
@@ -119,6 +126,15 @@ class Process:
 
     def count(self):
         return None
+
+    def cpu_ns(self):
+        """The process's time on the CPU so far, in ns, all threads (the
+        scheduler's sum_exec_runtime: syscalls and page faults included)."""
+        task = f"/proc/{self.proc.pid}/task"
+        total = 0
+        for tid in os.listdir(task):
+            total += int(read(os.path.join(task, tid, "schedstat")).split()[0] or 0)
+        return total
 
 
 class Hypertrace(Process):
@@ -246,6 +262,20 @@ def configs(only):
 
 # ---- workload and stats ----------------------------------------------------
 
+def settle_reader(cfg, timeout=10.0):
+    """Wait until the reader has drained what the workload left in its ring:
+    its CPU time stops growing over more than a drain period (HT_RING_POLL_MS,
+    20 ms), apart from the idle poll's own few microseconds."""
+    last, deadline = cfg.cpu_ns(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cfg.cpu_ns()
+        if now - last < 200_000:
+            return now
+        last = now
+    return last
+
+
 def hcgen(n, mode, repeat=1):
     p = subprocess.run([HCGEN, "loop", "-n", str(n), "--repeat", str(repeat), "--json", *MODES[mode]],
                        capture_output=True, text=True, timeout=900)
@@ -256,7 +286,7 @@ def hcgen(n, mode, repeat=1):
         raise RuntimeError("hcgen: unexpected hypercall return values")
     w, runs = j.get("warmup", 1), len(j["runs"])
     issued = w * min(n, 100) + runs * n
-    if mode == "all42":
+    if mode in ("all42", "whole"):
         n42 = issued
     else:
         n42 = w * math.ceil(min(n, 100) / 2) + runs * math.ceil(n / 2)
@@ -295,13 +325,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--inner", type=int, default=3, help="timed KVM_RUNs per hcgen run (hcgen --repeat)")
     ap.add_argument("--only", default="", help="comma list of configurations")
+    ap.add_argument("--whole-n", type=int, default=60000,
+                    help="hypercalls per KVM_RUN of the whole-cost runs (0: none)")
+    ap.add_argument("--whole-inner", type=int, default=3, help="timed KVM_RUNs of the whole-cost runs")
     a = ap.parse_args()
     if os.path.exists(os.path.join(TRACEFS, "instances", "htb_hist")):
         raise SystemExit("stale tracefs instance htb_hist")
     cfgs = configs([x for x in a.only.split(",") if x])
     names = list(cfgs)
     res = {"kernel": KERNEL, "abi": ABI, "uname": os.uname().release, "n": a.n, "rounds": a.rounds,
-           "inner": a.inner, "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").strip(),
+           "inner": a.inner, "whole_n": a.whole_n, "whole_inner": a.whole_inner, "reader": [],
+           "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").strip(),
            "cmdline": read("/proc/cmdline").strip(), "timing": os.environ.get("HT_BENCH_TIMING", "wallclock"),
            "cpus": os.cpu_count(),
            "runs": [], "checks": [], "bpf_stats": [], "startup_s": {}, "details": {}}
@@ -318,12 +352,21 @@ def main():
             want = 0
             try:
                 for mode in MODES:
-                    j, issued, n42 = hcgen(a.n, mode, a.inner)
+                    whole = mode == "whole"
+                    if whole and not (a.whole_n and name in WHOLE_CONFIGS):
+                        continue
+                    has_cpu = whole and hasattr(cfg, "cpu_ns")
+                    cpu0 = settle_reader(cfg) if has_cpu else 0
+                    j, issued, n42 = hcgen(a.whole_n if whole else a.n, mode, a.whole_inner if whole else a.inner)
                     want += n42
+                    if has_cpu:
+                        cpu = settle_reader(cfg) - cpu0
+                        res["reader"].append({"config": name, "round": rnd, "hypercalls": issued, "records": n42,
+                                              "cpu_ns": cpu, "ns_per_hypercall": cpu / issued})
                     for r in j["runs"]:
                         res["runs"].append({"config": name, "mode": mode, "round": rnd,
                                             "ns_per_call": r["ns_per_call"], "total_ns": r["total_ns"]})
-                    if rnd == 0 and cfg.bpf:
+                    if rnd == 0 and cfg.bpf and not whole:
                         progs, n42s = stats_run(a.n, mode)
                         want += n42s
                         for p in progs:
