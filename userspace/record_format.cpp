@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-#include <charconv>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -13,7 +13,10 @@ namespace hypertrace {
 
 namespace {
 
-constexpr std::size_t kBufBytes = 64 * 1024;  // written to the stream when full
+// Written to the stream when full, and at every flush(): the session
+// flushes after each pass over the ring (at most 1024 records, about 300 KB
+// of text), so a pass leaves in one write(2).
+constexpr std::size_t kBufBytes = 512 * 1024;
 constexpr std::size_t kMaxRecordBytes = 1024; // generous bound for one line
 
 // --- appenders: write at p, return the new end --------------------------
@@ -30,24 +33,140 @@ inline char* put(char* p, const char (&lit)[N])
     return put(p, lit, N - 1);
 }
 
+// Integers are the bulk of every record (15 per JSON line), and
+// std::to_chars spends about 70 instructions on a 12-digit timestamp, two
+// digits per step.  Here 8 digits are made at once in one 64-bit word, by
+// multiply-shift divisions that work on all lanes in parallel: about 20
+// instructions for up to 8 digits, 35 for a timestamp.
+//
+// The 8 decimal digits of v < 10^8, zero-padded, as byte values 0..9 in
+// little-endian memory order (the first digit in the lowest byte).
+inline std::uint64_t digits8(std::uint32_t v)
+{
+    // Two 32-bit lanes: the first four digits, then the last four.
+    std::uint64_t x = v / 10000 | static_cast<std::uint64_t>(v % 10000) << 32;
+    // Each lane (< 10^4) into two 16-bit lanes (< 100): lane / 100 is
+    // lane * 10486 >> 20, exact below 10^4, and the product stays in its lane.
+    std::uint64_t q = (x * 10486 >> 20) & 0x0000007f0000007full;
+    x = q | (x - q * 100) << 16;
+    // Each 16-bit lane (< 100) into two bytes: lane / 10 is lane * 103 >> 10,
+    // exact below 100 (tests/unit/test_format.cpp checks every value).
+    q = (x * 103 >> 10) & 0x000f000f000f000full;
+    return q | (x - q * 10) << 8;
+}
+
+// Store the 8 bytes of x at p in little-endian order.
+inline void store8(char* p, std::uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    std::memcpy(p, &x, 8);
+}
+
+constexpr std::uint64_t kAsciiZeros = 0x3030303030303030ull;
+
+// v < 10^4 as 4 digit bytes 0..9, the same method in one 32-bit word.
+inline std::uint32_t digits4(std::uint32_t v)
+{
+    std::uint32_t q = v * 5243 >> 19;  // v / 100, exact below 10^4 (v * 5243 < 2^32)
+    std::uint32_t x = q | (v - q * 100) << 16;
+    q = (x * 103 >> 10) & 0x000f000fu;
+    return q | (x - q * 10) << 8;
+}
+
+// v < 10^8 without leading zeros, by size: most fields (pid, tid, nr,
+// vcpu, the arguments) are short.  Stores up to 8 bytes at p whatever the
+// length: callers leave room (kMaxRecordBytes is far above a record's size).
+inline char* put_u32_short(char* p, std::uint32_t v)
+{
+    if (v < 10) {
+        *p = static_cast<char>('0' + v);
+        return p + 1;
+    }
+    if (v < 10000) {
+        std::uint32_t x = digits4(v);
+        const int lead = __builtin_ctz(x) / 8;  // leading zero digits (x != 0)
+        x = x >> (8 * lead) | 0x30303030u;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        x = __builtin_bswap32(x);
+#endif
+        std::memcpy(p, &x, 4);
+        return p + 4 - lead;
+    }
+    const std::uint64_t x = digits8(v);
+    const int lead = __builtin_ctzll(x) / 8;
+    store8(p, x >> (8 * lead) | kAsciiZeros);
+    return p + 8 - lead;
+}
+
+// Exactly 8 digits of v < 10^8.
+inline char* put_digits8(char* p, std::uint32_t v)
+{
+    store8(p, digits8(v) | kAsciiZeros);
+    return p + 8;
+}
+
+// Decimal, as std::to_chars.  May store up to 7 bytes past the end.
 inline char* put_u64(char* p, std::uint64_t v)
 {
-    return std::to_chars(p, p + 20, v).ptr;
+    constexpr std::uint64_t e8 = 100000000, e16 = e8 * e8;
+    if (v < e8)
+        return put_u32_short(p, static_cast<std::uint32_t>(v));
+    if (v < e16) {
+        const std::uint64_t hi = v / e8;
+        p = put_u32_short(p, static_cast<std::uint32_t>(hi));
+        return put_digits8(p, static_cast<std::uint32_t>(v - hi * e8));
+    }
+    const std::uint64_t top = v / e16, rest = v - top * e16, mid = rest / e8;
+    p = put_u32_short(p, static_cast<std::uint32_t>(top));  // <= 1844
+    p = put_digits8(p, static_cast<std::uint32_t>(mid));
+    return put_digits8(p, static_cast<std::uint32_t>(rest - mid * e8));
 }
 
+// Timestamps (CLOCK_MONOTONIC ns, 10 to 16 digits) for JSON and CSV: the
+// digits above the last 8 change every 0.1 s, so the last ones made are
+// kept and copied (three timestamps per record, in time order).
+class TimestampDigits {
+public:
+    char* put(char* p, std::uint64_t v)
+    {
+        constexpr std::uint64_t e8 = 100000000, e16 = e8 * e8;
+        if (v < e8 || v >= e16)
+            return put_u64(p, v);
+        const std::uint64_t hi = v / e8;
+        if (hi != hi_) {
+            hi_ = hi;
+            hi_len_ = static_cast<std::size_t>(put_u32_short(hi_text_, static_cast<std::uint32_t>(hi)) - hi_text_);
+        }
+        std::memcpy(p, hi_text_, 8);  // hi < 10^8: at most 8 digits
+        return put_digits8(p + hi_len_, static_cast<std::uint32_t>(v - hi * e8));
+    }
+
+private:
+    std::uint64_t hi_ = 0;  // 0 never matches: v >= 10^8 has hi >= 1
+    std::size_t hi_len_ = 0;
+    char hi_text_[16] = {};
+};
+
+// "0x" then lowercase hex without leading zeros, as std::to_chars base 16.
 inline char* put_hex(char* p, std::uint64_t v)
 {
+    static constexpr char kHex[] = "0123456789abcdef";
     p = put(p, "0x");
-    return std::to_chars(p, p + 16, v, 16).ptr;
+    const int n = (64 - __builtin_clzll(v | 1) + 3) / 4;
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = kHex[v & 15];
+        v >>= 4;
+    }
+    return p + n;
 }
 
-// Zero-padded decimal of exactly `width` digits (v < 10^width).
+// Zero-padded decimal of exactly `width` digits (v < 10^width, width <= 8).
+// Stores 8 bytes at p.
 inline char* put_fixed(char* p, std::uint64_t v, int width)
 {
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    }
+    store8(p, (digits8(static_cast<std::uint32_t>(v)) | kAsciiZeros) >> (8 * (8 - width)));
     return p + width;
 }
 
@@ -75,21 +194,28 @@ inline char* put_diff_ns(char* p, std::uint64_t a, std::uint64_t b)
     return put_u64(p, a - b);
 }
 
-// Left-align the field that starts at `start` in `width` columns.
+constexpr char kSpaces[33] = "                                ";
+
+// Left-align the field that starts at `start` in `width` (<= 32) columns.
+// Stores 32 bytes at p: a fixed-size copy costs two vector stores, a
+// byte-per-column loop a dozen instructions per column.
 inline char* pad_to(char* start, char* p, std::size_t width)
 {
-    while (static_cast<std::size_t>(p - start) < width)
-        *p++ = ' ';
-    return p;
+    std::memcpy(p, kSpaces, 32);
+    char* end = start + width;
+    return p < end ? end : p;
 }
 
-// Right-align [tmp, tmp_end) in `width` columns.
+// Right-align [tmp, tmp_end) in `width` (<= 32) columns.  The text is at
+// most 32 bytes and tmp holds 32 readable bytes; stores up to 64 bytes at p.
 inline char* put_right(char* p, const char* tmp, const char* tmp_end, std::size_t width)
 {
-    std::size_t n = static_cast<std::size_t>(tmp_end - tmp);
-    for (; n < width; width--)
-        *p++ = ' ';
-    return put(p, tmp, n);
+    const std::size_t n = static_cast<std::size_t>(tmp_end - tmp);
+    std::memcpy(p, kSpaces, 32);
+    if (n < width)
+        p += width - n;
+    std::memcpy(p, tmp, 32);
+    return p + n;
 }
 
 // Common buffering for all formats.
@@ -151,11 +277,12 @@ public:
             f = p; p = put(p, a, 2); p = pad_to(f, p, kWArg); *p++ = ' ';
         }
         f = p; p = put(p, "REASON"); p = pad_to(f, p, kWReason); *p++ = ' ';
-        static const char kExitHc[] = "EXIT>HC(us)", kHcEnt[] = "HC>ENT(us)",
-                          kLat[] = "LAT(us)";
-        p = put_right(p, kExitHc, kExitHc + sizeof(kExitHc) - 1, kWExitHc); *p++ = ' ';
-        p = put_right(p, kHcEnt, kHcEnt + sizeof(kHcEnt) - 1, kWHcEnt); *p++ = ' ';
-        p = put_right(p, kLat, kLat + sizeof(kLat) - 1, kWLat);
+        // 32 readable bytes each, as put_right reads.
+        static const char kExitHc[32] = "EXIT>HC(us)", kHcEnt[32] = "HC>ENT(us)",
+                          kLat[32] = "LAT(us)";
+        p = put_right(p, kExitHc, kExitHc + std::strlen(kExitHc), kWExitHc); *p++ = ' ';
+        p = put_right(p, kHcEnt, kHcEnt + std::strlen(kHcEnt), kWHcEnt); *p++ = ' ';
+        p = put_right(p, kLat, kLat + std::strlen(kLat), kWLat);
         *p++ = '\n';
         end_record(p);
     }
@@ -179,17 +306,12 @@ public:
             f = p; p = put_hex(p, a); p = pad_to(f, p, kWArg); *p++ = ' ';
         }
         f = p;
-        if (r.flags & HT_REC_F_REASON_UNKNOWN) {
+        if (r.flags & HT_REC_F_REASON_UNKNOWN)
             *p++ = '?';
-        } else {
-            const char* name = exit_reason_name(r.isa, r.exit_reason);
-            if (std::strcmp(name, "unknown") == 0)
-                p = put_hex(p, r.exit_reason);
-            else
-                p = put(p, name, std::strlen(name));
-        }
+        else
+            p = put_reason(p, r.isa, r.exit_reason);
         p = pad_to(f, p, kWReason); *p++ = ' ';
-        char tmp[32];
+        char tmp[64];
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_hypercall_ns), kWExitHc); *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt); *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_entry_ns), kWLat);
@@ -198,6 +320,31 @@ public:
     }
 
 private:
+    // The name from exit_reasons.h, or the code in hex when it has none.
+    // A trace holds few distinct reasons (a kept hypercall's is VMCALL or
+    // VMMCALL): the last one's text is kept, ready to copy.
+    char* put_reason(char* p, std::uint8_t isa, std::uint32_t reason)
+    {
+        if (!reason_valid_ || isa != reason_isa_ || reason != reason_code_) {
+            const char* name = exit_reason_name(isa, reason);
+            std::memset(reason_text_, 0, sizeof(reason_text_));
+            if (std::strcmp(name, "unknown") == 0) {
+                reason_len_ = static_cast<std::size_t>(put_hex(reason_text_, reason) - reason_text_);
+            } else {
+                reason_len_ = std::min(std::strlen(name), sizeof(reason_text_) - 1);
+                std::memcpy(reason_text_, name, reason_len_);
+            }
+            reason_isa_ = isa;
+            reason_code_ = reason;
+            reason_valid_ = true;
+        }
+        if (reason_len_ <= 32) {
+            std::memcpy(p, reason_text_, 32);  // fixed size: two vector stores
+            return p + reason_len_;
+        }
+        return put(p, reason_text_, reason_len_);
+    }
+
     char* put_time(char* p, std::uint64_t t)
     {
         if (!tb_.wall_clock) {
@@ -237,7 +384,12 @@ private:
 
     TimeBase tb_;
     std::int64_t cached_sec_ = -1;
-    char cached_hms_[8] = {};
+    char cached_hms_[16] = {};  // HH:MM:SS, and room for put_fixed's 8-byte stores
+    bool reason_valid_ = false;
+    std::uint8_t reason_isa_ = 0;
+    std::uint32_t reason_code_ = 0;
+    std::size_t reason_len_ = 0;
+    char reason_text_[64];  // zero-filled past reason_len_
 };
 
 // --- JSON lines -------------------------------------------------------------
@@ -272,16 +424,19 @@ public:
         p = put(p, ",\"exit_reason\":");
         p = (r.flags & HT_REC_F_REASON_UNKNOWN) ? put(p, "null") : put_u64(p, r.exit_reason);
         p = put(p, ",\"t_exit_ns\":");
-        p = put_u64(p, r.t_exit_ns);
+        p = ts_.put(p, r.t_exit_ns);
         p = put(p, ",\"t_hypercall_ns\":");
-        p = put_u64(p, r.t_hypercall_ns);
+        p = ts_.put(p, r.t_hypercall_ns);
         p = put(p, ",\"t_entry_ns\":");
-        p = put_u64(p, r.t_entry_ns);
+        p = ts_.put(p, r.t_entry_ns);
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
         p = put(p, "}\n");
         end_record(p);
     }
+
+private:
+    TimestampDigits ts_;
 };
 
 // --- CSV ------------------------------------------------------------------
@@ -314,13 +469,16 @@ public:
         if (!(r.flags & HT_REC_F_REASON_UNKNOWN))
             p = put_u64(p, r.exit_reason);
         *p++ = ',';
-        p = put_u64(p, r.t_exit_ns); *p++ = ',';
-        p = put_u64(p, r.t_hypercall_ns); *p++ = ',';
-        p = put_u64(p, r.t_entry_ns); *p++ = ',';
+        p = ts_.put(p, r.t_exit_ns); *p++ = ',';
+        p = ts_.put(p, r.t_hypercall_ns); *p++ = ',';
+        p = ts_.put(p, r.t_entry_ns); *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
         *p++ = '\n';
         end_record(p);
     }
+
+private:
+    TimestampDigits ts_;
 };
 
 }  // namespace
