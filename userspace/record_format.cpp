@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-#include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -78,11 +78,27 @@ inline std::uint32_t digits4(std::uint32_t v)
 // v < 10^8 without leading zeros, by size: most fields (pid, tid, nr,
 // vcpu, the arguments) are short.  Stores up to 8 bytes at p whatever the
 // length: callers leave room (kMaxRecordBytes is far above a record's size).
-inline char* put_u32_short(char* p, std::uint32_t v)
+// "00" to "99".
+constexpr struct DigitPairs {
+    char c[200];
+    constexpr DigitPairs() : c()
+    {
+        for (int i = 0; i < 100; i++) {
+            c[2 * i] = static_cast<char>('0' + i / 10);
+            c[2 * i + 1] = static_cast<char>('0' + i % 10);
+        }
+    }
+} kDigitPairs;
+
+__attribute__((always_inline)) inline char* put_u32_short(char* p, std::uint32_t v)
 {
     if (v < 10) {
         *p = static_cast<char>('0' + v);
         return p + 1;
+    }
+    if (v < 100) {
+        std::memcpy(p, kDigitPairs.c + 2 * v, 2);
+        return p + 2;
     }
     if (v < 10000) {
         std::uint32_t x = digits4(v);
@@ -107,12 +123,21 @@ inline char* put_digits8(char* p, std::uint32_t v)
     return p + 8;
 }
 
-// Decimal, as std::to_chars.  May store up to 7 bytes past the end.
-inline char* put_u64(char* p, std::uint64_t v)
+char* put_u64_long(char* p, std::uint64_t v);
+
+// Decimal, as std::to_chars.  May store up to 7 bytes past the end.  Inline
+// up to 8 digits (a call costs more than the shortest conversions).
+__attribute__((always_inline)) inline char* put_u64(char* p, std::uint64_t v)
+{
+    if (v < 100000000)
+        return put_u32_short(p, static_cast<std::uint32_t>(v));
+    return put_u64_long(p, v);
+}
+
+// v >= 10^8.
+__attribute__((noinline)) char* put_u64_long(char* p, std::uint64_t v)
 {
     constexpr std::uint64_t e8 = 100000000, e16 = e8 * e8;
-    if (v < e8)
-        return put_u32_short(p, static_cast<std::uint32_t>(v));
     if (v < e16) {
         const std::uint64_t hi = v / e8;
         p = put_u32_short(p, static_cast<std::uint32_t>(hi));
@@ -218,6 +243,53 @@ inline char* put_right(char* p, const char* tmp, const char* tmp_end, std::size_
     return p + n;
 }
 
+// A trace repeats most fields from record to record: one vCPU thread's
+// records share pid, tid, vcpu, cpu and nr, and a workload often passes the
+// same a1..a3.  So each writer keeps the text of two runs of fields, "who"
+// (pid, tid, vcpu, cpu, nr) and "what" (a1..a3, isa, exit reason), with the
+// values it was made from, and copies it while they repeat: a compare and a
+// fixed-size copy instead of five conversions.  A change of any value
+// (records of interleaved vCPUs) makes the text again.
+class FieldRun {
+public:
+    using Key = std::array<std::uint64_t, 4>;
+
+    static Key who(const ht_record& r)
+    {
+        return {r.pid | std::uint64_t{r.tid} << 32, r.vcpu_id | std::uint64_t{r.cpu} << 32, r.nr,
+                r.flags & HT_REC_F_VCPU_UNKNOWN};
+    }
+    static Key what(const ht_record& r)
+    {
+        return {r.a1, r.a2, r.a3,
+                r.exit_reason | std::uint64_t{r.isa} << 32 |
+                    std::uint64_t{r.flags & HT_REC_F_REASON_UNKNOWN} << 40};
+    }
+
+    // The text for `key`, made by make(char*) -> end when the key changed.
+    template <class Make>
+    char* put(char* p, const Key& key, Make&& make)
+    {
+        if (!valid_ || ((key[0] ^ key_[0]) | (key[1] ^ key_[1]) | (key[2] ^ key_[2]) | (key[3] ^ key_[3]))) {
+            len_ = static_cast<std::size_t>(make(text_) - text_);
+            key_ = key;
+            valid_ = true;
+        }
+        if (len_ <= kCopy) {
+            std::memcpy(p, text_, kCopy);  // fixed size: a few vector moves
+            return p + len_;
+        }
+        return hypertrace::put(p, text_, len_);
+    }
+
+private:
+    static constexpr std::size_t kCopy = 128;
+    Key key_{};
+    bool valid_ = false;
+    std::size_t len_ = 0;
+    char text_[512];  // the longest run (about 130 bytes) and the appenders' stores past it
+};
+
 // Common buffering for all formats.
 class BufferedWriter : public RecordWriter {
 public:
@@ -293,24 +365,31 @@ public:
         char* f = p;
         p = put_time(p, r.t_entry_ns);
         p = pad_to(f, p, kWTime); *p++ = ' ';
-        f = p; p = put_u64(p, r.pid); p = pad_to(f, p, kWPid); *p++ = ' ';
-        f = p; p = put_u64(p, r.tid); p = pad_to(f, p, kWTid); *p++ = ' ';
-        f = p;
-        if (r.flags & HT_REC_F_VCPU_UNKNOWN)
-            *p++ = '?';
-        else
-            p = put_u64(p, r.vcpu_id);
-        p = pad_to(f, p, kWVcpu); *p++ = ' ';
-        f = p; p = put_u64(p, r.nr); p = pad_to(f, p, kWNr); *p++ = ' ';
-        for (std::uint64_t a : {r.a0, r.a1, r.a2, r.a3}) {
-            f = p; p = put_hex(p, a); p = pad_to(f, p, kWArg); *p++ = ' ';
-        }
-        f = p;
-        if (r.flags & HT_REC_F_REASON_UNKNOWN)
-            *p++ = '?';
-        else
-            p = put_reason(p, r.isa, r.exit_reason);
-        p = pad_to(f, p, kWReason); *p++ = ' ';
+        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+            char* g = q; q = put_u64(q, r.pid); q = pad_to(g, q, kWPid); *q++ = ' ';
+            g = q; q = put_u64(q, r.tid); q = pad_to(g, q, kWTid); *q++ = ' ';
+            g = q;
+            if (r.flags & HT_REC_F_VCPU_UNKNOWN)
+                *q++ = '?';
+            else
+                q = put_u64(q, r.vcpu_id);
+            q = pad_to(g, q, kWVcpu); *q++ = ' ';
+            g = q; q = put_u64(q, r.nr); q = pad_to(g, q, kWNr); *q++ = ' ';
+            return q;
+        });
+        f = p; p = put_hex(p, r.a0); p = pad_to(f, p, kWArg); *p++ = ' ';
+        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
+            for (std::uint64_t a : {r.a1, r.a2, r.a3}) {
+                char* g = q; q = put_hex(q, a); q = pad_to(g, q, kWArg); *q++ = ' ';
+            }
+            char* g = q;
+            if (r.flags & HT_REC_F_REASON_UNKNOWN)
+                *q++ = '?';
+            else
+                q = put_reason(q, r.isa, r.exit_reason);
+            q = pad_to(g, q, kWReason); *q++ = ' ';
+            return q;
+        });
         char tmp[64];
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_hypercall_ns), kWExitHc); *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt); *p++ = ' ';
@@ -321,28 +400,12 @@ public:
 
 private:
     // The name from exit_reasons.h, or the code in hex when it has none.
-    // A trace holds few distinct reasons (a kept hypercall's is VMCALL or
-    // VMMCALL): the last one's text is kept, ready to copy.
-    char* put_reason(char* p, std::uint8_t isa, std::uint32_t reason)
+    static char* put_reason(char* p, std::uint8_t isa, std::uint32_t reason)
     {
-        if (!reason_valid_ || isa != reason_isa_ || reason != reason_code_) {
-            const char* name = exit_reason_name(isa, reason);
-            std::memset(reason_text_, 0, sizeof(reason_text_));
-            if (std::strcmp(name, "unknown") == 0) {
-                reason_len_ = static_cast<std::size_t>(put_hex(reason_text_, reason) - reason_text_);
-            } else {
-                reason_len_ = std::min(std::strlen(name), sizeof(reason_text_) - 1);
-                std::memcpy(reason_text_, name, reason_len_);
-            }
-            reason_isa_ = isa;
-            reason_code_ = reason;
-            reason_valid_ = true;
-        }
-        if (reason_len_ <= 32) {
-            std::memcpy(p, reason_text_, 32);  // fixed size: two vector stores
-            return p + reason_len_;
-        }
-        return put(p, reason_text_, reason_len_);
+        const char* name = exit_reason_name(isa, reason);
+        if (std::strcmp(name, "unknown") == 0)
+            return put_hex(p, reason);
+        return put(p, name, std::strlen(name));
     }
 
     char* put_time(char* p, std::uint64_t t)
@@ -382,14 +445,10 @@ private:
         return put_fixed(p, static_cast<std::uint64_t>(w % 1000000000) / 1000u, 6);
     }
 
+    FieldRun who_, what_;
     TimeBase tb_;
     std::int64_t cached_sec_ = -1;
     char cached_hms_[16] = {};  // HH:MM:SS, and room for put_fixed's 8-byte stores
-    bool reason_valid_ = false;
-    std::uint8_t reason_isa_ = 0;
-    std::uint32_t reason_code_ = 0;
-    std::size_t reason_len_ = 0;
-    char reason_text_[64];  // zero-filled past reason_len_
 };
 
 // --- JSON lines -------------------------------------------------------------
@@ -401,28 +460,32 @@ public:
     void write(const ht_record& r) override
     {
         char* p = begin_record();
-        p = put(p, "{\"pid\":");
-        p = put_u64(p, r.pid);
-        p = put(p, ",\"tid\":");
-        p = put_u64(p, r.tid);
-        p = put(p, ",\"vcpu\":");
-        p = (r.flags & HT_REC_F_VCPU_UNKNOWN) ? put(p, "null") : put_u64(p, r.vcpu_id);
-        p = put(p, ",\"cpu\":");
-        p = put_u64(p, r.cpu);
-        p = put(p, ",\"nr\":");
-        p = put_u64(p, r.nr);
-        p = put(p, ",\"a0\":");
+        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+            q = put(q, "{\"pid\":");
+            q = put_u64(q, r.pid);
+            q = put(q, ",\"tid\":");
+            q = put_u64(q, r.tid);
+            q = put(q, ",\"vcpu\":");
+            q = (r.flags & HT_REC_F_VCPU_UNKNOWN) ? put(q, "null") : put_u64(q, r.vcpu_id);
+            q = put(q, ",\"cpu\":");
+            q = put_u64(q, r.cpu);
+            q = put(q, ",\"nr\":");
+            q = put_u64(q, r.nr);
+            return put(q, ",\"a0\":");
+        });
         p = put_u64(p, r.a0);
-        p = put(p, ",\"a1\":");
-        p = put_u64(p, r.a1);
-        p = put(p, ",\"a2\":");
-        p = put_u64(p, r.a2);
-        p = put(p, ",\"a3\":");
-        p = put_u64(p, r.a3);
-        p = put(p, ",\"isa\":");
-        p = put_u64(p, r.isa);
-        p = put(p, ",\"exit_reason\":");
-        p = (r.flags & HT_REC_F_REASON_UNKNOWN) ? put(p, "null") : put_u64(p, r.exit_reason);
+        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
+            q = put(q, ",\"a1\":");
+            q = put_u64(q, r.a1);
+            q = put(q, ",\"a2\":");
+            q = put_u64(q, r.a2);
+            q = put(q, ",\"a3\":");
+            q = put_u64(q, r.a3);
+            q = put(q, ",\"isa\":");
+            q = put_u64(q, r.isa);
+            q = put(q, ",\"exit_reason\":");
+            return (r.flags & HT_REC_F_REASON_UNKNOWN) ? put(q, "null") : put_u64(q, r.exit_reason);
+        });
         p = put(p, ",\"t_exit_ns\":");
         p = ts_.put(p, r.t_exit_ns);
         p = put(p, ",\"t_hypercall_ns\":");
@@ -436,6 +499,7 @@ public:
     }
 
 private:
+    FieldRun who_, what_;
     TimestampDigits ts_;
 };
 
@@ -454,21 +518,27 @@ public:
     void write(const ht_record& r) override
     {
         char* p = begin_record();
-        p = put_u64(p, r.pid); *p++ = ',';
-        p = put_u64(p, r.tid); *p++ = ',';
-        if (!(r.flags & HT_REC_F_VCPU_UNKNOWN))
-            p = put_u64(p, r.vcpu_id);
-        *p++ = ',';
-        p = put_u64(p, r.cpu); *p++ = ',';
-        p = put_u64(p, r.nr); *p++ = ',';
+        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+            q = put_u64(q, r.pid); *q++ = ',';
+            q = put_u64(q, r.tid); *q++ = ',';
+            if (!(r.flags & HT_REC_F_VCPU_UNKNOWN))
+                q = put_u64(q, r.vcpu_id);
+            *q++ = ',';
+            q = put_u64(q, r.cpu); *q++ = ',';
+            q = put_u64(q, r.nr); *q++ = ',';
+            return q;
+        });
         p = put_u64(p, r.a0); *p++ = ',';
-        p = put_u64(p, r.a1); *p++ = ',';
-        p = put_u64(p, r.a2); *p++ = ',';
-        p = put_u64(p, r.a3); *p++ = ',';
-        p = put_u64(p, r.isa); *p++ = ',';
-        if (!(r.flags & HT_REC_F_REASON_UNKNOWN))
-            p = put_u64(p, r.exit_reason);
-        *p++ = ',';
+        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
+            q = put_u64(q, r.a1); *q++ = ',';
+            q = put_u64(q, r.a2); *q++ = ',';
+            q = put_u64(q, r.a3); *q++ = ',';
+            q = put_u64(q, r.isa); *q++ = ',';
+            if (!(r.flags & HT_REC_F_REASON_UNKNOWN))
+                q = put_u64(q, r.exit_reason);
+            *q++ = ',';
+            return q;
+        });
         p = ts_.put(p, r.t_exit_ns); *p++ = ',';
         p = ts_.put(p, r.t_hypercall_ns); *p++ = ',';
         p = ts_.put(p, r.t_entry_ns); *p++ = ',';
@@ -478,6 +548,7 @@ public:
     }
 
 private:
+    FieldRun who_, what_;
     TimestampDigits ts_;
 };
 
