@@ -184,6 +184,13 @@ def markdown(kernels, host):
                 L.append(f"  (`{host['startup_detail']}`)")
         for line in host.get("ring", []):
             L.append(f"- ring reader: {line}")
+        if host.get("reader_insns"):
+            L.append("")
+            L.append("The reader's user-space instructions per record (`tests/bench/reader-insns`, callgrind):")
+            L.append("")
+            L.append("| format | user-space instructions per record |")
+            L.append("|---|---:|")
+            L.extend(host["reader_insns"])
     return "\n".join(L) + "\n"
 
 
