@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,12 @@ import time
 
 BUILD = os.environ["HT_BUILD_DIR"]
 SCRATCH = os.environ["HT_SCRATCH"]
+# The tracers write their output here, in the guest's own tmpfs, as a real
+# host writes to a local file: on the 9p share (SCRATCH) a write(2) is a
+# round trip to the host, and on 6.12 (netfs) a synchronous one that keeps
+# the reader in small passes.  Kept only until the records are counted; the
+# stderr files are copied to SCRATCH.
+LOCAL = "/tmp/htb-out"
 KERNEL = os.environ.get("HT_KERNEL", os.uname().release)
 ABI = os.environ.get("HT_TESTBED_ABI") or os.uname().release
 HYPERTRACE = os.path.join(BUILD, "userspace", "hypertrace")
@@ -99,8 +106,8 @@ class Process:
 
     def __init__(self, name, argv, ready, env=None):
         self.name, self.argv, self.ready, self.env = name, argv, ready, env
-        self.out = os.path.join(SCRATCH, f"{name}.out")
-        self.err = os.path.join(SCRATCH, f"{name}.err")
+        self.out = os.path.join(LOCAL, f"{name}.out")
+        self.err = os.path.join(LOCAL, f"{name}.err")
 
     def start(self):
         for p in (self.out, self.err):
@@ -120,9 +127,14 @@ class Process:
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
         rc = self.proc.wait(timeout=300)
+        shutil.copy(self.err, SCRATCH)
         if rc != 0:
             raise RuntimeError(f"{self.name} exited {rc}:\n{read(self.err)[-2000:]}")
-        return self.count(), ""
+        got = self.count()
+        for p in (self.out, getattr(self, "file", self.out)):
+            if os.path.exists(p):
+                os.unlink(p)
+        return got, ""
 
     def count(self):
         return None
@@ -140,7 +152,7 @@ class Process:
 class Hypertrace(Process):
     def __init__(self, name, args, env=None, summary=False):
         self.summary = summary
-        self.file = os.path.join(SCRATCH, f"{name}.records")
+        self.file = os.path.join(LOCAL, f"{name}.records")
         super().__init__(name, [HYPERTRACE, "-n", "42", "-f", "json", "-o", self.file, *args],
                          lambda o, e: "Tracing hypercalls" in e, env=dict(env or {}, HT_KMOD_PATH=KMOD))
 
@@ -171,7 +183,7 @@ END { clear(@te); clear(@th); clear(@ha0); }
 """
 
     def __init__(self):
-        self.file = os.path.join(SCRATCH, "bpftrace.records")
+        self.file = os.path.join(LOCAL, "bpftrace.records")
         script = os.path.join(SCRATCH, "bench.bt")
         with open(script, "w") as f:
             f.write(self.SCRIPT)
@@ -331,6 +343,7 @@ def main():
     a = ap.parse_args()
     if os.path.exists(os.path.join(TRACEFS, "instances", "htb_hist")):
         raise SystemExit("stale tracefs instance htb_hist")
+    os.makedirs(LOCAL, exist_ok=True)
     cfgs = configs([x for x in a.only.split(",") if x])
     names = list(cfgs)
     res = {"kernel": KERNEL, "abi": ABI, "uname": os.uname().release, "n": a.n, "rounds": a.rounds,
