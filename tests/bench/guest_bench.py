@@ -30,12 +30,15 @@ import time
 
 BUILD = os.environ["HT_BUILD_DIR"]
 SCRATCH = os.environ["HT_SCRATCH"]
-# The tracers write their output here, in the guest's own tmpfs, as a real
-# host writes to a local file: on the 9p share (SCRATCH) a write(2) is a
-# round trip to the host, and on 6.12 (netfs) a synchronous one that keeps
-# the reader in small passes.  Kept only until the records are counted; the
-# stderr files are copied to SCRATCH.
-LOCAL = "/tmp/htb-out"
+# The tracers write their output here: by default in the guest's own tmpfs,
+# as a real host writes to a local file (the guest kernel copies every byte
+# into its page cache).  HT_BENCH_OUTPUT=share: on the 9p share (SCRATCH),
+# where the host does that work, outside the guest's instruction count, and
+# a write(2) is a round trip to the host (on 6.12 a synchronous one, which
+# keeps the reader in small passes).  Files are kept only until the records
+# are counted; the stderr files are copied to SCRATCH.
+OUTPUT_ON = os.environ.get("HT_BENCH_OUTPUT", "tmpfs")
+LOCAL = "/tmp/htb-out" if OUTPUT_ON == "tmpfs" else os.path.join(SCRATCH, "out")
 KERNEL = os.environ.get("HT_KERNEL", os.uname().release)
 ABI = os.environ.get("HT_TESTBED_ABI") or os.uname().release
 HYPERTRACE = os.path.join(BUILD, "userspace", "hypertrace")
@@ -147,6 +150,18 @@ class Process:
         for tid in os.listdir(task):
             total += int(read(os.path.join(task, tid, "schedstat")).split()[0] or 0)
         return total
+
+    def sched_counts(self):
+        """Voluntary context switches (the reader blocking: waits for the
+        ring, its output) and user/system ticks, all threads."""
+        task = f"/proc/{self.proc.pid}/task"
+        vol = user = system = 0
+        for tid in os.listdir(task):
+            m = re.search(r"^voluntary_ctxt_switches:\s*(\d+)", read(os.path.join(task, tid, "status")), re.M)
+            vol += int(m.group(1)) if m else 0
+            st = read(os.path.join(task, tid, "stat")).rsplit(")", 1)[-1].split()
+            user, system = user + int(st[11]), system + int(st[12])
+        return {"voluntary_switches": vol, "utime_ticks": user, "stime_ticks": system}
 
 
 class Hypertrace(Process):
@@ -350,7 +365,7 @@ def main():
            "inner": a.inner, "whole_n": a.whole_n, "whole_inner": a.whole_inner, "reader": [],
            "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").strip(),
            "cmdline": read("/proc/cmdline").strip(), "timing": os.environ.get("HT_BENCH_TIMING", "wallclock"),
-           "cpus": os.cpu_count(),
+           "cpus": os.cpu_count(), "tracer_output": OUTPUT_ON,
            "runs": [], "checks": [], "bpf_stats": [], "startup_s": {}, "details": {}}
     out_path = os.path.join(SCRATCH, f"bench-{KERNEL}.json")
     failures = 0
@@ -370,12 +385,14 @@ def main():
                         continue
                     has_cpu = whole and hasattr(cfg, "cpu_ns")
                     cpu0 = settle_reader(cfg) if has_cpu else 0
+                    sc0 = cfg.sched_counts() if has_cpu else {}
                     j, issued, n42 = hcgen(a.whole_n if whole else a.n, mode, a.whole_inner if whole else a.inner)
                     want += n42
                     if has_cpu:
                         cpu = settle_reader(cfg) - cpu0
-                        res["reader"].append({"config": name, "round": rnd, "hypercalls": issued, "records": n42,
-                                              "cpu_ns": cpu, "ns_per_hypercall": cpu / issued})
+                        sc = {k: v - sc0[k] for k, v in cfg.sched_counts().items()}
+                        res["reader"].append(dict(sc, config=name, round=rnd, hypercalls=issued, records=n42,
+                                                  cpu_ns=cpu, ns_per_hypercall=cpu / issued))
                     for r in j["runs"]:
                         res["runs"].append({"config": name, "mode": mode, "round": rnd,
                                             "ns_per_call": r["ns_per_call"], "total_ns": r["total_ns"]})

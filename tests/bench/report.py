@@ -35,7 +35,7 @@ def fmt(x, nd=0):
 def analyse(d):
     out = {"kernel": d["kernel"], "abi": d["abi"], "n": d["n"], "rounds": d["rounds"],
            "inner": d.get("inner", 1), "clocksource": d.get("clocksource"), "timing": d.get("timing", "wallclock"),
-           "cpus": d.get("cpus"), "rows": {}}
+           "cpus": d.get("cpus"), "tracer_output": d.get("tracer_output", "share"), "rows": {}}
     per = {}
     for r in d["runs"]:
         per.setdefault((r["config"], r["mode"]), []).append(r["ns_per_call"])
@@ -102,7 +102,7 @@ def markdown(kernels, host):
         L.append("")
         L.append(f"### Debian {k['kernel']} ({k['abi']}), hcgen loop -n {k['n']}, {k['rounds']} interleaved "
                  f"rounds × {k['inner']} runs, clocksource {k.get('clocksource')}, "
-                 f"{k.get('cpus')} guest CPU(s), time: "
+                 f"{k.get('cpus')} guest CPU(s), tracer output on {k.get('tracer_output')}, time: "
                  + ("icount (1 ns per guest instruction: deterministic)" if k.get("timing") == "icount"
                     else "emulated wall clock"))
         for mode, title in MODES:
