@@ -8,8 +8,13 @@ machine spreads over all of them), runs hcgen's loop mode once per workload
 mode (all nr 42; 42/7 alternating), and detaches.  hypertrace runs check
 their record counts against the hypercalls of nr 42 that hcgen issued.  In
 round 0 each BPF configuration also gets one extra, untimed run per mode with
-kernel.bpf_stats_enabled=1 for per-program run time.  Raw results go to
-$HT_SCRATCH/bench-<kernel>.json; tests/bench/report.py makes the tables.
+kernel.bpf_stats_enabled=1 for per-program run time.  The configurations
+where a reader works, and the two baselines, also get long runs (--whole-n
+hypercalls per KVM_RUN, all nr 42) in which the reader's drains fall inside
+the timed window: the "whole" cost.  Around them the reader's own CPU time
+is read from /proc/PID/task/*/schedstat (ns on the CPU; under icount, guest
+instructions).  Raw results go to $HT_SCRATCH/bench-<kernel>.json;
+tests/bench/report.py makes the tables.
 """
 
 import argparse
@@ -17,6 +22,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +30,15 @@ import time
 
 BUILD = os.environ["HT_BUILD_DIR"]
 SCRATCH = os.environ["HT_SCRATCH"]
+# The tracers write their output here: by default in the guest's own tmpfs,
+# as a real host writes to a local file (the guest kernel copies every byte
+# into its page cache).  HT_BENCH_OUTPUT=share: on the 9p share (SCRATCH),
+# where the host does that work, outside the guest's instruction count, and
+# a write(2) is a round trip to the host (on 6.12 a synchronous one, which
+# keeps the reader in small passes).  Files are kept only until the records
+# are counted; the stderr files are copied to SCRATCH.
+OUTPUT_ON = os.environ.get("HT_BENCH_OUTPUT", "tmpfs")
+LOCAL = "/tmp/htb-out" if OUTPUT_ON == "tmpfs" else os.path.join(SCRATCH, "out")
 KERNEL = os.environ.get("HT_KERNEL", os.uname().release)
 ABI = os.environ.get("HT_TESTBED_ABI") or os.uname().release
 HYPERTRACE = os.path.join(BUILD, "userspace", "hypertrace")
@@ -33,7 +48,9 @@ ATTACH = os.path.join(TOOLS, "ht-bench-attach")
 EMPTY_OBJ = os.path.join(TOOLS, "empty.bpf.o")
 KMOD = os.environ.get("HT_KMOD_PATH") or os.path.join(BUILD, f"kmod-{ABI}", "hypertrace.ko")
 TRACEFS = "/sys/kernel/tracing"
-MODES = {"all42": [], "alt42_7": ["--alt", "7"]}
+MODES = {"all42": [], "alt42_7": ["--alt", "7"], "whole": []}
+# Where a reader works (and the two baselines): the long "whole" runs.
+WHOLE_CONFIGS = ["untraced", "empty-classic", "ht-stream", "ht-summary", "ht-kmod"]
 
 
 def log(msg):
@@ -92,8 +109,8 @@ class Process:
 
     def __init__(self, name, argv, ready, env=None):
         self.name, self.argv, self.ready, self.env = name, argv, ready, env
-        self.out = os.path.join(SCRATCH, f"{name}.out")
-        self.err = os.path.join(SCRATCH, f"{name}.err")
+        self.out = os.path.join(LOCAL, f"{name}.out")
+        self.err = os.path.join(LOCAL, f"{name}.err")
 
     def start(self):
         for p in (self.out, self.err):
@@ -113,18 +130,44 @@ class Process:
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
         rc = self.proc.wait(timeout=300)
+        shutil.copy(self.err, SCRATCH)
         if rc != 0:
             raise RuntimeError(f"{self.name} exited {rc}:\n{read(self.err)[-2000:]}")
-        return self.count(), ""
+        got = self.count()
+        for p in (self.out, getattr(self, "file", self.out)):
+            if os.path.exists(p):
+                os.unlink(p)
+        return got, ""
 
     def count(self):
         return None
+
+    def cpu_ns(self):
+        """The process's time on the CPU so far, in ns, all threads (the
+        scheduler's sum_exec_runtime: syscalls and page faults included)."""
+        task = f"/proc/{self.proc.pid}/task"
+        total = 0
+        for tid in os.listdir(task):
+            total += int(read(os.path.join(task, tid, "schedstat")).split()[0] or 0)
+        return total
+
+    def sched_counts(self):
+        """Voluntary context switches (the reader blocking: waits for the
+        ring, its output) and user/system ticks, all threads."""
+        task = f"/proc/{self.proc.pid}/task"
+        vol = user = system = 0
+        for tid in os.listdir(task):
+            m = re.search(r"^voluntary_ctxt_switches:\s*(\d+)", read(os.path.join(task, tid, "status")), re.M)
+            vol += int(m.group(1)) if m else 0
+            st = read(os.path.join(task, tid, "stat")).rsplit(")", 1)[-1].split()
+            user, system = user + int(st[11]), system + int(st[12])
+        return {"voluntary_switches": vol, "utime_ticks": user, "stime_ticks": system}
 
 
 class Hypertrace(Process):
     def __init__(self, name, args, env=None, summary=False):
         self.summary = summary
-        self.file = os.path.join(SCRATCH, f"{name}.records")
+        self.file = os.path.join(LOCAL, f"{name}.records")
         super().__init__(name, [HYPERTRACE, "-n", "42", "-f", "json", "-o", self.file, *args],
                          lambda o, e: "Tracing hypercalls" in e, env=dict(env or {}, HT_KMOD_PATH=KMOD))
 
@@ -155,7 +198,7 @@ END { clear(@te); clear(@th); clear(@ha0); }
 """
 
     def __init__(self):
-        self.file = os.path.join(SCRATCH, "bpftrace.records")
+        self.file = os.path.join(LOCAL, "bpftrace.records")
         script = os.path.join(SCRATCH, "bench.bt")
         with open(script, "w") as f:
             f.write(self.SCRIPT)
@@ -246,6 +289,20 @@ def configs(only):
 
 # ---- workload and stats ----------------------------------------------------
 
+def settle_reader(cfg, timeout=10.0):
+    """Wait until the reader has drained what the workload left in its ring:
+    its CPU time stops growing over more than a drain period (HT_RING_POLL_MS,
+    20 ms), apart from the idle poll's own few microseconds."""
+    last, deadline = cfg.cpu_ns(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cfg.cpu_ns()
+        if now - last < 200_000:
+            return now
+        last = now
+    return last
+
+
 def hcgen(n, mode, repeat=1):
     p = subprocess.run([HCGEN, "loop", "-n", str(n), "--repeat", str(repeat), "--json", *MODES[mode]],
                        capture_output=True, text=True, timeout=900)
@@ -256,7 +313,7 @@ def hcgen(n, mode, repeat=1):
         raise RuntimeError("hcgen: unexpected hypercall return values")
     w, runs = j.get("warmup", 1), len(j["runs"])
     issued = w * min(n, 100) + runs * n
-    if mode == "all42":
+    if mode in ("all42", "whole"):
         n42 = issued
     else:
         n42 = w * math.ceil(min(n, 100) / 2) + runs * math.ceil(n / 2)
@@ -295,15 +352,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--inner", type=int, default=3, help="timed KVM_RUNs per hcgen run (hcgen --repeat)")
     ap.add_argument("--only", default="", help="comma list of configurations")
+    ap.add_argument("--whole-n", type=int, default=60000,
+                    help="hypercalls per KVM_RUN of the whole-cost runs (0: none)")
+    ap.add_argument("--whole-inner", type=int, default=3, help="timed KVM_RUNs of the whole-cost runs")
     a = ap.parse_args()
     if os.path.exists(os.path.join(TRACEFS, "instances", "htb_hist")):
         raise SystemExit("stale tracefs instance htb_hist")
+    os.makedirs(LOCAL, exist_ok=True)
     cfgs = configs([x for x in a.only.split(",") if x])
     names = list(cfgs)
     res = {"kernel": KERNEL, "abi": ABI, "uname": os.uname().release, "n": a.n, "rounds": a.rounds,
-           "inner": a.inner, "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").strip(),
+           "inner": a.inner, "whole_n": a.whole_n, "whole_inner": a.whole_inner, "reader": [],
+           "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").strip(),
            "cmdline": read("/proc/cmdline").strip(), "timing": os.environ.get("HT_BENCH_TIMING", "wallclock"),
-           "cpus": os.cpu_count(),
+           "cpus": os.cpu_count(), "tracer_output": OUTPUT_ON,
            "runs": [], "checks": [], "bpf_stats": [], "startup_s": {}, "details": {}}
     out_path = os.path.join(SCRATCH, f"bench-{KERNEL}.json")
     failures = 0
@@ -318,12 +380,23 @@ def main():
             want = 0
             try:
                 for mode in MODES:
-                    j, issued, n42 = hcgen(a.n, mode, a.inner)
+                    whole = mode == "whole"
+                    if whole and not (a.whole_n and name in WHOLE_CONFIGS):
+                        continue
+                    has_cpu = whole and hasattr(cfg, "cpu_ns")
+                    cpu0 = settle_reader(cfg) if has_cpu else 0
+                    sc0 = cfg.sched_counts() if has_cpu else {}
+                    j, issued, n42 = hcgen(a.whole_n if whole else a.n, mode, a.whole_inner if whole else a.inner)
                     want += n42
+                    if has_cpu:
+                        cpu = settle_reader(cfg) - cpu0
+                        sc = {k: v - sc0[k] for k, v in cfg.sched_counts().items()}
+                        res["reader"].append(dict(sc, config=name, round=rnd, hypercalls=issued, records=n42,
+                                                  cpu_ns=cpu, ns_per_hypercall=cpu / issued))
                     for r in j["runs"]:
                         res["runs"].append({"config": name, "mode": mode, "round": rnd,
                                             "ns_per_call": r["ns_per_call"], "total_ns": r["total_ns"]})
-                    if rnd == 0 and cfg.bpf:
+                    if rnd == 0 and cfg.bpf and not whole:
                         progs, n42s = stats_run(a.n, mode)
                         want += n42s
                         for p in progs:

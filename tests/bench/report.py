@@ -25,6 +25,7 @@ LABEL = {
     "ht-stream-classic": "hypertrace -n 42, eBPF forced classic (HYPERTRACE_BPF_ATTACH=classic)",
 }
 MODES = [("all42", "all nr 42"), ("alt42_7", "alternating 42/7")]
+WHOLE = "whole"  # long all-42 runs: the reader's drains inside the timed window
 
 
 def fmt(x, nd=0):
@@ -34,7 +35,7 @@ def fmt(x, nd=0):
 def analyse(d):
     out = {"kernel": d["kernel"], "abi": d["abi"], "n": d["n"], "rounds": d["rounds"],
            "inner": d.get("inner", 1), "clocksource": d.get("clocksource"), "timing": d.get("timing", "wallclock"),
-           "cpus": d.get("cpus"), "rows": {}}
+           "cpus": d.get("cpus"), "tracer_output": d.get("tracer_output", "share"), "rows": {}}
     per = {}
     for r in d["runs"]:
         per.setdefault((r["config"], r["mode"]), []).append(r["ns_per_call"])
@@ -42,7 +43,7 @@ def analyse(d):
     mn = {k: min(v) for k, v in per.items()}
     for name in [c for c in ORDER if any(k[0] == c for k in per)]:
         row = {"label": LABEL.get(name, name)}
-        for mode, _ in MODES:
+        for mode in [m for m, _ in MODES] + [WHOLE]:
             if (name, mode) not in med:
                 continue
             r = {"runs_ns_per_call": per[(name, mode)], "median_ns_per_call": med[(name, mode)],
@@ -67,6 +68,13 @@ def analyse(d):
         for row in out["rows"].values():
             if f"nr7_added_ns_{stat}" in row and fa and fa > 0:
                 row[f"nr7_x_floor_{stat}"] = row[f"nr7_added_ns_{stat}"] / fa
+    out["whole_n"], out["whole_inner"] = d.get("whole_n"), d.get("whole_inner")
+    reader = {}
+    for r in d.get("reader", []):
+        reader.setdefault(r["config"], []).append(r)
+    for name, rs in reader.items():
+        if name in out["rows"]:
+            out["rows"][name]["reader_ns_per_hypercall"] = statistics.median(r["ns_per_hypercall"] for r in rs)
     stats = {}
     for s in d.get("bpf_stats", []):
         stats.setdefault(s["config"], {}).setdefault(s["mode"], []).append(
@@ -94,7 +102,7 @@ def markdown(kernels, host):
         L.append("")
         L.append(f"### Debian {k['kernel']} ({k['abi']}), hcgen loop -n {k['n']}, {k['rounds']} interleaved "
                  f"rounds × {k['inner']} runs, clocksource {k.get('clocksource')}, "
-                 f"{k.get('cpus')} guest CPU(s), time: "
+                 f"{k.get('cpus')} guest CPU(s), tracer output on {k.get('tracer_output')}, time: "
                  + ("icount (1 ns per guest instruction: deterministic)" if k.get("timing") == "icount"
                     else "emulated wall clock"))
         for mode, title in MODES:
@@ -113,6 +121,29 @@ def markdown(kernels, host):
                     row["label"], fmt(r["median_ns_per_call"]), fmt(r["min_ns_per_call"]),
                     fmt(r["added_ns_median"]), fmt(r["x_floor_median"], 2), fmt(r["x_untraced_median"], 2),
                     fmt(r["added_ns_min"]), fmt(r["x_floor_min"], 2), runs]) + " |")
+        if any(WHOLE in row for row in k["rows"].values()):
+            L.append("")
+            L.append(f"**Both costs, all nr 42**: on the vCPU (the table above: {k['n']:,} hypercalls per "
+                     f"KVM_RUN, the reader's drains mostly outside the timed window) and **whole** "
+                     f"({k.get('whole_n') or 0:,} hypercalls per KVM_RUN, {k.get('whole_inner')} runs per "
+                     f"round: the reader's drains inside the window, on the one guest CPU); ×floor against "
+                     f"empty-classic at the same length.  reader = the tracer process's own CPU time "
+                     f"(schedstat) per hypercall over the whole runs.")
+            L.append("")
+            L.append("| configuration | vCPU added (median) | vCPU ×floor | whole median ns/call | whole added "
+                     "(median) | whole ×floor | whole added (min) | whole ×floor (min) | reader ns/call "
+                     "| whole runs (ns/call) |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+            for name, row in k["rows"].items():
+                w, v = row.get(WHOLE), row.get("all42", {})
+                if not w:
+                    continue
+                runs = " ".join(f"{x:.0f}" for x in w["runs_ns_per_call"])
+                L.append("| " + " | ".join([
+                    row["label"], fmt(v.get("added_ns_median")), fmt(v.get("x_floor_median"), 2),
+                    fmt(w["median_ns_per_call"]), fmt(w["added_ns_median"]), fmt(w["x_floor_median"], 2),
+                    fmt(w["added_ns_min"]), fmt(w["x_floor_min"], 2),
+                    fmt(row.get("reader_ns_per_hypercall")), runs]) + " |")
         L.append("")
         L.append("**Unrelated hypercall** (nr 7, derived), added ns and ×floor: " + "; ".join(
             f"{name} {fmt(row.get('nr7_added_ns_min'))} (min) / {fmt(row.get('nr7_added_ns_median'))} "
@@ -153,6 +184,13 @@ def markdown(kernels, host):
                 L.append(f"  (`{host['startup_detail']}`)")
         for line in host.get("ring", []):
             L.append(f"- ring reader: {line}")
+        if host.get("reader_insns"):
+            L.append("")
+            L.append("The reader's user-space instructions per record (`tests/bench/reader-insns`, callgrind):")
+            L.append("")
+            L.append("| format | user-space instructions per record |")
+            L.append("|---|---:|")
+            L.extend(host["reader_insns"])
     return "\n".join(L) + "\n"
 
 

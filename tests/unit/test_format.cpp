@@ -2,14 +2,24 @@
 // Exit reason names and the text / JSON / CSV record writers: exact strings.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "output/exit_reasons.h"
+#include "output/output.h"
 #include "output/record_format.h"
 
 using namespace hypertrace;
@@ -75,14 +85,14 @@ TEST(ExitReasons, Vmx)
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 0), "exception_nmi");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 12), "hlt");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 18), "vmcall");
-    EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 18 | (1u << 27)), "vmcall");  // enclave-mode flag
+    EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 18 | (1u << 27)), "vmcall");    // enclave-mode flag
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 0x80000021), "invalid_state");  // failed entry
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 30), "io_instruction");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 48), "ept_violation");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 75), "notify");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 77), "tdcall");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 85), "msr_write_imm");
-    EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 5), "unknown");   // hole in the table
+    EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 5), "unknown");  // hole in the table
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 86), "unknown");
     EXPECT_STREQ(exit_reason_name(HT_ISA_VMX, 0xffff), "unknown");
 }
@@ -111,15 +121,9 @@ TEST(ExitReasons, OtherIsa)
     EXPECT_STREQ(exit_reason_name(7, 18), "unknown");
 }
 
-TEST(TextFormat, KnownRecord)
-{
-    EXPECT_EQ(render(Format::Text, {known_record()}), kTextHeader + kTextLine);
-}
+TEST(TextFormat, KnownRecord) { EXPECT_EQ(render(Format::Text, {known_record()}), kTextHeader + kTextLine); }
 
-TEST(TextFormat, HeaderOnlyWhenEmpty)
-{
-    EXPECT_EQ(render(Format::Text, {}), kTextHeader);
-}
+TEST(TextFormat, HeaderOnlyWhenEmpty) { EXPECT_EQ(render(Format::Text, {}), kTextHeader); }
 
 TEST(TextFormat, UnknownReasonAndVcpu)
 {
@@ -217,9 +221,9 @@ TEST(JsonFormat, U64MaxExactAndParses)
     std::istringstream lines(out);
     std::string line;
     int n = 0;
-    const char* want_keys[] = {"pid", "tid", "vcpu", "cpu", "nr", "a0", "a1", "a2", "a3", "isa",
-                               "exit_reason", "t_exit_ns", "t_hypercall_ns", "t_entry_ns",
-                               "latency_ns"};
+    const char* want_keys[] = {
+        "pid",         "tid",       "vcpu",           "cpu",        "nr",        "a0", "a1", "a2", "a3", "isa",
+        "exit_reason", "t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns"};
     while (std::getline(lines, line)) {
         boost::property_tree::ptree pt;
         std::istringstream in(line);
@@ -293,9 +297,7 @@ TEST(Writers, ManyRecordsAllArrive)
         std::string s = out.str();
         std::size_t lines = static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
         EXPECT_EQ(lines, kN + (f == Format::Json ? 0u : 1u)) << format_name(f);
-        const char* last = f == Format::Json ? "\"nr\":19999,"
-                           : f == Format::Csv ? "4242,4250,1,3,19999,"
-                                              : " 19999  ";
+        const char* last = f == Format::Json ? "\"nr\":19999," : f == Format::Csv ? "4242,4250,1,3,19999," : " 19999  ";
         EXPECT_NE(s.find(last), std::string::npos) << format_name(f);
     }
 }
@@ -316,5 +318,273 @@ TEST(Writers, Throughput)
         w->finish();
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::cout << format_name(f) << ": " << static_cast<long>(kN / s) << " records/s\n";
+    }
+}
+
+// ---- integers: every digit count, every lane value ---------------------
+//
+// The writers make decimal digits several at a time (record_format.cpp);
+// these compare every field's text with snprintf's over values that reach
+// every length, every power-of-ten boundary and, through v = k * 10001, every
+// 4-digit group value in both halves of an 8-digit group.
+
+namespace {
+
+std::vector<std::uint64_t> integer_cases()
+{
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t i = 0; i < 20000; i++)
+        v.push_back(i);
+    for (std::uint64_t k = 0; k < 10000; k++) {
+        v.push_back(k * 10001);                             // both 4-digit lanes = k
+        v.push_back(k * 10001 * 100000000ull + k * 10001);  // two 8-digit groups
+    }
+    std::uint64_t p = 1;
+    for (int d = 0; d < 20; d++, p *= 10) {
+        for (std::uint64_t x : {p - 1, p, p + 1, 2 * p - 1, 9 * p, 9 * p + (p - 1)})
+            v.push_back(x);
+    }
+    for (int b = 0; b < 64; b++) {
+        const std::uint64_t x = 1ull << b;
+        v.insert(v.end(), {x - 1, x, x + 1});
+    }
+    v.push_back(~0ull);
+    v.push_back(~0ull - 1);
+    std::uint64_t x = 0x9e3779b97f4a7c15ull;  // xorshift: all magnitudes
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push_back(x >> (i % 64));
+    }
+    return v;
+}
+
+std::string dec(std::uint64_t v)
+{
+    char b[32];
+    std::snprintf(b, sizeof b, "%llu", static_cast<unsigned long long>(v));
+    return b;
+}
+
+std::string hex(std::uint64_t v)
+{
+    char b[32];
+    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
+}  // namespace
+
+TEST(Writers, IntegersExactInJsonAndCsv)
+{
+    const std::vector<std::uint64_t> cases = integer_cases();
+    std::vector<ht_record> recs;
+    std::string want_json, want_csv =
+                               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
+                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n";
+    for (std::size_t i = 0; i < cases.size(); i++) {
+        const std::uint64_t v = cases[i];
+        const auto v32 = static_cast<std::uint32_t>(v);
+        ht_record r = known_record();
+        r.pid = r.tid = r.vcpu_id = r.cpu = r.exit_reason = v32;
+        r.nr = r.a0 = v;
+        r.a1 = ~v;
+        // Timestamps in time order, as a trace has them, and out of order.
+        r.t_exit_ns = v;
+        r.t_hypercall_ns = i % 2 ? v / 3 : v;
+        r.t_entry_ns = cases[(i * 7919) % cases.size()];
+        recs.push_back(r);
+        const std::string lat =
+            r.t_entry_ns >= r.t_exit_ns ? dec(r.t_entry_ns - r.t_exit_ns) : "-" + dec(r.t_exit_ns - r.t_entry_ns);
+        want_json += "{\"pid\":" + dec(v32) + ",\"tid\":" + dec(v32) + ",\"vcpu\":" + dec(v32) +
+                     ",\"cpu\":" + dec(v32) + ",\"nr\":" + dec(v) + ",\"a0\":" + dec(v) + ",\"a1\":" + dec(~v) +
+                     ",\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,\"exit_reason\":" + dec(v32) +
+                     ",\"t_exit_ns\":" + dec(r.t_exit_ns) + ",\"t_hypercall_ns\":" + dec(r.t_hypercall_ns) +
+                     ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat + "}\n";
+        want_csv += dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v) + "," + dec(v) + "," +
+                    dec(~v) + ",0,18446744073709551615,1," + dec(v32) + "," + dec(r.t_exit_ns) + "," +
+                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "\n";
+    }
+    for (Format f : {Format::Json, Format::Csv}) {
+        std::ostringstream out;
+        auto w = make_record_writer(f, out, TimeBase{kStart, 0, false});
+        for (const ht_record& r : recs)
+            w->write(r);
+        w->finish();
+        const std::string& want = f == Format::Json ? want_json : want_csv;
+        ASSERT_EQ(out.str().size(), want.size()) << format_name(f);
+        // Compare line by line, so that a failure names the value.
+        std::istringstream got_lines(out.str()), want_lines(want);
+        std::string g, e;
+        while (std::getline(want_lines, e)) {
+            ASSERT_TRUE(std::getline(got_lines, g));
+            ASSERT_EQ(g, e) << format_name(f);
+        }
+    }
+}
+
+TEST(Writers, IntegersExactInText)
+{
+    const std::vector<std::uint64_t> cases = integer_cases();
+    std::ostringstream out;
+    auto w = make_record_writer(Format::Text, out, TimeBase{kStart, 0, false});
+    std::vector<std::string> want;
+    for (std::size_t i = 0; i < cases.size(); i++) {
+        const std::uint64_t v = cases[i];
+        const auto v32 = static_cast<std::uint32_t>(v);
+        ht_record r = known_record();
+        r.pid = r.tid = r.vcpu_id = v32;
+        r.nr = v;
+        r.a0 = v;
+        r.a1 = ~v;
+        r.isa = HT_ISA_SVM;
+        r.exit_reason = v32;  // named or hex, whichever the tables say
+        // Every time and latency digit: TIME = (t_entry - start) in s with 6
+        // decimals, latencies in us with 3.
+        const std::uint64_t d = v % 4000000000000000000ull;
+        r.t_exit_ns = kStart;
+        r.t_hypercall_ns = kStart + d / 2;
+        r.t_entry_ns = kStart + d;
+        w->write(r);
+        char b[512];
+        const char* name = exit_reason_name(HT_ISA_SVM, v32);
+        const std::string reason = std::strcmp(name, "unknown") == 0 ? hex(v32) : name;
+        auto us = [](std::uint64_t ns) {
+            char t[48];
+            std::snprintf(t, sizeof t, "%llu.%03llu", static_cast<unsigned long long>(ns / 1000),
+                          static_cast<unsigned long long>(ns % 1000));
+            return std::string(t);
+        };
+        char tm[48];
+        std::snprintf(tm, sizeof tm, "%llu.%06llu", static_cast<unsigned long long>(d / 1000000000),
+                      static_cast<unsigned long long>(d % 1000000000 / 1000));
+        std::snprintf(b, sizeof b, "%-15s %-7s %-7s %-4s %-6s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s", tm,
+                      dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(), hex(v).c_str(),
+                      hex(~v).c_str(), hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(),
+                      us(d - d / 2).c_str(), us(d).c_str());
+        want.push_back(b);
+    }
+    w->finish();
+    std::istringstream lines(out.str());
+    std::string line;
+    ASSERT_TRUE(std::getline(lines, line));  // header
+    for (const std::string& e : want) {
+        ASSERT_TRUE(std::getline(lines, line));
+        ASSERT_EQ(line, e);
+    }
+    EXPECT_FALSE(std::getline(lines, line));
+}
+
+// The text writer keeps the last reason's name: a change of reason (or of
+// ISA for the same code) must show the new one.
+TEST(TextFormat, ReasonChangesBetweenRecords)
+{
+    ht_record a = known_record(), b = known_record(), c = known_record(), d = known_record();
+    b.exit_reason = 12;  // VMX hlt
+    c.isa = HT_ISA_SVM;  // same code, other ISA
+    c.exit_reason = 12;
+    d.flags = HT_REC_F_REASON_UNKNOWN;  // then unknown, then known again
+    const std::string out = render(Format::Text, {a, b, c, d, a});
+    std::istringstream lines(out);
+    std::string line;
+    std::vector<std::string> reasons;
+    std::getline(lines, line);
+    while (std::getline(lines, line))
+        reasons.push_back(line.substr(15 + 1 + 7 + 1 + 7 + 1 + 4 + 1 + 6 + 1 + 4 * 19, 14));
+    ASSERT_EQ(reasons.size(), 5u);
+    EXPECT_EQ(reasons[0], "vmcall        ");
+    EXPECT_EQ(reasons[1], "hlt           ");
+    const char* svm12 = exit_reason_name(HT_ISA_SVM, 12);
+    const std::string want2 = std::strcmp(svm12, "unknown") == 0 ? hex(12) : svm12;
+    EXPECT_EQ(reasons[2], want2 + std::string(14 - want2.size(), ' '));
+    EXPECT_EQ(reasons[3], "?             ");
+    EXPECT_EQ(reasons[4], "vmcall        ");
+}
+
+// The path the binary takes: writer -> Output (write(2) to a file), with
+// small writes (as summaries and headers make) between passes.  Large
+// blocks bypass Output's buffer; the file must still hold every byte in
+// the order it was streamed, the same as an in-memory stream gets.
+TEST(Writers, OutputFileGetsTheSameBytesInOrder)
+{
+    char path[] = "/tmp/ht-format-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    auto run = [](std::ostream& out, const std::function<void()>& flush) {
+        auto w = make_record_writer(Format::Json, out, TimeBase{kStart, 0, false});
+        ht_record r = known_record();
+        for (int pass = 0; pass < 50; pass++) {
+            out << "small " << pass << "\n";       // buffered in Output
+            for (int i = 0; i < pass * 37; i++) {  // 0 to ~500 KB per pass
+                r.a0 = static_cast<std::uint64_t>(pass * 100000 + i);
+                w->write(r);
+            }
+            w->flush();
+            flush();
+        }
+        w->finish();
+    };
+    std::ostringstream want;
+    run(want, [] {});
+    {
+        Output output{std::string(path)};
+        ASSERT_TRUE(output.claim());
+        run(output.stream(), [&] { EXPECT_TRUE(output.flush()); });
+        ASSERT_TRUE(output.flush());
+    }
+    std::ifstream in(path, std::ios::binary);
+    const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ::unlink(path);
+    EXPECT_EQ(got.size(), want.str().size());
+    EXPECT_TRUE(got == want.str());
+}
+
+// The writers keep the text of fields that repeat from record to record
+// (record_format.cpp, FieldRun).  Changing any one field, then changing it
+// back, must give the text a fresh writer gives for each record alone.
+TEST(Writers, RepeatedFieldsSameTextAsAFreshWriter)
+{
+    const ht_record base = known_record();
+    std::vector<std::function<void(ht_record&)>> changes = {
+        [](ht_record& r) { r.pid++; },
+        [](ht_record& r) { r.tid++; },
+        [](ht_record& r) { r.vcpu_id++; },
+        [](ht_record& r) { r.cpu++; },
+        [](ht_record& r) { r.nr++; },
+        [](ht_record& r) { r.a0++; },
+        [](ht_record& r) { r.a1++; },
+        [](ht_record& r) { r.a2++; },
+        [](ht_record& r) { r.a3--; },
+        [](ht_record& r) { r.isa = HT_ISA_SVM; },
+        [](ht_record& r) { r.exit_reason = 12; },
+        [](ht_record& r) { r.flags |= HT_REC_F_VCPU_UNKNOWN; },
+        [](ht_record& r) { r.flags |= HT_REC_F_REASON_UNKNOWN; },
+        [](ht_record& r) { r.t_exit_ns -= 100000000; },
+        [](ht_record& r) { r.t_entry_ns += 100000000; },
+        [](ht_record& r) {
+            r.pid = r.tid = 7;
+            r.a1 = r.a2 = 0;
+        },
+    };
+    std::vector<ht_record> seq;
+    for (const auto& change : changes) {
+        ht_record c = base;
+        change(c);
+        seq.insert(seq.end(), {base, base, c, c, base});
+    }
+    const TimeBase tb{kStart, 0, false};
+    for (Format f : {Format::Text, Format::Json, Format::Csv}) {
+        const std::string header = render(f, {}, tb);
+        std::string want = header;
+        for (const ht_record& r : seq)
+            want += render(f, {r}, tb).substr(header.size());
+        std::ostringstream out;
+        auto w = make_record_writer(f, out, tb);
+        for (const ht_record& r : seq)
+            w->write(r);
+        w->finish();
+        EXPECT_EQ(out.str(), want) << format_name(f);
     }
 }

@@ -32,8 +32,11 @@ public:
                   std::fflush(stderr);
                   std::_Exit(1);
               }
-          }) {}
-    ~Watchdog() {
+          })
+    {
+    }
+    ~Watchdog()
+    {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             done_ = true;
@@ -49,31 +52,37 @@ private:
     std::thread thread_;  // last: starts once the members above exist
 };
 
-std::vector<std::uint64_t> drain_seqs(RingReader& reader) {
+std::vector<std::uint64_t> drain_seqs(RingReader& reader)
+{
     std::vector<std::uint64_t> seqs;
     reader.drain([&](const ht_record& r) { seqs.push_back(r.a0); });
     return seqs;
 }
 
-TEST(RingReader, ReadsRecordsInOrderAndCatchesUp) {
+TEST(RingReader, ReadsRecordsInOrderAndCatchesUp)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
     EXPECT_TRUE(reader.caught_up());
-    for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(ring.push(make_test_record(i)));
+    for (std::uint64_t i = 0; i < 100; ++i)
+        ASSERT_TRUE(ring.push(make_test_record(i)));
     EXPECT_FALSE(reader.caught_up());
     const auto seqs = drain_seqs(reader);
     ASSERT_EQ(seqs.size(), 100u);
-    for (std::uint64_t i = 0; i < 100; ++i) EXPECT_EQ(seqs[i], i);
+    for (std::uint64_t i = 0; i < 100; ++i)
+        EXPECT_EQ(seqs[i], i);
     EXPECT_TRUE(reader.caught_up());
     EXPECT_EQ(*ring.mapping().consumer_pos, *ring.mapping().producer_pos);
 }
 
-TEST(RingReader, WrapsAroundTheDataAreaManyTimes) {
+TEST(RingReader, WrapsAroundTheDataAreaManyTimes)
+{
     RingProducer ring(4096);  // 39 records of 104 bytes fit
     RingReader reader(ring.mapping());
     std::uint64_t next = 0, read = 0;
     for (int round = 0; round < 200; ++round) {
-        while (ring.push(make_test_record(next))) ++next;
+        while (ring.push(make_test_record(next)))
+            ++next;
         reader.drain([&](const ht_record& r) {
             ASSERT_EQ(r.a0, read);
             ASSERT_EQ(r.t_entry_ns, 3000 + read);  // a wrapped record reads whole
@@ -84,17 +93,20 @@ TEST(RingReader, WrapsAroundTheDataAreaManyTimes) {
     EXPECT_GT(next, 4096u / 104u * 200u - 1);
 }
 
-TEST(RingReader, FullRingRefusesAndCountsNothingTwice) {
+TEST(RingReader, FullRingRefusesAndCountsNothingTwice)
+{
     RingProducer ring(4096);
     RingReader reader(ring.mapping());
     std::uint64_t pushed = 0, refused = 0;
-    for (int i = 0; i < 100; ++i) (ring.push(make_test_record(i)) ? pushed : refused)++;
+    for (int i = 0; i < 100; ++i)
+        (ring.push(make_test_record(i)) ? pushed : refused)++;
     EXPECT_EQ(pushed, 4096u / 104u);
     EXPECT_EQ(refused, 100u - pushed);
     EXPECT_EQ(drain_seqs(reader).size(), pushed);
 }
 
-TEST(RingReader, StopsAtBusyRecordAndResumesAfterCommit) {
+TEST(RingReader, StopsAtBusyRecordAndResumesAfterCommit)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
     ASSERT_TRUE(ring.push(make_test_record(0)));
@@ -108,7 +120,8 @@ TEST(RingReader, StopsAtBusyRecordAndResumesAfterCommit) {
     EXPECT_EQ(drain_seqs(reader), (std::vector<std::uint64_t>{1, 2}));
 }
 
-TEST(RingReader, SkipsDiscardedRecords) {
+TEST(RingReader, SkipsDiscardedRecords)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
     ASSERT_TRUE(ring.push(make_test_record(0)));
@@ -119,7 +132,8 @@ TEST(RingReader, SkipsDiscardedRecords) {
     EXPECT_EQ(reader.malformed(), 0u);
 }
 
-TEST(RingReader, CountsAndSkipsMalformedRecords) {
+TEST(RingReader, CountsAndSkipsMalformedRecords)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
     std::uint8_t* shortrec = ring.reserve(40);  // wrong length
@@ -136,10 +150,12 @@ TEST(RingReader, CountsAndSkipsMalformedRecords) {
 
 // A sink that can no longer take records (its output failed) stops the
 // drain: the record it refused is consumed, the rest stay for later.
-TEST(RingReader, SinkReturningFalseStopsTheDrain) {
+TEST(RingReader, SinkReturningFalseStopsTheDrain)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
-    for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(ring.push(make_test_record(i)));
+    for (std::uint64_t i = 0; i < 5; ++i)
+        ASSERT_TRUE(ring.push(make_test_record(i)));
     std::vector<std::uint64_t> seqs;
     EXPECT_EQ(reader.drain([&](const ht_record& r) {
         seqs.push_back(r.a0);
@@ -154,15 +170,16 @@ TEST(RingReader, SinkReturningFalseStopsTheDrain) {
 // Lengths no legit producer writes for a record that ends at the producer
 // position: each must be counted, the ring resynchronised (consumer_pos =
 // producer_pos, so producers see room again), and later records read.
-TEST(RingReader, CorruptedLengthsAreCountedAndTheReaderResynchronises) {
+TEST(RingReader, CorruptedLengthsAreCountedAndTheReaderResynchronises)
+{
     constexpr std::uint64_t kRing = 1 << 16;
     const std::uint32_t lengths[] = {
-        0x3fffffffu,                          // largest length without BUSY/DISCARD: far past the ring
-        1u << 20,                             // larger than the ring
-        HT_RING_DISCARD_BIT | 0x3fffffffu,    // a "discarded" record larger than the ring
-        sizeof(ht_record) + 1,                // one record: 8 bytes past the producer position
-        2 * sizeof(ht_record),                // past the producer, within the ring
-        static_cast<std::uint32_t>(kRing),    // exactly the ring
+        0x3fffffffu,                        // largest length without BUSY/DISCARD: far past the ring
+        1u << 20,                           // larger than the ring
+        HT_RING_DISCARD_BIT | 0x3fffffffu,  // a "discarded" record larger than the ring
+        sizeof(ht_record) + 1,              // one record: 8 bytes past the producer position
+        2 * sizeof(ht_record),              // past the producer, within the ring
+        static_cast<std::uint32_t>(kRing),  // exactly the ring
     };
     for (std::uint32_t len : lengths) {
         SCOPED_TRACE(testing::Message() << "corrupted len 0x" << std::hex << len);
@@ -186,7 +203,8 @@ TEST(RingReader, CorruptedLengthsAreCountedAndTheReaderResynchronises) {
         // The producer sees an empty ring again and the reader is back on a
         // record boundary: a full ring's worth is read whole.
         std::uint64_t pushed = 0;
-        while (ring.push(make_test_record(2 + pushed))) ++pushed;
+        while (ring.push(make_test_record(2 + pushed)))
+            ++pushed;
         EXPECT_EQ(pushed, kRing / ht_ring_record_span(sizeof(ht_record)));
         std::vector<std::uint64_t> seqs;
         {
@@ -194,7 +212,8 @@ TEST(RingReader, CorruptedLengthsAreCountedAndTheReaderResynchronises) {
             seqs = drain_seqs(reader);
         }
         ASSERT_EQ(seqs.size(), pushed);
-        for (std::uint64_t i = 0; i < pushed; ++i) EXPECT_EQ(seqs[i], 2 + i);
+        for (std::uint64_t i = 0; i < pushed; ++i)
+            EXPECT_EQ(seqs[i], 2 + i);
         EXPECT_EQ(reader.malformed(), 1u);
         EXPECT_TRUE(reader.caught_up());
     }
@@ -202,7 +221,8 @@ TEST(RingReader, CorruptedLengthsAreCountedAndTheReaderResynchronises) {
 
 // Lengths that are not a record's but that the producer reserved (so the
 // positions agree): each is skipped alone, nothing after it is lost.
-TEST(RingReader, NonRecordSizesAreSkippedOneByOne) {
+TEST(RingReader, NonRecordSizesAreSkippedOneByOne)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
     for (std::uint32_t len : {0u, 1u, 7u, 9u, static_cast<std::uint32_t>(sizeof(ht_record)) - 1,
@@ -214,22 +234,24 @@ TEST(RingReader, NonRecordSizesAreSkippedOneByOne) {
         ASSERT_TRUE(ring.push(make_test_record(len)));
     }
     Watchdog watchdog(std::chrono::seconds(10));
-    EXPECT_EQ(drain_seqs(reader), (std::vector<std::uint64_t>{0, 1, 7, 9, sizeof(ht_record) - 1,
-                                                              sizeof(ht_record) + 1, 4096}));
+    EXPECT_EQ(drain_seqs(reader),
+              (std::vector<std::uint64_t>{0, 1, 7, 9, sizeof(ht_record) - 1, sizeof(ht_record) + 1, 4096}));
     EXPECT_EQ(reader.malformed(), 7u);
     EXPECT_TRUE(reader.caught_up());
 }
 
 // A producer position behind the consumer's, or more than a ring ahead of
 // it, cannot come from a legit producer either.
-TEST(RingReader, ImpossibleProducerPositionsResynchronise) {
+TEST(RingReader, ImpossibleProducerPositionsResynchronise)
+{
     constexpr std::uint64_t kRing = 1 << 16;
     const std::uint64_t span = ht_ring_record_span(sizeof(ht_record));
     for (bool behind : {true, false}) {
         SCOPED_TRACE(behind ? "producer_pos behind consumer_pos" : "producer_pos a ring ahead");
         RingProducer ring(kRing);
         RingReader reader(ring.mapping());
-        for (std::uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(ring.push(make_test_record(i)));
+        for (std::uint64_t i = 0; i < 3; ++i)
+            ASSERT_TRUE(ring.push(make_test_record(i)));
         EXPECT_EQ(drain_seqs(reader).size(), 3u);
         const std::uint64_t bad = behind ? span : 3 * span + kRing + 8;
         ring.overwrite_producer_pos(bad);
@@ -250,15 +272,18 @@ TEST(RingReader, ImpossibleProducerPositionsResynchronise) {
 
 // A pass hands over at most `max` records and the next one goes on from
 // there: the session bounds each handler's work so signals are served.
-TEST(RingReader, DrainStopsAfterMaxAndResumes) {
+TEST(RingReader, DrainStopsAfterMaxAndResumes)
+{
     RingProducer ring(1 << 16);
     RingReader reader(ring.mapping());
-    for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(ring.push(make_test_record(i)));
+    for (std::uint64_t i = 0; i < 100; ++i)
+        ASSERT_TRUE(ring.push(make_test_record(i)));
     std::vector<std::uint64_t> seqs;
     EXPECT_EQ(reader.drain([&](const ht_record& r) { seqs.push_back(r.a0); }, 30), 30u);
     EXPECT_FALSE(reader.caught_up());
     EXPECT_EQ(reader.drain([&](const ht_record& r) { seqs.push_back(r.a0); }, 1000), 70u);
     EXPECT_TRUE(reader.caught_up());
     ASSERT_EQ(seqs.size(), 100u);
-    for (std::uint64_t i = 0; i < 100; ++i) EXPECT_EQ(seqs[i], i);
+    for (std::uint64_t i = 0; i < 100; ++i)
+        EXPECT_EQ(seqs[i], i);
 }

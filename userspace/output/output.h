@@ -86,11 +86,11 @@ private:
     static Opened open_file(const std::string& path);
     Output(Opened opened, const std::string& path);
 
-    int fd_;                 // standard output or owned_fd_
-    UniqueFd owned_fd_;      // the -o file (closed in the destructor); empty for stdout
-    bool created_ = false;   // the file did not exist before open
+    int fd_;                // standard output or owned_fd_
+    UniqueFd owned_fd_;     // the -o file (closed in the destructor); empty for stdout
+    bool created_ = false;  // the file did not exist before open
     bool claimed_ = false;
-    int claim_error_ = 0;    // errno of ftruncate in claim()
+    int claim_error_ = 0;  // errno of ftruncate in claim()
     std::string path_;
     std::string name_;
     FdStreambuf buf_;

@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-#include <charconv>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -13,8 +13,11 @@ namespace hypertrace {
 
 namespace {
 
-constexpr std::size_t kBufBytes = 64 * 1024;  // written to the stream when full
-constexpr std::size_t kMaxRecordBytes = 1024; // generous bound for one line
+// Written to the stream when full, and at every flush(): the session
+// flushes after each pass over the ring (at most 1024 records, about 300 KB
+// of text), so a pass leaves in one write(2).
+constexpr std::size_t kBufBytes = 512 * 1024;
+constexpr std::size_t kMaxRecordBytes = 1024;  // generous bound for one line
 
 // --- appenders: write at p, return the new end --------------------------
 
@@ -30,24 +33,165 @@ inline char* put(char* p, const char (&lit)[N])
     return put(p, lit, N - 1);
 }
 
-inline char* put_u64(char* p, std::uint64_t v)
+// Integers are the bulk of every record (15 per JSON line): with
+// std::to_chars, two digits per step, they took 70 % of the JSON writer's
+// instructions (tests/bench/reader-insns).  Here up to 8 digits are made at
+// once in one 64-bit word, by multiply-shift divisions that work on all
+// lanes in parallel: about 25 instructions whatever the length.
+//
+// The 8 decimal digits of v < 10^8, zero-padded, as byte values 0..9 in
+// little-endian memory order (the first digit in the lowest byte).
+inline std::uint64_t digits8(std::uint32_t v)
 {
-    return std::to_chars(p, p + 20, v).ptr;
+    // Two 32-bit lanes: the first four digits, then the last four.
+    std::uint64_t x = v / 10000 | static_cast<std::uint64_t>(v % 10000) << 32;
+    // Each lane (< 10^4) into two 16-bit lanes (< 100): lane / 100 is
+    // lane * 10486 >> 20, exact below 10^4, and the product stays in its lane.
+    std::uint64_t q = (x * 10486 >> 20) & 0x0000007f0000007full;
+    x = q | (x - q * 100) << 16;
+    // Each 16-bit lane (< 100) into two bytes: lane / 10 is lane * 103 >> 10,
+    // exact below 100 (tests/unit/test_format.cpp checks every value).
+    q = (x * 103 >> 10) & 0x000f000f000f000full;
+    return q | (x - q * 10) << 8;
 }
 
+// Store the 8 bytes of x at p in little-endian order.
+inline void store8(char* p, std::uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    std::memcpy(p, &x, 8);
+}
+
+constexpr std::uint64_t kAsciiZeros = 0x3030303030303030ull;
+
+// v < 10^4 as 4 digit bytes 0..9, the same method in one 32-bit word.
+inline std::uint32_t digits4(std::uint32_t v)
+{
+    std::uint32_t q = v * 5243 >> 19;  // v / 100, exact below 10^4 (v * 5243 < 2^32)
+    std::uint32_t x = q | (v - q * 100) << 16;
+    q = (x * 103 >> 10) & 0x000f000fu;
+    return q | (x - q * 10) << 8;
+}
+
+// "00" to "99".
+constexpr struct DigitPairs {
+    char c[200];
+    constexpr DigitPairs() : c()
+    {
+        for (int i = 0; i < 100; i++) {
+            c[2 * i] = static_cast<char>('0' + i / 10);
+            c[2 * i + 1] = static_cast<char>('0' + i % 10);
+        }
+    }
+} kDigitPairs;
+
+// v < 10^8 without leading zeros, by size: most fields (pid, tid, nr,
+// vcpu, the arguments) are short.  Stores up to 8 bytes at p whatever the
+// length: callers leave room (kMaxRecordBytes is far above a record's size).
+__attribute__((always_inline)) inline char* put_u32_short(char* p, std::uint32_t v)
+{
+    if (v < 10) {
+        *p = static_cast<char>('0' + v);
+        return p + 1;
+    }
+    if (v < 100) {
+        std::memcpy(p, kDigitPairs.c + 2 * v, 2);
+        return p + 2;
+    }
+    if (v < 10000) {
+        std::uint32_t x = digits4(v);
+        const int lead = __builtin_ctz(x) / 8;  // leading zero digits (x != 0)
+        x = x >> (8 * lead) | 0x30303030u;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        x = __builtin_bswap32(x);
+#endif
+        std::memcpy(p, &x, 4);
+        return p + 4 - lead;
+    }
+    const std::uint64_t x = digits8(v);
+    const int lead = __builtin_ctzll(x) / 8;
+    store8(p, x >> (8 * lead) | kAsciiZeros);
+    return p + 8 - lead;
+}
+
+// Exactly 8 digits of v < 10^8.
+inline char* put_digits8(char* p, std::uint32_t v)
+{
+    store8(p, digits8(v) | kAsciiZeros);
+    return p + 8;
+}
+
+char* put_u64_long(char* p, std::uint64_t v);
+
+// Decimal, as std::to_chars.  May store up to 7 bytes past the end.  Inline
+// up to 8 digits (a call costs more than the shortest conversions).
+__attribute__((always_inline)) inline char* put_u64(char* p, std::uint64_t v)
+{
+    if (v < 100000000)
+        return put_u32_short(p, static_cast<std::uint32_t>(v));
+    return put_u64_long(p, v);
+}
+
+// v >= 10^8.
+__attribute__((noinline)) char* put_u64_long(char* p, std::uint64_t v)
+{
+    constexpr std::uint64_t e8 = 100000000, e16 = e8 * e8;
+    if (v < e16) {
+        const std::uint64_t hi = v / e8;
+        p = put_u32_short(p, static_cast<std::uint32_t>(hi));
+        return put_digits8(p, static_cast<std::uint32_t>(v - hi * e8));
+    }
+    const std::uint64_t top = v / e16, rest = v - top * e16, mid = rest / e8;
+    p = put_u32_short(p, static_cast<std::uint32_t>(top));  // <= 1844
+    p = put_digits8(p, static_cast<std::uint32_t>(mid));
+    return put_digits8(p, static_cast<std::uint32_t>(rest - mid * e8));
+}
+
+// Timestamps (CLOCK_MONOTONIC ns, 10 to 16 digits) for JSON and CSV: the
+// digits above the last 8 change every 0.1 s, so the last ones made are
+// kept and copied (three timestamps per record, in time order).
+class TimestampDigits {
+public:
+    char* put(char* p, std::uint64_t v)
+    {
+        constexpr std::uint64_t e8 = 100000000, e16 = e8 * e8;
+        if (v < e8 || v >= e16)
+            return put_u64(p, v);
+        const std::uint64_t hi = v / e8;
+        if (hi != hi_) {
+            hi_ = hi;
+            hi_len_ = static_cast<std::size_t>(put_u32_short(hi_text_, static_cast<std::uint32_t>(hi)) - hi_text_);
+        }
+        std::memcpy(p, hi_text_, 8);  // hi < 10^8: at most 8 digits
+        return put_digits8(p + hi_len_, static_cast<std::uint32_t>(v - hi * e8));
+    }
+
+private:
+    std::uint64_t hi_ = 0;  // 0 never matches: v >= 10^8 has hi >= 1
+    std::size_t hi_len_ = 0;
+    char hi_text_[16] = {};
+};
+
+// "0x" then lowercase hex without leading zeros, as std::to_chars base 16.
 inline char* put_hex(char* p, std::uint64_t v)
 {
+    static constexpr char kHex[] = "0123456789abcdef";
     p = put(p, "0x");
-    return std::to_chars(p, p + 16, v, 16).ptr;
+    const int n = (64 - __builtin_clzll(v | 1) + 3) / 4;
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = kHex[v & 15];
+        v >>= 4;
+    }
+    return p + n;
 }
 
-// Zero-padded decimal of exactly `width` digits (v < 10^width).
+// Zero-padded decimal of exactly `width` digits (v < 10^width, width <= 8).
+// Stores 8 bytes at p.
 inline char* put_fixed(char* p, std::uint64_t v, int width)
 {
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    }
+    store8(p, (digits8(static_cast<std::uint32_t>(v)) | kAsciiZeros) >> (8 * (8 - width)));
     return p + width;
 }
 
@@ -75,22 +219,75 @@ inline char* put_diff_ns(char* p, std::uint64_t a, std::uint64_t b)
     return put_u64(p, a - b);
 }
 
-// Left-align the field that starts at `start` in `width` columns.
+constexpr char kSpaces[33] = "                                ";
+
+// Left-align the field that starts at `start` in `width` (<= 32) columns.
+// Stores 32 bytes at p: a fixed-size copy costs two vector stores, a
+// byte-per-column loop a dozen instructions per column.
 inline char* pad_to(char* start, char* p, std::size_t width)
 {
-    while (static_cast<std::size_t>(p - start) < width)
-        *p++ = ' ';
-    return p;
+    std::memcpy(p, kSpaces, 32);
+    char* end = start + width;
+    return p < end ? end : p;
 }
 
-// Right-align [tmp, tmp_end) in `width` columns.
+// Right-align [tmp, tmp_end) in `width` (<= 32) columns.  The text is at
+// most 32 bytes and tmp holds 32 readable bytes; stores up to 64 bytes at p.
 inline char* put_right(char* p, const char* tmp, const char* tmp_end, std::size_t width)
 {
-    std::size_t n = static_cast<std::size_t>(tmp_end - tmp);
-    for (; n < width; width--)
-        *p++ = ' ';
-    return put(p, tmp, n);
+    const std::size_t n = static_cast<std::size_t>(tmp_end - tmp);
+    std::memcpy(p, kSpaces, 32);
+    if (n < width)
+        p += width - n;
+    std::memcpy(p, tmp, 32);
+    return p + n;
 }
+
+// A trace repeats most fields from record to record: one vCPU thread's
+// records share pid, tid, vcpu, cpu and nr, and a workload often passes the
+// same a1..a3.  So each writer keeps the text of two runs of fields, "who"
+// (pid, tid, vcpu, cpu, nr) and "what" (a1..a3, isa, exit reason), with the
+// values it was made from, and copies it while they repeat: a compare and a
+// fixed-size copy instead of five conversions.  A change of any value
+// (records of interleaved vCPUs) makes the text again.
+class FieldRun {
+public:
+    using Key = std::array<std::uint64_t, 4>;
+
+    static Key who(const ht_record& r)
+    {
+        return {r.pid | std::uint64_t{r.tid} << 32, r.vcpu_id | std::uint64_t{r.cpu} << 32, r.nr,
+                r.flags & HT_REC_F_VCPU_UNKNOWN};
+    }
+    static Key what(const ht_record& r)
+    {
+        return {r.a1, r.a2, r.a3,
+                r.exit_reason | std::uint64_t{r.isa} << 32 | std::uint64_t{r.flags & HT_REC_F_REASON_UNKNOWN} << 40};
+    }
+
+    // The text for `key`, made by make(char*) -> end when the key changed.
+    template <class Make>
+    char* put(char* p, const Key& key, Make&& make)
+    {
+        if (!valid_ || ((key[0] ^ key_[0]) | (key[1] ^ key_[1]) | (key[2] ^ key_[2]) | (key[3] ^ key_[3]))) {
+            len_ = static_cast<std::size_t>(make(text_) - text_);
+            key_ = key;
+            valid_ = true;
+        }
+        if (len_ <= kCopy) {
+            std::memcpy(p, text_, kCopy);  // fixed size: a few vector moves
+            return p + len_;
+        }
+        return hypertrace::put(p, text_, len_);
+    }
+
+private:
+    static constexpr std::size_t kCopy = 128;
+    Key key_{};
+    bool valid_ = false;
+    std::size_t len_ = 0;
+    char text_[512] = {};  // the longest run (about 130 bytes) and the appenders' stores past it
+};
 
 // Common buffering for all formats.
 class BufferedWriter : public RecordWriter {
@@ -130,9 +327,8 @@ private:
 // --- text ---------------------------------------------------------------
 
 // Column widths; the header below is laid out with the same numbers.
-constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6,
-                      kWArg = 18, kWReason = 14, kWExitHc = 11, kWHcEnt = 10,
-                      kWLat = 10;
+constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWArg = 18, kWReason = 14, kWExitHc = 11,
+                      kWHcEnt = 10, kWLat = 10;
 
 class TextWriter : public BufferedWriter {
 public:
@@ -141,21 +337,44 @@ public:
         char* start = begin_record();
         char* p = start;
         char* f;
-        f = p; p = tb_.wall_clock ? put(p, "TIME") : put(p, "TIME(s)"); p = pad_to(f, p, kWTime); *p++ = ' ';
-        f = p; p = put(p, "PID"); p = pad_to(f, p, kWPid); *p++ = ' ';
-        f = p; p = put(p, "TID"); p = pad_to(f, p, kWTid); *p++ = ' ';
-        f = p; p = put(p, "VCPU"); p = pad_to(f, p, kWVcpu); *p++ = ' ';
-        f = p; p = put(p, "NR"); p = pad_to(f, p, kWNr); *p++ = ' ';
+        f = p;
+        p = tb_.wall_clock ? put(p, "TIME") : put(p, "TIME(s)");
+        p = pad_to(f, p, kWTime);
+        *p++ = ' ';
+        f = p;
+        p = put(p, "PID");
+        p = pad_to(f, p, kWPid);
+        *p++ = ' ';
+        f = p;
+        p = put(p, "TID");
+        p = pad_to(f, p, kWTid);
+        *p++ = ' ';
+        f = p;
+        p = put(p, "VCPU");
+        p = pad_to(f, p, kWVcpu);
+        *p++ = ' ';
+        f = p;
+        p = put(p, "NR");
+        p = pad_to(f, p, kWNr);
+        *p++ = ' ';
         static const char* const kArgs[] = {"A0", "A1", "A2", "A3"};
         for (const char* a : kArgs) {
-            f = p; p = put(p, a, 2); p = pad_to(f, p, kWArg); *p++ = ' ';
+            f = p;
+            p = put(p, a, 2);
+            p = pad_to(f, p, kWArg);
+            *p++ = ' ';
         }
-        f = p; p = put(p, "REASON"); p = pad_to(f, p, kWReason); *p++ = ' ';
-        static const char kExitHc[] = "EXIT>HC(us)", kHcEnt[] = "HC>ENT(us)",
-                          kLat[] = "LAT(us)";
-        p = put_right(p, kExitHc, kExitHc + sizeof(kExitHc) - 1, kWExitHc); *p++ = ' ';
-        p = put_right(p, kHcEnt, kHcEnt + sizeof(kHcEnt) - 1, kWHcEnt); *p++ = ' ';
-        p = put_right(p, kLat, kLat + sizeof(kLat) - 1, kWLat);
+        f = p;
+        p = put(p, "REASON");
+        p = pad_to(f, p, kWReason);
+        *p++ = ' ';
+        // 32 readable bytes each, as put_right reads.
+        static const char kExitHc[32] = "EXIT>HC(us)", kHcEnt[32] = "HC>ENT(us)", kLat[32] = "LAT(us)";
+        p = put_right(p, kExitHc, kExitHc + std::strlen(kExitHc), kWExitHc);
+        *p++ = ' ';
+        p = put_right(p, kHcEnt, kHcEnt + std::strlen(kHcEnt), kWHcEnt);
+        *p++ = ' ';
+        p = put_right(p, kLat, kLat + std::strlen(kLat), kWLat);
         *p++ = '\n';
         end_record(p);
     }
@@ -165,39 +384,70 @@ public:
         char* p = begin_record();
         char* f = p;
         p = put_time(p, r.t_entry_ns);
-        p = pad_to(f, p, kWTime); *p++ = ' ';
-        f = p; p = put_u64(p, r.pid); p = pad_to(f, p, kWPid); *p++ = ' ';
-        f = p; p = put_u64(p, r.tid); p = pad_to(f, p, kWTid); *p++ = ' ';
-        f = p;
-        if (r.flags & HT_REC_F_VCPU_UNKNOWN)
-            *p++ = '?';
-        else
-            p = put_u64(p, r.vcpu_id);
-        p = pad_to(f, p, kWVcpu); *p++ = ' ';
-        f = p; p = put_u64(p, r.nr); p = pad_to(f, p, kWNr); *p++ = ' ';
-        for (std::uint64_t a : {r.a0, r.a1, r.a2, r.a3}) {
-            f = p; p = put_hex(p, a); p = pad_to(f, p, kWArg); *p++ = ' ';
-        }
-        f = p;
-        if (r.flags & HT_REC_F_REASON_UNKNOWN) {
-            *p++ = '?';
-        } else {
-            const char* name = exit_reason_name(r.isa, r.exit_reason);
-            if (std::strcmp(name, "unknown") == 0)
-                p = put_hex(p, r.exit_reason);
+        p = pad_to(f, p, kWTime);
+        *p++ = ' ';
+        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+            char* g = q;
+            q = put_u64(q, r.pid);
+            q = pad_to(g, q, kWPid);
+            *q++ = ' ';
+            g = q;
+            q = put_u64(q, r.tid);
+            q = pad_to(g, q, kWTid);
+            *q++ = ' ';
+            g = q;
+            if (r.flags & HT_REC_F_VCPU_UNKNOWN)
+                *q++ = '?';
             else
-                p = put(p, name, std::strlen(name));
-        }
-        p = pad_to(f, p, kWReason); *p++ = ' ';
-        char tmp[32];
-        p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_hypercall_ns), kWExitHc); *p++ = ' ';
-        p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt); *p++ = ' ';
+                q = put_u64(q, r.vcpu_id);
+            q = pad_to(g, q, kWVcpu);
+            *q++ = ' ';
+            g = q;
+            q = put_u64(q, r.nr);
+            q = pad_to(g, q, kWNr);
+            *q++ = ' ';
+            return q;
+        });
+        f = p;
+        p = put_hex(p, r.a0);
+        p = pad_to(f, p, kWArg);
+        *p++ = ' ';
+        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
+            for (std::uint64_t a : {r.a1, r.a2, r.a3}) {
+                char* g = q;
+                q = put_hex(q, a);
+                q = pad_to(g, q, kWArg);
+                *q++ = ' ';
+            }
+            char* g = q;
+            if (r.flags & HT_REC_F_REASON_UNKNOWN)
+                *q++ = '?';
+            else
+                q = put_reason(q, r.isa, r.exit_reason);
+            q = pad_to(g, q, kWReason);
+            *q++ = ' ';
+            return q;
+        });
+        char tmp[64];
+        p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_hypercall_ns), kWExitHc);
+        *p++ = ' ';
+        p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt);
+        *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_entry_ns), kWLat);
         *p++ = '\n';
         end_record(p);
     }
 
 private:
+    // The name from exit_reasons.h, or the code in hex when it has none.
+    static char* put_reason(char* p, std::uint8_t isa, std::uint32_t reason)
+    {
+        const char* name = exit_reason_name(isa, reason);
+        if (std::strcmp(name, "unknown") == 0)
+            return put_hex(p, reason);
+        return put(p, name, std::strlen(name));
+    }
+
     char* put_time(char* p, std::uint64_t t)
     {
         if (!tb_.wall_clock) {
@@ -225,8 +475,10 @@ private:
             struct tm tm;
             localtime_r(&tt, &tm);
             char* c = cached_hms_;
-            c = put_fixed(c, static_cast<std::uint64_t>(tm.tm_hour), 2); *c++ = ':';
-            c = put_fixed(c, static_cast<std::uint64_t>(tm.tm_min), 2); *c++ = ':';
+            c = put_fixed(c, static_cast<std::uint64_t>(tm.tm_hour), 2);
+            *c++ = ':';
+            c = put_fixed(c, static_cast<std::uint64_t>(tm.tm_min), 2);
+            *c++ = ':';
             put_fixed(c, static_cast<std::uint64_t>(tm.tm_sec), 2);
             cached_sec_ = sec;
         }
@@ -235,9 +487,10 @@ private:
         return put_fixed(p, static_cast<std::uint64_t>(w % 1000000000) / 1000u, 6);
     }
 
+    FieldRun who_, what_;
     TimeBase tb_;
     std::int64_t cached_sec_ = -1;
-    char cached_hms_[8] = {};
+    char cached_hms_[16] = {};  // HH:MM:SS, and room for put_fixed's 8-byte stores
 };
 
 // --- JSON lines -------------------------------------------------------------
@@ -249,39 +502,47 @@ public:
     void write(const ht_record& r) override
     {
         char* p = begin_record();
-        p = put(p, "{\"pid\":");
-        p = put_u64(p, r.pid);
-        p = put(p, ",\"tid\":");
-        p = put_u64(p, r.tid);
-        p = put(p, ",\"vcpu\":");
-        p = (r.flags & HT_REC_F_VCPU_UNKNOWN) ? put(p, "null") : put_u64(p, r.vcpu_id);
-        p = put(p, ",\"cpu\":");
-        p = put_u64(p, r.cpu);
-        p = put(p, ",\"nr\":");
-        p = put_u64(p, r.nr);
-        p = put(p, ",\"a0\":");
+        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+            q = put(q, "{\"pid\":");
+            q = put_u64(q, r.pid);
+            q = put(q, ",\"tid\":");
+            q = put_u64(q, r.tid);
+            q = put(q, ",\"vcpu\":");
+            q = (r.flags & HT_REC_F_VCPU_UNKNOWN) ? put(q, "null") : put_u64(q, r.vcpu_id);
+            q = put(q, ",\"cpu\":");
+            q = put_u64(q, r.cpu);
+            q = put(q, ",\"nr\":");
+            q = put_u64(q, r.nr);
+            return put(q, ",\"a0\":");
+        });
         p = put_u64(p, r.a0);
-        p = put(p, ",\"a1\":");
-        p = put_u64(p, r.a1);
-        p = put(p, ",\"a2\":");
-        p = put_u64(p, r.a2);
-        p = put(p, ",\"a3\":");
-        p = put_u64(p, r.a3);
-        p = put(p, ",\"isa\":");
-        p = put_u64(p, r.isa);
-        p = put(p, ",\"exit_reason\":");
-        p = (r.flags & HT_REC_F_REASON_UNKNOWN) ? put(p, "null") : put_u64(p, r.exit_reason);
+        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
+            q = put(q, ",\"a1\":");
+            q = put_u64(q, r.a1);
+            q = put(q, ",\"a2\":");
+            q = put_u64(q, r.a2);
+            q = put(q, ",\"a3\":");
+            q = put_u64(q, r.a3);
+            q = put(q, ",\"isa\":");
+            q = put_u64(q, r.isa);
+            q = put(q, ",\"exit_reason\":");
+            return (r.flags & HT_REC_F_REASON_UNKNOWN) ? put(q, "null") : put_u64(q, r.exit_reason);
+        });
         p = put(p, ",\"t_exit_ns\":");
-        p = put_u64(p, r.t_exit_ns);
+        p = ts_.put(p, r.t_exit_ns);
         p = put(p, ",\"t_hypercall_ns\":");
-        p = put_u64(p, r.t_hypercall_ns);
+        p = ts_.put(p, r.t_hypercall_ns);
         p = put(p, ",\"t_entry_ns\":");
-        p = put_u64(p, r.t_entry_ns);
+        p = ts_.put(p, r.t_entry_ns);
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
         p = put(p, "}\n");
         end_record(p);
     }
+
+private:
+    FieldRun who_, what_;
+    TimestampDigits ts_;
 };
 
 // --- CSV ------------------------------------------------------------------
@@ -291,45 +552,66 @@ public:
     explicit CsvWriter(std::ostream& out) : BufferedWriter(out)
     {
         char* p = begin_record();
-        p = put(p, "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                   "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n");
+        p = put(p,
+                "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
+                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n");
         end_record(p);
     }
 
     void write(const ht_record& r) override
     {
         char* p = begin_record();
-        p = put_u64(p, r.pid); *p++ = ',';
-        p = put_u64(p, r.tid); *p++ = ',';
-        if (!(r.flags & HT_REC_F_VCPU_UNKNOWN))
-            p = put_u64(p, r.vcpu_id);
+        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+            q = put_u64(q, r.pid);
+            *q++ = ',';
+            q = put_u64(q, r.tid);
+            *q++ = ',';
+            if (!(r.flags & HT_REC_F_VCPU_UNKNOWN))
+                q = put_u64(q, r.vcpu_id);
+            *q++ = ',';
+            q = put_u64(q, r.cpu);
+            *q++ = ',';
+            q = put_u64(q, r.nr);
+            *q++ = ',';
+            return q;
+        });
+        p = put_u64(p, r.a0);
         *p++ = ',';
-        p = put_u64(p, r.cpu); *p++ = ',';
-        p = put_u64(p, r.nr); *p++ = ',';
-        p = put_u64(p, r.a0); *p++ = ',';
-        p = put_u64(p, r.a1); *p++ = ',';
-        p = put_u64(p, r.a2); *p++ = ',';
-        p = put_u64(p, r.a3); *p++ = ',';
-        p = put_u64(p, r.isa); *p++ = ',';
-        if (!(r.flags & HT_REC_F_REASON_UNKNOWN))
-            p = put_u64(p, r.exit_reason);
+        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
+            q = put_u64(q, r.a1);
+            *q++ = ',';
+            q = put_u64(q, r.a2);
+            *q++ = ',';
+            q = put_u64(q, r.a3);
+            *q++ = ',';
+            q = put_u64(q, r.isa);
+            *q++ = ',';
+            if (!(r.flags & HT_REC_F_REASON_UNKNOWN))
+                q = put_u64(q, r.exit_reason);
+            *q++ = ',';
+            return q;
+        });
+        p = ts_.put(p, r.t_exit_ns);
         *p++ = ',';
-        p = put_u64(p, r.t_exit_ns); *p++ = ',';
-        p = put_u64(p, r.t_hypercall_ns); *p++ = ',';
-        p = put_u64(p, r.t_entry_ns); *p++ = ',';
+        p = ts_.put(p, r.t_hypercall_ns);
+        *p++ = ',';
+        p = ts_.put(p, r.t_entry_ns);
+        *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
         *p++ = '\n';
         end_record(p);
     }
+
+private:
+    FieldRun who_, what_;
+    TimestampDigits ts_;
 };
 
 }  // namespace
 
 TimeBase TimeBase::now(bool wall_clock)
 {
-    auto ns = [](const timespec& ts) {
-        return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-    };
+    auto ns = [](const timespec& ts) { return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; };
     timespec m1, rt, m2;
     clock_gettime(CLOCK_MONOTONIC, &m1);
     clock_gettime(CLOCK_REALTIME, &rt);
@@ -341,17 +623,13 @@ TimeBase TimeBase::now(bool wall_clock)
     return tb;
 }
 
-std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out,
-                                                 const TimeBase& tb)
+std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb)
 {
     switch (f) {
-    case Format::Json:
-        return std::make_unique<JsonWriter>(out);
-    case Format::Csv:
-        return std::make_unique<CsvWriter>(out);
+    case Format::Json: return std::make_unique<JsonWriter>(out);
+    case Format::Csv: return std::make_unique<CsvWriter>(out);
     case Format::Text:
-    default:
-        return std::make_unique<TextWriter>(out, tb);
+    default: return std::make_unique<TextWriter>(out, tb);
     }
 }
 

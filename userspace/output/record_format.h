@@ -58,7 +58,6 @@ public:
 
 // Text and CSV writers emit their header line at construction (so an empty
 // trace still has one); JSON has none.  `out` must outlive the writer.
-std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out,
-                                                 const TimeBase& tb);
+std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb);
 
 }  // namespace hypertrace

@@ -9,10 +9,10 @@ RingReader::RingReader(const RingMapping& ring)
       size_(ring.size),
       consumer_pos_(ring.consumer_pos),
       producer_pos_(ring.producer_pos),
-      cons_(__atomic_load_n(ring.consumer_pos, __ATOMIC_ACQUIRE)) {}
-
-bool RingReader::caught_up() const {
-    return cons_ == __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
+      cons_(__atomic_load_n(ring.consumer_pos, __ATOMIC_ACQUIRE))
+{
 }
+
+bool RingReader::caught_up() const { return cons_ == __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE); }
 
 }  // namespace hypertrace

@@ -51,7 +51,8 @@ public:
 private:
     // Count one corruption, skip to `prod` and publish it, so producers see
     // an empty ring and the walk restarts at a record boundary.
-    void resync(std::uint64_t prod) {
+    void resync(std::uint64_t prod)
+    {
         ++malformed_;
         cons_ = prod;
         __atomic_store_n(consumer_pos_, cons_, __ATOMIC_RELEASE);
@@ -67,12 +68,14 @@ private:
 };
 
 template <class Fn>
-std::uint64_t RingReader::drain(Fn&& fn, std::uint64_t max) {
+std::uint64_t RingReader::drain(Fn&& fn, std::uint64_t max)
+{
     std::uint64_t handed = 0;
     bool stop = false;
     {
         const std::uint64_t prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE);
-        if (cons_ == prod) return handed;
+        if (cons_ == prod)
+            return handed;
         // Producers never let unread data exceed the ring; more (or a
         // producer position behind ours) cannot be walked record by record.
         if (prod - cons_ > size_) {
@@ -81,9 +84,9 @@ std::uint64_t RingReader::drain(Fn&& fn, std::uint64_t max) {
         }
         while (cons_ != prod) {
             const std::uint8_t* hdr = data_ + (cons_ & mask_);
-            const std::uint32_t len =
-                __atomic_load_n(reinterpret_cast<const std::uint32_t*>(hdr), __ATOMIC_ACQUIRE);
-            if (len & HT_RING_BUSY_BIT) return handed;  // producer still writing it
+            const std::uint32_t len = __atomic_load_n(reinterpret_cast<const std::uint32_t*>(hdr), __ATOMIC_ACQUIRE);
+            if (len & HT_RING_BUSY_BIT)
+                return handed;  // producer still writing it
             const std::uint32_t payload = len & ~(HT_RING_BUSY_BIT | HT_RING_DISCARD_BIT);
             const std::uint64_t span = ht_ring_record_span(payload);
             // A producer publishes producer_pos past the whole record before
@@ -102,7 +105,8 @@ std::uint64_t RingReader::drain(Fn&& fn, std::uint64_t max) {
                     rec->size == sizeof(ht_record)) {
                     ++handed;
                     if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const ht_record&>, bool>) {
-                        if (!fn(*rec)) stop = true;
+                        if (!fn(*rec))
+                            stop = true;
                     } else {
                         fn(*rec);
                     }
@@ -112,7 +116,8 @@ std::uint64_t RingReader::drain(Fn&& fn, std::uint64_t max) {
             }
             cons_ += span;
             __atomic_store_n(consumer_pos_, cons_, __ATOMIC_RELEASE);
-            if (stop || handed >= max) return handed;
+            if (stop || handed >= max)
+                return handed;
         }
     }
     return handed;
