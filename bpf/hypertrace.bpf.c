@@ -319,11 +319,14 @@ struct ht_env {
 	__u8 typed;	/* vcpu is a BTF pointer (tp_btf) */
 };
 
-static __always_inline __u64 *ht_env_counters(struct ht_env *e)
+/* Into the vCPU's slot when there is one (no map lookup), else per CPU. */
+static __always_inline void ht_env_count(struct ht_env *e, int counter,
+					 __u64 delta)
 {
 	if (!e->counters)
 		e->counters = e->slot ? e->slot->counters : cpu_counters();
-	return e->counters;
+	if (e->counters && counter >= 0 && counter < HT_CNT_MAX)
+		e->counters[counter] += delta;
 }
 
 static __always_inline __u64 ht_env_now(struct ht_env *e)

@@ -14,8 +14,9 @@
  * a hook that the includer defines, before including this file, next to its
  * own struct ht_env (the per-event context the hooks read):
  *
- *   __u64 *ht_env_counters(struct ht_env *e)
- *	the counters this event adds to (enum ht_counter), or NULL;
+ *   void ht_env_count(struct ht_env *e, int counter, __u64 delta)
+ *	add delta (mod 2^64) to a counter (enum ht_counter, always below
+ *	HT_CNT_MAX) of this event's counters (a vCPU slot's, this CPU's);
  *   __u64 ht_env_now(struct ht_env *e)
  *	the clock, ns;
  *   __u64 ht_env_pid_tgid(struct ht_env *e)
@@ -52,21 +53,20 @@
 
 HT_INLINE void ht_hp_count(struct ht_env *e, int counter)
 {
-	__u64 *c = ht_env_counters(e);
-
-	if (c && counter >= 0 && counter < HT_CNT_MAX)
-		c[counter]++;
+	if (counter >= 0 && counter < HT_CNT_MAX)
+		ht_env_count(e, counter, 1);
 }
 
+/* As ht_outcome_add (common/ht_state_machine.h), through the hook. */
 HT_INLINE void ht_hp_count_outcome(struct ht_env *e, enum ht_outcome out)
 {
-	__u64 *c;
+	int c = ht_outcome_counter(out);
+	__u64 in_flight = ht_outcome_in_flight(out);
 
-	if (out == HT_OUT_NONE)
-		return;
-	c = ht_env_counters(e);
-	if (c)
-		ht_outcome_add(c, out);
+	if (c >= 0 && c < HT_CNT_MAX)
+		ht_env_count(e, c, ht_outcome_weight(out));
+	if (in_flight)
+		ht_env_count(e, HT_CNT_IN_FLIGHT, in_flight);
 }
 
 /*

@@ -31,12 +31,13 @@ struct ht_env {
 
 /*
  * Probes run with preemption disabled, and no interrupt handler touches
- * these counters (the tracepoints fire on vCPU threads only), so a plain
- * add to this CPU's array is safe.
+ * these counters (the tracepoints fire on vCPU threads only): one add to
+ * this CPU's array.
  */
-static __always_inline u64 *ht_env_counters(struct ht_env *e)
+static __always_inline void ht_env_count(struct ht_env *e, int counter,
+					 u64 delta)
 {
-	return this_cpu_ptr(&ht_counters)->c;
+	this_cpu_add(ht_counters.c[counter], delta);
 }
 
 static __always_inline u64 ht_env_now(struct ht_env *e)
