@@ -484,6 +484,15 @@ static int vcpu_probe(struct vcpu_ctx *c, uint16_t ds_sel, char *buf,
 
 static unsigned watchdog_sec;
 
+/*
+ * --stop: threads of stopped vCPUs that have not exited yet.  The other
+ * vCPUs issue their last window of calls only when it is 0, so that "the
+ * others go on after a thread exited" holds however the threads are
+ * scheduled (under TCG a stopped thread was once starved past vCPU 0's
+ * end).
+ */
+static int stopped_running;
+
 static void watchdog_fired(int sig)
 {
 	(void)sig;
@@ -743,6 +752,12 @@ static void *vcpu_sched_thread(void *arg)
 		uint32_t n = limit - seq0;
 		if (n > s->win_entries)
 			n = s->win_entries;
+		/* The last window of a vCPU that goes on: after every stopped
+		 * thread has exited (stopped_running). */
+		if (!s->stop[t->id] && seq0 + n == limit)
+			while (__atomic_load_n(&stopped_running,
+					       __ATOMIC_ACQUIRE))
+				usleep(1000);
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t seq = seq0 + i;
 			uint32_t *e = (uint32_t *)(win +
@@ -833,8 +848,10 @@ out:
 		pthread_barrier_wait(s->barrier);
 	/* --stop: the thread exits now, its vCPU closed, while the others go on
 	 * (the vCPU itself lives until the VM is destroyed). */
-	if (s->stop[t->id])
+	if (s->stop[t->id]) {
 		vcpu_close(vm, &c);
+		__atomic_sub_fetch(&stopped_running, 1, __ATOMIC_RELEASE);
+	}
 	return NULL;
 }
 
@@ -1103,6 +1120,8 @@ static int cmd_schedule(int argc, char **argv)
 					"--stop: vCPU %d would stop after %u of %u calls: stop "
 					"before the end (fewer calls, or more in --calls)",
 					v, s.stop[v], s.total);
+			if (s.stop[v])
+				stopped_running++;
 		}
 	}
 	build_order(&s, sequential);
