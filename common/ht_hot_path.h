@@ -57,19 +57,18 @@ HT_INLINE void ht_hp_count(struct ht_env *e, int counter)
 		ht_env_count(e, counter, 1);
 }
 
-/* As ht_outcome_add (common/ht_state_machine.h), through the hook.  NONE
- * (nearly every exit and entry) and ARMED return first: the verifier-visible
- * path of the common case stays a compare or two. */
+/*
+ * Count an outcome (common/ht_state_machine.h says which counter, by how
+ * much, and what it does to HT_CNT_IN_FLIGHT).  NONE, nearly every exit's
+ * and entry's, returns first.  ARMED and EMIT are counted where they happen
+ * (ht_hp_hypercall, ht_hp_entry), on their own short paths.
+ */
 HT_INLINE void ht_hp_count_outcome(struct ht_env *e, enum ht_outcome out)
 {
 	int c;
 
 	if (out == HT_OUT_NONE)
 		return;
-	if (out == HT_OUT_ARMED) {
-		ht_env_count(e, HT_CNT_IN_FLIGHT, 1);
-		return;
-	}
 	c = ht_outcome_counter(out);
 	if (c >= 0 && c < HT_CNT_MAX)
 		ht_env_count(e, c, ht_outcome_weight(out));

@@ -12,7 +12,8 @@
  * State is keyed by the caller (the vCPU, a task, a tid), never by CPU: on
  * SVM the thread can migrate between exit and entry.  Functions here are
  * pure: they touch only the state and return an outcome; the caller counts
- * the outcome (ht_outcome_add, or common/ht_hot_path.h) and builds the record
+ * the outcome (ht_outcome_counter, _weight, _in_flight; the backends through
+ * common/ht_hot_path.h) and builds the record
  * (ht_sm_fill_record) in whatever memory it has (ring slot, stack).
  *
  * Nothing is invented: a state is only ever completed by the thread, of the
@@ -117,21 +118,6 @@ HT_INLINE __u64 ht_outcome_in_flight(enum ht_outcome out)
 	    out == HT_OUT_UNMATCHED_ARMED || out == HT_OUT_UNMATCHED_BOTH)
 		return (__u64)-1;
 	return 0;
-}
-
-/*
- * Adds an outcome to counters[HT_CNT_MAX].  HT_OUT_EMIT only resolves the
- * armed state here: the caller then counts HT_CNT_EMITTED or HT_CNT_DROPPED
- * as its emit goes.  (The hot path counts through its environment's hook,
- * with the same two functions: common/ht_hot_path.h.)
- */
-HT_INLINE void ht_outcome_add(__u64 *counters, enum ht_outcome out)
-{
-	int c = ht_outcome_counter(out);
-
-	if (c >= 0 && c < HT_CNT_MAX) /* a bound the BPF verifier sees */
-		counters[c] += ht_outcome_weight(out);
-	counters[HT_CNT_IN_FLIGHT] += ht_outcome_in_flight(out);
 }
 
 /* VMCALL (VMX basic reason 18, flag bits above bit 15) or VMMCALL (SVM 0x81). */

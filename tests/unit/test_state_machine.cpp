@@ -43,10 +43,14 @@ struct Thread {
     __u64 run = 7;
     bool ring_full = false;
 
-    // As a backend does: add the outcome, then emit (or drop) on EMIT.
+    // As a backend does: add the outcome (what the three ht_outcome_*
+    // functions say), then emit (or drop) on EMIT.
     ht_outcome count(ht_outcome out)
     {
-        ht_outcome_add(counters, out);
+        const int c = ht_outcome_counter(out);
+        if (c >= 0)
+            counters[c] += ht_outcome_weight(out);
+        counters[HT_CNT_IN_FLIGHT] += ht_outcome_in_flight(out);
         if (out == HT_OUT_EMIT)
             counters[ring_full ? HT_CNT_DROPPED : HT_CNT_EMITTED]++;
         return out;
