@@ -21,6 +21,8 @@ extern "C" {
 
 namespace hypertrace {
 
+struct KernelFacts;  // kernel/kernel_facts.h
+
 using Counters = std::array<std::uint64_t, HT_CNT_MAX>;
 
 // Where the ring lives once mapped.  Owned by the backend (its mapping is
@@ -45,7 +47,13 @@ struct BackendConfig {
     bool probe_only = false;
     // The environment's overrides (env_settings.h), read once by the caller.
     EnvSettings env;
+    // What the kernel offers (kernel/kernel_facts.h), probed once by the
+    // caller for every backend it tries; null: the backend probes them.
+    std::shared_ptr<const KernelFacts> facts;
 };
+
+// config.facts, or the facts probed now when the caller gave none.
+std::shared_ptr<const KernelFacts> facts_for(const BackendConfig& config);
 
 // One key's statistics, summed over CPUs.
 struct AggregateEntry {

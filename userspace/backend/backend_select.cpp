@@ -5,6 +5,7 @@
 
 #include "backend/bpf_backend.h"
 #include "backend/kmod_backend.h"
+#include "kernel/kernel_facts.h"
 
 namespace hypertrace {
 namespace {
@@ -21,8 +22,16 @@ const Candidate kKmod{"kernel module", open_kmod_backend};
 
 }  // namespace
 
-SelectedBackend select_backend(BackendKind kind, const BackendConfig& config)
+std::shared_ptr<const KernelFacts> facts_for(const BackendConfig& config)
 {
+    return config.facts ? config.facts : std::make_shared<const KernelFacts>(probe_kernel_facts());
+}
+
+SelectedBackend select_backend(BackendKind kind, const BackendConfig& given)
+{
+    // One look at the kernel (BTF, kallsyms, tracefs) for every backend tried.
+    BackendConfig config = given;
+    config.facts = facts_for(given);
     auto chosen = [](std::unique_ptr<Backend> b, const std::string& why) {
         std::string line = std::string("using the ") + (b->name() == std::string("bpf") ? "eBPF" : "kernel-module") +
                            " backend (" + b->detail() + "): " + why;
@@ -53,6 +62,7 @@ int check_backends(std::ostream& out)
     config.ring_bytes = 1u << 16;
     config.probe_only = true;  // a module loaded just for this look is unloaded again
     config.env = read_env_settings();
+    config.facts = facts_for(config);
     const char* first_working = nullptr;  // what -b auto would pick
     for (const Candidate& c : {kBpf, kKmod}) {
         try {

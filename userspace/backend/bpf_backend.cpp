@@ -282,7 +282,8 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
     if (std::string caps = missing_bpf_capabilities(); !caps.empty())
         throw BackendError("eBPF backend: " + caps);
 
-    const KernelFacts facts = probe_kernel_facts();
+    const std::shared_ptr<const KernelFacts> probed = facts_for(config);
+    const KernelFacts& facts = *probed;
     const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach);
     // Candidates for the state, best first.
     std::vector<StateStore> stores;

@@ -335,7 +335,8 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
 
     // Look first: refuse before touching the module.  A prototype BTF shows
     // but this hypertrace does not know is refused.
-    const KernelFacts facts = probe_kernel_facts();
+    const std::shared_ptr<const KernelFacts> probed = facts_for(cfg);
+    const KernelFacts& facts = *probed;
     const TracepointPrototypes& protos = facts.prototypes.value;
     const ExitReasonLocation& reason = facts.exit_reason.value;
     if (!protos.known() && (!protos.exit_params.empty() || !protos.entry_params.empty()))
