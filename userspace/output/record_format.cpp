@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "output/exit_reasons.h"
@@ -334,40 +335,23 @@ class TextWriter : public BufferedWriter {
 public:
     TextWriter(std::ostream& out, const TimeBase& tb) : BufferedWriter(out), tb_(tb)
     {
-        char* start = begin_record();
-        char* p = start;
-        char* f;
-        f = p;
-        p = tb_.wall_clock ? put(p, "TIME") : put(p, "TIME(s)");
-        p = pad_to(f, p, kWTime);
-        *p++ = ' ';
-        f = p;
-        p = put(p, "PID");
-        p = pad_to(f, p, kWPid);
-        *p++ = ' ';
-        f = p;
-        p = put(p, "TID");
-        p = pad_to(f, p, kWTid);
-        *p++ = ' ';
-        f = p;
-        p = put(p, "VCPU");
-        p = pad_to(f, p, kWVcpu);
-        *p++ = ' ';
-        f = p;
-        p = put(p, "NR");
-        p = pad_to(f, p, kWNr);
-        *p++ = ' ';
-        static const char* const kArgs[] = {"A0", "A1", "A2", "A3"};
-        for (const char* a : kArgs) {
-            f = p;
-            p = put(p, a, 2);
-            p = pad_to(f, p, kWArg);
+        char* p = begin_record();
+        // A heading, left-aligned and padded to its column's width, then the
+        // separator: as write() lays out the values.
+        auto column = [&p](std::string_view name, std::size_t width) {
+            char* f = p;
+            p = put(p, name.data(), name.size());
+            p = pad_to(f, p, width);
             *p++ = ' ';
-        }
-        f = p;
-        p = put(p, "REASON");
-        p = pad_to(f, p, kWReason);
-        *p++ = ' ';
+        };
+        column(tb_.wall_clock ? "TIME" : "TIME(s)", kWTime);
+        column("PID", kWPid);
+        column("TID", kWTid);
+        column("VCPU", kWVcpu);
+        column("NR", kWNr);
+        for (const char* a : {"A0", "A1", "A2", "A3"})
+            column(a, kWArg);
+        column("REASON", kWReason);
         // 32 readable bytes each, as put_right reads.
         static const char kExitHc[32] = "EXIT>HC(us)", kHcEnt[32] = "HC>ENT(us)", kLat[32] = "LAT(us)";
         p = put_right(p, kExitHc, kExitHc + std::strlen(kExitHc), kWExitHc);
