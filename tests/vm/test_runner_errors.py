@@ -33,7 +33,7 @@ def expect(args, code, words, env=None):
 
 
 check("unknown --kernel -> 90, names the choices",
-      expect(["--kernel", "5.4", "--", "true"], EX_USAGE, ["unknown --kernel '5.4'", "6.1", "6.12"]))
+      expect(["--kernel", "5.4", "--", "true"], EX_USAGE, ["unknown --kernel '5.4'", "5.10", "6.1", "6.12", "bpo", "sid"]))
 check("missing COMMAND -> 90", expect(["--kernel", "6.1"], EX_USAGE, ["COMMAND"]))
 check("qemu absent -> 90, names the package",
       expect(["--", "true"], EX_USAGE, ["not found", "qemu-system-x86"],
