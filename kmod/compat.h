@@ -7,7 +7,7 @@
  * with in CI (Debian 11's 5.10).  Every branch below is compiled in CI
  * (tests/vm/kmod/: build-testbed-modules, build-in-root) against Debian's
  * headers of 5.10 (bullseye, gcc-10), 6.1 and 6.1-rt (bookworm, gcc-12), 6.12
- * (bookworm), 7.3 (trixie-backports, gcc-14) and sid's 7.x:
+ * (bookworm), 7.3 (trixie-backports, gcc-14) and 7.2 (sid, gcc-16):
  *
  *  ht_vm_flags_clear()   vm_flags became read-only outside helpers in 6.3:
  *                        5.10 and 6.1 compile the store, 6.12 and 7.x
@@ -24,7 +24,7 @@
  * access_ok() without a type (5.0), the tracepoint module notifier (3.15),
  * and tracepoint_synchronize_unregister() to wait for running probes,
  * whatever protects them (include/linux/tracepoint.h: preemption disabled
- * in 5.10 to 6.12, SRCU-fast and preemptible in 7.3).
+ * in 5.10 to 6.12, SRCU-fast and preemptible in 7.2 and 7.3).
  *
  * HT_PROBE_*: the tracepoint prototypes of 5.10 and later
  * (arch/x86/kvm/trace.h).  They are all compiled on every kernel: the right
