@@ -15,7 +15,7 @@ for abi in "$@"; do
     fi
     rm -rf "$build/kmod-$abi"
     t0=$SECONDS
-    make -s -C "$top/kmod" KDIR="$kdir" OUT="$build/kmod-$abi" >&2
+    make -s -j"$(nproc)" -C "$top/kmod" KDIR="$kdir" OUT="$build/kmod-$abi" >&2
     echo "kmod $abi (on this host): $build/kmod-$abi/hypertrace.ko:" \
         "$("$top/tests/vm/kmod/describe-build" "$build/kmod-$abi" "$abi"); make $((SECONDS - t0)) s" >&2
 done
