@@ -12,14 +12,16 @@
  *
  * What the probes may assume about where they run (include/linux/tracepoint.h
  * and KVM's callers):
- *  - kvm_exit and kvm_entry fire in the vendor's vcpu_run, between VM exit
- *    and the next VM entry, with interrupts off, on every kernel and
- *    preemption model: these probes are never preempted nor migrated.
+ *  - kvm_entry fires just before VM entry, with interrupts off, on every
+ *    kernel and preemption model: its probe (the only one that emits) is
+ *    never preempted nor migrated.  kvm_exit fires right after VM exit,
+ *    interrupts off, on current kernels (7.x: in the vendor's vcpu_run);
+ *    5.10's SVM fires it from its exit handler, interrupts on.
  *  - kvm_hypercall fires from the exit handler, with interrupts on.  Up to
  *    6.12 the tracepoint disables preemption around its probes, PREEMPT_RT
- *    included (Debian's 6.1-rt has the same tracepoint.h as 6.1); in 7.x it
- *    runs them under SRCU-fast only, so this probe can be preempted and
- *    migrated to another CPU midway.
+ *    included (Debian's 6.1-rt has the same tracepoint.h as 6.1); 7.2's and
+ *    7.3's run them under SRCU-fast only, so this probe can be preempted
+ *    and migrated to another CPU midway.
  * Hence: no per-CPU data is held across an instruction (the counters are
  * this_cpu_add(), one preemption-safe read-modify-write; nothing else is
  * per CPU), the state is the thread's own (its exit, hypercall and entry
