@@ -37,8 +37,9 @@
  *            EINVAL  a known command number with another size or direction;
  *                    an out-of-range field; a non-zero reserved field (so
  *                    they can be given a meaning later without a version
- *                    bump); START before SET_CONFIG; AGG_TAKE outside
- *                    summary mode
+ *                    bump); START before SET_CONFIG; START with
+ *                    HT_ENTRY_PROTO_VCPU_ID (<= 5.9, below the module's
+ *                    minimum, kmod/compat.h); AGG_TAKE outside summary mode
  *            EFAULT  bad pointer (the argument, or AGG_TAKE's entries)
  *            EBUSY   SET_CONFIG, SET_REASON or START while running;
  *                    SET_CONFIG with another ring size once the ring exists

@@ -5,8 +5,10 @@
  *
  * Two generations of a bounded key table.  Probes add to the generation
  * `cur` names; HT_IOC_AGG_TAKE flips `cur`, waits until no probe still
- * writes the old generation (ht_synchronize_probes(): probes run with
- * preemption disabled), then copies the old one out and clears it.  Every
+ * writes the old generation (tracepoint_synchronize_unregister(): whatever
+ * the kernel runs probes under, preemption disabled up to 6.12 or SRCU-fast
+ * in 7.x, it waits for every probe that started before), then copies the
+ * old one out and clears it.  Every
  * hypercall is in exactly one take: lossless.  A generation is only made
  * current again once it is empty (`pending` is clear).
  *
@@ -21,8 +23,8 @@
  * a full table of agg_keys slots (9.5 KB apart) from kvm_entry, which runs
  * with interrupts off.  A key is claimed with cmpxchg of the slot state
  * FREE -> BUSY, the key stored, then READY published with release order; a
- * prober that meets BUSY waits for READY (the claimer is a probe with
- * preemption disabled, a few stores from done), but at most
+ * prober that meets BUSY waits for READY (the claimer is the kvm_entry
+ * probe, which KVM calls with interrupts off, a few stores from done), but at most
  * HT_AGG_BUSY_SPINS times: a claimer interrupted by an NMI, or preempted in
  * a guest kernel's vCPU, must not stall this probe either, so a wait that
  * runs out is "no room" too (never "skip the slot": the BUSY slot may be
@@ -54,6 +56,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
@@ -246,7 +249,7 @@ long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t, bool running)
 	if (t->flags || t->reserved || !t->capacity)
 		return -EINVAL;
 	dst = (struct ht_ioc_agg_entry __user *)(uintptr_t)t->entries;
-	if (!ht_access_ok(dst, (size_t)t->capacity * sizeof(*dst)))
+	if (!access_ok(dst, (size_t)t->capacity * sizeof(*dst)))
 		return -EFAULT;
 
 	if (!agg->pending) {
@@ -255,7 +258,7 @@ long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t, bool running)
 		 * runs (ht_attach_stop() synchronized). */
 		WRITE_ONCE(agg->cur, agg->cur ^ 1);
 		if (running)
-			ht_synchronize_probes();
+			tracepoint_synchronize_unregister();
 		agg->pending = true;
 	}
 	old = agg->gen[(agg->cur ^ 1) & 1];

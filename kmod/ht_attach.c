@@ -112,7 +112,7 @@ static void ht_attach_module(struct module *mod)
 		const char *name = ht_tps[ht_attach_order[k]].name;
 
 		for (i = 0; i < mod->num_tracepoints; i++) {
-			struct tracepoint *tp = ht_tp_deref(
+			struct tracepoint *tp = tracepoint_ptr_deref(
 				mod->tracepoints_ptrs + i);
 
 			if (!strcmp(tp->name, name))

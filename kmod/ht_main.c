@@ -13,6 +13,7 @@
  * ring once no mapping is left.
  */
 #include <linux/atomic.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -53,7 +54,7 @@ static int ht_open(struct inode *inode, struct file *file)
 	 * a container's device node must not let an unprivileged process see
 	 * every VM's hypercalls, as perf and BPF tracing would not.
 	 */
-	if (!ht_perfmon_capable())
+	if (!perfmon_capable())
 		return -EPERM;
 	if (atomic_cmpxchg(&ht_dev_open, 0, 1))
 		return -EBUSY;
@@ -184,6 +185,9 @@ static long ht_start(const struct ht_ioc_start *s)
 		return -EINVAL;
 	if (exit_proto >= HT_EXIT_PROTO_MAX ||
 	    entry_proto >= HT_ENTRY_PROTO_MAX)
+		return -EINVAL;
+	/* kvm_entry(vcpu_id) is <= 5.9's, older than the module (compat.h). */
+	if (entry_proto == HT_ENTRY_PROTO_VCPU_ID)
 		return -EINVAL;
 	ht_guess_protos(&g_exit, &g_entry, &g_src);
 	if (exit_proto == HT_EXIT_PROTO_AUTO)

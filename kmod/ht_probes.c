@@ -9,10 +9,35 @@
  * Work per exit: one clock read, a slot found by hash, a few stores; the
  * vendor exit reason, the hypercall's clock read and the vcpu_id are only
  * read for a wanted hypercall.
+ *
+ * What the probes may assume about where they run (include/linux/tracepoint.h
+ * and KVM's callers):
+ *  - kvm_entry fires just before VM entry, with interrupts off, on every
+ *    kernel and preemption model: its probe (the only one that emits) is
+ *    never preempted nor migrated.  kvm_exit fires right after VM exit,
+ *    interrupts off, on current kernels (7.x: in the vendor's vcpu_run);
+ *    5.10's SVM fires it from its exit handler, interrupts on.
+ *  - kvm_hypercall fires from the exit handler, with interrupts on.  Up to
+ *    6.12 the tracepoint disables preemption around its probes, PREEMPT_RT
+ *    included (Debian's 6.1-rt has the same tracepoint.h as 6.1); 7.2's and
+ *    7.3's run them under SRCU-fast only, so this probe can be preempted
+ *    and migrated to another CPU midway.
+ * Hence: no per-CPU data is held across an instruction (the counters are
+ * this_cpu_add(), one preemption-safe read-modify-write; nothing else is
+ * per CPU), the state is the thread's own (its exit, hypercall and entry
+ * are serialized by the thread itself, preempted or not), the only locks
+ * are raw spinlocks taken with interrupts off for a few stores (ring
+ * reserve, summary values; raw: they stay spinning locks on PREEMPT_RT),
+ * the reader's wakeup is an irq_work (on PREEMPT_RT run from a thread,
+ * where the waitqueue's sleeping lock is allowed), and whoever waits for
+ * probes uses tracepoint_synchronize_unregister(), which waits for
+ * whatever the kernel runs them under.
  */
+#include <linux/ktime.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
+#include <linux/uaccess.h>
 
 #include "compat.h"
 #include "ht_kmod.h"
@@ -22,17 +47,15 @@ struct ht_trace_cfg ht_cfg;
 
 /* ---- the hot path's hooks (common/ht_hot_path.h) ----------------------- */
 
-/* One event's context: the vCPU it is about (NULL: not known) and, at an
- * entry of the (vcpu_id) prototype, its vcpu_id. */
+/* One event's context: the vCPU it is about (NULL: not known). */
 struct ht_env {
 	struct kvm_vcpu *vcpu;
-	u32 vcpu_id;
 };
 
 /*
- * Probes run with preemption disabled, and no interrupt handler touches
- * these counters (the tracepoints fire on vCPU threads only): one add to
- * this CPU's array.
+ * One add to this CPU's array: this_cpu_add() is a single instruction on
+ * x86, safe against preemption (the kvm_hypercall probe may be preempted on
+ * 7.x) and interrupts (none touches these counters anyway).
  */
 static __always_inline void ht_env_count(struct ht_env *e, int counter,
 					 u64 delta)
@@ -42,7 +65,7 @@ static __always_inline void ht_env_count(struct ht_env *e, int counter,
 
 static __always_inline u64 ht_env_now(struct ht_env *e)
 {
-	return ht_ktime_ns();
+	return ktime_get_ns();
 }
 
 /* The thread as BPF's bpf_get_current_pid_tgid() gives it. */
@@ -77,19 +100,21 @@ static int ht_env_read_reason(struct ht_env *e, u8 isa, u32 *reason)
 	vendor = (const u8 *)e->vcpu - r->vcpu_off;
 	p = vendor;
 	if (r->ptr_off != HT_REASON_NO_PTR) {
-		if (ht_read_kernel(&p, vendor + r->ptr_off, sizeof(p)) || !p)
+		if (copy_from_kernel_nofault(&p, vendor + r->ptr_off,
+					     sizeof(p)) ||
+		    !p)
 			return 0;
 	}
 	if (r->reason_size == 8) {
 		u64 v;
 
-		if (ht_read_kernel(&v, p + r->reason_off, sizeof(v)))
+		if (copy_from_kernel_nofault(&v, p + r->reason_off, sizeof(v)))
 			return 0;
 		*reason = (u32)v; /* as svm_get_exit_info() */
 	} else {
 		u32 v;
 
-		if (ht_read_kernel(&v, p + r->reason_off, sizeof(v)))
+		if (copy_from_kernel_nofault(&v, p + r->reason_off, sizeof(v)))
 			return 0;
 		*reason = v;
 	}
@@ -104,7 +129,7 @@ static __always_inline u64 ht_env_vcpu_run(struct ht_env *e)
 
 static __always_inline u32 ht_env_vcpu_id(struct ht_env *e)
 {
-	return e->vcpu ? (u32)e->vcpu->vcpu_id : e->vcpu_id;
+	return e->vcpu ? (u32)e->vcpu->vcpu_id : HT_VCPU_UNKNOWN;
 }
 
 /*
@@ -166,7 +191,7 @@ static __always_inline void ht_on_exit(struct kvm_vcpu *vcpu, u32 reason,
 
 	if (unlikely(!tid))
 		return; /* key 0 means a free slot */
-	now = ht_ktime_ns();
+	now = ktime_get_ns();
 	s = ht_vt_get(ht_states.slots, sizeof(*s), ht_states.mask, tid, now,
 		      ht_states.steal_after_ns, &evicted);
 	ht_hp_exit(&e, s ? &s->sm : NULL, evicted, now, reason, isa,
@@ -186,10 +211,9 @@ static void ht_on_hypercall(unsigned long nr, unsigned long a0,
 	ht_hp_hypercall(&e, s, &ht_cfg.filter, nr, a0, a1, a2, a3);
 }
 
-/* vcpu_id: the argument (<= 5.9), or read from vcpu when one is given. */
-static __always_inline void ht_on_entry(struct kvm_vcpu *vcpu, u32 vcpu_id)
+static __always_inline void ht_on_entry(struct kvm_vcpu *vcpu)
 {
-	struct ht_env e = { .vcpu = vcpu, .vcpu_id = vcpu_id };
+	struct ht_env e = { .vcpu = vcpu };
 
 	ht_hp_entry(&e, ht_state_find(), &ht_cfg.filter);
 }
@@ -211,25 +235,18 @@ static HT_PROBE_EXIT_VCPU_ISA(ht_probe_exit_vcpu_isa)
 	ht_on_exit(vcpu, 0, (u8)isa);
 }
 
-static HT_PROBE_ENTRY_VCPU_ID(ht_probe_entry_vcpu_id)
-{
-	if (ht_pid_unwanted())
-		return;
-	ht_on_entry(NULL, vcpu_id);
-}
-
 static HT_PROBE_ENTRY_VCPU(ht_probe_entry_vcpu)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_entry(vcpu, HT_VCPU_UNKNOWN);
+	ht_on_entry(vcpu);
 }
 
 static HT_PROBE_ENTRY_VCPU_FORCE(ht_probe_entry_vcpu_force)
 {
 	if (ht_pid_unwanted())
 		return;
-	ht_on_entry(vcpu, HT_VCPU_UNKNOWN);
+	ht_on_entry(vcpu);
 }
 
 static HT_PROBE_HYPERCALL(ht_probe_hypercall)
@@ -250,14 +267,9 @@ void *ht_probe_for(enum ht_tp tp)
 	case HT_TP_HYPERCALL:
 		return (void *)ht_probe_hypercall;
 	case HT_TP_ENTRY:
-		switch (ht_cfg.entry_proto) {
-		case HT_ENTRY_PROTO_VCPU_ID:
-			return (void *)ht_probe_entry_vcpu_id;
-		case HT_ENTRY_PROTO_VCPU:
-			return (void *)ht_probe_entry_vcpu;
-		default:
-			return (void *)ht_probe_entry_vcpu_force;
-		}
+		return ht_cfg.entry_proto == HT_ENTRY_PROTO_VCPU ?
+			       (void *)ht_probe_entry_vcpu :
+			       (void *)ht_probe_entry_vcpu_force;
 	default:
 		return NULL;
 	}

@@ -5,8 +5,9 @@
  * No lock, no allocation: a slot is found with a multiply, a mask and up to
  * HT_VT_PROBES compares; a new thread claims a free slot with cmpxchg.  A
  * thread's own events are serialized by the thread (exit, hypercall and
- * entry of one KVM_RUN iteration run on it, each with preemption disabled),
- * so only the claim is atomic.  There is no exported task-exit hook: slots
+ * entry of one KVM_RUN iteration run on it, one after the other, even where
+ * the hypercall probe is preemptible: ht_probes.c), so only the claim is
+ * atomic.  There is no exported task-exit hook: slots
  * are never freed; one whose owner has not exited for state_steal_after_ms is
  * taken over by a thread whose window is full (HT_CNT_EVICTED), and a thread
  * that finds its window full of live owners has no state (HT_CNT_NO_STATE;

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""In-guest test (testbed, 6.1 and 6.12): the eBPF and the module backend,
-tracing ONE workload run at the same time (they attach independently), report
-the same records field by field, exit reason included, apart from the
-timestamps and the host CPU; and both equal hcgen's ground truth."""
+"""In-guest test (testbed, every kernel of the matrix): the eBPF and the
+module backend, tracing ONE workload run at the same time (they attach
+independently), report the same records field by field, exit reason
+included, apart from the timestamps and the host CPU; and both equal hcgen's
+ground truth.  The log says how each backend traced (its "using" line: the
+prototypes, from BTF or the module's compile-time guess, and the state)."""
 
 import os
 import sys
@@ -32,6 +34,8 @@ def run_both(*args, schedule):
     finally:
         out_kmod = kmod.stop()
         out_bpf = bpf.stop()
+    for t in (bpf, kmod):
+        log(f"     {t.stderr().splitlines()[0]}")
     return truth, parse_json_lines(out_bpf), parse_json_lines(out_kmod), bpf.totals(), kmod.totals()
 
 

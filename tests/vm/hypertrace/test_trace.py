@@ -30,6 +30,9 @@ def trace(name, *args, schedule=SCHEDULE, env=None):
 
 def all_numbers():
     t, truth, out = trace("all", "-f", "json")
+    # The "using" line: backend, prototypes (BTF or the module's compile-time
+    # guess), state store; the test log says what this kernel was traced with.
+    log(f"     {t.stderr().splitlines()[0]}")
     if BACKEND == "bpf":
         # The fast path is what -b auto picks on these kernels: the slot
         # table, and BTF-typed raw tracepoints where bpf/ has them.

@@ -14,6 +14,8 @@ for abi in "$@"; do
         exit 1
     fi
     rm -rf "$build/kmod-$abi"
-    make -s -C "$top/kmod" KDIR="$kdir" OUT="$build/kmod-$abi" >&2
-    echo "built $build/kmod-$abi/hypertrace.ko" >&2
+    t0=$SECONDS
+    make -s -j"$(nproc)" -C "$top/kmod" KDIR="$kdir" OUT="$build/kmod-$abi" >&2
+    echo "kmod $abi (on this host): $build/kmod-$abi/hypertrace.ko:" \
+        "$("$top/tests/vm/kmod/describe-build" "$build/kmod-$abi" "$abi"); make $((SECONDS - t0)) s" >&2
 done

@@ -14,7 +14,9 @@
 //       Bad ioctls, mmaps and opens get errors, not crashes.
 //   kmod_client detect
 //       Prints the kernel facts the module backend starts from
-//       (userspace/kernel/kernel_facts.h): prototypes and exit-reason offsets.
+//       (userspace/kernel/kernel_facts.h): prototypes and exit-reason offsets,
+//       and, if the module is loaded, its compile-time guess of the
+//       prototypes (HT_IOC_INFO; -1 if /dev/hypertrace cannot be opened).
 //   kmod_client locktest SECONDS -- CMD...
 //       Summary mode, tracing every process while CMD (a workload) runs:
 //       one thread takes the statistics (HT_IOC_AGG_TAKE) into freshly
@@ -45,6 +47,7 @@
 
 #include "backend/kmod_backend.h"
 #include "kernel/kernel_facts.h"
+#include "util/unique_fd.h"
 
 extern "C" {
 #include "ht_hist.h"
@@ -517,11 +520,20 @@ int cmd_detect()
     const KernelFacts k = probe_kernel_facts();
     const TracepointPrototypes& p = k.prototypes.value;
     const ht_ioc_reason& r = k.exit_reason.value.offsets;
+    long long guess_exit = -1, guess_entry = -1, guess_source = -1;
+    const hypertrace::UniqueFd dev(open(HT_DEVICE_PATH, O_RDWR | O_CLOEXEC));
+    ht_ioc_info info{};
+    if (dev.get() >= 0 && ioctl(dev.get(), HT_IOC_INFO, &info) == 0) {
+        guess_exit = info.guess_exit_proto;
+        guess_entry = info.guess_entry_proto;
+        guess_source = info.guess_source;
+    }
     std::printf(
         "{\"exit_proto\":%u,\"entry_proto\":%u,\"reason_isa\":%u,"
         "\"vcpu_off\":%u,\"ptr_off\":%u,\"reason_off\":%u,\"reason_size\":%u,"
-        "\"running_vcpu\":%d}\n",
-        p.exit, p.entry, r.isa, r.vcpu_off, r.ptr_off, r.reason_off, r.reason_size, k.running_vcpu.value);
+        "\"running_vcpu\":%d,\"guess_exit\":%lld,\"guess_entry\":%lld,\"guess_source\":%lld}\n",
+        p.exit, p.entry, r.isa, r.vcpu_off, r.ptr_off, r.reason_off, r.reason_size, k.running_vcpu.value, guess_exit,
+        guess_entry, guess_source);
     std::fprintf(stderr, "%s\n%s\n%s\n%s\n", k.prototypes.how.c_str(), k.exit_reason.how.c_str(),
                  k.running_vcpu.how.c_str(), k.kvm_events_dir.how.c_str());
     return 0;

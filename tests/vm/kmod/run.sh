@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # Host side: build hypertrace.ko for the testbed kernel(s) against their
-# Debian headers, build the test client, boot each kernel and run
-# test_kmod.sh in it.   tests/vm/kmod/run.sh [6.1] [6.12]   (default both)
+# Debian headers (build-testbed-modules: on this host or in a root of the
+# kernel's release), build the test client, boot each kernel and run
+# test_kmod.sh in it.
+#   tests/vm/kmod/run.sh [KERNEL...]   (5.10 6.1 6.12 bpo sid; default 6.1 6.12)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$top"

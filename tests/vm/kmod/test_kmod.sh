@@ -62,6 +62,17 @@ grep -q '^kvm .* 1 kvm_amd' /proc/modules && ok "kvm not pinned by hypertrace" |
 
 sub badioctl "$client" badioctl
 
+# The prototypes every record below is traced with (BTF, or the module's
+# compile-time guess where kvm has no BTF), and the guess proven against BTF.
+"$client" detect >"$out/detect.json" 2>"$out/detect.err"
+sed "s/^/  [detect] /" "$out/detect.err"
+res=$(python3 "$(dirname "$0")/check_protos.py" "$out/detect.json")
+read -r exit_proto guess_line <<<"$res"
+case $guess_line in
+ok\ *) ok "prototypes: ${guess_line#ok }" ;;
+*) bad "prototypes: ${guess_line#bad }" ;;
+esac
+
 # open() needs CAP_PERFMON or CAP_SYS_ADMIN whatever the device mode says.
 open_result() { # prints ok or the errno name of open(/dev/hypertrace, O_RDWR)
     "$@" python3 -c '
@@ -94,9 +105,15 @@ sub nr43-check python3 "$check" "$out/nr43.jsonl" "$out/nr43.jsonl.truth" --nr 4
 record vcpu1 --vcpu 1 --hypercall-only --min-latency 0 -- "$hcgen" schedule --vcpus 2 --calls 42x200 --noise 1
 sub vcpu1-check python3 "$check" "$out/vcpu1.jsonl" "$out/vcpu1.jsonl.truth" --vcpu 1
 
-# Without exit-reason offsets (>= 5.16): every record says "reason unknown".
+# Without exit-reason offsets: with kvm_exit(vcpu, isa) (>= 5.16) every record
+# says "reason unknown"; with kvm_exit(exit_reason, vcpu, isa) (5.10) the
+# reason is the probe's argument and the records keep it.
 record noreason --no-reason -- "$hcgen" schedule --vcpus 1 --calls 42x100
-sub noreason-check python3 "$check" "$out/noreason.jsonl" "$out/noreason.jsonl.truth" --reason-unknown
+if [ "$exit_proto" = 1 ]; then
+    sub noreason-check python3 "$check" "$out/noreason.jsonl" "$out/noreason.jsonl.truth"
+else
+    sub noreason-check python3 "$check" "$out/noreason.jsonl" "$out/noreason.jsonl.truth" --reason-unknown
+fi
 
 # A one-page ring nobody reads while the workload runs: it fills, the rest is
 # dropped and counted; records wrap across the end of the data area.
