@@ -1163,7 +1163,7 @@ static int cmd_schedule(int argc, char **argv)
 		if (mask < 0 || !(mask & (1 << KVM_HC_MAP_GPA_RANGE)) ||
 		    ioctl(vm.vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
 			msg("--abandon: this KVM cannot forward KVM_HC_MAP_GPA_RANGE to userspace "
-			    "(KVM_CAP_EXIT_HYPERCALL mask %d%s%s): it needs Linux 5.18 or later",
+			    "(KVM_CAP_EXIT_HYPERCALL mask %d%s%s): it needs Linux 5.14 or later",
 			    mask, errno ? ", " : "",
 			    errno ? strerror(errno) : "");
 			return EX_NOKVM;
