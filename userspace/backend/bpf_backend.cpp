@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backend/bpf_attach_plan.h"
+#include "backend/libbpf_log.h"
 #include "kernel/kernel_facts.h"
 #include "util/unique_fd.h"
 
@@ -46,18 +47,34 @@ int collect_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list
 {
     if (level == LIBBPF_DEBUG)
         return 0;
-    char buf[1024];
-    std::vsnprintf(buf, sizeof buf, fmt, args);
-    libbpf_log() += buf;
+    // A verifier log comes as one message of any size (its reason at the
+    // end): measure, then format it whole.
+    va_list measure;
+    va_copy(measure, args);
+    const int n = std::vsnprintf(nullptr, 0, fmt, measure);
+    va_end(measure);
+    if (n <= 0)
+        return 0;
+    std::string& log = libbpf_log();
+    const std::size_t at = log.size();
+    log.resize(at + static_cast<std::size_t>(n) + 1);
+    std::vsnprintf(&log[at], static_cast<std::size_t>(n) + 1, fmt, args);
+    log.resize(at + static_cast<std::size_t>(n));
     return 0;
 }
 
+// libbpf's messages for the user, each verifier log cut to its end
+// (libbpf_log.h).
 std::string with_libbpf_log(std::string msg)
 {
     if (!libbpf_log().empty())
-        msg += "\nlibbpf said:\n" + libbpf_log();
+        msg += "\nlibbpf said:\n" + libbpf_log_for_user(libbpf_log());
     return msg;
 }
+
+// A BackendError's first line: what failed and, for a refused program, the
+// verifier's reason (the rest is libbpf's log).
+std::string first_line(const std::string& msg) { return msg.substr(0, msg.find('\n')); }
 
 struct SkelDeleter {
     void operator()(hypertrace_bpf* s) const { hypertrace_bpf__destroy(s); }
@@ -218,6 +235,10 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
         std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
         if (err == -EPERM || err == -EACCES)
             msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
+        // The verifier's reason on the first line, which fallback notes
+        // and the "using" line quote.
+        if (const std::string why = verifier_reason(libbpf_log()); !why.empty())
+            msg += ": the verifier rejected " + why;
         skel_.reset();
         throw BackendError(with_libbpf_log(msg));
     }
@@ -262,7 +283,7 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
             const std::string why = c.why.empty() ? used.describe() : c.why;
             if (i == 0)
                 return why;
-            return why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
+            return why + " (" + failed_labels + " ones failed: " + first_line(last_error) + ")";
         } catch (const BackendError& e) {
             if (i + 1 == choices.size())
                 throw;
@@ -324,8 +345,7 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
             if (i + 1 == stores.size())
                 throw;
             const std::string first = e.what();
-            failures += std::string(" (") + store_name(store) +
-                        " failed: " + first.substr(0, std::min<std::size_t>(first.find('\n'), 160)) + ")";
+            failures += std::string(" (") + store_name(store) + " failed: " + first_line(first) + ")";
             libbpf_log().clear();
         }
     }
