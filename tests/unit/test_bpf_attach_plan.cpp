@@ -283,12 +283,31 @@ TEST(BpfAttachPlan, LayoutRefusals)
     EXPECT_EQ(l.entry_vcpu_id, 9u);
 }
 
+TEST(BpfAttachPlan, PreemptibleTracepointsKeepKvmHypercallClassic)
+{
+    // 7.x: tracepoints leave preemption on; kvm_hypercall fires preemptible.
+    KernelFacts k = facts_6_1();
+    k.preemptible_tracepoints = {true, "a raw tracepoint program on sched_process_fork saw preempt_count 0x0"};
+    const std::vector<AttachChoice> c = attach_choices(k, "");
+    ASSERT_EQ(c.size(), 3u);
+    const AttachPlan& p = c[0].plan;
+    EXPECT_EQ(p.exit, Attach::Btf);  // kvm_exit and kvm_entry fire with interrupts off
+    EXPECT_EQ(p.hypercall, Attach::Classic);
+    EXPECT_EQ(p.entry, Attach::Btf);
+    EXPECT_EQ(p.describe(),
+              "kvm_exit btf (reason read from vcpu_svm in kvm_amd at a wanted hypercall), kvm_hypercall classic (a "
+              "raw program would run preemptible here and lose the runs the kernel skips: a raw tracepoint program "
+              "on sched_process_fork saw preempt_count 0x0), kvm_entry btf tracepoint; classic records read by "
+              "CO-RE (kvm module BTF)");
+    // Forced raw keeps it classic too: raw is not exact there.
+    EXPECT_EQ(attach_choices(k, "raw")[0].plan.hypercall, Attach::Classic);
+}
+
 TEST(BpfAttachPlan, FormatHypercallMakesKvmExitClassic)
 {
     // kvm_hypercall's *_fmt program cannot take the raw exit's vCPU.
     KernelFacts k = facts_6_1();
-    k.prototypes.value.hypercall = false;  // a kvm_hypercall prototype it does not know
-    k.prototypes.value.hypercall_params = "pii";
+    k.preemptible_tracepoints.value = true;
     const std::vector<AttachChoice> c = attach_choices(k, "", "format");
     EXPECT_EQ(c[0].plan.exit, Attach::Classic);
     EXPECT_EQ(c[0].plan.hypercall, Attach::Classic);

@@ -70,8 +70,15 @@ AttachPlan plan_for(const KernelFacts& k, Attach raw)
 {
     AttachPlan plan;
     const TracepointPrototypes& p = k.prototypes.value;
-    if (p.hypercall)
+    // kvm_hypercall fires preemptible (kvm_emulate_hypercall()): a raw
+    // program on it runs preemptible where tracepoints leave preemption on,
+    // and the kernel skips its runs that start while another is preempted.
+    // The classic path disables preemption (include/trace/perf.h).
+    if (p.hypercall && !k.preemptible_tracepoints.value)
         plan.hypercall = raw;
+    else if (p.hypercall)
+        plan.hypercall_how = "a raw program would run preemptible here and lose the runs the kernel skips: " +
+                             k.preemptible_tracepoints.how;
     if (p.entry == HT_ENTRY_PROTO_VCPU || p.entry == HT_ENTRY_PROTO_VCPU_FORCE) {
         plan.entry = raw;
         plan.entry_args = HT_RAW_ENTRY_VCPU;

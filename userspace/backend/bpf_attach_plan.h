@@ -37,7 +37,8 @@ struct AttachPlan {
     Attach exit = Attach::Classic, hypercall = Attach::Classic, entry = Attach::Classic;
     unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
     unsigned entry_args = HT_RAW_ENTRY_VCPU;
-    std::string exit_how;  // how kvm_exit finds the reason, for detail()
+    std::string exit_how;       // how kvm_exit finds the reason, for detail()
+    std::string hypercall_how;  // why kvm_hypercall is classic where it could be raw
     // How the classic programs read their records (when any is classic).
     bool fields_from_format = false;  // else CO-RE
     ht_tp_layout layout{};            // with fields_from_format
@@ -57,7 +58,8 @@ struct AttachPlan {
     {
         auto mode = [](Attach a) { return a == Attach::Btf ? "btf" : a == Attach::Raw ? "raw" : "classic"; };
         std::string d = std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " +
-                        mode(hypercall) + ", kvm_entry " + mode(entry) + " tracepoint";
+                        mode(hypercall) + (hypercall_how.empty() ? "" : " (" + hypercall_how + ")") + ", kvm_entry " +
+                        mode(entry) + " tracepoint";
         if (any_classic() && !fields_how.empty())
             d += "; classic records read " + fields_how;
         return d;

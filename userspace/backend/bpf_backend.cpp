@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 
 #include "backend/bpf_attach_plan.h"
 #include "backend/libbpf_log.h"
+#include "backend/preempt_probe.h"
 #include "kernel/kernel_facts.h"
 #include "util/unique_fd.h"
 
@@ -117,6 +119,40 @@ void wait_for_running_programs()
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
+// While a thread reads or changes a BPF map, the kernel holds its CPU's BPF
+// context (bpf_disable_instrumentation(), kernel/bpf/syscall.c), and skips a
+// classic tracepoint program that fires on that CPU meanwhile
+// (trace_call_bpf(), kernel/trace/bpf_trace.c; only a recursion-miss count
+// says so).  A vCPU thread gets there only by preempting the reader inside
+// the syscall, which kernels with full or lazy preemption do.  SCHED_FIFO
+// keeps normal tasks, vCPU threads among them, from preempting the reader
+// while it takes the --summary tables.  Best effort: without CAP_SYS_NICE
+// nothing changes.
+class UnpreemptedByVcpus {
+public:
+    explicit UnpreemptedByVcpus(bool wanted)
+    {
+        if (!wanted || ::sched_getparam(0, &old_param_) != 0)
+            return;
+        old_policy_ = ::sched_getscheduler(0);
+        const sched_param fifo{1};
+        changed_ = old_policy_ >= 0 && old_policy_ != SCHED_FIFO && old_policy_ != SCHED_RR &&
+                   ::sched_setscheduler(0, SCHED_FIFO, &fifo) == 0;
+    }
+    ~UnpreemptedByVcpus()
+    {
+        if (changed_)
+            ::sched_setscheduler(0, old_policy_, &old_param_);
+    }
+    UnpreemptedByVcpus(const UnpreemptedByVcpus&) = delete;
+    UnpreemptedByVcpus& operator=(const UnpreemptedByVcpus&) = delete;
+
+private:
+    sched_param old_param_{};
+    int old_policy_ = -1;
+    bool changed_ = false;
+};
+
 class BpfBackend final : public Backend {
 public:
     explicit BpfBackend(const BackendConfig& config);
@@ -127,6 +163,7 @@ public:
     Counters counters() const override;
     std::vector<AggregateEntry> take_aggregates() override;
     void stop() override;
+    std::uint64_t skipped_by_kernel() const override;
     std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_ + cold_note_; }
 
 private:
@@ -333,11 +370,15 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
     if (std::string caps = missing_bpf_capabilities(); !caps.empty())
         throw BackendError("eBPF backend: " + caps);
 
-    const std::shared_ptr<const KernelFacts> probed = facts_for(config);
-    const KernelFacts& facts = *probed;
+    KernelFacts facts = *facts_for(config);
     // What every way of loading needs: the ring buffer for the records.
     if (const Fact<bool> ring = probe_ringbuf(); !ring.value)
         throw BackendError("eBPF backend: " + ring.how + ": its records go to a BPF ring buffer");
+    // Whether kvm_hypercall may be raw (only asked where it could be).
+    if (facts.prototypes.value.hypercall && config.env.bpf_attach != "classic") {
+        facts.preemptible_tracepoints = probe_preemptible_tracepoints();
+        libbpf_log().clear();  // the probe's messages are in its `how`
+    }
     const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach, config.env.bpf_fields);
 
     // Candidates for the state, best first.
@@ -463,6 +504,27 @@ void BpfBackend::stop()
     wait_for_running_programs();
 }
 
+// The kernel skips a program's run when that CPU's BPF context is taken:
+// by a preempted run of the same raw tracepoint program (prog->active), or
+// for a classic one by any BPF program or map access in progress there
+// (bpf_prog_active); kernel/trace/bpf_trace.c.  It counts them (5.12+).
+std::uint64_t BpfBackend::skipped_by_kernel() const
+{
+    std::uint64_t skipped = 0;
+    if (!skel_)
+        return 0;
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj)
+    {
+        bpf_prog_info info{};
+        std::uint32_t len = sizeof info;
+        const int fd = bpf_program__fd(prog);
+        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+            skipped += info.recursion_misses;
+    }
+    return skipped;
+}
+
 Counters BpfBackend::counters() const
 {
     Counters total{};
@@ -519,6 +581,7 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates()
     const std::uint32_t parity = old_gen & 1;
     skel_->bss->agg_gen = old_gen + 1;
     wait_for_running_programs();
+    const UnpreemptedByVcpus guard(!links_.empty());
 
     const int ncpus = libbpf_num_possible_cpus();
     if (ncpus <= 0)

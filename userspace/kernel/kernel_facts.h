@@ -73,6 +73,13 @@ struct KernelFacts {
     // allocate elements at run time without a kernel WARNING
     // (kernel/bpf/verifier.c, check_map_prog_compatibility() before it).
     Fact<bool> bpf_mem_alloc;
+    // Raw tracepoint programs run with preemption enabled (the tracepoint
+    // no longer disables it around its callbacks).  Then a run of a program
+    // that starts on a CPU while another run of it is preempted there is
+    // skipped by the kernel: kvm_hypercall, which fires preemptible, is
+    // attached classic.  Probed by the eBPF backend
+    // (backend/preempt_probe.h), not by probe_kernel_facts(); false until.
+    Fact<bool> preemptible_tracepoints;
 };
 
 // Reads BTF, kallsyms and tracefs.  Never throws; silences libbpf while it
