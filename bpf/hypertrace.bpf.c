@@ -17,7 +17,10 @@
  *     the vCPU's fields are plain loads), or classic tracepoint (*_tp).
  *     kvm_exit may be classic while the other two are raw: when the kernel
  *     has no BTF for the vendor vCPU struct (KVM built in without it), only
- *     the classic record gives the exit reason.
+ *     the classic record gives the exit reason.  A classic program reads
+ *     its record's fields by CO-RE where kvm's BTF describes the record
+ *     (*_tp), else at the offsets of the events' tracefs format files
+ *     (*_fmt: kvm a module on a kernel without module BTF, e.g. 5.10).
  *
  * Configuration is `const volatile` so the verifier prunes the filters and
  * modes that are off.
@@ -49,13 +52,16 @@ const volatile __u64 steal_after_ns = HT_VT_STEAL_AFTER_NS;
 const volatile __u64 wake_mark = 1;
 /* --summary: histograms in agg0/agg1 instead of records. */
 const volatile __u32 aggregate = 0;
+/* The *_fmt programs: where the fields of kvm's classic records are
+ * (hypertrace.h), from the events' tracefs format files. */
+const volatile struct ht_tp_layout tp_layout;
 
 /* --summary's interval generation: programs write the maps of parity
  * agg_gen & 1; userspace increments it, waits for an RCU grace period (no
  * program still writes the old ones), then reads and clears the old ones: an
  * interval's statistics are taken without losing any. */
 volatile __u32 agg_gen;
-/* Hot keys handed out per parity (agg_hot, agg_index). */
+/* Hot keys handed out per parity (agg_hot, agg_index), to the vcpu set. */
 volatile __u32 agg_hot_used[2];
 const volatile __u32 agg_hot_keys = HT_AGG_HOT_KEYS;
 
@@ -272,6 +278,16 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 	};
 	__u32 idx, n, *found;
 
+	/* The task / LRU sets have no slot to cache a hot key in, and a hot
+	 * key found through agg_index would cost them what the cold hash
+	 * does.  Their programs must also load where there is no atomic
+	 * fetch-and-add to hand one out (before 5.12, whose verifier refuses
+	 * the instruction even in code it would never run); the vcpu set needs
+	 * 5.12's atomics anyway (BPF_CMPXCHG). */
+	if (!slot) {
+		key.parity = 0;
+		return agg_hashed(parity ? (void *)&agg1 : (void *)&agg0, &key);
+	}
 	if (slot && slot->agg_idx && slot->agg_gen == gen &&
 	    slot->agg_nr == nr && slot->agg_pid == pid) {
 		idx = slot->agg_idx - 1;
@@ -313,10 +329,12 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 struct ht_env {
 	struct ht_bpf_slot *slot; /* the vcpu set's slot, or 0 */
 	__u64 *counters;	  /* found on first use */
-	__u64 vcpu;	/* the event's vCPU (unmasked); 0: not known */
-	__u32 vcpu_id;	/* HT_VCPU_UNKNOWN: read it from vcpu */
-	__u8 by_thread; /* task / LRU sets */
-	__u8 typed;	/* vcpu is a BTF pointer (tp_btf) */
+	__u64 vcpu;	       /* the event's vCPU (unmasked); 0: not known */
+	__u32 vcpu_id;	       /* HT_VCPU_UNKNOWN: read it from vcpu */
+	__u8 by_thread;	       /* task / LRU sets */
+	__u8 typed;	       /* vcpu is a BTF pointer (tp_btf) */
+	const void *entry_rec; /* *_fmt: kvm_entry's record, whose vcpu_id
+				* is read only at an armed entry */
 };
 
 /* Into the vCPU's slot when there is one (no map lookup), else per CPU. */
@@ -374,7 +392,14 @@ static __always_inline __u64 ht_env_vcpu_run(struct ht_env *e)
 static __always_inline __u32 ht_env_vcpu_id(struct ht_env *e)
 {
 	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)e->vcpu;
+	__u32 id;
 
+	if (e->entry_rec)
+		return bpf_probe_read_kernel(&id, sizeof(id),
+					     e->entry_rec +
+						     tp_layout.entry_vcpu_id) ?
+			       HT_VCPU_UNKNOWN :
+			       id;
 	if (e->vcpu_id != HT_VCPU_UNKNOWN || !vcpu)
 		return e->vcpu_id;
 	if (e->typed)
@@ -420,6 +445,47 @@ static __always_inline int ht_env_emit(struct ht_env *e,
 
 #include "ht_hot_path.h"
 
+/* --- classic records in no BTF: fields at the format files' offsets ----- */
+
+/*
+ * One probe read copies the span of the record that holds the fields
+ * (tp_layout, hypertrace.h); the fields are then at constant offsets in the
+ * copy (the verifier knows .rodata's values).  The copy is of the kernel's
+ * own record buffer and does not fail; if it did, the caller takes no state,
+ * so the event is counted (no_state, unmatched) and nothing is stamped.
+ */
+static __always_inline int tp_exit_fields(const void *ctx, __u32 *reason,
+					  __u8 *isa)
+{
+	__u64 span[HT_TP_SPAN_MAX / 8];
+
+	if (bpf_probe_read_kernel(span, tp_layout.exit_len,
+				  ctx + tp_layout.exit_start))
+		return 0;
+	*reason = *(__u32 *)((void *)span + tp_layout.exit_reason);
+	*isa = (__u8) * (__u32 *)((void *)span + tp_layout.exit_isa);
+	return 1;
+}
+
+struct tp_hypercall {
+	__u64 nr, a0, a1, a2, a3;
+};
+
+static __always_inline int tp_hc_fields(const void *ctx, struct tp_hypercall *h)
+{
+	__u64 span[HT_TP_SPAN_MAX / 8];
+
+	if (bpf_probe_read_kernel(span, tp_layout.hc_len,
+				  ctx + tp_layout.hc_start))
+		return 0;
+	h->nr = *(__u64 *)((void *)span + tp_layout.hc_nr);
+	h->a0 = *(__u64 *)((void *)span + tp_layout.hc_a0);
+	h->a1 = *(__u64 *)((void *)span + tp_layout.hc_a1);
+	h->a2 = *(__u64 *)((void *)span + tp_layout.hc_a2);
+	h->a3 = *(__u64 *)((void *)span + tp_layout.hc_a3);
+	return 1;
+}
+
 /* --- the task / LRU sets: state keyed by thread -------------------------- */
 
 /* vcpu: the exit's vCPU from a raw argument, 0 if not known (classic). */
@@ -443,13 +509,27 @@ static __always_inline void on_hypercall(struct ht_thread_state *s, __u64 nr,
 	ht_hp_hypercall(&e, s, &filter, nr, a0, a1, a2, a3);
 }
 
-/* vcpu: 0 if not known; vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu;
- * typed: vcpu is a tp_btf argument. */
+/* A kvm_hypercall at the format offsets (*_fmt): its kvm_exit is classic too
+ * (bpf_attach_plan.cpp) and knows no vCPU, so nothing of a vCPU is read, nor
+ * needs kvm's BTF. */
+static __always_inline void on_hypercall_tp(struct ht_thread_state *s, __u64 nr,
+					    __u64 a0, __u64 a1, __u64 a2,
+					    __u64 a3)
+{
+	struct ht_env e = { .by_thread = 1 };
+
+	ht_hp_hypercall(&e, s, &filter, nr, a0, a1, a2, a3);
+}
+
+/* vcpu: 0 if not known; vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu or
+ * rec; typed: vcpu is a tp_btf argument; rec: a *_fmt program's record
+ * (else 0). */
 static __always_inline void on_entry(struct ht_thread_state *s, __u64 vcpu,
-				     __u32 vcpu_id, int typed)
+				     __u32 vcpu_id, int typed, const void *rec)
 {
 	struct ht_env e = {
 		.vcpu = vcpu,
+		.entry_rec = rec,
 		.vcpu_id = vcpu_id,
 		.by_thread = 1,
 		.typed = typed,
@@ -493,13 +573,26 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1, __u64 a2,
 			a2, a3);
 }
 
+/* A kvm_hypercall whose record could not be copied: counted unmatched. */
+static __always_inline void vt_hypercall_lost(void)
+{
+	struct ht_env e = {};
+
+	ht_hp_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0);
+}
+
 /* key: the vCPU as the slot table knows it (a number); vcpu, vcpu_id,
- * typed: as for on_entry. */
+ * typed, rec: as for on_entry. */
 static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
-				     int typed)
+				     int typed, const void *rec)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
-	struct ht_env e = { .vcpu = vcpu, .vcpu_id = vcpu_id, .typed = typed };
+	struct ht_env e = {
+		.vcpu = vcpu,
+		.entry_rec = rec,
+		.vcpu_id = vcpu_id,
+		.typed = typed,
+	};
 
 	if (!t || !key)
 		return;
@@ -514,82 +607,123 @@ static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
 	task_state((create) ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0)
 #define LRU_STATE(create) lru_state(create)
 
-/* {classic, raw, btf} x {task storage, LRU}. */
-#define HT_PROGRAMS(store, STATE)                                             \
-	SEC("tracepoint/kvm/kvm_exit")                                        \
-	int ht_exit_tp_##store(struct trace_event_raw_kvm_exit *ctx)          \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		on_exit(STATE(1), ctx->exit_reason, (__u8)ctx->isa, 0);       \
-		return 0;                                                     \
-	}                                                                     \
-                                                                              \
-	SEC("tracepoint/kvm/kvm_hypercall")                                   \
-	int ht_hc_tp_##store(struct trace_event_raw_kvm_hypercall *ctx)       \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		on_hypercall(STATE(0), ctx->nr, ctx->a0, ctx->a1, ctx->a2,    \
-			     ctx->a3);                                        \
-		return 0;                                                     \
-	}                                                                     \
-                                                                              \
-	SEC("tracepoint/kvm/kvm_entry")                                       \
-	int ht_entry_tp_##store(struct trace_event_raw_kvm_entry *ctx)        \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		on_entry(STATE(0), 0, ctx->vcpu_id, 0);                       \
-		return 0;                                                     \
-	}                                                                     \
-                                                                              \
-	SEC("raw_tp/kvm_exit")                                                \
-	int ht_exit_raw_##store(struct bpf_raw_tracepoint_args *ctx)          \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		if (raw_exit_args == HT_RAW_EXIT_REASON_VCPU_ISA)             \
-			on_exit(STATE(1), (__u32)ctx->args[0],                \
-				(__u8)ctx->args[2], ctx->args[1]);            \
-		else                                                          \
-			on_exit(STATE(1), 0, (__u8)ctx->args[1],              \
-				ctx->args[0]);                                \
-		return 0;                                                     \
-	}                                                                     \
-                                                                              \
-	SEC("raw_tp/kvm_hypercall")                                           \
-	int ht_hc_raw_##store(struct bpf_raw_tracepoint_args *ctx)            \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		on_hypercall(STATE(0), ctx->args[0], ctx->args[1],            \
-			     ctx->args[2], ctx->args[3], ctx->args[4]);       \
-		return 0;                                                     \
-	}                                                                     \
-                                                                              \
-	SEC("raw_tp/kvm_entry")                                               \
-	int ht_entry_raw_##store(struct bpf_raw_tracepoint_args *ctx)         \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)                   \
-			on_entry(STATE(0), 0, (__u32)ctx->args[0], 0);        \
-		else                                                          \
-			on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0); \
-		return 0;                                                     \
-	}                                                                     \
-                                                                              \
-	SEC("tp_btf/kvm_entry")                                               \
-	int ht_entry_btf_##store(__u64 *ctx)                                  \
-	{                                                                     \
-		if (pid_unwanted())                                           \
-			return 0;                                             \
-		if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)                   \
-			on_entry(STATE(0), 0, (__u32)ctx[0], 0);              \
-		else                                                          \
-			on_entry(STATE(0), ctx[0], HT_VCPU_UNKNOWN, 1);       \
-		return 0;                                                     \
+/* {classic (CO-RE), classic (format offsets), raw, btf} x {task storage,
+ * LRU}. */
+#define HT_PROGRAMS(store, STATE)                                            \
+	SEC("tracepoint/kvm/kvm_exit")                                       \
+	int ht_exit_tp_##store(struct trace_event_raw_kvm_exit *ctx)         \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_exit(STATE(1), ctx->exit_reason, (__u8)ctx->isa, 0);      \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_hypercall")                                  \
+	int ht_hc_tp_##store(struct trace_event_raw_kvm_hypercall *ctx)      \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_hypercall(STATE(0), ctx->nr, ctx->a0, ctx->a1, ctx->a2,   \
+			     ctx->a3);                                       \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_entry")                                      \
+	int ht_entry_tp_##store(struct trace_event_raw_kvm_entry *ctx)       \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_entry(STATE(0), 0, ctx->vcpu_id, 0, 0);                   \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_exit")                                       \
+	int ht_exit_fmt_##store(void *ctx)                                   \
+	{                                                                    \
+		__u32 reason;                                                \
+		__u8 isa;                                                    \
+                                                                             \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		if (tp_exit_fields(ctx, &reason, &isa))                      \
+			on_exit(STATE(1), reason, isa, 0);                   \
+		else                                                         \
+			on_exit(0, 0, 0, 0);                                 \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_hypercall")                                  \
+	int ht_hc_fmt_##store(void *ctx)                                     \
+	{                                                                    \
+		struct tp_hypercall h;                                       \
+                                                                             \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		if (tp_hc_fields(ctx, &h))                                   \
+			on_hypercall_tp(STATE(0), h.nr, h.a0, h.a1, h.a2,    \
+					h.a3);                               \
+		else                                                         \
+			on_hypercall_tp(0, 0, 0, 0, 0, 0);                   \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_entry")                                      \
+	int ht_entry_fmt_##store(void *ctx)                                  \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_entry(STATE(0), 0, HT_VCPU_UNKNOWN, 0, ctx);              \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("raw_tp/kvm_exit")                                               \
+	int ht_exit_raw_##store(struct bpf_raw_tracepoint_args *ctx)         \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		if (raw_exit_args == HT_RAW_EXIT_REASON_VCPU_ISA)            \
+			on_exit(STATE(1), (__u32)ctx->args[0],               \
+				(__u8)ctx->args[2], ctx->args[1]);           \
+		else                                                         \
+			on_exit(STATE(1), 0, (__u8)ctx->args[1],             \
+				ctx->args[0]);                               \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("raw_tp/kvm_hypercall")                                          \
+	int ht_hc_raw_##store(struct bpf_raw_tracepoint_args *ctx)           \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_hypercall(STATE(0), ctx->args[0], ctx->args[1],           \
+			     ctx->args[2], ctx->args[3], ctx->args[4]);      \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("raw_tp/kvm_entry")                                              \
+	int ht_entry_raw_##store(struct bpf_raw_tracepoint_args *ctx)        \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)                  \
+			on_entry(STATE(0), 0, (__u32)ctx->args[0], 0, 0);    \
+		else                                                         \
+			on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0, \
+				 0);                                         \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tp_btf/kvm_entry")                                              \
+	int ht_entry_btf_##store(__u64 *ctx)                                 \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)                  \
+			on_entry(STATE(0), 0, (__u32)ctx[0], 0, 0);          \
+		else                                                         \
+			on_entry(STATE(0), ctx[0], HT_VCPU_UNKNOWN, 1, 0);   \
+		return 0;                                                    \
 	}
 
 HT_PROGRAMS(task, TASK_STATE)
@@ -627,7 +761,47 @@ int ht_entry_tp_vcpu(struct trace_event_raw_kvm_entry *ctx)
 	if (pid_unwanted())
 		return 0;
 	vcpu = running_vcpu();
-	vt_entry(vcpu, vcpu, ctx->vcpu_id, 0);
+	vt_entry(vcpu, vcpu, ctx->vcpu_id, 0, 0);
+	return 0;
+}
+
+/* Classic, the records' fields at tp_layout's offsets (tp_exit_fields). */
+SEC("tracepoint/kvm/kvm_exit")
+int ht_exit_fmt_vcpu(void *ctx)
+{
+	__u32 reason;
+	__u8 isa;
+
+	if (pid_unwanted())
+		return 0;
+	if (tp_exit_fields(ctx, &reason, &isa))
+		vt_exit(running_vcpu(), reason, isa);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_hypercall")
+int ht_hc_fmt_vcpu(void *ctx)
+{
+	struct tp_hypercall h;
+
+	if (pid_unwanted())
+		return 0;
+	if (tp_hc_fields(ctx, &h))
+		vt_hypercall(h.nr, h.a0, h.a1, h.a2, h.a3);
+	else
+		vt_hypercall_lost();
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_entry")
+int ht_entry_fmt_vcpu(void *ctx)
+{
+	__u64 vcpu;
+
+	if (pid_unwanted())
+		return 0;
+	vcpu = running_vcpu();
+	vt_entry(vcpu, vcpu, HT_VCPU_UNKNOWN, 0, ctx);
 	return 0;
 }
 
@@ -662,9 +836,9 @@ int ht_entry_raw_vcpu(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID) {
 		vcpu = running_vcpu();
-		vt_entry(vcpu, vcpu, (__u32)ctx->args[0], 0);
+		vt_entry(vcpu, vcpu, (__u32)ctx->args[0], 0, 0);
 	} else {
-		vt_entry(ctx->args[0], ctx->args[0], HT_VCPU_UNKNOWN, 0);
+		vt_entry(ctx->args[0], ctx->args[0], HT_VCPU_UNKNOWN, 0, 0);
 	}
 	return 0;
 }
@@ -678,9 +852,9 @@ int ht_entry_btf_vcpu(__u64 *ctx)
 		return 0;
 	vcpu = running_vcpu();
 	if (raw_entry_args == HT_RAW_ENTRY_VCPU_ID)
-		vt_entry(vcpu, vcpu, (__u32)ctx[0], 0);
+		vt_entry(vcpu, vcpu, (__u32)ctx[0], 0, 0);
 	else
-		vt_entry(vcpu, ctx[0], HT_VCPU_UNKNOWN, 1);
+		vt_entry(vcpu, ctx[0], HT_VCPU_UNKNOWN, 1, 0);
 	return 0;
 }
 

@@ -78,4 +78,25 @@ enum ht_raw_entry_args {
  * reads no vCPU field, kvm_hypercall has no vCPU argument).
  */
 
+/*
+ * Classic tracepoints whose records are in no BTF (kvm a module on a kernel
+ * without module BTF, CONFIG_DEBUG_INFO_BTF_MODULES, so CO-RE knows nothing
+ * of trace_event_raw_kvm_*): the loader reads where the fields are from the
+ * events' tracefs format files, sets tp_layout and loads the *_fmt programs.
+ * Such a program copies one span of its record with one probe read (the
+ * verifier allows only constant offsets into a tracepoint's context) and
+ * takes the fields from the copy.  Offsets of the fields are from the span's
+ * start, aligned to their size; sizes are fixed: exit_reason, isa and
+ * vcpu_id 4 bytes, nr and a0..a3 8 (arch/x86/kvm/trace.h).
+ */
+#define HT_TP_SPAN_MAX 64
+
+struct ht_tp_layout {
+	__u32 exit_start, exit_len;  /* kvm_exit's span in its record */
+	__u32 exit_reason, exit_isa; /* in the span */
+	__u32 hc_start, hc_len;	     /* kvm_hypercall's */
+	__u32 hc_nr, hc_a0, hc_a1, hc_a2, hc_a3;
+	__u32 entry_vcpu_id; /* kvm_entry: read alone, at an armed entry */
+};
+
 #endif /* HYPERTRACE_BPF_H */

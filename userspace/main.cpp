@@ -210,6 +210,7 @@ int run(const Options& opts)
     std::vector<AggregateEntry> last;
     if (opts.summary)
         last = selected.backend->take_aggregates();
+    const std::uint64_t skipped = selected.backend->skipped_by_kernel();
     selected.backend.reset();  // detached and unloaded before we report
 
     if (!stop.requested()) {
@@ -223,6 +224,11 @@ int run(const Options& opts)
     if (opts.summary)
         result.records = aggregated + result.records;
     print_totals(result);
+    if (skipped)
+        std::fprintf(stderr,
+                     "hypertrace: the kernel skipped %llu runs of hypertrace's BPF programs (another run or BPF user "
+                     "held that CPU's BPF context): the events they would have seen are not in these totals\n",
+                     static_cast<unsigned long long>(skipped));
     if (stop.requested()) {
         std::cerr << "hypertrace: " << stop.error() << "\n";
         return kExitFailure;

@@ -9,10 +9,42 @@
 
 #include "backend/backend.h"
 #include "backend/bpf_attach_plan.h"
+#include "kernel/record_format.h"
 
 using namespace hypertrace;
 
 namespace {
+
+// The records' layouts as Debian 5.10's and 6.1's format files give them
+// (the fields hypertrace reads, and the rest of kvm_entry's).
+RecordFormat exit_format()
+{
+    return {{"common_type", {0, 2}}, {"exit_reason", {8, 4}}, {"guest_rip", {16, 8}}, {"isa", {24, 4}},
+            {"info1", {32, 8}},      {"info2", {40, 8}},      {"vcpu_id", {56, 4}}};
+}
+RecordFormat hypercall_format()
+{
+    return {{"nr", {8, 8}}, {"a0", {16, 8}}, {"a1", {24, 8}}, {"a2", {32, 8}}, {"a3", {40, 8}}};
+}
+RecordFormat entry_format() { return {{"vcpu_id", {8, 4}}, {"rip", {16, 8}}}; }
+
+void with_tracefs(KernelFacts& k, const std::string& btf_source)
+{
+    k.kvm_events_dir.value = "/sys/kernel/tracing/events/kvm";
+    k.classic_records.value = {btf_source, exit_format(), hypercall_format(), entry_format()};
+    k.classic_records.how = btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
+                                               : "kvm's records (trace_event_raw_kvm_*) in " + btf_source;
+}
+
+// Debian 11's 5.10: vmlinux BTF, no module BTF, so nothing of kvm in BTF.
+KernelFacts facts_5_10()
+{
+    KernelFacts k;
+    k.vmlinux_btf = true;
+    k.prototypes.how = "no BTF for kvm (kvm not loaded, or a kernel without module BTF)";
+    with_tracefs(k, "");
+    return k;
+}
 
 // Debian 6.1 on AMD: kvm_exit(vcpu, isa), kvm_entry(vcpu), vcpu_svm in kvm_amd.
 KernelFacts facts_6_1()
@@ -28,6 +60,7 @@ KernelFacts facts_6_1()
     k.exit_reason.value.offsets.isa = HT_ISA_SVM;
     k.exit_reason.value.vendor_struct = "vcpu_svm";
     k.exit_reason.value.btf_source = "kvm_amd";
+    with_tracefs(k, "kvm module BTF");
     return k;
 }
 
@@ -58,7 +91,9 @@ TEST(BpfAttachPlan, BtfThenRawThenClassic)
               "kvm_exit raw (reason read from vcpu_svm in kvm_amd at a wanted hypercall), kvm_hypercall raw, "
               "kvm_entry raw tracepoint");
     EXPECT_TRUE(c[2].plan.all_classic());
-    EXPECT_EQ(c[2].why, "classic tracepoints");
+    EXPECT_FALSE(c[2].plan.fields_from_format);  // CO-RE reads the records
+    EXPECT_EQ(c[2].why, "classic tracepoints; classic records read by CO-RE (kvm module BTF)");
+    EXPECT_TRUE(c[2].no_classic.empty());
 }
 
 TEST(BpfAttachPlan, EntryWithForceImmediateExitIsRawUsable)
@@ -97,7 +132,7 @@ TEST(BpfAttachPlan, NoVendorBtfKeepsKvmExitClassic)
     EXPECT_TRUE(p.any_classic());  // the loader then needs tracefs
     EXPECT_EQ(p.describe(),
               "kvm_exit classic (no vcpu_svm/vcpu_vmx BTF, so the reason comes from the classic record), "
-              "kvm_hypercall btf, kvm_entry btf tracepoint");
+              "kvm_hypercall btf, kvm_entry btf tracepoint; classic records read by CO-RE (kvm module BTF)");
 }
 
 TEST(BpfAttachPlan, UnknownPrototypesStayClassic)
@@ -113,36 +148,171 @@ TEST(BpfAttachPlan, UnknownPrototypesStayClassic)
     EXPECT_NE(plan_for(k, Attach::Raw).describe().find("no btf_trace_kvm_exit"), std::string::npos);
 }
 
-TEST(BpfAttachPlan, NoVmlinuxBtf)
+TEST(BpfAttachPlan, NoVmlinuxBtfCannotLoadAtAll)
 {
+    // libbpf relocates the programs against vmlinux BTF, classic ones too.
     KernelFacts k = facts_6_1();
     k.vmlinux_btf = false;
-    const std::vector<AttachChoice> c = attach_choices(k, "");
-    ASSERT_EQ(c.size(), 1u);
-    EXPECT_TRUE(c[0].plan.all_classic());
-    EXPECT_EQ(c[0].why, "classic tracepoints (no vmlinux BTF for raw ones)");
+    k.prototypes.how = "no kernel BTF (/sys/kernel/btf/vmlinux)";
+    try {
+        attach_choices(k, "");
+        FAIL() << "no error without vmlinux BTF";
+    } catch (const BackendError& e) {
+        EXPECT_STREQ(e.what(),
+                     "eBPF backend: no kernel BTF (/sys/kernel/btf/vmlinux): the eBPF backend needs it "
+                     "(CONFIG_DEBUG_INFO_BTF, Linux 5.4+ with pahole)");
+    }
 }
 
-TEST(BpfAttachPlan, OverridesForceOneModeWithoutFallback)
+TEST(BpfAttachPlan, NoKvmBtfAllClassicAtTheFormatOffsets)
 {
-    const KernelFacts k = facts_6_1();
-    std::vector<AttachChoice> c = attach_choices(k, "raw");
+    const std::vector<AttachChoice> c = attach_choices(facts_5_10(), "");
+    ASSERT_EQ(c.size(), 1u);  // nothing raw: nothing to fall back from
+    const AttachPlan& p = c[0].plan;
+    EXPECT_TRUE(p.all_classic());
+    EXPECT_TRUE(p.fields_from_format);
+    EXPECT_EQ(p.describe(),
+              "kvm_exit classic (reason from the record; no btf_trace_kvm_exit: no BTF for kvm (kvm not loaded, or a "
+              "kernel without module BTF)), kvm_hypercall classic, kvm_entry classic tracepoint; classic records "
+              "read at their tracefs format offsets (kvm's records are in no BTF)");
+    // kvm_exit: exit_reason @8 and isa @24, one 20-byte copy from 8.
+    EXPECT_EQ(p.layout.exit_start, 8u);
+    EXPECT_EQ(p.layout.exit_len, 20u);
+    EXPECT_EQ(p.layout.exit_reason, 0u);
+    EXPECT_EQ(p.layout.exit_isa, 16u);
+    // kvm_hypercall: nr, a0..a3 @8..40, one 40-byte copy.
+    EXPECT_EQ(p.layout.hc_start, 8u);
+    EXPECT_EQ(p.layout.hc_len, 40u);
+    EXPECT_EQ(p.layout.hc_nr, 0u);
+    EXPECT_EQ(p.layout.hc_a0, 8u);
+    EXPECT_EQ(p.layout.hc_a3, 32u);
+    EXPECT_EQ(p.layout.entry_vcpu_id, 8u);  // from the record's start
+}
+
+TEST(BpfAttachPlan, NoKvmBtfRefusesForcedRaw)
+{
+    for (const char* mode : {"raw", "btf"}) {
+        try {
+            attach_choices(facts_5_10(), mode);
+            ADD_FAILURE() << mode << " forced without prototypes";
+        } catch (const BackendError& e) {
+            EXPECT_NE(std::string(e.what()).find(std::string("HYPERTRACE_BPF_ATTACH=") + mode +
+                                                 ", but no kvm tracepoint can be attached so here"),
+                      std::string::npos)
+                << e.what();
+            EXPECT_NE(std::string(e.what()).find("a kernel without module BTF"), std::string::npos) << e.what();
+        }
+    }
+    const std::vector<AttachChoice> c = attach_choices(facts_5_10(), "classic");
     ASSERT_EQ(c.size(), 1u);
-    EXPECT_EQ(c[0].plan.exit, Attach::Raw);
-    EXPECT_EQ(c[0].plan.entry, Attach::Raw);
-    c = attach_choices(k, "btf");
+    EXPECT_TRUE(c[0].plan.fields_from_format);
+    EXPECT_EQ(
+        c[0].why,
+        "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic); classic records read at their tracefs format offsets "
+        "(kvm's records are in no BTF)");
+}
+
+TEST(BpfAttachPlan, FieldsOverride)
+{
+    // format on a kernel whose BTF has the records: the 5.10 path, proven on 6.x.
+    std::vector<AttachChoice> c = attach_choices(facts_6_1(), "classic", "format");
     ASSERT_EQ(c.size(), 1u);
-    EXPECT_EQ(c[0].plan.hypercall, Attach::Btf);
-    c = attach_choices(k, "classic");
-    ASSERT_EQ(c.size(), 1u);
-    EXPECT_TRUE(c[0].plan.all_classic());
-    EXPECT_EQ(c[0].why, "classic tracepoints (HYPERTRACE_BPF_ATTACH=classic)");
+    EXPECT_TRUE(c[0].plan.fields_from_format);
+    EXPECT_EQ(c[0].plan.layout.exit_isa, 16u);
+    EXPECT_NE(c[0].why.find("at their tracefs format offsets (forced, HYPERTRACE_BPF_FIELDS=format)"),
+              std::string::npos)
+        << c[0].why;
+    // Only the classic choice changes.
+    c = attach_choices(facts_6_1(), "", "format");
+    ASSERT_EQ(c.size(), 3u);
+    EXPECT_FALSE(c[0].plan.any_classic());
+    EXPECT_TRUE(c[2].plan.fields_from_format);
+    // btf where there is none: no classic; 5.10 has nothing else.
     try {
-        attach_choices(k, "fentry");
-        FAIL() << "no error for an unknown mode";
+        attach_choices(facts_5_10(), "", "btf");
+        FAIL() << "no error for HYPERTRACE_BPF_FIELDS=btf without the records' BTF";
     } catch (const BackendError& e) {
-        EXPECT_NE(std::string(e.what()).find("HYPERTRACE_BPF_ATTACH='fentry' is not one of classic, raw, btf"),
+        EXPECT_STREQ(e.what(),
+                     "eBPF backend: classic tracepoints are needed here, and their records cannot be read: "
+                     "HYPERTRACE_BPF_FIELDS=btf, but kvm's records (trace_event_raw_kvm_*) are in no BTF");
+    }
+    try {
+        attach_choices(facts_6_1(), "", "offsets");
+        FAIL() << "no error for an unknown fields mode";
+    } catch (const BackendError& e) {
+        EXPECT_NE(std::string(e.what()).find("HYPERTRACE_BPF_FIELDS='offsets' is not one of btf, format"),
                   std::string::npos)
             << e.what();
     }
+}
+
+TEST(BpfAttachPlan, UnreadableRecordsDropTheClassicFallback)
+{
+    KernelFacts k = facts_6_1();
+    k.classic_records.value.btf_source.clear();  // and a format the programs cannot read:
+    k.classic_records.value.exit["isa"] = {24, 8};
+    const std::vector<AttachChoice> c = attach_choices(k, "");
+    ASSERT_EQ(c.size(), 2u);  // tp_btf, raw
+    EXPECT_EQ(c[1].no_classic,
+              "no classic fallback: its records cannot be read: kvm's records are in no BTF, and kvm_exit's isa is 8 "
+              "bytes in its format file, hypertrace reads 4");
+}
+
+TEST(BpfAttachPlan, LayoutRefusals)
+{
+    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format()};
+    ht_tp_layout l{};
+    EXPECT_EQ(tp_layout_from(r, &l), "");
+    ClassicRecords bad = r;
+    bad.hypercall.erase("a2");
+    EXPECT_EQ(tp_layout_from(bad, &l), "kvm_hypercall's format file has no field a2");
+    bad = r;
+    bad.hypercall["a3"] = {80, 8};
+    EXPECT_EQ(tp_layout_from(bad, &l),
+              "kvm_hypercall's fields span 80 bytes of its record, more than the 64 a "
+              "program copies");
+    bad = r;
+    bad.exit["isa"] = {26, 4};
+    EXPECT_EQ(tp_layout_from(bad, &l), "kvm_exit's isa is not 4-byte aligned in its record");
+    bad = r;
+    bad.entry.clear();
+    EXPECT_EQ(tp_layout_from(bad, &l), "kvm_entry has no format file");
+    bad = r;
+    bad.entry["vcpu_id"] = {9, 4};  // read alone: any offset
+    EXPECT_EQ(tp_layout_from(bad, &l), "");
+    EXPECT_EQ(l.entry_vcpu_id, 9u);
+}
+
+TEST(BpfAttachPlan, PreemptibleTracepointsKeepKvmHypercallClassic)
+{
+    // 7.x: tracepoints leave preemption on; kvm_hypercall fires preemptible.
+    KernelFacts k = facts_6_1();
+    k.preemptible_tracepoints = {true, "a raw tracepoint program on sched_process_fork saw preempt_count 0x0"};
+    const std::vector<AttachChoice> c = attach_choices(k, "");
+    ASSERT_EQ(c.size(), 3u);
+    const AttachPlan& p = c[0].plan;
+    EXPECT_EQ(p.exit, Attach::Btf);  // kvm_exit and kvm_entry fire with interrupts off
+    EXPECT_EQ(p.hypercall, Attach::Classic);
+    EXPECT_EQ(p.entry, Attach::Btf);
+    EXPECT_EQ(p.describe(),
+              "kvm_exit btf (reason read from vcpu_svm in kvm_amd at a wanted hypercall), kvm_hypercall classic (a "
+              "raw program would run preemptible here and lose the runs the kernel skips: a raw tracepoint program "
+              "on sched_process_fork saw preempt_count 0x0), kvm_entry btf tracepoint; classic records read by "
+              "CO-RE (kvm module BTF)");
+    // Forced raw keeps it classic too: raw is not exact there.
+    EXPECT_EQ(attach_choices(k, "raw")[0].plan.hypercall, Attach::Classic);
+}
+
+TEST(BpfAttachPlan, FormatHypercallMakesKvmExitClassic)
+{
+    // kvm_hypercall's *_fmt program cannot take the raw exit's vCPU.
+    KernelFacts k = facts_6_1();
+    k.preemptible_tracepoints.value = true;
+    const std::vector<AttachChoice> c = attach_choices(k, "", "format");
+    EXPECT_EQ(c[0].plan.exit, Attach::Classic);
+    EXPECT_EQ(c[0].plan.hypercall, Attach::Classic);
+    EXPECT_EQ(c[0].plan.entry, Attach::Btf);
+    EXPECT_EQ(c[0].plan.exit_how, "reason from the record, as kvm_hypercall is classic at the format offsets");
+    // With CO-RE records a raw kvm_exit stays raw (the classic kvm_hypercall reads its vCPU).
+    EXPECT_EQ(attach_choices(k, "")[0].plan.exit, Attach::Btf);
 }

@@ -82,6 +82,9 @@ public:
     // Detach from the tracepoints; the ring stays readable so the caller can
     // drain what was written before.  Idempotent; the destructor calls it.
     virtual void stop() = 0;
+    // Runs of its programs the kernel skipped rather than ran (the eBPF
+    // backend's recursion misses): events the counters never saw.
+    virtual std::uint64_t skipped_by_kernel() const { return 0; }
 };
 
 // Raised when a backend cannot start; `what()` names the problem and the fix.

@@ -23,6 +23,13 @@ namespace hypertrace {
 // (tests, benchmark) and refuses to fall back.  A tracepoint the BPF object
 // has no tp_btf program for is attached raw_tp in a tp_btf plan (bpf/ decides
 // where tp_btf pays; the loader reports the plan as attached).
+//
+// A classic program reads its record's fields by CO-RE where BTF describes
+// kvm's records, else at the offsets the events' tracefs format files give
+// (struct ht_tp_layout, bpf/hypertrace.h): kvm a module on a kernel without
+// module BTF (5.10) has neither prototypes nor records in BTF, and traces
+// with all three classic.  HYPERTRACE_BPF_FIELDS=btf|format forces one
+// (tests prove the format path on kernels that have the BTF).
 
 enum class Attach { Classic, Raw, Btf };
 
@@ -30,7 +37,12 @@ struct AttachPlan {
     Attach exit = Attach::Classic, hypercall = Attach::Classic, entry = Attach::Classic;
     unsigned exit_args = HT_RAW_EXIT_VCPU_ISA;
     unsigned entry_args = HT_RAW_ENTRY_VCPU;
-    std::string exit_how;  // how kvm_exit finds the reason, for detail()
+    std::string exit_how;       // how kvm_exit finds the reason, for detail()
+    std::string hypercall_how;  // why kvm_hypercall is classic where it could be raw
+    // How the classic programs read their records (when any is classic).
+    bool fields_from_format = false;  // else CO-RE
+    ht_tp_layout layout{};            // with fields_from_format
+    std::string fields_how;           // for detail()
 
     bool any_classic() const
     {
@@ -40,12 +52,17 @@ struct AttachPlan {
     {
         return exit == Attach::Classic && hypercall == Attach::Classic && entry == Attach::Classic;
     }
-    // For detail(): "kvm_exit btf (reason ...), kvm_hypercall btf, kvm_entry btf tracepoint".
+    // For detail(): "kvm_exit btf (reason ...), kvm_hypercall btf, kvm_entry btf tracepoint", and with
+    // a classic one "; classic records read by CO-RE (...)" or "... at their tracefs format offsets (...)".
     std::string describe() const
     {
         auto mode = [](Attach a) { return a == Attach::Btf ? "btf" : a == Attach::Raw ? "raw" : "classic"; };
-        return std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " + mode(hypercall) +
-               ", kvm_entry " + mode(entry) + " tracepoint";
+        std::string d = std::string("kvm_exit ") + mode(exit) + " (" + exit_how + "), kvm_hypercall " +
+                        mode(hypercall) + (hypercall_how.empty() ? "" : " (" + hypercall_how + ")") + ", kvm_entry " +
+                        mode(entry) + " tracepoint";
+        if (any_classic() && !fields_how.empty())
+            d += "; classic records read " + fields_how;
+        return d;
     }
 };
 
@@ -58,9 +75,32 @@ struct AttachChoice {
     AttachPlan plan;
     std::string label;  // "tp_btf", "raw", "classic": for fallback notes
     std::string why;    // detail()'s attach part; empty: the plan as attached describes itself
+    // On the last choice: why no classic fallback follows it (its records
+    // cannot be read), for the error when it fails too.
+    std::string no_classic;
 };
 
-// The choices to try, best first.  Throws BackendError for a bad override.
-std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced);
+// kvm's classic records laid out as their format files say, for the
+// programs; empty on success, else why they cannot be read that way (a field
+// missing, of another size, misaligned, or a span too long to copy).
+std::string tp_layout_from(const ClassicRecords& records, ht_tp_layout* out);
+
+// How classic programs would read kvm's records here.  `forced`:
+// HYPERTRACE_BPF_FIELDS (btf, format or empty); throws BackendError for
+// another value.
+struct ClassicFields {
+    bool usable = false;
+    bool from_format = false;
+    ht_tp_layout layout{};
+    std::string how;  // "by CO-RE (...)", "at their tracefs format offsets (...)", or why not usable
+};
+ClassicFields classic_fields(const KernelFacts& k, const std::string& forced);
+
+// The choices to try, best first.  `forced`: HYPERTRACE_BPF_ATTACH,
+// `forced_fields`: HYPERTRACE_BPF_FIELDS.  Throws BackendError for a bad
+// override, a forced mode the kernel cannot give, a kernel without BTF, and
+// when nothing is left to try.
+std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string& forced,
+                                         const std::string& forced_fields = "");
 
 }  // namespace hypertrace

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "backend/bpf_attach_plan.h"
+#include "backend/libbpf_log.h"
+#include "backend/preempt_probe.h"
 #include "kernel/kernel_facts.h"
 #include "util/unique_fd.h"
 
@@ -46,18 +49,34 @@ int collect_libbpf_print(enum libbpf_print_level level, const char* fmt, va_list
 {
     if (level == LIBBPF_DEBUG)
         return 0;
-    char buf[1024];
-    std::vsnprintf(buf, sizeof buf, fmt, args);
-    libbpf_log() += buf;
+    // A verifier log comes as one message of any size (its reason at the
+    // end): measure, then format it whole.
+    va_list measure;
+    va_copy(measure, args);
+    const int n = std::vsnprintf(nullptr, 0, fmt, measure);
+    va_end(measure);
+    if (n <= 0)
+        return 0;
+    std::string& log = libbpf_log();
+    const std::size_t at = log.size();
+    log.resize(at + static_cast<std::size_t>(n) + 1);
+    std::vsnprintf(&log[at], static_cast<std::size_t>(n) + 1, fmt, args);
+    log.resize(at + static_cast<std::size_t>(n));
     return 0;
 }
 
+// libbpf's messages for the user, each verifier log cut to its end
+// (libbpf_log.h).
 std::string with_libbpf_log(std::string msg)
 {
     if (!libbpf_log().empty())
-        msg += "\nlibbpf said:\n" + libbpf_log();
+        msg += "\nlibbpf said:\n" + libbpf_log_for_user(libbpf_log());
     return msg;
 }
+
+// A BackendError's first line: what failed and, for a refused program, the
+// verifier's reason (the rest is libbpf's log).
+std::string first_line(const std::string& msg) { return msg.substr(0, msg.find('\n')); }
 
 struct SkelDeleter {
     void operator()(hypertrace_bpf* s) const { hypertrace_bpf__destroy(s); }
@@ -100,6 +119,40 @@ void wait_for_running_programs()
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
+// While a thread reads or changes a BPF map, the kernel holds its CPU's BPF
+// context (bpf_disable_instrumentation(), kernel/bpf/syscall.c), and skips a
+// classic tracepoint program that fires on that CPU meanwhile
+// (trace_call_bpf(), kernel/trace/bpf_trace.c; only a recursion-miss count
+// says so).  A vCPU thread gets there only by preempting the reader inside
+// the syscall, which kernels with full or lazy preemption do.  SCHED_FIFO
+// keeps normal tasks, vCPU threads among them, from preempting the reader
+// while it takes the --summary tables.  Best effort: without CAP_SYS_NICE
+// nothing changes.
+class UnpreemptedByVcpus {
+public:
+    explicit UnpreemptedByVcpus(bool wanted)
+    {
+        if (!wanted || ::sched_getparam(0, &old_param_) != 0)
+            return;
+        old_policy_ = ::sched_getscheduler(0);
+        const sched_param fifo{1};
+        changed_ = old_policy_ >= 0 && old_policy_ != SCHED_FIFO && old_policy_ != SCHED_RR &&
+                   ::sched_setscheduler(0, SCHED_FIFO, &fifo) == 0;
+    }
+    ~UnpreemptedByVcpus()
+    {
+        if (changed_)
+            ::sched_setscheduler(0, old_policy_, &old_param_);
+    }
+    UnpreemptedByVcpus(const UnpreemptedByVcpus&) = delete;
+    UnpreemptedByVcpus& operator=(const UnpreemptedByVcpus&) = delete;
+
+private:
+    sched_param old_param_{};
+    int old_policy_ = -1;
+    bool changed_ = false;
+};
+
 class BpfBackend final : public Backend {
 public:
     explicit BpfBackend(const BackendConfig& config);
@@ -110,12 +163,14 @@ public:
     Counters counters() const override;
     std::vector<AggregateEntry> take_aggregates() override;
     void stop() override;
-    std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_; }
+    std::uint64_t skipped_by_kernel() const override;
+    std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_ + cold_note_; }
 
 private:
     // Loads and attaches per plan; returns the plan as attached (see
     // pick()).  Throws BackendError with nothing left behind.
-    AttachPlan load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan);
+    AttachPlan load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan,
+                               const KernelFacts& facts);
     std::string load_first_choice(const BackendConfig& config, StateStore store,
                                   const std::vector<AttachChoice>& choices, const KernelFacts& facts);
 
@@ -127,11 +182,13 @@ private:
     StateStore store_ = StateStore::Lru;
     bool aggregate_ = false;
     std::uint32_t agg_hot_keys_ = 0;
+    std::string cold_note_;  // for detail(): --summary's tables preallocated
     std::string storage_;
     std::string attach_;
 };
 
-AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan)
+AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore store, const AttachPlan& plan,
+                                       const KernelFacts& facts)
 {
     links_.clear();
     skel_.reset(hypertrace_bpf__open());
@@ -143,6 +200,7 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     ro->raw_exit_args = plan.exit_args;
     ro->raw_entry_args = plan.entry_args;
     ro->lazy_exit_reason = plan.exit != Attach::Classic && plan.exit_args == HT_RAW_EXIT_VCPU_ISA;
+    std::memcpy(&ro->tp_layout, &plan.layout, sizeof plan.layout);
     ro->aggregate = config.aggregate;
     ro->wake_mark = std::max<std::uint64_t>(1, config.ring_bytes / HT_RING_WAKEUP_FRACTION);
     std::uint64_t mask = 0;
@@ -161,6 +219,7 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     auto& p = skel_->progs;
     struct Programs {  // one tracepoint's: indexed by Attach
         bpf_program* by_mode[3];
+        bpf_program* classic_fmt;  // classic, fields at the format offsets (*_fmt)
     };
     struct Set {
         Programs exit, hc, entry;
@@ -168,23 +227,25 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     // tp_btf programs are optional per tracepoint, so found by name.
     auto btf_prog = [this](const char* name) { return bpf_object__find_program_by_name(skel_->obj, name); };
     const Set sets[] = {
-        {{{p.ht_exit_tp_vcpu, p.ht_exit_raw_vcpu, btf_prog("ht_exit_btf_vcpu")}},
-         {{p.ht_hc_tp_vcpu, p.ht_hc_raw_vcpu, btf_prog("ht_hc_btf_vcpu")}},
-         {{p.ht_entry_tp_vcpu, p.ht_entry_raw_vcpu, btf_prog("ht_entry_btf_vcpu")}}},
-        {{{p.ht_exit_tp_task, p.ht_exit_raw_task, btf_prog("ht_exit_btf_task")}},
-         {{p.ht_hc_tp_task, p.ht_hc_raw_task, btf_prog("ht_hc_btf_task")}},
-         {{p.ht_entry_tp_task, p.ht_entry_raw_task, btf_prog("ht_entry_btf_task")}}},
-        {{{p.ht_exit_tp_lru, p.ht_exit_raw_lru, btf_prog("ht_exit_btf_lru")}},
-         {{p.ht_hc_tp_lru, p.ht_hc_raw_lru, btf_prog("ht_hc_btf_lru")}},
-         {{p.ht_entry_tp_lru, p.ht_entry_raw_lru, btf_prog("ht_entry_btf_lru")}}},
+        {{{p.ht_exit_tp_vcpu, p.ht_exit_raw_vcpu, btf_prog("ht_exit_btf_vcpu")}, p.ht_exit_fmt_vcpu},
+         {{p.ht_hc_tp_vcpu, p.ht_hc_raw_vcpu, btf_prog("ht_hc_btf_vcpu")}, p.ht_hc_fmt_vcpu},
+         {{p.ht_entry_tp_vcpu, p.ht_entry_raw_vcpu, btf_prog("ht_entry_btf_vcpu")}, p.ht_entry_fmt_vcpu}},
+        {{{p.ht_exit_tp_task, p.ht_exit_raw_task, btf_prog("ht_exit_btf_task")}, p.ht_exit_fmt_task},
+         {{p.ht_hc_tp_task, p.ht_hc_raw_task, btf_prog("ht_hc_btf_task")}, p.ht_hc_fmt_task},
+         {{p.ht_entry_tp_task, p.ht_entry_raw_task, btf_prog("ht_entry_btf_task")}, p.ht_entry_fmt_task}},
+        {{{p.ht_exit_tp_lru, p.ht_exit_raw_lru, btf_prog("ht_exit_btf_lru")}, p.ht_exit_fmt_lru},
+         {{p.ht_hc_tp_lru, p.ht_hc_raw_lru, btf_prog("ht_hc_btf_lru")}, p.ht_hc_fmt_lru},
+         {{p.ht_entry_tp_lru, p.ht_entry_raw_lru, btf_prog("ht_entry_btf_lru")}, p.ht_entry_fmt_lru}},
     };
     const Set& set = sets[static_cast<int>(store)];
     // A tracepoint the object has no tp_btf program for is attached raw_tp
     // (the same arguments): bpf/ decides where tp_btf pays.
     AttachPlan used = plan;
-    auto pick = [](const Programs& progs, Attach& a) {
+    auto pick = [&plan](const Programs& progs, Attach& a) {
         if (a == Attach::Btf && !progs.by_mode[static_cast<int>(Attach::Btf)])
             a = Attach::Raw;
+        if (a == Attach::Classic && plan.fields_from_format)
+            return progs.classic_fmt;
         return progs.by_mode[static_cast<int>(a)];
     };
     bpf_program* exit_p = pick(set.exit, used.exit);
@@ -199,14 +260,31 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     bpf_map__set_autocreate(skel_->maps.agg0, config.aggregate);
     bpf_map__set_autocreate(skel_->maps.agg1, config.aggregate);
     bpf_map__set_autocreate(skel_->maps.agg_zero, config.aggregate);
-    bpf_map__set_autocreate(skel_->maps.agg_index, config.aggregate);
-    bpf_map__set_autocreate(skel_->maps.agg_hot, config.aggregate);
+    // Hot keys are the vcpu set's (a slot caches one).
+    bpf_map__set_autocreate(skel_->maps.agg_index, config.aggregate && store == StateStore::Vcpu);
+    bpf_map__set_autocreate(skel_->maps.agg_hot, config.aggregate && store == StateStore::Vcpu);
     if (config.aggregate) {
         // Hot keys cost sizeof(ht_agg_value) per CPU each, twice (two
         // parities): keep them under 32 MiB on big hosts.
         const int ncpus = std::max(1, libbpf_num_possible_cpus());
         const std::size_t budget = std::size_t{32} << 20;
         const std::size_t fit = budget / (2 * sizeof(ht_agg_value) * static_cast<std::size_t>(ncpus));
+        if (!facts.bpf_mem_alloc.value) {
+            // Before the kernel had an allocator safe in any context
+            // (bpf_mem_alloc, 6.1), a tracing program's hash elements
+            // allocated at run time get a kernel WARNING ("trace type BPF
+            // program uses run-time allocation", kernel/bpf/verifier.c):
+            // the cold tables are preallocated, in the same budget.  Keys
+            // beyond them travel as records, into the same statistics.
+            const std::uint32_t cold = static_cast<std::uint32_t>(
+                std::clamp<std::size_t>(fit, 1, config.env.bpf_agg_keys ? config.env.bpf_agg_keys : HT_AGG_KEYS));
+            for (bpf_map* m : {skel_->maps.agg0, skel_->maps.agg1}) {
+                bpf_map__set_map_flags(m, bpf_map__map_flags(m) & ~BPF_F_NO_PREALLOC);
+                bpf_map__set_max_entries(m, cold);
+            }
+            cold_note_ =
+                ", --summary keys preallocated (" + std::to_string(cold) + ": " + facts.bpf_mem_alloc.how + ")";
+        }
         const std::uint32_t hot = static_cast<std::uint32_t>(std::clamp<std::size_t>(fit, 1, HT_AGG_HOT_KEYS));
         ro->agg_hot_keys = hot;
         bpf_map__set_max_entries(skel_->maps.agg_index, 2 * hot);
@@ -218,6 +296,10 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
         std::string msg = "eBPF backend: loading the BPF programs failed: " + std::string(std::strerror(-err));
         if (err == -EPERM || err == -EACCES)
             msg += " (run as root: CAP_BPF and CAP_PERFMON are needed)";
+        // The verifier's reason on the first line, which fallback notes
+        // and the "using" line quote.
+        if (const std::string why = verifier_reason(libbpf_log()); !why.empty())
+            msg += ": the verifier rejected " + why;
         skel_.reset();
         throw BackendError(with_libbpf_log(msg));
     }
@@ -258,14 +340,20 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
             }
         }
         try {
-            const AttachPlan used = load_and_attach(config, store, c.plan);
+            const AttachPlan used = load_and_attach(config, store, c.plan, facts);
             const std::string why = c.why.empty() ? used.describe() : c.why;
             if (i == 0)
                 return why;
-            return why + " (" + failed_labels + " ones failed: " + last_error.substr(0, 200) + ")";
+            return why + " (" + failed_labels + " ones failed: " + first_line(last_error) + ")";
         } catch (const BackendError& e) {
-            if (i + 1 == choices.size())
-                throw;
+            if (i + 1 == choices.size()) {
+                if (c.no_classic.empty())
+                    throw;
+                const std::string what = e.what();
+                const std::size_t nl = what.find('\n');
+                throw BackendError(what.substr(0, nl) + " (" + c.no_classic + ")" +
+                                   (nl == std::string::npos ? "" : what.substr(nl)));
+            }
             failed_labels += (failed_labels.empty() ? "" : " and ") + c.label;
             last_error = e.what();
             libbpf_log().clear();
@@ -282,19 +370,36 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
     if (std::string caps = missing_bpf_capabilities(); !caps.empty())
         throw BackendError("eBPF backend: " + caps);
 
-    const std::shared_ptr<const KernelFacts> probed = facts_for(config);
-    const KernelFacts& facts = *probed;
-    const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach);
+    KernelFacts facts = *facts_for(config);
+    // What every way of loading needs: the ring buffer for the records.
+    if (const Fact<bool> ring = probe_ringbuf(); !ring.value)
+        throw BackendError("eBPF backend: " + ring.how + ": its records go to a BPF ring buffer");
+    // Whether kvm_hypercall may be raw (only asked where it could be).
+    if (facts.prototypes.value.hypercall && config.env.bpf_attach != "classic") {
+        facts.preemptible_tracepoints = probe_preemptible_tracepoints();
+        libbpf_log().clear();  // the probe's messages are in its `how`
+    }
+    const std::vector<AttachChoice> choices = attach_choices(facts, config.env.bpf_attach, config.env.bpf_fields);
+
     // Candidates for the state, best first.
     std::vector<StateStore> stores;
     std::string skipped;  // why a better store was not tried, for detail()
     const std::string& forced = config.env.bpf_state;
     if (!forced.empty()) {
-        if (forced == "vcpu")
+        // A forced store the kernel does not offer: say which part is
+        // missing rather than how the load failed.
+        auto refuse = [&forced](const std::string& why) {
+            return BackendError("eBPF backend: HYPERTRACE_BPF_STATE=" + forced + ", but " + why);
+        };
+        if (forced == "vcpu") {
+            if (!facts.running_vcpu.value)
+                throw refuse(facts.running_vcpu.how);
             stores.push_back(StateStore::Vcpu);
-        else if (forced == "task")
+        } else if (forced == "task") {
+            if (const Fact<bool> task = probe_task_storage(); !task.value)
+                throw refuse(task.how);
             stores.push_back(StateStore::Task);
-        else if (forced == "lru")
+        } else if (forced == "lru")
             stores.push_back(StateStore::Lru);
         else
             throw BackendError("eBPF backend: HYPERTRACE_BPF_STATE='" + forced +
@@ -324,8 +429,7 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
             if (i + 1 == stores.size())
                 throw;
             const std::string first = e.what();
-            failures += std::string(" (") + store_name(store) +
-                        " failed: " + first.substr(0, std::min<std::size_t>(first.find('\n'), 160)) + ")";
+            failures += std::string(" (") + store_name(store) + " failed: " + first_line(first) + ")";
             libbpf_log().clear();
         }
     }
@@ -400,6 +504,27 @@ void BpfBackend::stop()
     wait_for_running_programs();
 }
 
+// The kernel skips a program's run when that CPU's BPF context is taken:
+// by a preempted run of the same raw tracepoint program (prog->active), or
+// for a classic one by any BPF program or map access in progress there
+// (bpf_prog_active); kernel/trace/bpf_trace.c.  It counts them (5.12+).
+std::uint64_t BpfBackend::skipped_by_kernel() const
+{
+    std::uint64_t skipped = 0;
+    if (!skel_)
+        return 0;
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel_->obj)
+    {
+        bpf_prog_info info{};
+        std::uint32_t len = sizeof info;
+        const int fd = bpf_program__fd(prog);
+        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+            skipped += info.recursion_misses;
+    }
+    return skipped;
+}
+
 Counters BpfBackend::counters() const
 {
     Counters total{};
@@ -456,6 +581,7 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates()
     const std::uint32_t parity = old_gen & 1;
     skel_->bss->agg_gen = old_gen + 1;
     wait_for_running_programs();
+    const UnpreemptedByVcpus guard(!links_.empty());
 
     const int ncpus = libbpf_num_possible_cpus();
     if (ncpus <= 0)
@@ -464,10 +590,10 @@ std::vector<AggregateEntry> BpfBackend::take_aggregates()
     const std::vector<ht_agg_value> zeros(static_cast<std::size_t>(ncpus));
 
     // Hot keys of the old parity: read their agg_hot entries, zero them, and
-    // hand the entries out afresh.
+    // hand the entries out afresh.  (The vcpu set's only; -1 otherwise.)
     const int index_fd = bpf_map__fd(skel_->maps.agg_index);
     const int hot_fd = bpf_map__fd(skel_->maps.agg_hot);
-    for (const ht_agg_key& k : all_keys(index_fd)) {
+    for (const ht_agg_key& k : index_fd < 0 ? std::vector<ht_agg_key>{} : all_keys(index_fd)) {
         if (k.parity != parity)
             continue;
         std::uint32_t idx = 0;

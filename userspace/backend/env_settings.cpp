@@ -20,6 +20,7 @@ EnvSettings read_env_settings()
     s.kmod_path = env("HT_KMOD_PATH");
     s.bpf_state = env("HYPERTRACE_BPF_STATE");
     s.bpf_attach = env("HYPERTRACE_BPF_ATTACH");
+    s.bpf_fields = env("HYPERTRACE_BPF_FIELDS");
     const std::string keys = env("HYPERTRACE_BPF_AGG_KEYS");
     // Set but 0 or not a number: a table of one entry, as before.
     if (!keys.empty())

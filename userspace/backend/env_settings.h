@@ -24,6 +24,9 @@ struct EnvSettings {
     // HYPERTRACE_BPF_ATTACH=classic|raw|btf: force one attach mode on every
     // tracepoint that supports it, no fallback.
     std::string bpf_attach;
+    // HYPERTRACE_BPF_FIELDS=btf|format: how classic programs read kvm's
+    // records (CO-RE, or the tracefs format files' offsets), no fallback.
+    std::string bpf_fields;
     // HYPERTRACE_BPF_AGG_KEYS=N: a --summary key table of N entries (0: the
     // default), so that a test can fill it and see the rest travel as records.
     std::uint32_t bpf_agg_keys = 0;

@@ -271,6 +271,34 @@ Fact<bool> read_running_vcpu(const btf* protos, const std::string& where)
     return f;
 }
 
+std::string read_file(const std::string& path)
+{
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return in ? text.str() : std::string();
+}
+
+// Which BTF describes kvm's classic records, and their format files.
+Fact<ClassicRecords> read_classic_records(const btf* protos, const std::string& where, const std::string& events)
+{
+    Fact<ClassicRecords> f;
+    ClassicRecords& r = f.value;
+    if (protos && btf__find_by_name_kind(protos, "trace_event_raw_kvm_exit", BTF_KIND_STRUCT) > 0 &&
+        btf__find_by_name_kind(protos, "trace_event_raw_kvm_hypercall", BTF_KIND_STRUCT) > 0 &&
+        btf__find_by_name_kind(protos, "trace_event_raw_kvm_entry", BTF_KIND_STRUCT) > 0)
+        r.btf_source = where;
+    if (!events.empty()) {
+        r.exit = parse_record_format(read_file(events + "/kvm_exit/format"));
+        r.hypercall = parse_record_format(read_file(events + "/kvm_hypercall/format"));
+        r.entry = parse_record_format(read_file(events + "/kvm_entry/format"));
+    }
+    f.how = r.btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
+                                 : "kvm's records (trace_event_raw_kvm_*) in " + r.btf_source;
+    f.how += events.empty() ? ", no format files (no kvm tracepoints in tracefs)" : ", format files in " + events;
+    return f;
+}
+
 // CapEff from /proc/self/status: no libcap dependency for one bitmask.
 std::uint64_t effective_caps()
 {
@@ -294,10 +322,16 @@ KernelFacts probe_kernel_facts()
     k.vmlinux_btf = vmlinux != nullptr;
     if (!vmlinux) {
         k.prototypes.how = "no kernel BTF (/sys/kernel/btf/vmlinux)";
+        k.bpf_mem_alloc.how = k.prototypes.how;
         k.exit_reason.how = k.prototypes.how;
         k.running_vcpu.how = k.prototypes.how;
+        k.classic_records = read_classic_records(nullptr, "", k.kvm_events_dir.value);
         return k;
     }
+    k.bpf_mem_alloc.value = btf__find_by_name_kind(vmlinux.get(), "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
+    k.bpf_mem_alloc.how = k.bpf_mem_alloc.value ? "struct bpf_mem_alloc in vmlinux BTF"
+                                                : "no bpf_mem_alloc in vmlinux BTF: no run-time allocation in "
+                                                  "tracing programs";
     BtfPtr kvm = module_btf("kvm", vmlinux.get());
     const btf* protos = nullptr;
     std::string where;
@@ -314,6 +348,7 @@ KernelFacts probe_kernel_facts()
         k.prototypes.how = "no BTF for kvm (kvm not loaded, or a kernel without module BTF)";
     k.running_vcpu = read_running_vcpu(protos, where);
     k.exit_reason = read_exit_reason(vmlinux.get());
+    k.classic_records = read_classic_records(protos, where, k.kvm_events_dir.value);
     return k;
 }
 
@@ -324,6 +359,14 @@ Fact<bool> probe_task_storage()
               libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, nullptr) == 1 &&
               libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_storage_get, nullptr) == 1;
     f.how = f.value ? "task storage map and helpers probed" : "no task storage map or helpers (before 5.11)";
+    return f;
+}
+
+Fact<bool> probe_ringbuf()
+{
+    Fact<bool> f;
+    f.value = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
+    f.how = f.value ? "BPF ring buffer probed" : "no BPF ring buffer map (before 5.8)";
     return f;
 }
 

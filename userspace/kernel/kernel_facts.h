@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernel/record_format.h"
+
 extern "C" {
 #include "ht_ioctl.h"
 }
@@ -45,6 +47,15 @@ struct ExitReasonLocation {
     std::string btf_source;     // "kvm_amd", "kvm_intel" or "vmlinux"
 };
 
+// kvm's classic records (kvm_exit, kvm_hypercall, kvm_entry): whether BTF
+// describes them (trace_event_raw_kvm_*, kvm's module BTF or vmlinux's when
+// kvm is built in: CO-RE then finds their fields), and their layouts from the
+// events' tracefs format files, the description every kernel has.
+struct ClassicRecords {
+    std::string btf_source;               // the BTF with all three; empty: none
+    RecordFormat exit, hypercall, entry;  // empty when a format file is missing
+};
+
 struct KernelFacts {
     bool vmlinux_btf = false;  // /sys/kernel/btf/vmlinux loads
     Fact<TracepointPrototypes> prototypes;
@@ -56,6 +67,19 @@ struct KernelFacts {
     // The tracefs events directory with kvm/kvm_{exit,hypercall,entry};
     // empty when absent, and `how` then names the fix (mount tracefs, load kvm).
     Fact<std::string> kvm_events_dir;
+    Fact<ClassicRecords> classic_records;
+    // The kernel's BPF allocator for any context (struct bpf_mem_alloc in
+    // vmlinux BTF, 6.1+): only with it may a tracing program's hash map
+    // allocate elements at run time without a kernel WARNING
+    // (kernel/bpf/verifier.c, check_map_prog_compatibility() before it).
+    Fact<bool> bpf_mem_alloc;
+    // Raw tracepoint programs run with preemption enabled (the tracepoint
+    // no longer disables it around its callbacks).  Then a run of a program
+    // that starts on a CPU while another run of it is preempted there is
+    // skipped by the kernel: kvm_hypercall, which fires preemptible, is
+    // attached classic.  Probed by the eBPF backend
+    // (backend/preempt_probe.h), not by probe_kernel_facts(); false until.
+    Fact<bool> preemptible_tracepoints;
 };
 
 // Reads BTF, kallsyms and tracefs.  Never throws; silences libbpf while it
@@ -65,6 +89,9 @@ KernelFacts probe_kernel_facts();
 // BPF task storage and the helpers the task state set uses (5.11+).  Loads
 // probe programs, so only the eBPF backend asks.
 Fact<bool> probe_task_storage();
+
+// The BPF ring buffer map (5.8+), where the eBPF backend's records go.
+Fact<bool> probe_ringbuf();
 
 // The tracefs events directory holding kvm/kvm_{exit,hypercall,entry}, or
 // empty with `how` naming the fix; checked afresh on every call.

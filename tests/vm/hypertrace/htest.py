@@ -172,3 +172,60 @@ def counts_by_nr(truth, nrs=None):
             if nrs is None or int(k) in nrs:
                 c[int(k)] += n
     return c
+
+
+_OFFERS = None
+
+
+def kernel_offers():
+    """What the running kernel offers the eBPF backend, found the way a user
+    would look (sysfs BTF, kallsyms, bpftool), for tests that assert what
+    hypertrace must choose here rather than what one kernel version did:
+      kvm_btf       kvm's module BTF (/sys/kernel/btf/kvm): prototypes for
+                    raw tracepoints and kvm's records for CO-RE
+      running_vcpu  kvm_running_vcpu in that BTF and in kallsyms: the slot
+                    table keyed by the vCPU
+      task_storage  BPF task storage and its helpers for tracepoints
+      bpf_mem_alloc struct bpf_mem_alloc in vmlinux BTF: run-time allocation
+                    in tracing programs without a kernel WARNING
+      srcu_fast     SRCU-fast (struct srcu_ctr in vmlinux BTF), which
+                    tracepoints need before they can leave preemption on
+                    around their callbacks (include/linux/tracepoint.h):
+                    without it, raw tracepoint programs never run
+                    preemptible"""
+    global _OFFERS
+    if _OFFERS is not None:
+        return _OFFERS
+
+    def bpftool(*args):
+        p = subprocess.run(["bpftool", *args], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, f"bpftool {' '.join(args)}: {p.stderr}"
+        return p.stdout
+
+    kvm_btf = os.path.exists("/sys/kernel/btf/kvm")
+    running_vcpu = False
+    if kvm_btf and "VAR 'kvm_running_vcpu'" in bpftool("btf", "dump", "file", "/sys/kernel/btf/kvm"):
+        with open("/proc/kallsyms") as f:  # "ffffffffc0a1b2c0 d kvm_running_vcpu\t[kvm]"
+            running_vcpu = any(len(w) > 2 and w[2] == "kvm_running_vcpu" and int(w[0], 16) != 0
+                               for w in (ln.split() for ln in f))
+    probe = json.loads(bpftool("-j", "feature", "probe", "kernel"))
+    helpers = set(probe.get("helpers", {}).get("tracepoint_available_helpers", []))
+    task_storage = (probe.get("map_types", {}).get("have_task_storage_map_type", False)
+                    and {"bpf_task_storage_get", "bpf_get_current_task_btf"} <= helpers)
+    vmlinux = bpftool("btf", "dump", "file", "/sys/kernel/btf/vmlinux")
+    _OFFERS = {"kvm_btf": kvm_btf, "running_vcpu": running_vcpu, "task_storage": task_storage,
+               "bpf_mem_alloc": "STRUCT 'bpf_mem_alloc'" in vmlinux, "srcu_fast": "STRUCT 'srcu_ctr'" in vmlinux}
+    log(f"     kernel {os.uname().release} offers: {_OFFERS}")
+    return _OFFERS
+
+
+def expect_refusal(args, env, says):
+    """hypertrace ARGS with ENV must refuse to start: exit 1, SAYS on stderr,
+    and no BPF program of it left loaded."""
+    p = subprocess.run([HYPERTRACE, *args], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, **env))
+    assert p.returncode == 1, f"{' '.join(args)} with {env}: exit {p.returncode}, want 1:\n{p.stderr}"
+    assert says in p.stderr, f"{' '.join(args)} with {env}: no '{says}' in:\n{p.stderr}"
+    left = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    assert " ht_" not in left, f"programs left loaded:\n{left}"
+    return p.stderr

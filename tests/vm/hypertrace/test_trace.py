@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""In-guest test (testbed, 6.1 and 6.12): a hypertrace backend (argument: bpf
-or kmod) traces the hcgen workload and reports exactly what hcgen
-issued.  One script for both backends: the same assertions for each."""
+"""In-guest test (testbed, every kernel of the matrix): a hypertrace backend
+(argument: bpf or kmod) traces the hcgen workload and reports exactly what
+hcgen issued.  One script for both backends: the same assertions for each.
+What the eBPF backend must choose (attach modes, state store) is derived from
+what the kernel offers (htest.kernel_offers), not from its version."""
 
 import json
 import os
@@ -10,8 +12,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from htest import (HYPERTRACE, Tracer, assert_records_match, check, counts_by_nr, finish, log,  # noqa: E402
-                   parse_csv, parse_json_lines, run_hcgen)
+from htest import (HYPERTRACE, Tracer, assert_records_match, check, counts_by_nr, expect_refusal,  # noqa: E402
+                   finish, kernel_offers, log, parse_csv, parse_json_lines, run_hcgen)
 
 SCHEDULE = ["--vcpus", "3", "--calls", "42x400,43x250,7x100,0x1000x50", "--noise", "2"]
 BACKEND = sys.argv[1] if len(sys.argv) > 1 else "bpf"
@@ -28,17 +30,57 @@ def trace(name, *args, schedule=SCHEDULE, env=None):
     return t, truth, out
 
 
+# The "using" line's words for each state store (userspace/backend/bpf_backend.cpp).
+STORE_SAYS = {"vcpu": "per-vCPU state in a slot table keyed by the vCPU", "task": "per-vCPU state in task storage",
+              "lru": "per-vCPU state in an LRU hash by tid"}
+FORMAT_SAYS = "classic records read at their tracefs format offsets"
+
+
+def best_store(k):
+    return "vcpu" if k["running_vcpu"] else "task" if k["task_storage"] else "lru"
+
+
+PREEMPTIBLE_SAYS = "kvm_hypercall classic (a raw program would run preemptible here"
+
+
+def assert_hypercall_attach(first, raw_says):
+    """kvm_hypercall is raw, or classic because the kernel runs raw programs
+    preemptible (and skips runs of one that overlap on a CPU); the latter
+    only where tracepoints can leave preemption on (SRCU-fast)."""
+    if PREEMPTIBLE_SAYS in first:
+        assert kernel_offers()["srcu_fast"], f"kvm_hypercall classic on a kernel without SRCU-fast: {first}"
+    else:
+        assert raw_says in first, f"no '{raw_says}' in: {first}"
+
+
+def assert_bpf_choice(stderr):
+    """The eBPF backend chose what this kernel offers best.  With kvm's BTF:
+    raw tracepoints (kvm_entry BTF-typed), no classic one but kvm_hypercall
+    where raw programs run preemptible.  Without it (kvm a module on a kernel
+    without module BTF, e.g. 5.10): all three classic, their records read at
+    the format files' offsets, the exit reason from the kvm_exit record.  The
+    state store: the vCPU slot table, else task storage, else the LRU hash."""
+    first = stderr.split("\n")[0]
+    k = kernel_offers()
+    if k["kvm_btf"]:
+        assert "kvm_entry btf tracepoint" in first and "kvm_exit classic" not in first, stderr
+        assert_hypercall_attach(first, "kvm_hypercall raw")
+        if PREEMPTIBLE_SAYS not in first:
+            assert "classic" not in first, stderr
+    else:
+        for says in ("kvm_exit classic (reason from the record", "kvm_hypercall classic", "kvm_entry classic",
+                     FORMAT_SAYS + " (kvm's records are in no BTF)"):
+            assert says in first, f"no '{says}' in: {stderr}"
+    assert STORE_SAYS[best_store(k)] in first, f"want {best_store(k)} state for {k}: {stderr}"
+
+
 def all_numbers():
     t, truth, out = trace("all", "-f", "json")
     # The "using" line: backend, prototypes (BTF or the module's compile-time
     # guess), state store; the test log says what this kernel was traced with.
     log(f"     {t.stderr().splitlines()[0]}")
     if BACKEND == "bpf":
-        # The fast path is what -b auto picks on these kernels: the slot
-        # table, and BTF-typed raw tracepoints where bpf/ has them.
-        first = t.stderr().split("\n")[0]
-        assert "slot table keyed by the vCPU" in first, t.stderr()
-        assert "kvm_entry btf tracepoint" in first and "classic" not in first, t.stderr()
+        assert_bpf_choice(t.stderr())
     recs = parse_json_lines(out)
     assert_records_match(recs, truth)
     tot = t.totals()
@@ -52,6 +94,7 @@ def all_numbers():
 def forced_state(store, says):
     """A state store forced with HYPERTRACE_BPF_STATE gives the same exact records."""
     t, truth, out = trace(store, "-f", "json", env={"HYPERTRACE_BPF_STATE": store})
+    assert STORE_SAYS[store] in t.stderr(), t.stderr()
     assert says in t.stderr(), t.stderr()
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
@@ -107,26 +150,66 @@ def lru_fallback():
 
 def task_storage():
     """The task-storage state (kernels whose kvm has no kvm_running_vcpu in
-    BTF or kallsyms, e.g. one built without it)."""
-    forced_state("task", "task storage")
+    BTF or kallsyms, e.g. one built without it).  Where the kernel has no
+    task storage (before 5.11), forcing it is refused, saying so."""
+    if kernel_offers()["task_storage"]:
+        forced_state("task", "task storage")
+    else:
+        expect_refusal(["-b", "bpf", "-d", "1"], {"HYPERTRACE_BPF_STATE": "task"},
+                       "HYPERTRACE_BPF_STATE=task, but no task storage map or helpers")
+
+
+def vcpu_state_refused():
+    """Where kvm's BTF has no kvm_running_vcpu, forcing the slot table is
+    refused, saying so (where it has it, all_numbers proves the slot table)."""
+    expect_refusal(["-b", "bpf", "-d", "1"], {"HYPERTRACE_BPF_STATE": "vcpu"},
+                   "HYPERTRACE_BPF_STATE=vcpu, but no kvm_running_vcpu")
 
 
 def classic_attach():
     """The classic-tracepoint fallback (kernels whose BTF lacks what the raw
-    path reads): the same exact records."""
+    path reads): the same exact records; kvm's records read by CO-RE where
+    its BTF describes them, else at the format files' offsets."""
     t, truth, out = trace("classic", "-f", "json", env={"HYPERTRACE_BPF_ATTACH": "classic"})
-    assert "raw" not in t.stderr().split("\n")[0], t.stderr()
+    first = t.stderr().split("\n")[0]
+    assert "raw" not in first, t.stderr()
+    says = "records read by CO-RE (kvm module BTF)" if kernel_offers()["kvm_btf"] else FORMAT_SAYS
+    assert says in first, f"no '{says}' in: {t.stderr()}"
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
 
 
+def format_fields():
+    """Classic programs reading kvm's records at the tracefs format files'
+    offsets, the path of kernels without kvm's BTF, forced where the BTF
+    exists too (HYPERTRACE_BPF_FIELDS=format): the same exact records, with
+    and without --summary."""
+    env = {"HYPERTRACE_BPF_ATTACH": "classic", "HYPERTRACE_BPF_FIELDS": "format"}
+    t, truth, out = trace("format", "-f", "json", env=env)
+    assert FORMAT_SAYS in t.stderr().split("\n")[0], t.stderr()
+    assert_records_match(parse_json_lines(out), truth)
+    tot = t.totals()
+    assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+    t, truth, out = trace("format-summary", "--summary", "-f", "json", env=env)
+    got = {(r["pid"], r["nr"]): r["count"] for r in parse_json_lines(out)}
+    want = {(truth["pid"], nr): n for nr, n in counts_by_nr(truth).items()}
+    assert got == want, f"summary counts {got} != ground truth {want}"
+
+
 def raw_attach():
     """raw_tp forced (HYPERTRACE_BPF_ATTACH=raw, no tp_btf): the same exact
-    records, so the raw programs stay proven where tp_btf is the default."""
+    records, so the raw programs stay proven where tp_btf is the default.
+    Without kvm's BTF (no prototypes to read arguments by) it is refused,
+    saying why."""
+    if not kernel_offers()["kvm_btf"]:
+        expect_refusal(["-b", "bpf", "-d", "1"], {"HYPERTRACE_BPF_ATTACH": "raw"},
+                       "HYPERTRACE_BPF_ATTACH=raw, but no kvm tracepoint can be attached so here")
+        return
     t, truth, out = trace("raw", "-f", "json", env={"HYPERTRACE_BPF_ATTACH": "raw"})
     first = t.stderr().split("\n")[0]
-    assert "kvm_hypercall raw" in first and "kvm_entry raw" in first and " btf" not in first, t.stderr()
+    assert "kvm_entry raw" in first and " btf" not in first, t.stderr()
+    assert_hypercall_attach(first, "kvm_hypercall raw")
     assert_records_match(parse_json_lines(out), truth)
     tot = t.totals()
     assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
@@ -213,6 +296,13 @@ def summary_json():
     """--summary keeps the statistics in the kernel: exact counts per (pid,
     nr), no records through the ring, sane percentiles."""
     t, truth, out = trace("summary", "--summary", "-f", "json")
+    if BACKEND == "bpf":
+        assert_bpf_choice(t.stderr())
+        # Without the kernel's any-context allocator the key tables are
+        # preallocated (no run-time allocation WARNING; the runner fails
+        # on any kernel WARNING).
+        preallocated = "--summary keys preallocated" in t.stderr().split("\n")[0]
+        assert preallocated != kernel_offers()["bpf_mem_alloc"], t.stderr()
     rows = parse_json_lines(out)
     got = {(r["pid"], r["nr"]): r["count"] for r in rows}
     want = {(truth["pid"], nr): n for nr, n in counts_by_nr(truth).items()}
@@ -258,10 +348,11 @@ def text_output():
 
 CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("-n 42 emits only 42s", only_42),
-          ("task-storage state, exact ground truth", task_storage),
+          ("task-storage state, exact ground truth (or refused where absent)", task_storage),
           ("LRU-hash state fallback, exact ground truth", lru_fallback),
           ("classic-tracepoint fallback, exact ground truth", classic_attach),
-          ("raw_tp forced (no tp_btf), exact ground truth", raw_attach),
+          ("classic records at the format files' offsets, exact ground truth", format_fields),
+          ("raw_tp forced (no tp_btf), exact ground truth (or refused without kvm BTF)", raw_attach),
           ("-n with hex and ranges, CSV", ranges_and_hex),
           ("--vcpu 1", one_vcpu),
           ("-p of another process", other_pid),
@@ -273,7 +364,10 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("text output", text_output),
           ("kvm not loaded: clear error, nothing attached", no_kvm_tracepoints),
           ("attached eBPF pins kvm; released at exit", bpf_pins_kvm)]
-BPF_ONLY = (task_storage, summary_overflow, lru_fallback, classic_attach, raw_attach, no_kvm_tracepoints, bpf_pins_kvm)
+BPF_ONLY = (task_storage, summary_overflow, lru_fallback, classic_attach, format_fields, raw_attach,
+            no_kvm_tracepoints, bpf_pins_kvm, vcpu_state_refused)
+if BACKEND == "bpf" and not kernel_offers()["running_vcpu"]:
+    CHECKS.insert(3, ("slot table forced without kvm_running_vcpu: refused", vcpu_state_refused))
 if BACKEND != "bpf":
     CHECKS = [c for c in CHECKS if c[1] not in BPF_ONLY]
 for name, fn in CHECKS:
