@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""In-guest part of packaging.installed (tests/packaging/test-installed): runs
-in the testbed (Debian 6.1) whose root is a debootstrapped Debian 12 with the
-hypertrace and hypertrace-dkms .debs installed.  The INSTALLED
+"""In-guest part of packaging.installed.* (tests/packaging/test-installed): runs
+in the testbed (Debian 6.1, or the trixie-backports kernel) whose root is a
+debootstrapped Debian 12 (or 13) with the hypertrace and hypertrace-dkms .debs
+installed.  The INSTALLED
 /usr/sbin/hypertrace traces hcgen with each backend, checked against hcgen's
 ground truth with the same assertions as tests/vm/hypertrace/test_trace.py
 (htest.py); -b kmod loads the DKMS-built module with modprobe (HT_KMOD_PATH
@@ -13,6 +14,7 @@ The runner mounts the testbed kernel's own module tree over
 package's modules plus DKMS's updates/dkms/, indexed by DKMS's depmod) back
 over it, as on a host where these packages are installed."""
 
+import glob
 import os
 import subprocess
 import sys
@@ -41,10 +43,13 @@ def use_root_modules():
     os.makedirs("/run/ht-rootfs", exist_ok=True)
     sh("mount", "--bind", "/", "/run/ht-rootfs")  # not --rbind: the root's own files only
     own = f"/run/ht-rootfs/usr/lib/modules/{ABI}"
-    assert os.path.isfile(f"{own}/updates/dkms/hypertrace.ko"), f"no DKMS module in the root's {own}"
+    # Kernels that compress their modules get hypertrace.ko.xz (or .zst) from dkms.
+    kos = glob.glob(f"{own}/updates/dkms/hypertrace.ko*")
+    assert len(kos) == 1, f"DKMS modules in the root's {own}: {kos}"
     sh("mount", "--bind", own, f"/lib/modules/{ABI}")
     path = sh("modinfo", "-n", "hypertrace")
-    assert path == f"/lib/modules/{ABI}/updates/dkms/hypertrace.ko", f"modprobe would load {path}"
+    want = f"/lib/modules/{ABI}/updates/dkms/{os.path.basename(kos[0])}"
+    assert path == want, f"modprobe would load {path}, not {want}"
     log(f"     modprobe finds {path} (vermagic {sh('modinfo', '-F', 'vermagic', 'hypertrace')})")
 
 
@@ -69,7 +74,7 @@ def only_42(backend):
         assert tot["records"] == len(recs) == counts_by_nr(truth, {42})[42], f"totals {tot}, {len(recs)} records"
         assert tot["filtered"] == sum(counts_by_nr(truth).values()) - len(recs), f"filtered: {tot}"
         assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
-        log(f"     {backend}: {len(recs)} records of nr 42, totals {tot}")
+        log(f"     {backend}: {len(recs)} records of nr 42 (hcgen issued {counts_by_nr(truth, {42})[42]}), totals {tot}")
     return run
 
 
@@ -81,6 +86,7 @@ def all_numbers(backend):
         tot = t.totals()
         assert tot["records"] == len(recs) == sum(counts_by_nr(truth).values()), f"totals {tot}"
         assert tot["dropped"] == 0 and tot["unmatched"] == 0, f"totals {tot}"
+        log(f"     {backend}: {len(recs)} records of the {sum(counts_by_nr(truth).values())} hcgen issued, totals {tot}")
     return run
 
 
