@@ -452,6 +452,21 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
     ring_.fd = fd;
 }
 
+// The kernel's bpf_prog_info of each loaded program of obj.
+template <typename Fn>
+void for_each_loaded_program(bpf_object* obj, Fn&& fn)
+{
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, obj)
+    {
+        bpf_prog_info info{};
+        std::uint32_t len = sizeof info;
+        const int fd = bpf_program__fd(prog);
+        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+            fn(info);
+    }
+}
+
 // Raw-tracepoint links are freed after an RCU (tasks trace) grace period on
 // newer kernels (6.18, for one): detached at once, the program lingers, loaded,
 // for a moment after its last fd is closed.  Wait for that (bounded), so
@@ -460,17 +475,8 @@ BpfBackend::~BpfBackend()
 {
     stop();
     std::vector<std::uint32_t> ids;
-    if (skel_) {
-        bpf_program* prog;
-        bpf_object__for_each_program(prog, skel_->obj)
-        {
-            bpf_prog_info info{};
-            std::uint32_t len = sizeof info;
-            const int fd = bpf_program__fd(prog);
-            if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-                ids.push_back(info.id);
-        }
-    }
+    if (skel_)
+        for_each_loaded_program(skel_->obj, [&](const bpf_prog_info& info) { ids.push_back(info.id); });
     consumer_page_ = Mapping();
     producer_and_data_ = Mapping();
     skel_.reset();
@@ -511,17 +517,8 @@ void BpfBackend::stop()
 std::uint64_t BpfBackend::skipped_by_kernel() const
 {
     std::uint64_t skipped = 0;
-    if (!skel_)
-        return 0;
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, skel_->obj)
-    {
-        bpf_prog_info info{};
-        std::uint32_t len = sizeof info;
-        const int fd = bpf_program__fd(prog);
-        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-            skipped += info.recursion_misses;
-    }
+    if (skel_)
+        for_each_loaded_program(skel_->obj, [&](const bpf_prog_info& info) { skipped += info.recursion_misses; });
     return skipped;
 }
 
