@@ -17,9 +17,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "backend/bpf_attach_plan.h"
+#include "backend/bpf_unload.h"
 #include "backend/libbpf_log.h"
 #include "backend/preempt_probe.h"
 #include "kernel/kernel_facts.h"
@@ -452,47 +454,16 @@ BpfBackend::BpfBackend(const BackendConfig& config) : aggregate_(config.aggregat
     ring_.fd = fd;
 }
 
-// The kernel's bpf_prog_info of each loaded program of obj.
-template <typename Fn>
-void for_each_loaded_program(bpf_object* obj, Fn&& fn)
-{
-    bpf_program* prog;
-    bpf_object__for_each_program(prog, obj)
-    {
-        bpf_prog_info info{};
-        std::uint32_t len = sizeof info;
-        const int fd = bpf_program__fd(prog);
-        if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-            fn(info);
-    }
-}
-
-// Raw-tracepoint links are freed after an RCU (tasks trace) grace period on
-// newer kernels (6.18, for one): detached at once, the program lingers, loaded,
-// for a moment after its last fd is closed.  Wait for that (bounded), so
-// that "hypertrace exited" means "nothing of it is left in the kernel".
+// Waits for the programs to be unloaded (bpf_unload.h says why), so that
+// "hypertrace exited" means "nothing of it is left in the kernel".
 BpfBackend::~BpfBackend()
 {
     stop();
-    std::vector<std::uint32_t> ids;
-    if (skel_)
-        for_each_loaded_program(skel_->obj, [&](const bpf_prog_info& info) { ids.push_back(info.id); });
+    std::vector<std::uint32_t> ids = loaded_program_ids(skel_ ? skel_->obj : nullptr);
     consumer_page_ = Mapping();
     producer_and_data_ = Mapping();
     skel_.reset();
-    for (int i = 0; i < 300 && !ids.empty(); ++i) {
-        std::vector<std::uint32_t> left;
-        for (std::uint32_t id : ids) {
-            if (UniqueFd(bpf_prog_get_fd_by_id(id))) {  // still loaded
-                left.push_back(id);
-            } else if (errno != ENOENT) {
-                left.push_back(id);
-            }
-        }
-        ids.swap(left);
-        if (!ids.empty())
-            ::usleep(10000);
-    }
+    wait_until_unloaded(std::move(ids));
 }
 
 void BpfBackend::stop()

@@ -6,14 +6,25 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
+
+#include "backend/bpf_unload.h"
 
 #include "preempt_probe.skel.h"
 
 namespace hypertrace {
 namespace {
 
+// Gone from the kernel when the probe returns: a refusal right after it
+// must not leave the probe's program loaded behind hypertrace's exit.
 struct ProbeDeleter {
-    void operator()(preempt_probe_bpf* s) const { preempt_probe_bpf__destroy(s); }
+    void operator()(preempt_probe_bpf* s) const
+    {
+        std::vector<std::uint32_t> ids = loaded_program_ids(s->obj);
+        preempt_probe_bpf__destroy(s);
+        wait_until_unloaded(std::move(ids));
+    }
 };
 
 // x86's preempt_count(): the preemption depth in the low byte, softirq and

@@ -13,18 +13,26 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 
 BUILD = os.environ.get("HT_BUILD_DIR") or os.path.join(os.getcwd(), "build")
 HYPERTRACE = os.environ.get("HT_HYPERTRACE", os.path.join(BUILD, "userspace", "hypertrace"))
 HCGEN = os.environ.get("HT_HCGEN", os.path.join(BUILD, "tests", "workload", "hcgen"))
-SCRATCH = os.environ.get("HT_SCRATCH", "/tmp")
+# Files one process writes while another reads them (hypertrace's -o file
+# and its stderr, polled until it says it is attached) live in the guest's
+# own tmpfs, not on the 9p scratch share (HT_SCRATCH): from 7.x on, 9p reads go through
+# netfs, and a read racing another process's append fails with ENODATA
+# ("No data available"; 2 in 40 runs of a writer and a polling reader).
+WORK = tempfile.mkdtemp(prefix="htest-", dir="/tmp")
 # The module the testbed tests load (-b kmod): built for the running ABI by
 # tests/vm/kmod/build-testbed-modules into build/kmod-<abi>/.
 KMOD_PATH = os.environ.get("HT_KMOD_PATH") or os.path.join(
     BUILD, f"kmod-{os.environ.get('HT_TESTBED_ABI') or os.uname().release}", "hypertrace.ko")
 
 RESULTS = {"passed": 0, "failed": 0}
+TRACERS = []      # every Tracer's process; none may outlive its check
 
 
 def log(msg):
@@ -32,15 +40,40 @@ def log(msg):
 
 
 def check(name, fn):
-    """Run one named check; count it; keep going so one run reports all."""
+    """Run one named check; count it; keep going so one run reports all.
+    A hypertrace a check left running (it failed before stopping it) is
+    killed, so the next check starts clean, and fails the check."""
     try:
         fn()
+        left = reap_tracers()
+        assert not left, f"left hypertrace running: {left}"
     except Exception as e:  # noqa: BLE001 - report every failure the same way
+        reap_tracers()
         RESULTS["failed"] += 1
-        log(f"FAIL {name}: {e}")
+        where = "" if isinstance(e, AssertionError) else f" (at {where_raised(e)})"
+        log(f"FAIL {name}: {e}{where}")
     else:
         RESULTS["passed"] += 1
         log(f"ok   {name}")
+
+
+def where_raised(e):
+    """file:line of the test code an unexpected exception came from."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "/tests/" in f.filename]
+    f = (frames or traceback.extract_tb(e.__traceback__))[-1]
+    return f"{os.path.basename(f.filename)}:{f.lineno} {f.line}"
+
+
+def reap_tracers():
+    """Kill every Tracer still running; return the commands that were."""
+    left = []
+    for p in TRACERS:
+        if p.poll() is None:
+            left.append(" ".join(p.args))
+            p.kill()
+            p.wait(timeout=60)
+    TRACERS.clear()
+    return left
 
 
 def finish():
@@ -53,12 +86,13 @@ class Tracer:
     says it is attached."""
 
     def __init__(self, *args, name="trace", timeout=60, env=None):
-        self.out_path = os.path.join(SCRATCH, f"{name}.out")
-        self.err_path = os.path.join(SCRATCH, f"{name}.err")
+        self.out_path = os.path.join(WORK, f"{name}.out")
+        self.err_path = os.path.join(WORK, f"{name}.err")
         self.args = [HYPERTRACE, *args, "-o", self.out_path]
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err,
                                      env=dict(os.environ, HT_KMOD_PATH=KMOD_PATH, **(env or {})))
+        TRACERS.append(self.proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if "Tracing hypercalls" in self.stderr():
