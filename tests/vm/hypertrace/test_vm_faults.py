@@ -328,11 +328,13 @@ def case_distinct(backend):
         if backend == "kmod":
             # Bounded, not merely finite: a new key costs about what a known
             # one does.  Measured p99 13.7/11.8 us against 4.4/3.2 us on one
-            # number (6.1/6.12); before the 8-slot bound 1.05/5.0 ms.
-            limit = 10 * btiming["p99_ns"] + 50_000
+            # number (6.1/6.12); before the 8-slot bound 1.05/5.0 ms.  A
+            # machine busy beside the testbed gave 97.3 us against 4.7 us
+            # (5.10): the slack is 250 us, still a quarter of the walk's.
+            limit = 10 * btiming["p99_ns"] + 250_000
             assert timing["p99_ns"] <= limit, \
                 f"kvm_entry probe p99 {timing['p99_ns'] / 1e3:.1f} us > 10x the one-nr run's " \
-                f"{btiming['p99_ns'] / 1e3:.1f} us + 50 us: a probe walks the table"
+                f"{btiming['p99_ns'] / 1e3:.1f} us + 250 us: a probe walks the table"
 
     check(f"[{backend}] 20000 distinct -s: completes, every hypercall accounted for", accounted)
     check(f"[{backend}] 20000 distinct -s: summary counts exact", exact)
