@@ -43,7 +43,8 @@ EVENTS = ("kvm_hypercall", "kvm_hv_hypercall", "kvm_hv_hypercall_done",
 MODES = {
     "hyperv": ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)],
     "xen": ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)],
-    "forward": ["--vcpus", "2", "--calls", "12x40,42x40", "--vmm-delay-us", str(DELAY_US)],
+    "forward": ["--vcpus", "2", "--calls", "12x40,42x40", "--vmm-delay-us", str(DELAY_US),
+                "--vmm-wait", "busy"],
 }
 HEX = r"(0x[0-9a-f]+)"
 LINE = re.compile(r"^\s*(?P<comm>.*)-(?P<tid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
@@ -146,6 +147,8 @@ def check_vmm(check, name, truth_call, after, want_reason):
     ue = [(ts, rest) for ev, ts, rest in after if ev == "kvm_userspace_exit"]
     entry = [ts for ev, ts, _ in after if ev == "kvm_entry"]
     if truth_call["served_by"] == "vmm":
+        check(truth_call["vmm_ns"] >= DELAY_US * 1000,
+              "%s: hcgen held it %d ns < --vmm-delay-us %d" % (name, truth_call["vmm_ns"], DELAY_US))
         if not check(len(ue) == 1, "%s: VMM-served, %d kvm_userspace_exit before the next entry" % (name, len(ue))):
             return None
         m = RE_UEXIT.search(ue[0][1])
@@ -239,6 +242,8 @@ def check_mode(mode, hcgen, check, log):
             else:
                 good &= check(not [1 for ev, _, _ in after if ev == "kvm_userspace_exit"], name)
             summary["matched"] += 1 if good else 0
+    strays = sorted(t for t, evs in per_tid.items() if t not in tids and any(e[0] == hc_event for e in evs))
+    check(not strays, "%s: %s from threads hcgen did not report: %s" % (mode, hc_event, strays))
     log("%s: %d calls, %d exact against ftrace, %d served by the VMM (min userspace exit -> entry %s us, "
         "delay %d us)" % (mode, summary["calls"], summary["matched"], summary["vmm"], summary["min_gap_us"],
                           DELAY_US))
