@@ -2,9 +2,11 @@
 """The other hypercall ABIs in the testbed, against ftrace (runs INSIDE the testbed).
 
 Part of the testbed self-test (test_testbed.py calls run()); also runs alone:
-  tests/vm/run --kernel 6.12 -- env HT_BUILD_DIR=$PWD/build tests/vm/testbed_abis.py [MODE...]
+  tests/vm/run --kernel 6.12 -- env HT_BUILD_DIR=$PWD/build tests/vm/testbed_abis.py [CASE...]
 
-For each of hcgen's hyperv, xen and forward modes, a private tracefs instance
+For each case (CASES: hcgen's hyperv mode through the hypercall page with
+SynIC, so some calls go to the VMM, and inline without SynIC, so none do; xen;
+forward), a private tracefs instance
 records kvm_hypercall, kvm_hv_hypercall, kvm_hv_hypercall_done (where the
 kernel has it), kvm_xen_hypercall, kvm_userspace_exit and kvm_entry while hcgen
 runs; then, per vCPU thread, against hcgen's ground truth:
@@ -40,11 +42,16 @@ KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL = 1 << 1
 KVM_EXIT_HYPERCALL, KVM_EXIT_HYPERV, KVM_EXIT_XEN = 3, 27, 34
 EVENTS = ("kvm_hypercall", "kvm_hv_hypercall", "kvm_hv_hypercall_done",
           "kvm_xen_hypercall", "kvm_userspace_exit", "kvm_entry")
-MODES = {
-    "hyperv": ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)],
-    "xen": ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)],
-    "forward": ["--vcpus", "2", "--calls", "12x40,42x40", "--vmm-delay-us", str(DELAY_US),
-                "--vmm-wait", "busy"],
+# case: (hcgen mode, its arguments, whether some calls must be served by the VMM)
+CASES = {
+    "hyperv": ("hyperv", ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)], True),
+    # the instruction inline, no SynIC: KVM answers PostMessage/SignalEvent itself
+    # (kvm_hv_hypercall() in arch/x86/kvm/hyperv.c), nothing reaches the VMM
+    "hyperv-insn": ("hyperv", ["--vcpus", "1", "--via", "insn", "--synic", "off",
+                               "--calls", "0x8:fastx10,0x5cx10,0x5d:conn=2x10,0x5d:fast:conn=1x10"], False),
+    "xen": ("xen", ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)], True),
+    "forward": ("forward", ["--vcpus", "2", "--calls", "12x40,42x40", "--vmm-delay-us", str(DELAY_US),
+                            "--vmm-wait", "busy"], True),
 }
 HEX = r"(0x[0-9a-f]+)"
 LINE = re.compile(r"^\s*(?P<comm>.*)-(?P<tid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
@@ -164,30 +171,31 @@ def check_vmm(check, name, truth_call, after, want_reason):
     return None
 
 
-def check_mode(mode, hcgen, check, log):
+def check_mode(case, hcgen, check, log):
+    mode, args, want_vmm = CASES[case]
     ok_expected, cap_name, cap_val = cap_expected(mode)
-    cmd = [hcgen, mode, "--timeout", "60"] + MODES[mode]
-    log("%s: %s" % (mode, " ".join(cmd)))
+    cmd = [hcgen, mode, "--timeout", "60"] + args
+    log("%s: %s" % (case, " ".join(cmd)))
     if not ok_expected:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
         check(p.returncode == EX_NOCAP and cap_name in p.stderr,
               "%s: /dev/kvm says %s = %d: hcgen must refuse with exit %d naming it; got exit %d: %s"
-              % (mode, cap_name, cap_val, EX_NOCAP, p.returncode, p.stderr.strip()[-300:]))
+              % (case, cap_name, cap_val, EX_NOCAP, p.returncode, p.stderr.strip()[-300:]))
         log("%s: not possible here (%s = %d); hcgen refused: %s"
-            % (mode, cap_name, cap_val, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "?"))
-        return {"mode": mode, "refused": True}
-    p, per_tid, lost, have = traced_run(cmd, mode)
-    if not check(p.returncode == 0, "%s: hcgen exited %d: %s" % (mode, p.returncode, p.stderr[-500:])):
-        return {"mode": mode, "failed": True}
+            % (case, cap_name, cap_val, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "?"))
+        return {"case": case, "refused": True}
+    p, per_tid, lost, have = traced_run(cmd, case.replace("-", "_"))
+    if not check(p.returncode == 0, "%s: hcgen exited %d: %s" % (case, p.returncode, p.stderr[-500:])):
+        return {"case": case, "failed": True}
     truth = json.loads(p.stdout)
-    check(not lost, "%s: events lost: %s" % (mode, lost))
-    check(truth.get("ok") is True, "%s: hcgen ok is not true" % mode)
+    check(not lost, "%s: events lost: %s" % (case, lost))
+    check(truth.get("ok") is True, "%s: hcgen ok is not true" % case)
     hc_event = {"hyperv": "kvm_hv_hypercall", "xen": "kvm_xen_hypercall", "forward": "kvm_hypercall"}[mode]
     reason = {"hyperv": KVM_EXIT_HYPERV, "xen": KVM_EXIT_XEN, "forward": KVM_EXIT_HYPERCALL}[mode]
-    if not check(hc_event in have, "%s: this kernel has no %s event" % (mode, hc_event)):
-        return {"mode": mode, "failed": True}
+    if not check(hc_event in have, "%s: this kernel has no %s event" % (case, hc_event)):
+        return {"case": case, "failed": True}
     done_ev = "kvm_hv_hypercall_done" in have
-    summary = {"mode": mode, "calls": 0, "matched": 0, "vmm": 0, "min_gap_us": None}
+    summary = {"case": case, "calls": 0, "matched": 0, "vmm": 0, "min_gap_us": None}
     tids = set()
     for v in truth["vcpus"]:
         tid = v["tid"]
@@ -197,12 +205,12 @@ def check_mode(mode, hcgen, check, log):
         tc = v["calls"]
         summary["calls"] += len(tc)
         check(len(calls) == len(tc), "%s: vcpu %d: %d %s events, hcgen made %d calls"
-              % (mode, v["vcpu_id"], len(calls), hc_event, len(tc)))
+              % (case, v["vcpu_id"], len(calls), hc_event, len(tc)))
         if mode != "forward":
             n_kvm = sum(1 for ev, _, _ in evs if ev == "kvm_hypercall")
-            check(n_kvm == 0, "%s: vcpu %d: %d kvm_hypercall events, want 0" % (mode, v["vcpu_id"], n_kvm))
+            check(n_kvm == 0, "%s: vcpu %d: %d kvm_hypercall events, want 0" % (case, v["vcpu_id"], n_kvm))
         for i, ((rest, ts, after), t) in enumerate(zip(calls, tc)):
-            name = "%s: vcpu %d call %d" % (mode, v["vcpu_id"], i)
+            name = "%s: vcpu %d call %d" % (case, v["vcpu_id"], i)
             good = True
             if mode == "hyperv":
                 m = RE_HV.match(rest)
@@ -243,16 +251,20 @@ def check_mode(mode, hcgen, check, log):
                 good &= check(not [1 for ev, _, _ in after if ev == "kvm_userspace_exit"], name)
             summary["matched"] += 1 if good else 0
     strays = sorted(t for t, evs in per_tid.items() if t not in tids and any(e[0] == hc_event for e in evs))
-    check(not strays, "%s: %s from threads hcgen did not report: %s" % (mode, hc_event, strays))
+    check(not strays, "%s: %s from threads hcgen did not report: %s" % (case, hc_event, strays))
     log("%s: %d calls, %d exact against ftrace, %d served by the VMM (min userspace exit -> entry %s us, "
-        "delay %d us)" % (mode, summary["calls"], summary["matched"], summary["vmm"], summary["min_gap_us"],
+        "delay %d us)" % (case, summary["calls"], summary["matched"], summary["vmm"], summary["min_gap_us"],
                           DELAY_US))
-    check(summary["calls"] > 0 and summary["matched"] == summary["calls"], "%s: not every call exact" % mode)
+    check(summary["calls"] > 0 and summary["matched"] == summary["calls"], "%s: not every call exact" % case)
+    if want_vmm:
+        check(summary["vmm"] > 0, "%s: no call was served by the VMM" % case)
+    else:
+        check(summary["vmm"] == 0, "%s: %d calls served by the VMM, want none" % (case, summary["vmm"]))
     return summary
 
 
-def run(hcgen, check, log, modes=("hyperv", "xen", "forward")):
-    return [check_mode(m, hcgen, check, log) for m in modes]
+def run(hcgen, check, log, cases=tuple(CASES)):
+    return [check_mode(c, hcgen, check, log) for c in cases]
 
 
 def main():
@@ -272,7 +284,7 @@ def main():
     hcgen = os.environ.get("HT_HCGEN") or os.path.join(os.environ.get("HT_BUILD_DIR", "build"),
                                                        "tests", "workload", "hcgen")
     log("kernel %s" % os.uname().release)
-    run(hcgen, check, log, sys.argv[1:] or ("hyperv", "xen", "forward"))
+    run(hcgen, check, log, sys.argv[1:] or tuple(CASES))
     if failures:
         print("testbed_abis: FAILED (%d checks)" % len(failures), file=sys.stderr)
         return 1

@@ -37,9 +37,9 @@ struct pm32;
 struct pm32_vcpu;
 
 /*
- * Answers a call KVM forwarded to userspace, in p->... the vCPU's kvm_run
- * (the hypercall exit's result field).  Returns 0, or -1 with err set
- * (an exit the mode does not expect).
+ * Answers a call KVM handed to userspace: sets the result field of the
+ * exit in the vCPU's kvm_run.  Returns 0, or -1 with err set (an exit the
+ * mode does not expect).
  */
 typedef int (*pm32_serve_fn)(struct pm32 *p, struct pm32_vcpu *v,
 			     struct pm32_call *call, char *err, size_t len);
@@ -83,18 +83,18 @@ struct pm32 {
 
 /* getopt_long entries and their handling (letters 'K', 'C', 'T', 'i', 'D',
  * 'W', 'R', 'q', 'h'). */
-#define PM32_LONG_OPTS                                         \
-	{ "vcpus", required_argument, 0, 'K' },                \
-		{ "calls", required_argument, 0, 'C' },        \
-		{ "timeout", required_argument, 0, 'T' },      \
-		{ "insn", required_argument, 0, 'i' },         \
-		{ "vmm-delay-us", required_argument, 0, 'D' }, \
-		{ "vmm-wait", required_argument, 0, 'W' },     \
-		{ "vmm-result", required_argument, 0, 'R' },   \
-		{ "no-calls", no_argument, 0, 'q' },           \
-	{                                                      \
-		"help", no_argument, 0, 'h'                    \
-	}
+/* clang-format off */
+#define PM32_LONG_OPTS                                    \
+	{ "vcpus", required_argument, 0, 'K' },           \
+	{ "calls", required_argument, 0, 'C' },           \
+	{ "timeout", required_argument, 0, 'T' },         \
+	{ "insn", required_argument, 0, 'i' },            \
+	{ "vmm-delay-us", required_argument, 0, 'D' },    \
+	{ "vmm-wait", required_argument, 0, 'W' },        \
+	{ "vmm-result", required_argument, 0, 'R' },      \
+	{ "no-calls", no_argument, 0, 'q' },              \
+	{ "help", no_argument, 0, 'h' }
+/* clang-format on */
 void pm32_opts_init(struct pm32_opts *o);
 /* Returns true if it took the option. */
 bool pm32_opt(struct pm32_opts *o, int opt, const char *arg);
