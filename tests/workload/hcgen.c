@@ -30,7 +30,13 @@
 #include <unistd.h>
 
 #include "guest_abi.h"
-#include "hcgen.h"
+
+/* Exit codes (documented in README.md). */
+#define EX_OK 0
+#define EX_GUEST 1 /* guest did something unexpected / wrong return value */
+#define EX_USAGE 2 /* bad command line */
+#define EX_NOKVM 3 /* /dev/kvm missing or cannot run an ordinary guest (PVM) */
+#define EX_SYS 4   /* other system error (memory, threads, ...) */
 
 #define KVM_ENOSYS_RET ((uint32_t)-1000) /* -KVM_ENOSYS truncated to 32 bits */
 #define MAX_VCPUS 64
@@ -39,6 +45,12 @@
 #define MAX_ITEMS (1u << 24)
 #define MAX_BAD_RETS 16
 
+#ifndef KVM_CAP_EXIT_HYPERCALL
+#define KVM_CAP_EXIT_HYPERCALL 201
+#endif
+#ifndef KVM_HC_MAP_GPA_RANGE
+#define KVM_HC_MAP_GPA_RANGE 12
+#endif
 /* --abandon: the MAP_GPA_RANGE call each vCPU of the first VM leaves in flight.
  * gpa page aligned (KVM's only checks: aligned, npages >= 1, no wrap);
  * attrs = KVM_MAP_GPA_RANGE_ENCRYPTED | PAGE_SZ_4K (uapi asm/kvm_para.h). */
@@ -58,7 +70,7 @@ static const char *prog = "hcgen";
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 
-void msg(const char *fmt, ...)
+static void msg(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: ", prog);
@@ -68,7 +80,7 @@ void msg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-void __attribute__((noreturn)) usage_error(const char *fmt, ...)
+static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: ", prog);
@@ -91,20 +103,17 @@ static void usage(FILE *f)
 		"  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
 		"                 [--timeout SEC]\n"
 		"                 [--a1 V] [--a2 V] [--a3 V] [--insn auto|vmmcall|vmcall]\n"
-		"  hcgen hyperv|xen|forward [options]   (the other hypercall ABIs and\n"
-		"                 VMM-served calls: hcgen MODE --help)\n"
 		"  hcgen --help\n"
 		"Numbers are decimal or 0x-hex.  Ground truth JSON goes to stdout, messages to\n"
 		"stderr.  Exit codes: 0 ok, 1 unexpected guest behaviour, 2 usage,\n"
-		"3 /dev/kvm cannot run an ordinary guest (e.g. PVM host), 4 system error,\n"
-		"5 this KVM lacks a capability the mode needs (named in the message).\n"
+		"3 /dev/kvm cannot run an ordinary guest (e.g. PVM host), 4 system error.\n"
 		"See tests/workload/README.md.\n");
 }
 
 /* ------------------------------------------------------------------ */
 /* Number parsing: decimal or 0x-hex, no sign, no octal.              */
 
-bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
+static bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
 {
 	int base = 10;
 	if (s[0] < '0' || s[0] > '9')
@@ -126,7 +135,7 @@ bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
 	return true;
 }
 
-uint64_t parse_num(const char *opt, const char *s, uint64_t max)
+static uint64_t parse_num(const char *opt, const char *s, uint64_t max)
 {
 	const char *e;
 	uint64_t v;
@@ -141,6 +150,14 @@ uint64_t parse_num(const char *opt, const char *s, uint64_t max)
 
 /* ------------------------------------------------------------------ */
 /* Host CPU: which hypercall instruction                               */
+
+enum insn { INSN_AUTO, INSN_VMMCALL, INSN_VMCALL };
+
+struct hostcpu {
+	char vendor_str[13];
+	bool amd; /* AuthenticAMD / HygonGenuine */
+	bool has_svm, has_vmx;
+};
 
 static void host_cpu(struct hostcpu *h)
 {
@@ -171,7 +188,7 @@ static enum insn pick_insn(const struct hostcpu *h, enum insn req)
 	return h->amd ? INSN_VMMCALL : INSN_VMCALL;
 }
 
-enum insn parse_insn(const char *s)
+static enum insn parse_insn(const char *s)
 {
 	if (!strcmp(s, "auto"))
 		return INSN_AUTO;
@@ -202,8 +219,17 @@ static bool nr_is_implemented(uint32_t nr)
 /* ------------------------------------------------------------------ */
 /* KVM VM                                                              */
 
-void kvm_unusable(const char *what, const char *detail, const struct hostcpu *h,
-		  const char *example)
+struct vm {
+	int kvm_fd, vm_fd;
+	int run_size;
+	uint8_t *mem;
+	struct hostcpu cpu;
+	enum insn insn;
+	bool svm; /* the hardware KVM uses: SVM (isa 2) or VMX (isa 1) */
+};
+
+static void kvm_unusable(const char *what, const char *detail,
+			 const struct hostcpu *h, const char *example)
 {
 	bool pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
 	fprintf(stderr,
@@ -220,9 +246,9 @@ void kvm_unusable(const char *what, const char *detail, const struct hostcpu *h,
 	exit(EX_NOKVM);
 }
 
-const char *example_cmd = "hcgen ...";
+static const char *example_cmd = "hcgen ...";
 
-void vm_open(struct vm *vm, enum insn req)
+static void vm_open(struct vm *vm, enum insn req)
 {
 	char buf[160];
 	memset(vm, 0, sizeof(*vm));
@@ -298,7 +324,7 @@ void vm_open(struct vm *vm, enum insn req)
 /* Releases everything that keeps the VM alive: after this the kernel has
  * destroyed it (fput's release runs before close() returns to a user task),
  * unless a vCPU fd or kvm_run mapping is still open. */
-void vm_close(struct vm *vm)
+static void vm_close(struct vm *vm)
 {
 	close(vm->vm_fd);
 	close(vm->kvm_fd);
@@ -307,8 +333,13 @@ void vm_close(struct vm *vm)
 	vm->mem = NULL;
 }
 
+struct vcpu_ctx {
+	int fd;
+	struct kvm_run *run;
+};
+
 /* Drops the vCPU's fd and its kvm_run mapping (which holds the fd's file). */
-void vcpu_close(struct vm *vm, struct vcpu_ctx *c)
+static void vcpu_close(struct vm *vm, struct vcpu_ctx *c)
 {
 	if (c->run && c->run != MAP_FAILED)
 		munmap(c->run, vm->run_size);
@@ -374,7 +405,7 @@ static const char *exit_name(uint32_t r)
 	return "exit";
 }
 
-void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len)
+static void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len)
 {
 	const struct kvm_run *r = c->run;
 	struct kvm_regs regs;
@@ -451,7 +482,7 @@ static int vcpu_probe(struct vcpu_ctx *c, uint16_t ds_sel, char *buf,
 	return 0;
 }
 
-unsigned watchdog_sec;
+static unsigned watchdog_sec;
 
 /*
  * --stop: threads of stopped vCPUs that have not exited yet.  The other
@@ -472,7 +503,7 @@ static void watchdog_fired(int sig)
 	_exit(EX_GUEST);
 }
 
-void watchdog_start(void)
+static void watchdog_start(void)
 {
 	if (watchdog_sec) {
 		signal(SIGALRM, watchdog_fired);
@@ -480,17 +511,17 @@ void watchdog_start(void)
 	}
 }
 
-pid_t my_tid(void)
+static pid_t my_tid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
 }
 
-const char *insn_name(enum insn i)
+static const char *insn_name(enum insn i)
 {
 	return i == INSN_VMMCALL ? "vmmcall" : "vmcall";
 }
 
-void print_header(const struct vm *vm, const char *mode)
+static void print_header(const struct vm *vm, const char *mode)
 {
 	bool svm = vm->svm;
 	printf("{\"mode\":\"%s\",\"pid\":%d,\"vendor\":\"%s\",\"insn\":\"%s\",\"isa\":%d,"
@@ -542,7 +573,7 @@ struct vcpu_thr {
 	uint64_t end_ns; /* last KVM_RUN returned, since s->t0 */
 };
 
-uint64_t ns_since(const struct timespec *t0)
+static uint64_t ns_since(const struct timespec *t0)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -1519,13 +1550,5 @@ int main(int argc, char **argv)
 		return cmd_schedule(argc - 1, argv + 1);
 	if (!strcmp(cmd, "loop"))
 		return cmd_loop(argc - 1, argv + 1);
-	if (!strcmp(cmd, "hyperv"))
-		return cmd_hyperv(argc - 1, argv + 1);
-	if (!strcmp(cmd, "xen"))
-		return cmd_xen(argc - 1, argv + 1);
-	if (!strcmp(cmd, "forward"))
-		return cmd_forward(argc - 1, argv + 1);
-	usage_error(
-		"unknown command '%s' (want schedule, loop, hyperv, xen or forward)",
-		cmd);
+	usage_error("unknown command '%s' (want schedule or loop)", cmd);
 }
