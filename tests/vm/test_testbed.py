@@ -19,6 +19,10 @@ JSON ground truth:
     since Debian's 5.10 is built without CONFIG_HIST_TRIGGERS);
   * the ordinary exits per thread match hcgen's noise/sync/probe counts.
 
+Then the other hypercall ABIs and VMM-served calls (testbed_abis.py): hcgen's
+hyperv, xen and forward modes against a private ftrace instance, each exact
+where this kernel's KVM can run it, else hcgen's refusal checked.
+
 Run: tests/vm/run --kernel 6.1 -- env HT_BUILD_DIR=$PWD/build tests/vm/test_testbed.py
 (ctest: vm.testbed.6.1 / vm.testbed.6.12).  Env: HT_HCGEN overrides the hcgen path.
 """
@@ -238,6 +242,11 @@ def main():
               % (name, len(calls), got_counts, dict(sorted(reasons.items())), n_entry))
     other = sorted(t for t in per_tid if t not in truth_tids)
     check(not other, "kvm events from threads hcgen did not report: %s" % other)
+
+    # --- Hyper-V, Xen and VMM-served hypercalls
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import testbed_abis
+    testbed_abis.run(hcgen, check, lambda m: print("test_testbed: " + m))
 
     if failures:
         print("test_testbed: FAILED (%d checks); trace saved in %s" % (len(failures), out_dir), file=sys.stderr)

@@ -30,13 +30,7 @@
 #include <unistd.h>
 
 #include "guest_abi.h"
-
-/* Exit codes (documented in README.md). */
-#define EX_OK 0
-#define EX_GUEST 1 /* guest did something unexpected / wrong return value */
-#define EX_USAGE 2 /* bad command line */
-#define EX_NOKVM 3 /* /dev/kvm missing or cannot run an ordinary guest (PVM) */
-#define EX_SYS 4   /* other system error (memory, threads, ...) */
+#include "hcgen.h"
 
 #define KVM_ENOSYS_RET ((uint32_t)-1000) /* -KVM_ENOSYS truncated to 32 bits */
 #define MAX_VCPUS 64
@@ -45,12 +39,6 @@
 #define MAX_ITEMS (1u << 24)
 #define MAX_BAD_RETS 16
 
-#ifndef KVM_CAP_EXIT_HYPERCALL
-#define KVM_CAP_EXIT_HYPERCALL 201
-#endif
-#ifndef KVM_HC_MAP_GPA_RANGE
-#define KVM_HC_MAP_GPA_RANGE 12
-#endif
 /* --abandon: the MAP_GPA_RANGE call each vCPU of the first VM leaves in flight.
  * gpa page aligned (KVM's only checks: aligned, npages >= 1, no wrap);
  * attrs = KVM_MAP_GPA_RANGE_ENCRYPTED | PAGE_SZ_4K (uapi asm/kvm_para.h). */
@@ -70,7 +58,7 @@ static const char *prog = "hcgen";
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 
-static void msg(const char *fmt, ...)
+void msg(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: ", prog);
@@ -80,7 +68,7 @@ static void msg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void __attribute__((noreturn)) usage_error(const char *fmt, ...)
+void __attribute__((noreturn)) usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: ", prog);
@@ -103,17 +91,20 @@ static void usage(FILE *f)
 		"  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
 		"                 [--timeout SEC]\n"
 		"                 [--a1 V] [--a2 V] [--a3 V] [--insn auto|vmmcall|vmcall]\n"
+		"  hcgen hyperv|xen|forward [options]   (the other hypercall ABIs and\n"
+		"                 VMM-served calls: hcgen MODE --help)\n"
 		"  hcgen --help\n"
 		"Numbers are decimal or 0x-hex.  Ground truth JSON goes to stdout, messages to\n"
 		"stderr.  Exit codes: 0 ok, 1 unexpected guest behaviour, 2 usage,\n"
-		"3 /dev/kvm cannot run an ordinary guest (e.g. PVM host), 4 system error.\n"
+		"3 /dev/kvm cannot run an ordinary guest (e.g. PVM host), 4 system error,\n"
+		"5 this KVM lacks a capability the mode needs (named in the message).\n"
 		"See tests/workload/README.md.\n");
 }
 
 /* ------------------------------------------------------------------ */
 /* Number parsing: decimal or 0x-hex, no sign, no octal.              */
 
-static bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
+bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
 {
 	int base = 10;
 	if (s[0] < '0' || s[0] > '9')
@@ -135,7 +126,7 @@ static bool parse_u64_prefix(const char *s, const char **end, uint64_t *out)
 	return true;
 }
 
-static uint64_t parse_num(const char *opt, const char *s, uint64_t max)
+uint64_t parse_num(const char *opt, const char *s, uint64_t max)
 {
 	const char *e;
 	uint64_t v;
@@ -150,14 +141,6 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t max)
 
 /* ------------------------------------------------------------------ */
 /* Host CPU: which hypercall instruction                               */
-
-enum insn { INSN_AUTO, INSN_VMMCALL, INSN_VMCALL };
-
-struct hostcpu {
-	char vendor_str[13];
-	bool amd; /* AuthenticAMD / HygonGenuine */
-	bool has_svm, has_vmx;
-};
 
 static void host_cpu(struct hostcpu *h)
 {
@@ -188,7 +171,7 @@ static enum insn pick_insn(const struct hostcpu *h, enum insn req)
 	return h->amd ? INSN_VMMCALL : INSN_VMCALL;
 }
 
-static enum insn parse_insn(const char *s)
+enum insn parse_insn(const char *s)
 {
 	if (!strcmp(s, "auto"))
 		return INSN_AUTO;
@@ -219,17 +202,8 @@ static bool nr_is_implemented(uint32_t nr)
 /* ------------------------------------------------------------------ */
 /* KVM VM                                                              */
 
-struct vm {
-	int kvm_fd, vm_fd;
-	int run_size;
-	uint8_t *mem;
-	struct hostcpu cpu;
-	enum insn insn;
-	bool svm; /* the hardware KVM uses: SVM (isa 2) or VMX (isa 1) */
-};
-
-static void kvm_unusable(const char *what, const char *detail,
-			 const struct hostcpu *h, const char *example)
+void kvm_unusable(const char *what, const char *detail, const struct hostcpu *h,
+		  const char *example)
 {
 	bool pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
 	fprintf(stderr,
@@ -246,9 +220,9 @@ static void kvm_unusable(const char *what, const char *detail,
 	exit(EX_NOKVM);
 }
 
-static const char *example_cmd = "hcgen ...";
+const char *example_cmd = "hcgen ...";
 
-static void vm_open(struct vm *vm, enum insn req)
+void vm_open(struct vm *vm, enum insn req)
 {
 	char buf[160];
 	memset(vm, 0, sizeof(*vm));
@@ -324,7 +298,7 @@ static void vm_open(struct vm *vm, enum insn req)
 /* Releases everything that keeps the VM alive: after this the kernel has
  * destroyed it (fput's release runs before close() returns to a user task),
  * unless a vCPU fd or kvm_run mapping is still open. */
-static void vm_close(struct vm *vm)
+void vm_close(struct vm *vm)
 {
 	close(vm->vm_fd);
 	close(vm->kvm_fd);
@@ -333,13 +307,8 @@ static void vm_close(struct vm *vm)
 	vm->mem = NULL;
 }
 
-struct vcpu_ctx {
-	int fd;
-	struct kvm_run *run;
-};
-
 /* Drops the vCPU's fd and its kvm_run mapping (which holds the fd's file). */
-static void vcpu_close(struct vm *vm, struct vcpu_ctx *c)
+void vcpu_close(struct vm *vm, struct vcpu_ctx *c)
 {
 	if (c->run && c->run != MAP_FAILED)
 		munmap(c->run, vm->run_size);
@@ -405,7 +374,7 @@ static const char *exit_name(uint32_t r)
 	return "exit";
 }
 
-static void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len)
+void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len)
 {
 	const struct kvm_run *r = c->run;
 	struct kvm_regs regs;
@@ -482,7 +451,7 @@ static int vcpu_probe(struct vcpu_ctx *c, uint16_t ds_sel, char *buf,
 	return 0;
 }
 
-static unsigned watchdog_sec;
+unsigned watchdog_sec;
 
 /*
  * --stop: threads of stopped vCPUs that have not exited yet.  The other
@@ -503,7 +472,7 @@ static void watchdog_fired(int sig)
 	_exit(EX_GUEST);
 }
 
-static void watchdog_start(void)
+void watchdog_start(void)
 {
 	if (watchdog_sec) {
 		signal(SIGALRM, watchdog_fired);
@@ -511,17 +480,17 @@ static void watchdog_start(void)
 	}
 }
 
-static pid_t my_tid(void)
+pid_t my_tid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
 }
 
-static const char *insn_name(enum insn i)
+const char *insn_name(enum insn i)
 {
 	return i == INSN_VMMCALL ? "vmmcall" : "vmcall";
 }
 
-static void print_header(const struct vm *vm, const char *mode)
+void print_header(const struct vm *vm, const char *mode)
 {
 	bool svm = vm->svm;
 	printf("{\"mode\":\"%s\",\"pid\":%d,\"vendor\":\"%s\",\"insn\":\"%s\",\"isa\":%d,"
@@ -573,7 +542,7 @@ struct vcpu_thr {
 	uint64_t end_ns; /* last KVM_RUN returned, since s->t0 */
 };
 
-static uint64_t ns_since(const struct timespec *t0)
+uint64_t ns_since(const struct timespec *t0)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -1550,5 +1519,13 @@ int main(int argc, char **argv)
 		return cmd_schedule(argc - 1, argv + 1);
 	if (!strcmp(cmd, "loop"))
 		return cmd_loop(argc - 1, argv + 1);
-	usage_error("unknown command '%s' (want schedule or loop)", cmd);
+	if (!strcmp(cmd, "hyperv"))
+		return cmd_hyperv(argc - 1, argv + 1);
+	if (!strcmp(cmd, "xen"))
+		return cmd_xen(argc - 1, argv + 1);
+	if (!strcmp(cmd, "forward"))
+		return cmd_forward(argc - 1, argv + 1);
+	usage_error(
+		"unknown command '%s' (want schedule, loop, hyperv, xen or forward)",
+		cmd);
 }
