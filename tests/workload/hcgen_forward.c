@@ -67,30 +67,32 @@ static int fw_serve(struct pm32 *p, struct pm32_vcpu *v, struct pm32_call *c,
 	return 0;
 }
 
+/* A call's JSON fields: the KVM hypercall's nr, a0..a3 and return value. */
+static void fw_call_fields(const struct pm32_call *c, void *ctx)
+{
+	(void)ctx;
+	printf(",\"nr\":%u,\"a0\":%u,\"a1\":%u,\"a2\":%u,\"a3\":%u,\"ret\":%u",
+	       c->in[0], c->in[1], c->in[2], c->in[3], c->in[4], c->out_eax);
+}
+
 int cmd_forward(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		PM32_LONG_OPTS,
 		{ 0, 0, 0, 0 },
 	};
+	static const struct pm32_mode mode = {
+		.name = "forward",
+		.usage = fw_usage,
+		.default_calls = FW_DEFAULT_CALLS,
+		.keys = fw_keys,
+	};
 	struct pm32_opts o;
-	int opt;
-	pm32_opts_init(&o);
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (opt == 'h') {
-			fw_usage(stdout);
-			return EX_OK;
-		}
-		if (!pm32_opt(&o, opt, optarg))
-			usage_error("forward: bad option");
-	}
-	if (optind < argc)
-		usage_error("forward: unexpected argument '%s'", argv[optind]);
 	struct pm32_item *items;
 	uint32_t n_items, *order;
-	pm32_parse_items("--calls", o.calls ? o.calls : FW_DEFAULT_CALLS,
-			 fw_keys, &items, &n_items);
-	uint32_t n = pm32_order(items, n_items, &order);
+	pm32_opts_init(&o);
+	uint32_t n = pm32_parse_args(argc, argv, opts, &mode, &o, &items,
+				     &n_items, &order);
 	if (n > FW_MAX_CALLS)
 		usage_error("--calls: at most %d calls per vCPU in this mode",
 			    FW_MAX_CALLS);
@@ -135,31 +137,11 @@ int cmd_forward(int argc, char **argv)
 
 	print_header(&p.vm, "forward");
 	pm32_print_common(&p, rc);
-	printf(",\"abi\":\"kvm\",\"forwarded_nr\":[%d],\"vmm_result\":%" PRIu64
-	       ",\"vcpus\":[",
+	printf(",\"abi\":\"kvm\",\"forwarded_nr\":[%d],\"vmm_result\":%" PRIu64,
 	       KVM_HC_MAP_GPA_RANGE, o.vmm_result);
-	for (int i = 0; i < o.vcpus; i++) {
-		const struct pm32_vcpu *v = &p.v[i];
-		pm32_print_vcpu_head(v);
-		pm32_print_error(v);
-		if (o.print_calls) {
-			printf(",\"calls\":[");
-			for (uint64_t q = 0; q < v->done; q++) {
-				const struct pm32_call *c = &v->calls[q];
-				printf("%s{\"seq\":%" PRIu64
-				       ",\"nr\":%u,\"a0\":%u,\"a1\":%u,\"a2\":%u,"
-				       "\"a3\":%u,\"ret\":%u",
-				       q ? "," : "", q, c->in[0], c->in[1],
-				       c->in[2], c->in[3], c->in[4],
-				       c->out_eax);
-				pm32_print_vmm(c);
-				printf("}");
-			}
-			printf("]");
-		}
-		printf("}");
-	}
-	printf("]}\n");
-	fflush(stdout);
+	static const struct pm32_printer printer = {
+		.call_fields = fw_call_fields
+	};
+	pm32_print_vcpus(&p, &printer);
 	return rc;
 }

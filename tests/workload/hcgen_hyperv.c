@@ -241,6 +241,71 @@ static int hv_eventfd(struct pm32 *p)
 	return fd;
 }
 
+/* The mode's own options, --synic and --via. */
+struct hv_args {
+	bool synic, via_page;
+};
+
+static bool hv_opt(int opt, const char *arg, void *ctx)
+{
+	struct hv_args *a = ctx;
+	if (opt == 's' && (!strcmp(arg, "on") || !strcmp(arg, "off")))
+		a->synic = !strcmp(arg, "on");
+	else if (opt == 's')
+		usage_error("--synic: expected on or off, got '%s'", arg);
+	else if (opt == 'v' && !strcmp(arg, "page"))
+		a->via_page = true;
+	else if (opt == 'v' && !strcmp(arg, "insn"))
+		a->via_page = false;
+	else if (opt == 'v')
+		usage_error("--via: expected page or insn, got '%s'", arg);
+	else
+		return false;
+	return true;
+}
+
+struct hv_items {
+	const struct pm32_item *items;
+	uint32_t n_items;
+};
+
+/* A vCPU's "counts": calls completed per code, in order of first appearance. */
+static void hv_vcpu_fields(const struct pm32_vcpu *v, void *ctx)
+{
+	const struct hv_items *hi = ctx;
+	const struct pm32_item *items = hi->items;
+	printf(",\"counts\":{");
+	for (uint32_t j = 0, k = 0; j < hi->n_items; j++) {
+		bool first = true;
+		for (uint32_t m = 0; m < j; m++)
+			first &= items[m].base != items[j].base;
+		if (!first)
+			continue;
+		uint64_t cnt = 0;
+		for (uint64_t q = 0; q < v->done; q++)
+			cnt += items[v->calls[q].item].base == items[j].base;
+		printf("%s\"%" PRIu64 "\":%" PRIu64, k++ ? "," : "",
+		       items[j].base, cnt);
+	}
+	printf("}");
+}
+
+/* A call's JSON fields: what kvm_hv_hypercall and _done show of it. */
+static void hv_call_fields(const struct pm32_call *c, void *ctx)
+{
+	const struct hv_items *hi = ctx;
+	const struct pm32_item *it = &hi->items[c->item];
+	uint64_t in = (uint64_t)c->in[1] << 32 | c->in[2];
+	uint64_t out = (uint64_t)c->in[5] << 32 | c->in[4];
+	printf(",\"code\":%" PRIu64 ",\"fast\":%d,\"var_cnt\":%" PRIu64
+	       ",\"rep_cnt\":%" PRIu64 ",\"rep_idx\":%" PRIu64
+	       ",\"ingpa\":%" PRIu64 ",\"outgpa\":%" PRIu64
+	       ",\"result\":%" PRIu64,
+	       it->base, !!(it->set & (1u << K_FAST)), it->val[K_VAR],
+	       it->val[K_REP], it->val[K_IDX], in, out,
+	       (uint64_t)c->out_edx << 32 | c->out_eax);
+}
+
 int cmd_hyperv(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -249,41 +314,24 @@ int cmd_hyperv(int argc, char **argv)
 		{ "synic", required_argument, 0, 's' },
 		{ 0, 0, 0, 0 },
 	};
+	struct hv_args a = { .synic = true, .via_page = true };
+	const struct pm32_mode mode = {
+		.name = "hyperv",
+		.usage = hv_usage,
+		.default_calls = HV_DEFAULT_CALLS,
+		.keys = hv_keys,
+		.opt = hv_opt,
+		.ctx = &a,
+	};
 	struct pm32_opts o;
-	int opt;
-	bool synic = true;
-	pm32_opts_init(&o);
-	o.via_page = true;
-	o.vmm_result = HV_STATUS_INVALID_CONNECTION_ID;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (opt == 'h') {
-			hv_usage(stdout);
-			return EX_OK;
-		}
-		if (pm32_opt(&o, opt, optarg))
-			continue;
-		if (opt == 's' &&
-		    (!strcmp(optarg, "on") || !strcmp(optarg, "off")))
-			synic = !strcmp(optarg, "on");
-		else if (opt == 's')
-			usage_error("--synic: expected on or off, got '%s'",
-				    optarg);
-		else if (opt == 'v' && !strcmp(optarg, "page"))
-			o.via_page = true;
-		else if (opt == 'v' && !strcmp(optarg, "insn"))
-			o.via_page = false;
-		else if (opt == 'v')
-			usage_error("--via: expected page or insn, got '%s'",
-				    optarg);
-		else
-			usage_error("hyperv: bad option");
-	}
-	if (optind < argc)
-		usage_error("hyperv: unexpected argument '%s'", argv[optind]);
 	struct pm32_item *items;
 	uint32_t n_items, *order;
-	pm32_parse_items("--calls", o.calls ? o.calls : HV_DEFAULT_CALLS,
-			 hv_keys, &items, &n_items);
+	pm32_opts_init(&o);
+	o.vmm_result = HV_STATUS_INVALID_CONNECTION_ID;
+	uint32_t n = pm32_parse_args(argc, argv, opts, &mode, &o, &items,
+				     &n_items, &order);
+	bool synic = a.synic;
+	o.via_page = a.via_page;
 	for (uint32_t i = 0; i < n_items; i++)
 		if (items[i].base > 0xffff || items[i].val[K_REP] > 0xfff ||
 		    items[i].val[K_IDX] > 0xfff ||
@@ -293,7 +341,6 @@ int cmd_hyperv(int argc, char **argv)
 				"--calls: item %u out of range (code <= 0xffff, "
 				"rep/idx <= 0xfff, var <= 0x3ff)",
 				i + 1);
-	uint32_t n = pm32_order(items, n_items, &order);
 
 	example_cmd = "hcgen hyperv ...";
 	struct pm32 p;
@@ -322,58 +369,12 @@ int cmd_hyperv(int argc, char **argv)
 		printf("%d", HV_CONN_KERNEL);
 	else
 		printf("null");
-	printf(",\"vmm_result\":%" PRIu64 ",\"vcpus\":[", o.vmm_result);
-	for (int i = 0; i < o.vcpus; i++) {
-		const struct pm32_vcpu *v = &p.v[i];
-		pm32_print_vcpu_head(v);
-		printf(",\"counts\":{");
-		/* calls completed per code, in order of first appearance */
-		for (uint32_t j = 0, k = 0; j < n_items; j++) {
-			bool first = true;
-			for (uint32_t m = 0; m < j; m++)
-				first &= items[m].base != items[j].base;
-			if (!first)
-				continue;
-			uint64_t cnt = 0;
-			for (uint64_t q = 0; q < v->done; q++)
-				cnt += items[v->calls[q].item].base ==
-				       items[j].base;
-			printf("%s\"%" PRIu64 "\":%" PRIu64, k++ ? "," : "",
-			       items[j].base, cnt);
-		}
-		printf("}");
-		pm32_print_error(v);
-		if (o.print_calls) {
-			printf(",\"calls\":[");
-			for (uint64_t q = 0; q < v->done; q++) {
-				const struct pm32_call *c = &v->calls[q];
-				const struct pm32_item *it = &items[c->item];
-				uint64_t in = (uint64_t)c->in[1] << 32 |
-					      c->in[2];
-				uint64_t out = (uint64_t)c->in[5] << 32 |
-					       c->in[4];
-				printf("%s{\"seq\":%" PRIu64
-				       ",\"code\":%" PRIu64
-				       ",\"fast\":%d,\"var_cnt\":%" PRIu64
-				       ",\"rep_cnt\":%" PRIu64
-				       ",\"rep_idx\":%" PRIu64
-				       ",\"ingpa\":%" PRIu64
-				       ",\"outgpa\":%" PRIu64
-				       ",\"result\":%" PRIu64,
-				       q ? "," : "", q, it->base,
-				       !!(it->set & (1u << K_FAST)),
-				       it->val[K_VAR], it->val[K_REP],
-				       it->val[K_IDX], in, out,
-				       (uint64_t)c->out_edx << 32 | c->out_eax);
-				pm32_print_vmm(c);
-				printf("}");
-			}
-			printf("]");
-		}
-		printf("}");
-	}
-	printf("]}\n");
-	fflush(stdout);
+	printf(",\"vmm_result\":%" PRIu64, o.vmm_result);
+	struct hv_items hi = { items, n_items };
+	const struct pm32_printer printer = { .vcpu_fields = hv_vcpu_fields,
+					      .call_fields = hv_call_fields,
+					      .ctx = &hi };
+	pm32_print_vcpus(&p, &printer);
 	if (efd >= 0)
 		close(efd);
 	return rc;

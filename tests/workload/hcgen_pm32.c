@@ -499,6 +499,29 @@ int pm32_run(struct pm32 *p)
 	return rc;
 }
 
+uint32_t pm32_parse_args(int argc, char **argv, const struct option *opts,
+			 const struct pm32_mode *m, struct pm32_opts *o,
+			 struct pm32_item **items, uint32_t *n_items,
+			 uint32_t **order)
+{
+	int opt;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			m->usage(stdout);
+			exit(EX_OK);
+		}
+		if (!pm32_opt(o, opt, optarg) &&
+		    !(m->opt && m->opt(opt, optarg, m->ctx)))
+			usage_error("%s: bad option", m->name);
+	}
+	if (optind < argc)
+		usage_error("%s: unexpected argument '%s'", m->name,
+			    argv[optind]);
+	pm32_parse_items("--calls", o->calls ? o->calls : m->default_calls,
+			 m->keys, items, n_items);
+	return pm32_order(*items, *n_items, order);
+}
+
 void pm32_print_common(const struct pm32 *p, int rc)
 {
 	printf(",\"ok\":%s,\"guest\":\"pm32\",\"via\":\"%s\",\"vmm_delay_us\":%u,"
@@ -553,4 +576,29 @@ void pm32_print_error(const struct pm32_vcpu *v)
 		else if ((unsigned char)*s >= 0x20)
 			putchar(*s);
 	putchar('"');
+}
+
+void pm32_print_vcpus(const struct pm32 *p, const struct pm32_printer *pr)
+{
+	printf(",\"vcpus\":[");
+	for (int i = 0; i < p->o.vcpus; i++) {
+		const struct pm32_vcpu *v = &p->v[i];
+		pm32_print_vcpu_head(v);
+		if (pr->vcpu_fields)
+			pr->vcpu_fields(v, pr->ctx);
+		pm32_print_error(v);
+		if (p->o.print_calls) {
+			printf(",\"calls\":[");
+			for (uint64_t q = 0; q < v->done; q++) {
+				printf("%s{\"seq\":%" PRIu64, q ? "," : "", q);
+				pr->call_fields(&v->calls[q], pr->ctx);
+				pm32_print_vmm(&v->calls[q]);
+				printf("}");
+			}
+			printf("]");
+		}
+		printf("}");
+	}
+	printf("]}\n");
+	fflush(stdout);
 }

@@ -6,6 +6,7 @@
 #ifndef HCGEN_PM32_H
 #define HCGEN_PM32_H
 
+#include <getopt.h>
 #include <pthread.h>
 
 #include "hcgen.h"
@@ -109,6 +110,28 @@ void pm32_parse_items(const char *opt, const char *spec,
 uint32_t pm32_order(const struct pm32_item *items, uint32_t n_items,
 		    uint32_t **order);
 
+/*
+ * What a mode tells pm32_parse_args(): its name and usage (-h prints it and
+ * exits 0), its default --calls list and the keys its items take, and a
+ * handler for its own options (NULL: none; returns false for an option it
+ * does not know).
+ */
+struct pm32_mode {
+	const char *name;
+	void (*usage)(FILE *f);
+	const char *default_calls;
+	const char *const *keys;
+	bool (*opt)(int opt, const char *arg, void *ctx);
+	void *ctx;
+};
+/* Parses a mode's command line (opts: PM32_LONG_OPTS and the mode's own)
+ * into o and its --calls items; exits with a usage error naming the
+ * problem.  Returns the calls per vCPU, their issue order in *order. */
+uint32_t pm32_parse_args(int argc, char **argv, const struct option *opts,
+			 const struct pm32_mode *m, struct pm32_opts *o,
+			 struct pm32_item **items, uint32_t *n_items,
+			 uint32_t **order);
+
 /* Opens the VM (vm_open) and copies the 32-bit guest into it. */
 void pm32_open(struct pm32 *p, const struct pm32_opts *o);
 /* Creates the vCPUs (in 32-bit protected mode), each with n_calls calls
@@ -128,5 +151,17 @@ void pm32_print_common(const struct pm32 *p, int rc);
 void pm32_print_vcpu_head(const struct pm32_vcpu *v);
 void pm32_print_vmm(const struct pm32_call *c);
 void pm32_print_error(const struct pm32_vcpu *v);
+/*
+ * JSON ',"vcpus":[…]}' and a newline, the end of every such mode's output:
+ * per vCPU its head, vcpu_fields (may be NULL), its error and, unless
+ * --no-calls, its calls, each {"seq":N, call_fields, who served it}.  The
+ * mode's printers start each field with ','.
+ */
+struct pm32_printer {
+	void (*vcpu_fields)(const struct pm32_vcpu *v, void *ctx);
+	void (*call_fields)(const struct pm32_call *c, void *ctx);
+	void *ctx;
+};
+void pm32_print_vcpus(const struct pm32 *p, const struct pm32_printer *pr);
 
 #endif

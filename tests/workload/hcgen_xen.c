@@ -95,35 +95,39 @@ static bool xen_config(struct pm32 *p)
 	return true;
 }
 
+/* A call's JSON fields: the Xen hypercall's nr, a0..a5, cpl and result. */
+static void xen_call_fields(const struct pm32_call *c, void *ctx)
+{
+	(void)ctx;
+	printf(",\"nr\":%u,\"a0\":%u,\"a1\":%u,\"a2\":%u,\"a3\":%u,"
+	       "\"a4\":%u,\"a5\":%u,\"cpl\":0,\"result\":%u",
+	       c->in[0], c->in[1], c->in[2], c->in[3], c->in[4], c->in[5],
+	       c->in[6], c->out_eax);
+}
+
 int cmd_xen(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		PM32_LONG_OPTS,
 		{ 0, 0, 0, 0 },
 	};
+	static const struct pm32_mode mode = {
+		.name = "xen",
+		.usage = xen_usage,
+		.default_calls = XEN_DEFAULT_CALLS,
+		.keys = xen_keys,
+	};
 	struct pm32_opts o;
-	int opt;
-	pm32_opts_init(&o);
-	o.vmm_result = XEN_ENOSYS;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (opt == 'h') {
-			xen_usage(stdout);
-			return EX_OK;
-		}
-		if (!pm32_opt(&o, opt, optarg))
-			usage_error("xen: bad option");
-	}
-	if (optind < argc)
-		usage_error("xen: unexpected argument '%s'", argv[optind]);
 	struct pm32_item *items;
 	uint32_t n_items, *order;
-	pm32_parse_items("--calls", o.calls ? o.calls : XEN_DEFAULT_CALLS,
-			 xen_keys, &items, &n_items);
+	pm32_opts_init(&o);
+	o.vmm_result = XEN_ENOSYS;
+	uint32_t n = pm32_parse_args(argc, argv, opts, &mode, &o, &items,
+				     &n_items, &order);
 	for (uint32_t i = 0; i < n_items; i++)
 		if (items[i].val[K_A0] > UINT32_MAX)
 			usage_error("--calls: item %u: a0 must fit in 32 bits",
 				    i + 1);
-	uint32_t n = pm32_order(items, n_items, &order);
 
 	example_cmd = "hcgen xen ...";
 	struct pm32 p;
@@ -153,30 +157,10 @@ int cmd_xen(int argc, char **argv)
 		printf("%u", XEN_VERSION);
 	else
 		printf("null");
-	printf(",\"vmm_result\":%" PRIu64 ",\"vcpus\":[", o.vmm_result);
-	for (int i = 0; i < o.vcpus; i++) {
-		const struct pm32_vcpu *v = &p.v[i];
-		pm32_print_vcpu_head(v);
-		pm32_print_error(v);
-		if (o.print_calls) {
-			printf(",\"calls\":[");
-			for (uint64_t q = 0; q < v->done; q++) {
-				const struct pm32_call *c = &v->calls[q];
-				printf("%s{\"seq\":%" PRIu64
-				       ",\"nr\":%u,\"a0\":%u,"
-				       "\"a1\":%u,\"a2\":%u,\"a3\":%u,\"a4\":%u,"
-				       "\"a5\":%u,\"cpl\":0,\"result\":%u",
-				       q ? "," : "", q, c->in[0], c->in[1],
-				       c->in[2], c->in[3], c->in[4], c->in[5],
-				       c->in[6], c->out_eax);
-				pm32_print_vmm(c);
-				printf("}");
-			}
-			printf("]");
-		}
-		printf("}");
-	}
-	printf("]}\n");
-	fflush(stdout);
+	printf(",\"vmm_result\":%" PRIu64, o.vmm_result);
+	static const struct pm32_printer printer = {
+		.call_fields = xen_call_fields
+	};
+	pm32_print_vcpus(&p, &printer);
 	return rc;
 }
