@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracefs_instance import LINE, TRACEFS, Instance, find_hcgen  # noqa: E402
+from selftest_lib import LINE, TRACEFS, Checks, Instance, find_hcgen  # noqa: E402
 
 VCPUS = 2
 CALLS = "42x1000,43x500"
@@ -43,14 +43,7 @@ NOISE_KIND = "mix"
 EVENTS = ("kvm_exit", "kvm_hypercall", "kvm_entry")
 RAW_FILTER = "isa == 2 && exit_reason == 129"
 
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL: " + msg, file=sys.stderr)
-    return cond
+check = Checks()
 
 
 def die(msg):
@@ -202,8 +195,8 @@ def main():
     import testbed_abis
     testbed_abis.run(hcgen, check, lambda m: print("test_testbed: " + m))
 
-    if failures:
-        print("test_testbed: FAILED (%d checks); trace saved in %s" % (len(failures), out_dir), file=sys.stderr)
+    if check.failures:
+        print("test_testbed: FAILED (%d checks); trace saved in %s" % (len(check.failures), out_dir), file=sys.stderr)
         return 1
     print("test_testbed: PASS on kernel %s" % os.uname().release)
     return 0

@@ -33,7 +33,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tracefs_instance import LINE, Instance, find_hcgen, have_kvm_event  # noqa: E402
+from selftest_lib import LINE, Checks, Instance, find_hcgen, have_kvm_event  # noqa: E402
 
 EX_NOCAP = 5
 DELAY_US = 300
@@ -247,13 +247,7 @@ def run(hcgen, check, log, cases=tuple(CASES)):
 
 
 def main():
-    failures = []
-
-    def check(cond, msg):
-        if not cond:
-            failures.append(msg)
-            print("FAIL: " + msg, file=sys.stderr)
-        return cond
+    check = Checks()
 
     def log(msg):
         print("testbed_abis: " + msg)
@@ -263,8 +257,8 @@ def main():
     hcgen = find_hcgen() or os.path.join("build", "tests", "workload", "hcgen")
     log("kernel %s" % os.uname().release)
     run(hcgen, check, log, sys.argv[1:] or tuple(CASES))
-    if failures:
-        print("testbed_abis: FAILED (%d checks)" % len(failures), file=sys.stderr)
+    if check.failures:
+        print("testbed_abis: FAILED (%d checks)" % len(check.failures), file=sys.stderr)
         return 1
     print("testbed_abis: PASS")
     return 0

@@ -1,9 +1,10 @@
 """What the testbed's self-test scripts share (test_testbed.py, testbed_abis.py):
-a private tracefs instance, so the global tracefs state is never touched, the
-line format of its `trace` file, and where hcgen is.
+their checks, a private tracefs instance (the global tracefs state is never
+touched), the line format of its `trace` file, and where hcgen is.
 """
 import os
 import re
+import sys
 
 TRACEFS = "/sys/kernel/tracing"
 
@@ -11,6 +12,20 @@ TRACEFS = "/sys/kernel/tracing"
 # (the TGID column only where the instance's options ask for it).
 LINE = re.compile(r"^\s*(?P<comm>.*)-(?P<tid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
                   r"(?P<flags>\S+)\s+(?P<ts>[\d.]+):\s+(?P<event>\w+):\s?(?P<rest>.*)$")
+
+
+class Checks:
+    """check(cond, msg): a failed check is printed and kept in .failures, and
+    the run goes on, so one run shows every difference; returns cond."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, msg):
+        if not cond:
+            self.failures.append(msg)
+            print("FAIL: " + msg, file=sys.stderr)
+        return cond
 
 
 def write(path, value):
