@@ -2,15 +2,20 @@
 # Included by tests/vm/CMakeLists.txt; other directories may include it too
 # (it guards itself):  include(${CMAKE_SOURCE_DIR}/tests/vm/lib/HtVmTest.cmake)
 #
-# ht_add_vm_test(NAME SCRIPT [ARGS...] [KERNELS K...])
+# ht_add_vm_test(NAME SCRIPT [ARGS...] [KERNELS K...] [ALONE])
 #   Adds vm.<NAME>.<K> for each kernel K of HT_VM_KERNELS (default: the whole
 #   matrix 5.10 6.1 6.12 bpo sid), or of KERNELS when given (label vm,
-#   RUN_SERIAL, TIMEOUT HT_VM_TEST_TIMEOUT): tests/vm/run --kernel K -- SCRIPT ARGS..., with the
+#   TIMEOUT HT_VM_TEST_TIMEOUT): tests/vm/run --kernel K -- SCRIPT ARGS..., with the
 #   build dir as working directory and env HT_BUILD_DIR=${CMAKE_BINARY_DIR},
 #   HT_SOURCE_DIR=${CMAKE_SOURCE_DIR} (the runner passes HT_* to the guest and
 #   adds HT_KERNEL, HT_TESTBED_ABI, HT_SCRATCH, HT_TESTBED=1).
 #   A test that cannot run (no qemu, download failure, not root) FAILS: the
 #   runner's exit codes 90-93 are failures, nothing maps to "skipped".
+#   Each test takes one processor (PROCESSORS 1): the testbed's qemu runs its
+#   vCPUs in one TCG thread (-accel tcg,thread=single), so `ctest -j2` boots
+#   two testbeds side by side on a 2-core machine.  ALONE (RUN_SERIAL) is for
+#   suites whose checks bound a latency or a rate, which a second testbed on
+#   the same cores would stretch.
 include_guard(GLOBAL)
 
 get_filename_component(_ht_vm_run ${CMAKE_CURRENT_LIST_DIR}/../run ABSOLUTE)
@@ -24,7 +29,7 @@ set(HT_VM_TEST_TIMEOUT 600 CACHE STRING "ctest TIMEOUT of one vm test (s)")
 
 
 function(ht_add_vm_test NAME SCRIPT)
-  cmake_parse_arguments(PARSE_ARGV 2 _vm "" "" "KERNELS")
+  cmake_parse_arguments(PARSE_ARGV 2 _vm "ALONE" "" "KERNELS")
   if(NOT _vm_KERNELS)
     set(_vm_KERNELS ${HT_VM_KERNELS})
   endif()
@@ -38,7 +43,8 @@ function(ht_add_vm_test NAME SCRIPT)
     set_tests_properties(vm.${NAME}.${_k} PROPERTIES
       LABELS vm
       TIMEOUT ${HT_VM_TEST_TIMEOUT}
-      RUN_SERIAL TRUE
+      PROCESSORS 1
+      RUN_SERIAL ${_vm_ALONE}
       ENVIRONMENT "HT_BUILD_DIR=${CMAKE_BINARY_DIR};HT_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
   endforeach()
 endfunction()
