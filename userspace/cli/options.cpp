@@ -241,6 +241,8 @@ Options parse_options(int argc, char** argv)
     std::vector<std::string> nr_items, positional;
     std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval, list_abi;
 
+    // --list-hypercalls has an optional value (implicit_value): Boost takes
+    // the next token for it unless that is an option.
     po::options_description desc;
     desc.add_options()("help,h", po::bool_switch(&o.help))("version,V", po::bool_switch(&o.version))(
         "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vcpu", po::value(&vcpu))(
@@ -248,7 +250,6 @@ Options parse_options(int argc, char** argv)
         "output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))("interval,i", po::value(&interval))(
         "backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
         "timestamp,T", po::bool_switch(&o.timestamp))("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))(
-        // An optional value: Boost takes the next token unless it is an option.
         "ring-size", po::value(&ring))("list-hypercalls", po::value(&list_abi)->implicit_value(""))(
         "positional", po::value(&positional));
     po::positional_options_description pos;

@@ -23,8 +23,8 @@ void print_table(std::ostream& out, HypercallAbi abi)
 {
     const HypercallTable& t = hypercall_table(abi);
     const bool hv = abi == HypercallAbi::Hyperv;
-    out << abi_prefix(abi) << ": " << abi_title(abi) << " hypercalls" << (hv ? " by call code" : "")
-        << " (Linux " << t.source << (hv ? "; names from Microsoft's TLFS" : "") << ")\n";
+    out << abi_prefix(abi) << ": " << abi_title(abi) << " hypercalls" << (hv ? " by call code" : "") << " (Linux "
+        << t.source << (hv ? "; names from Microsoft's TLFS" : "") << ")\n";
     const bool kvm = abi == HypercallAbi::Kvm;
     const std::string p = kvm ? "" : std::string(abi_prefix(abi)) + ":";
     out << "  select with -n " << p << "NAME, -n " << p << "NR or -n " << p << "LO-HI"

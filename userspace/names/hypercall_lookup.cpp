@@ -14,9 +14,8 @@ char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned 
 
 bool equal_nocase(std::string_view a, std::string_view b)
 {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return lower(x) == lower(y);
-           });
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // Lowercase, underscores dropped: how close two spellings are, not how
@@ -72,9 +71,9 @@ std::string_view HypercallNameIndex::far(std::uint64_t nr) const
 
 const HypercallNameIndex& hypercall_name_index(HypercallAbi abi)
 {
-    static const std::array<HypercallNameIndex, 3> indexes = {
-        HypercallNameIndex(HypercallAbi::Kvm), HypercallNameIndex(HypercallAbi::Hyperv),
-        HypercallNameIndex(HypercallAbi::Xen)};
+    static const std::array<HypercallNameIndex, 3> indexes = {HypercallNameIndex(HypercallAbi::Kvm),
+                                                              HypercallNameIndex(HypercallAbi::Hyperv),
+                                                              HypercallNameIndex(HypercallAbi::Xen)};
     return indexes[static_cast<std::size_t>(abi)];
 }
 

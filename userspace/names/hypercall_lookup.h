@@ -38,7 +38,7 @@ public:
 private:
     std::string_view far(std::uint64_t nr) const;
 
-    std::vector<std::string_view> dense_;      // [nr] -> name or empty
+    std::vector<std::string_view> dense_;    // [nr] -> name or empty
     std::vector<const HypercallName*> far_;  // entries with nr >= kDenseLimit
 };
 

@@ -7,6 +7,9 @@ namespace hypertrace {
 
 namespace {
 
+// One entry a line, as the headers list them (clang-format would pack them).
+// clang-format off
+
 // include/uapi/linux/kvm_para.h: every KVM_HC_* (1..12 since Linux 5.14
 // added KVM_HC_MAP_GPA_RANGE).  x86 KVM serves a few of them
 // (kvm_emulate_hypercall, arch/x86/kvm/x86.c) and answers the rest
@@ -162,6 +165,8 @@ constexpr HypercallName kXen[] = {
     {54, "__HYPERVISOR_arch_6", nullptr},
     {55, "__HYPERVISOR_arch_7", nullptr},
 };
+
+// clang-format on
 
 constexpr HypercallTable kTables[] = {
     {kKvm, std::size(kKvm), "include/uapi/linux/kvm_para.h"},
