@@ -14,6 +14,7 @@
 
 #include "backend/backend_select.h"
 #include "cli/options.h"
+#include "names/hypercall_listing.h"
 #include "output/aggregate_summary.h"
 #include "output/output.h"
 #include "output/record_format.h"
@@ -236,7 +237,7 @@ int run(const Options& opts)
     return kExitOk;
 }
 
-// -h, -V, --check: output failures count here too.
+// -h, -V, --list-hypercalls, --check: output failures count here too.
 int print_to_stdout(const std::function<int(std::ostream&)>& print)
 {
     Output output;
@@ -272,6 +273,11 @@ int main(int argc, char** argv)
     if (opts.version)
         return print_to_stdout([](std::ostream& out) {
             out << version_text();
+            return kExitOk;
+        });
+    if (opts.list_hypercalls)
+        return print_to_stdout([&opts](std::ostream& out) {
+            print_hypercall_tables(out, opts.list_abi);
             return kExitOk;
         });
     try {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "names/hypercall_lookup.h"
 #include "output/exit_reasons.h"
 
 namespace hypertrace {
@@ -244,10 +245,17 @@ inline char* put_right(char* p, const char* tmp, const char* tmp_end, std::size_
     return p + n;
 }
 
+// The name of the record's hypercall, empty when it has none.  Record v1
+// carries KVM's hypercalls only; a record that says its ABI picks that
+// ABI's table here.  An array index (hypercall_lookup.h), and the writers
+// call it only when the "who" run below changes, not per record.
+inline std::string_view record_name(const ht_record& r) { return hypercall_name(HypercallAbi::Kvm, r.nr); }
+
 // A trace repeats most fields from record to record: one vCPU thread's
 // records share pid, tid, vcpu, cpu and nr, and a workload often passes the
 // same a1..a3.  So each writer keeps the text of two runs of fields, "who"
-// (pid, tid, vcpu, cpu, nr) and "what" (a1..a3, isa, exit reason), with the
+// (pid, tid, vcpu, cpu, nr and so the name) and "what" (a1..a3, isa, exit
+// reason), with the
 // values it was made from, and copies it while they repeat: a compare and a
 // fixed-size copy instead of five conversions.  A change of any value
 // (records of interleaved vCPUs) makes the text again.
@@ -328,8 +336,12 @@ private:
 // --- text ---------------------------------------------------------------
 
 // Column widths; the header below is laid out with the same numbers.
-constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWArg = 18, kWReason = 14, kWExitHc = 11,
-                      kWHcEnt = 10, kWLat = 10;
+// NAME is 26 wide: the longest KVM names, KVM_HC_MIPS_GET_CLOCK_FREQ and
+// KVM_HC_MIPS_CONSOLE_OUTPUT, fit, so KVM's lines stay aligned.  Longer
+// names (Hyper-V's, up to 39 characters) push the rest of their line
+// right rather than being cut: a name must stay whole to be grep'able.
+constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWName = 26, kWArg = 18, kWReason = 14,
+                      kWExitHc = 11, kWHcEnt = 10, kWLat = 10;
 
 class TextWriter : public BufferedWriter {
 public:
@@ -349,6 +361,7 @@ public:
         column("TID", kWTid);
         column("VCPU", kWVcpu);
         column("NR", kWNr);
+        column("NAME", kWName);
         for (const char* a : {"A0", "A1", "A2", "A3"})
             column(a, kWArg);
         column("REASON", kWReason);
@@ -389,6 +402,13 @@ public:
             g = q;
             q = put_u64(q, r.nr);
             q = pad_to(g, q, kWNr);
+            *q++ = ' ';
+            g = q;
+            // "-" for no name: the column is never empty, so the line
+            // splits on blanks into the same fields whatever the nr.
+            const std::string_view name = record_name(r);
+            q = name.empty() ? put(q, "-") : put(q, name.data(), name.size());
+            q = pad_to(g, q, kWName);
             *q++ = ' ';
             return q;
         });
@@ -486,7 +506,8 @@ public:
     void write(const ht_record& r) override
     {
         char* p = begin_record();
-        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+        p = who_.put(p, FieldRun::who(r), [this, &r](char* q) {
+            name_ = record_name(r);  // the name follows nr: it changes with the run
             q = put(q, "{\"pid\":");
             q = put_u64(q, r.pid);
             q = put(q, ",\"tid\":");
@@ -520,13 +541,22 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
-        p = put(p, "}\n");
+        // Appended after the fields of the first format, so that consumers
+        // of it keep working.  Names are [A-Za-z0-9_]: nothing to escape.
+        if (name_.empty()) {
+            p = put(p, ",\"name\":null}\n");
+        } else {
+            p = put(p, ",\"name\":\"");
+            p = put(p, name_.data(), name_.size());
+            p = put(p, "\"}\n");
+        }
         end_record(p);
     }
 
 private:
     FieldRun who_, what_;
     TimestampDigits ts_;
+    std::string_view name_;  // of the "who" run's nr
 };
 
 // --- CSV ------------------------------------------------------------------
@@ -538,14 +568,15 @@ public:
         char* p = begin_record();
         p = put(p,
                 "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n");
+                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name\n");
         end_record(p);
     }
 
     void write(const ht_record& r) override
     {
         char* p = begin_record();
-        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+        p = who_.put(p, FieldRun::who(r), [this, &r](char* q) {
+            name_ = record_name(r);
             q = put_u64(q, r.pid);
             *q++ = ',';
             q = put_u64(q, r.tid);
@@ -582,6 +613,9 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
+        *p++ = ',';  // the name last, as in JSON; an empty cell when none
+        if (!name_.empty())
+            p = put(p, name_.data(), name_.size());
         *p++ = '\n';
         end_record(p);
     }
@@ -589,6 +623,7 @@ public:
 private:
     FieldRun who_, what_;
     TimestampDigits ts_;
+    std::string_view name_;  // of the "who" run's nr
 };
 
 }  // namespace
