@@ -73,10 +73,10 @@ std::string render(Format f, std::initializer_list<ht_record> recs, TimeBase tb 
 
 const std::string kTextHeader =
     "TIME(s)         PID     TID     VCPU NR     A0                 A1                 "
-    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us)\n";
+    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us) VIDX VM\n";
 const std::string kTextLine =
     "12.345681       4242    4250    1    42     0x1                0xdeadbeef         "
-    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678\n";
+    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678 ?    -\n";
 
 }  // namespace
 
@@ -131,7 +131,7 @@ TEST(TextFormat, UnknownReasonAndVcpu)
     EXPECT_EQ(out, kTextHeader +
                        "12.345681       4242    4250    ?    42     0x1                0xdeadbeef"
                        "         0x0                0xffffffffffffffff ?                    1.234"
-                       "      4.444      5.678\n");
+                       "      4.444      5.678 ?    -\n");
 }
 
 TEST(TextFormat, ReasonNotInTablesIsHex)
@@ -155,7 +155,7 @@ TEST(TextFormat, TimeBeforeStartAndNegativeLatency)
     std::string out = render(Format::Text, {r});
     std::string line = out.substr(kTextHeader.size());
     EXPECT_EQ(line.rfind("-0.000100 ", 0), 0u) << line;
-    EXPECT_NE(line.find("-0.003     -0.002     -0.005\n"), std::string::npos) << line;
+    EXPECT_NE(line.find("-0.003     -0.002     -0.005 ?    -\n"), std::string::npos) << line;
 }
 
 TEST(TextFormat, WallClock)
@@ -196,7 +196,8 @@ TEST(JsonFormat, KnownRecord)
               "{\"pid\":4242,\"tid\":4250,\"vcpu\":1,\"cpu\":3,\"nr\":42,\"a0\":1,"
               "\"a1\":3735928559,\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,"
               "\"exit_reason\":18,\"t_exit_ns\":1012345676000,\"t_hypercall_ns\":1012345677234,"
-              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678}\n");
+              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"vm\":null,\"vm_uuid\":null,"
+              "\"vm_source\":\"none\",\"vcpu_index\":null}\n");
     EXPECT_EQ(render(Format::Json, {}), "");
 }
 
@@ -221,9 +222,25 @@ TEST(JsonFormat, U64MaxExactAndParses)
     std::istringstream lines(out);
     std::string line;
     int n = 0;
-    const char* want_keys[] = {
-        "pid",         "tid",       "vcpu",           "cpu",        "nr",        "a0", "a1", "a2", "a3", "isa",
-        "exit_reason", "t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns"};
+    const char* want_keys[] = {"pid",
+                               "tid",
+                               "vcpu",
+                               "cpu",
+                               "nr",
+                               "a0",
+                               "a1",
+                               "a2",
+                               "a3",
+                               "isa",
+                               "exit_reason",
+                               "t_exit_ns",
+                               "t_hypercall_ns",
+                               "t_entry_ns",
+                               "latency_ns",
+                               "vm",
+                               "vm_uuid",
+                               "vm_source",
+                               "vcpu_index"};
     while (std::getline(lines, line)) {
         boost::property_tree::ptree pt;
         std::istringstream in(line);
@@ -251,18 +268,18 @@ TEST(JsonFormat, NegativeLatencyStaysAnInteger)
     ht_record r = known_record();
     r.t_entry_ns = r.t_exit_ns - 7;
     std::string out = render(Format::Json, {r});
-    EXPECT_NE(out.find("\"latency_ns\":-7}"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"latency_ns\":-7,"), std::string::npos) << out;
 }
 
 TEST(CsvFormat, KnownAndUnknown)
 {
     EXPECT_EQ(render(Format::Csv, {known_record(), unknown_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns\n"
+              "t_entry_ns,latency_ns,vm,vm_uuid,vm_source,vcpu_index\n"
               "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678\n"
+              "1012345677234,1012345681678,5678,,,none,\n"
               "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
-              "1012345677234,1012345681678,5678\n");
+              "1012345677234,1012345681678,5678,,,none,\n");
 }
 
 TEST(Writers, BufferUntilFlush)
@@ -382,7 +399,7 @@ TEST(Writers, IntegersExactInJsonAndCsv)
     std::vector<ht_record> recs;
     std::string want_json, want_csv =
                                "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n";
+                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,vm,vm_uuid,vm_source,vcpu_index\n";
     for (std::size_t i = 0; i < cases.size(); i++) {
         const std::uint64_t v = cases[i];
         const auto v32 = static_cast<std::uint32_t>(v);
@@ -401,10 +418,11 @@ TEST(Writers, IntegersExactInJsonAndCsv)
                      ",\"cpu\":" + dec(v32) + ",\"nr\":" + dec(v) + ",\"a0\":" + dec(v) + ",\"a1\":" + dec(~v) +
                      ",\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,\"exit_reason\":" + dec(v32) +
                      ",\"t_exit_ns\":" + dec(r.t_exit_ns) + ",\"t_hypercall_ns\":" + dec(r.t_hypercall_ns) +
-                     ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat + "}\n";
+                     ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat +
+                     ",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\",\"vcpu_index\":null}\n";
         want_csv += dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v) + "," + dec(v) + "," +
                     dec(~v) + ",0,18446744073709551615,1," + dec(v32) + "," + dec(r.t_exit_ns) + "," +
-                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "\n";
+                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + ",,,none,\n";
     }
     for (Format f : {Format::Json, Format::Csv}) {
         std::ostringstream out;
@@ -463,7 +481,7 @@ TEST(Writers, IntegersExactInText)
                       dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(), hex(v).c_str(),
                       hex(~v).c_str(), hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(),
                       us(d - d / 2).c_str(), us(d).c_str());
-        want.push_back(b);
+        want.push_back(std::string(b) + " ?    -");
     }
     w->finish();
     std::istringstream lines(out.str());

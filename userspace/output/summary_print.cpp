@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include "output/vm_columns.h"
+
 namespace hypertrace {
 
 namespace {
@@ -70,6 +72,8 @@ void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, 
         if (!first)
             out << '\n';
         first = false;
+        if (r.vm.source != VmSource::None)
+            out << "vm = " << VmColumns::text_name(r.vm) << ", ";
         out << "pid = " << r.pid << ", nr = " << r.nr << ": count " << r.count << ", latency (us): min "
             << usecs(r.min_ns) << " avg " << usecs(r.avg_ns) << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns)
             << " p99.9 " << usecs(r.p999_ns) << " max " << usecs(r.max_ns) << '\n'
@@ -95,7 +99,9 @@ void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, 
             out << (i ? "," : "") << "{\"lo\":" << slot_lo(i) << ",\"hi\":" << slot_hi(i)
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
-        out << "]}\n";
+        out << "],\"vm\":" << (r.vm.source == VmSource::None ? std::string("null") : VmColumns::json_string(r.vm.name))
+            << ",\"vm_uuid\":" << (r.vm.uuid.empty() ? std::string("null") : VmColumns::json_string(r.vm.uuid))
+            << ",\"vm_source\":\"" << vm_source_name(r.vm.source) << "\"}\n";
     }
 }
 
