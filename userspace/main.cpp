@@ -274,11 +274,20 @@ int run(const Options& opts)
             writer->flush();
             check_output();
         };
+    if (opts.summary) {
+        // Rows are labelled when printed: name the VMs while they run, so
+        // one that exits before the end keeps its name (vm_resolver.h).
+        resolver.scan_processes();
+        hooks.housekeeping_period = std::chrono::milliseconds(500);
+        hooks.housekeeping = [&resolver] { resolver.scan_processes(); };
+    }
     if (opts.summary && opts.interval_ns) {
         hooks.interval = std::chrono::nanoseconds(opts.interval_ns);
         hooks.tick = [&] { print_batch(selected.backend->take_aggregates(), true); };
     }
     SessionResult result = run_session(*selected.backend, sink, duration, hooks);
+    if (opts.summary)
+        resolver.scan_processes();  // the VMs still running at the end
     // After stop(): what the kernel gathered since the last interval.
     std::vector<AggregateEntry> last;
     if (opts.summary)

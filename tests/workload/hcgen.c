@@ -89,7 +89,7 @@ static void usage(FILE *f)
 		"                 [--a1 V] [--a2 V] [--a3 V] [--no-calls] [--insn auto|vmmcall|vmcall]\n"
 		"                 [--timeout SEC] [--stop V:K[,V:K...]] [--abandon]\n"
 		"                 [-name [guest=]NAME[,debug-threads=on]] [-uuid UUID]\n"
-		"                 [--libvirt-dir DIR] [--vcpu-id-stride S]\n"
+		"                 [--libvirt-dir DIR] [--vcpu-id-stride S] [--hold]\n"
 		"                 (--calls items may be ranges: FIRST-LASTxCOUNT)\n"
 		"  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
 		"                 [--timeout SEC]\n"
@@ -464,6 +464,21 @@ unsigned watchdog_sec;
  * end).
  */
 static int stopped_running;
+
+/*
+ * --hold: every vCPU thread, its calls done, stays alive with its vCPU open
+ * until hcgen gets SIGUSR1 (blocked in every thread, taken by sigwait in the
+ * main thread), so a tracer can look at the threads (/proc/PID/task/TID)
+ * after their last hypercall.
+ */
+static bool hold;
+static int held_release;
+
+static void hold_until_released(void)
+{
+	while (hold && !__atomic_load_n(&held_release, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
 
 static void watchdog_fired(int sig)
 {
@@ -845,6 +860,7 @@ static void *vcpu_sched_thread(void *arg)
 		t->status = EX_GUEST;
 out:
 	t->end_ns = ns_since(&s->t0);
+	hold_until_released();
 	if (!waited)
 		after_start_barrier(pthread_barrier_wait(s->barrier), s);
 	/* --stop: the thread exits now, its vCPU closed, while the others go on
@@ -1020,6 +1036,7 @@ static int cmd_schedule(int argc, char **argv)
 		{ "abandon", no_argument, 0, 'A' },
 		{ "libvirt-dir", required_argument, 0, 'L' },
 		{ "vcpu-id-stride", required_argument, 0, 'I' },
+		{ "hold", no_argument, 0, 'H' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -1100,6 +1117,9 @@ static int cmd_schedule(int argc, char **argv)
 			break;
 		case 'L':
 			vmname.libvirt_dir = optarg;
+			break;
+		case 'H':
+			hold = true;
 			break;
 		case 'I':
 			vmname.stride = (unsigned)parse_num("--vcpu-id-stride",
@@ -1211,6 +1231,12 @@ static int cmd_schedule(int argc, char **argv)
 	struct timespec t1;
 	s.barrier = &barrier;
 	s.vm1_destroyed = -1;
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (hold)
+		pthread_sigmask(SIG_BLOCK, &usr1,
+				NULL); /* the threads inherit it */
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
 	for (int i = 0; i < s.vcpus; i++) {
 		th[i].id = i;
@@ -1228,6 +1254,11 @@ static int cmd_schedule(int argc, char **argv)
 			msg("pthread_create: %s", strerror(e));
 			return EX_SYS;
 		}
+	}
+	if (hold) {
+		int sig;
+		sigwait(&usr1, &sig);
+		__atomic_store_n(&held_release, 1, __ATOMIC_RELEASE);
 	}
 	for (int i = 0; i < s.vcpus; i++)
 		pthread_join(th[i].thread, NULL);

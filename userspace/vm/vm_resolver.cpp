@@ -151,12 +151,26 @@ void VmResolver::scan_processes()
     DIR* d = ::opendir(cfg_.proc_root.c_str());
     if (!d)
         return;
+    std::unordered_set<std::uint32_t> running;
     while (const dirent* de = ::readdir(d)) {
         const auto pid = parse_decimal_u32(de->d_name);
-        if (pid && *pid && cache_.find(*pid) == cache_.end())
+        if (!pid || !*pid)
+            continue;
+        running.insert(*pid);
+        auto it = cache_.find(*pid);
+        if (it == cache_.end()) {
             cache_.emplace(*pid, resolve(*pid));
+        } else if (it->second.id.source != VmSource::Libvirt && libvirt_.find(*pid)) {
+            it->second = resolve(*pid);  // libvirt wrote its status file since
+            epoch_++;
+        }
     }
     ::closedir(d);
+    // Forget processes that are gone and had no name: a long run on a busy
+    // host must not keep every pid it ever saw.  Named ones stay, so a VM
+    // that exited is still named in the summary and in its last records.
+    for (auto it = cache_.begin(); it != cache_.end();)
+        it = it->second.id.source == VmSource::None && !running.count(it->first) ? cache_.erase(it) : std::next(it);
 }
 
 std::vector<std::pair<std::uint32_t, const VmIdentity*>> VmResolver::named() const

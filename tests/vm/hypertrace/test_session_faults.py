@@ -238,8 +238,10 @@ def parse_text(text):
     assert lines[0].startswith(TEXT_HEADER), f"first line is not the header: {lines[0]!r}"
     recs = []
     for ln in lines[1:]:
-        f = ln.split()
-        assert len(f) == 13, f"incomplete or garbled text line: {ln!r}"
+        # 13 columns, then VIDX and VM, the last one the line's rest (a VM
+        # name may hold spaces; '-' when unnamed).
+        f = ln.split(None, 14)
+        assert len(f) == 15, f"incomplete or garbled text line: {ln!r}"
         recs.append({"pid": int(f[1]), "tid": int(f[2]), "vcpu": int(f[3]), "nr": int(f[4]),
                      "a0": int(f[5], 16), "a1": int(f[6], 16), "a2": int(f[7], 16), "a3": int(f[8], 16)})
     return recs
