@@ -17,6 +17,7 @@
 
 #include "output/record_format.h"
 #include "output/vm_columns.h"
+#include "ring_producer.h"
 #include "vm/cgroup_scope.h"
 #include "vm/libvirt_status.h"
 #include "vm/qemu_cmdline.h"
@@ -398,20 +399,13 @@ TEST(VmFilter, NameOrUuid)
 
 namespace {
 
+// The ring tests' record (latency 2000 ns) of another VM thread, vcpu_id 2.
 ht_record record(std::uint32_t pid, std::uint32_t tid)
 {
-    ht_record r{};
-    r.version = HT_RECORD_VERSION;
-    r.size = sizeof r;
-    r.isa = HT_ISA_SVM;
-    r.exit_reason = 0x81;
+    ht_record r = hypertrace::testing::make_test_record(0);
     r.pid = pid;
     r.tid = tid;
     r.vcpu_id = 2;
-    r.nr = 42;
-    r.t_exit_ns = 1000;
-    r.t_hypercall_ns = 2000;
-    r.t_entry_ns = 3000;
     return r;
 }
 
