@@ -266,8 +266,11 @@ def only_42():
 def ranges_and_hex():
     _, truth, out = trace("ranges", "-n", "0x2a-43,0x1000", "-f", "csv")
     rows = parse_csv(out)
-    recs = [{k: (int(v) if v != "" else None) for k, v in row.items()} for row in rows]
+    # Numbers, but the VM fields (vm, vm_uuid, vm_source) are text.
+    text = {"vm", "vm_uuid", "vm_source"}
+    recs = [{k: (v if k in text else int(v) if v != "" else None) for k, v in row.items()} for row in rows]
     assert_records_match(recs, truth, nrs={42, 43, 0x1000})
+    assert all(r["vm_source"] == "none" and r["vm"] == "" and r["vcpu_index"] is None for r in recs), recs[:1]
 
 
 def one_vcpu():
