@@ -116,6 +116,7 @@ public:
         return c;
     }
     const std::string& libvirt() const { return libvirt_; }
+    const std::string& proc() const { return proc_; }
 
 private:
     std::string root_, proc_, libvirt_;
@@ -363,6 +364,22 @@ TEST(VmResolver, LateStatusFileUpgrades)
     const VmThread t = r.lookup(100, 102);
     EXPECT_EQ(t.vm->source, VmSource::Libvirt);
     EXPECT_EQ(t.vcpu_index, 1u);
+}
+
+TEST(VmResolver, ScanRenamesAReusedPidAndForgetsGoneUnnamed)
+{
+    FakeHost h;
+    std::vector<std::string> warnings;
+    h.process(100, 5, nul_joined({"qemu", "-name", "first"}));
+    h.process(200, 5, nul_joined({"bash"}));
+    VmResolver r(h.config(&warnings));
+    r.scan_processes();
+    EXPECT_EQ(r.vm(100).name, "first");
+    h.process(100, 9, nul_joined({"qemu", "-name", "second"}));
+    std::system(("rm -rf '" + h.proc() + "/200'").c_str());
+    r.scan_processes();
+    EXPECT_EQ(r.vm(100).name, "second");
+    EXPECT_EQ(r.named().size(), 1u);
 }
 
 TEST(VmResolver, ScanFindsRunningVms)

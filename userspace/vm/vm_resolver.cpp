@@ -163,6 +163,13 @@ void VmResolver::scan_processes()
         } else if (it->second.id.source != VmSource::Libvirt && libvirt_.find(*pid)) {
             it->second = resolve(*pid);  // libvirt wrote its status file since
             epoch_++;
+        } else if (it->second.id.source != VmSource::None) {
+            // A named VM (few per host): is it still the same process?
+            const auto now = start_time(*pid);
+            if (now && it->second.start_time && *now != *it->second.start_time) {
+                it->second = resolve(*pid);
+                epoch_++;
+            }
         }
     }
     ::closedir(d);
