@@ -74,10 +74,10 @@ std::string render(Format f, std::initializer_list<ht_record> recs, TimeBase tb 
 
 const std::string kTextHeader =
     "TIME(s)         PID     TID     VCPU NR     NAME                       A0                 A1                 "
-    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us)\n";
+    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us) VIDX VM\n";
 const std::string kTextLine =
     "12.345681       4242    4250    1    42     -                          0x1                0xdeadbeef         "
-    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678\n";
+    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678 ?    -\n";
 
 }  // namespace
 
@@ -133,7 +133,7 @@ TEST(TextFormat, UnknownReasonAndVcpu)
               kTextHeader +
                   "12.345681       4242    4250    ?    42     -                          0x1                0xdeadbeef"
                   "         0x0                0xffffffffffffffff ?                    1.234"
-                  "      4.444      5.678\n");
+                  "      4.444      5.678 ?    -\n");
 }
 
 TEST(TextFormat, ReasonNotInTablesIsHex)
@@ -157,7 +157,7 @@ TEST(TextFormat, TimeBeforeStartAndNegativeLatency)
     std::string out = render(Format::Text, {r});
     std::string line = out.substr(kTextHeader.size());
     EXPECT_EQ(line.rfind("-0.000100 ", 0), 0u) << line;
-    EXPECT_NE(line.find("-0.003     -0.002     -0.005\n"), std::string::npos) << line;
+    EXPECT_NE(line.find("-0.003     -0.002     -0.005 ?    -\n"), std::string::npos) << line;
 }
 
 TEST(TextFormat, WallClock)
@@ -198,7 +198,8 @@ TEST(JsonFormat, KnownRecord)
               "{\"pid\":4242,\"tid\":4250,\"vcpu\":1,\"cpu\":3,\"nr\":42,\"a0\":1,"
               "\"a1\":3735928559,\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,"
               "\"exit_reason\":18,\"t_exit_ns\":1012345676000,\"t_hypercall_ns\":1012345677234,"
-              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null}\n");
+              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null,\"vm\":null,\"vm_uuid\":null,"
+              "\"vm_source\":\"none\",\"vcpu_index\":null}\n");
     EXPECT_EQ(render(Format::Json, {}), "");
 }
 
@@ -223,9 +224,26 @@ TEST(JsonFormat, U64MaxExactAndParses)
     std::istringstream lines(out);
     std::string line;
     int n = 0;
-    const char* want_keys[] = {
-        "pid",         "tid",       "vcpu",           "cpu",        "nr",         "a0",  "a1", "a2", "a3", "isa",
-        "exit_reason", "t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "name"};
+    const char* want_keys[] = {"pid",
+                               "tid",
+                               "vcpu",
+                               "cpu",
+                               "nr",
+                               "a0",
+                               "a1",
+                               "a2",
+                               "a3",
+                               "isa",
+                               "exit_reason",
+                               "t_exit_ns",
+                               "t_hypercall_ns",
+                               "t_entry_ns",
+                               "latency_ns",
+                               "name",
+                               "vm",
+                               "vm_uuid",
+                               "vm_source",
+                               "vcpu_index"};
     while (std::getline(lines, line)) {
         boost::property_tree::ptree pt;
         std::istringstream in(line);
@@ -261,11 +279,11 @@ TEST(CsvFormat, KnownAndUnknown)
 {
     EXPECT_EQ(render(Format::Csv, {known_record(), unknown_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns,name\n"
+              "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"
               "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,\n"
+              "1012345677234,1012345681678,5678,,,,none,\n"
               "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
-              "1012345677234,1012345681678,5678,\n");
+              "1012345677234,1012345681678,5678,,,,none,\n");
 }
 
 // NAME comes right after NR, 26 columns wide: every KVM name fits, so A0
@@ -291,7 +309,8 @@ TEST(TextFormat, NameColumn)
     }
 }
 
-// JSON and CSV: "name" last, after the fields of the first format.
+// JSON and CSV: "name" after the fields of the first format, before the
+// VM fields.
 TEST(JsonFormat, NameAppended)
 {
     // The known record's line (JsonFormat.KnownRecord) with another nr and name.
@@ -299,7 +318,7 @@ TEST(JsonFormat, NameAppended)
     auto with = [&line](std::uint64_t nr, const std::string& name) {
         std::string l = line;
         l.replace(l.find(",\"nr\":42,"), 9, ",\"nr\":" + std::to_string(nr) + ",");
-        return l.replace(l.rfind(",\"name\":null}\n"), 14, ",\"name\":" + name + "}\n");
+        return l.replace(l.rfind(",\"name\":null,"), 13, ",\"name\":" + name + ",");
     };
     ht_record a = known_record(), b = known_record();
     a.nr = 10;
@@ -315,11 +334,11 @@ TEST(CsvFormat, NameAppended)
     a.nr = 12;
     EXPECT_EQ(render(Format::Csv, {a, known_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns,name\n"
+              "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"
               "4242,4250,1,3,12,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE\n"
+              "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE,,,none,\n"
               "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,\n");
+              "1012345677234,1012345681678,5678,,,,none,\n");
 }
 
 TEST(Writers, BufferUntilFlush)
@@ -439,7 +458,7 @@ TEST(Writers, IntegersExactInJsonAndCsv)
     std::vector<ht_record> recs;
     std::string want_json, want_csv =
                                "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name\n";
+                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n";
     for (std::size_t i = 0; i < cases.size(); i++) {
         const std::uint64_t v = cases[i];
         const auto v32 = static_cast<std::uint32_t>(v);
@@ -460,10 +479,11 @@ TEST(Writers, IntegersExactInJsonAndCsv)
                      ",\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,\"exit_reason\":" + dec(v32) +
                      ",\"t_exit_ns\":" + dec(r.t_exit_ns) + ",\"t_hypercall_ns\":" + dec(r.t_hypercall_ns) +
                      ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat +
-                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") + "}\n";
+                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") +
+                     ",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\",\"vcpu_index\":null}\n";
         want_csv += dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v) + "," + dec(v) + "," +
                     dec(~v) + ",0,18446744073709551615,1," + dec(v32) + "," + dec(r.t_exit_ns) + "," +
-                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + "\n";
+                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + ",,,none,\n";
     }
     for (Format f : {Format::Json, Format::Csv}) {
         std::ostringstream out;
@@ -524,7 +544,7 @@ TEST(Writers, IntegersExactInText)
                       nr_name.empty() ? "-" : std::string(nr_name).c_str(), hex(v).c_str(), hex(~v).c_str(),
                       hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(), us(d - d / 2).c_str(),
                       us(d).c_str());
-        want.push_back(b);
+        want.push_back(std::string(b) + " ?    -");
     }
     w->finish();
     std::istringstream lines(out.str());

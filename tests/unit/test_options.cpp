@@ -473,3 +473,16 @@ TEST(Options, IntervalErrors)
     e = error_of({"-s", "-i", "-1"});
     EXPECT_TRUE(contains(e, "invalid --interval '-1'")) << e;
 }
+
+TEST(Options, VmRepeatableNamesAndUuids)
+{
+    const Options o = parse({"--vm", "web1", "--vm=db 2", "--vm", "C7A5FDBD-EDAF-9455-926A-D65C16DB1809"});
+    EXPECT_EQ(o.vms, (std::vector<std::string>{"web1", "db 2", "C7A5FDBD-EDAF-9455-926A-D65C16DB1809"}));
+    EXPECT_TRUE(parse({}).vms.empty());
+    // A value that looks like an option is still the name (getopt-like).
+    EXPECT_EQ(parse({"--vm", "-x"}).vms, std::vector<std::string>{"-x"});
+    EXPECT_TRUE(contains(error_of({"--vm", ""}), "invalid --vm '': expected a VM name or UUID"))
+        << error_of({"--vm", ""});
+    EXPECT_TRUE(contains(help_text(), "--vm NAME"));
+    EXPECT_TRUE(contains(help_text(), "HYPERTRACE_LIBVIRT_RUN_DIR"));
+}

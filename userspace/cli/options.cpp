@@ -34,8 +34,9 @@ struct ValueOption {
     const char* short_name;  // nullptr if none
 };
 constexpr ValueOption kValueOptions[] = {
-    {"--nr", "-n"},     {"--pid", "-p"},    {"--vcpu", nullptr}, {"--min-latency", nullptr}, {"--duration", "-d"},
-    {"--format", "-f"}, {"--output", "-o"}, {"--backend", "-b"}, {"--ring-size", nullptr},   {"--interval", "-i"},
+    {"--nr", "-n"},           {"--pid", "-p"},      {"--vcpu", nullptr}, {"--min-latency", nullptr},
+    {"--duration", "-d"},     {"--format", "-f"},   {"--output", "-o"},  {"--backend", "-b"},
+    {"--ring-size", nullptr}, {"--interval", "-i"}, {"--vm", nullptr},
 };
 
 // "-n -1" would make Boost read "-1" as an option and report a confusing
@@ -238,17 +239,17 @@ std::uint32_t parse_ring_size(const std::string& text)
 Options parse_options(int argc, char** argv)
 {
     Options o;
-    std::vector<std::string> nr_items, positional;
+    std::vector<std::string> nr_items, positional, vm_items;
     std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval, list_abi;
 
     // --list-hypercalls has an optional value (implicit_value): Boost takes
     // the next token for it unless that is an option.
     po::options_description desc;
     desc.add_options()("help,h", po::bool_switch(&o.help))("version,V", po::bool_switch(&o.version))(
-        "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vcpu", po::value(&vcpu))(
-        "min-latency", po::value(&min_latency))("duration,d", po::value(&duration))("format,f", po::value(&format))(
-        "output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))("interval,i", po::value(&interval))(
-        "backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
+        "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vm", po::value(&vm_items)->composing())(
+        "vcpu", po::value(&vcpu))("min-latency", po::value(&min_latency))("duration,d", po::value(&duration))(
+        "format,f", po::value(&format))("output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))(
+        "interval,i", po::value(&interval))("backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
         "timestamp,T", po::bool_switch(&o.timestamp))("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))(
         "ring-size", po::value(&ring))("list-hypercalls", po::value(&list_abi)->implicit_value(""))(
         "positional", po::value(&positional));
@@ -286,6 +287,11 @@ Options parse_options(int argc, char** argv)
     }
     if (vm.count("pid"))
         o.pid = parse_pid(pid);
+    for (const std::string& v : vm_items) {
+        if (v.empty())
+            usage("invalid --vm '': expected a VM name or UUID (omit --vm to trace every VM)");
+        o.vms.push_back(v);
+    }
     if (vm.count("vcpu"))
         o.vcpu = parse_vcpu(vcpu);
     if (vm.count("min-latency"))
@@ -425,7 +431,7 @@ const char* backend_name(BackendKind b)
 
 std::string help_text()
 {
-    return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vcpu N] [--min-latency DUR]
+    return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vm NAME] [--vcpu N] [--min-latency DUR]
                   [--hypercall-exits-only] [-d DUR] [-f {text,json,csv}] [-o FILE]
                   [-s] [-i DUR] [-T] [-b {auto,bpf,kmod}] [--ring-size BYTES] [--check]
                   [--list-hypercalls [{kvm,hv,xen}]] [duration]
@@ -448,6 +454,12 @@ options:
                          traces KVM's own ABI only and refuses Hyper-V and
                          Xen selections
   -p, --pid PID          trace only this VM: the host pid of its qemu process
+  --vm NAME              trace only the VM named NAME (libvirt domain or QEMU
+                         -name), or with this UUID; repeatable (any of them).
+                         Filtered in userspace, by pid, so a VM that starts or
+                         restarts later is caught; what it removed is counted
+                         (totals: vm_filtered).  A NAME that matches no running
+                         VM at start is a warning, not an error
   --vcpu N               trace only this vCPU (KVM vcpu_id)
   --min-latency DUR      only hypercalls whose exit->entry latency is >= DUR;
                          a unit is required (100us, 1.5ms, ...)
@@ -473,7 +485,16 @@ options:
 
 DUR is a number with a unit: ns, us (or µs), ms, s, m; for the duration a bare
 number means seconds; -d and -i take at most 525600m (365 days).  Latency
-columns are in microseconds.
+columns are in microseconds.  The last columns name the VM: VIDX, the vCPU
+index as the VMM numbers it (libvirt's map or the thread name "CPU N/KVM"; ?
+when unknown; VCPU is KVM's vcpu_id), and VM, its name from libvirt's status
+files, else QEMU's -name, else the cgroup machine scope (marked: NAME (cgroup)),
+else - (the VM is still shown, by pid).
+
+environment:
+  HYPERTRACE_LIBVIRT_RUN_DIR  libvirt's status directory to name VMs from
+                         (default /run/libvirt/qemu; e.g. a test's directory)
+  HT_KMOD_PATH           -b kmod: insmod this hypertrace.ko instead of modprobe
 
 examples:
     hypertrace                        # trace every hypercall of every VM
@@ -484,6 +505,7 @@ examples:
     hypertrace --list-hypercalls kvm  # the names of KVM's hypercalls
     hypertrace -p 4242                # only the VM whose qemu pid is 4242
     hypertrace -p 4242 --vcpu 0       # only vCPU 0 of that VM
+    hypertrace --vm web1 --vm db      # only the VMs named web1 and db
     hypertrace --min-latency 100us    # only hypercalls taking >= 100 us
     hypertrace --hypercall-exits-only # only VMCALL/VMMCALL exits
     hypertrace 10                     # trace for 10 seconds

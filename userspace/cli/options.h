@@ -47,6 +47,7 @@ struct Options {
     std::vector<NrRange> xen_ranges;     // Xen nr
     bool nr_given = false;               // -n was given (at least one item)
     std::uint32_t pid = HT_PID_ANY;      // -p: VM process (tgid); 0 = every VM
+    std::vector<std::string> vms;        // --vm: VM names or UUIDs (userspace filter, vm/vm_filter.h)
     std::uint32_t vcpu = HT_VCPU_ANY;    // --vcpu: vcpu_id, or every vCPU
     std::uint64_t min_latency_ns = 0;    // --min-latency: exit->entry at least this
     std::uint64_t duration_ns = 0;       // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs

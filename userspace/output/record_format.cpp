@@ -301,7 +301,10 @@ private:
 // Common buffering for all formats.
 class BufferedWriter : public RecordWriter {
 public:
-    explicit BufferedWriter(std::ostream& out) : out_(out), buf_(kBufBytes) {}
+    BufferedWriter(std::ostream& out, Format f, VmColumns* vms)
+        : out_(out), buf_(kBufBytes), vms_(vms ? vms : &own_vms_), own_vms_(f, nullptr)
+    {
+    }
 
     void flush() override
     {
@@ -311,13 +314,17 @@ public:
     void finish() override { flush(); }
 
 protected:
-    // Room for one more record; returns where to write it.
-    char* begin_record()
+    // Room for one more record and `extra` bytes more; returns where to
+    // write it.
+    char* begin_record(std::size_t extra = 0)
     {
-        if (len_ + kMaxRecordBytes > buf_.size())
+        if (len_ + kMaxRecordBytes + extra > buf_.size())
             drain();
         return buf_.data() + len_;
     }
+    // The record's VM columns (vm_columns.h): a compare with the last
+    // thread, or a lookup; the text is made once per thread.
+    const std::string& vm_tail(const ht_record& r) { return vms_->get(r.pid, r.tid).text; }
     void end_record(char* p) { len_ = static_cast<std::size_t>(p - buf_.data()); }
 
 private:
@@ -331,6 +338,8 @@ private:
     std::ostream& out_;
     std::vector<char> buf_;
     std::size_t len_ = 0;
+    VmColumns* vms_;
+    VmColumns own_vms_;  // without a resolver: every VM unknown
 };
 
 // --- text ---------------------------------------------------------------
@@ -345,7 +354,7 @@ constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, k
 
 class TextWriter : public BufferedWriter {
 public:
-    TextWriter(std::ostream& out, const TimeBase& tb) : BufferedWriter(out), tb_(tb)
+    TextWriter(std::ostream& out, const TimeBase& tb, VmColumns* vms) : BufferedWriter(out, Format::Text, vms), tb_(tb)
     {
         char* p = begin_record();
         // A heading, left-aligned and padded to its column's width, then the
@@ -372,13 +381,15 @@ public:
         p = put_right(p, kHcEnt, kHcEnt + std::strlen(kHcEnt), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, kLat, kLat + std::strlen(kLat), kWLat);
-        *p++ = '\n';
+        // VM columns last: the name may hold spaces (vm_columns.h).
+        p = put(p, " VIDX VM\n");
         end_record(p);
     }
 
     void write(const ht_record& r) override
     {
-        char* p = begin_record();
+        const std::string& tail = vm_tail(r);
+        char* p = begin_record(tail.size());
         char* f = p;
         p = put_time(p, r.t_entry_ns);
         p = pad_to(f, p, kWTime);
@@ -438,6 +449,7 @@ public:
         p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_entry_ns), kWLat);
+        p = put(p, tail.data(), tail.size());
         *p++ = '\n';
         end_record(p);
     }
@@ -501,11 +513,12 @@ private:
 
 class JsonWriter : public BufferedWriter {
 public:
-    using BufferedWriter::BufferedWriter;
+    JsonWriter(std::ostream& out, VmColumns* vms) : BufferedWriter(out, Format::Json, vms) {}
 
     void write(const ht_record& r) override
     {
-        char* p = begin_record();
+        const std::string& tail = vm_tail(r);
+        char* p = begin_record(tail.size());
         p = who_.put(p, FieldRun::who(r), [this, &r](char* q) {
             name_ = record_name(r);  // the name follows nr: it changes with the run
             q = put(q, "{\"pid\":");
@@ -542,14 +555,17 @@ public:
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
         // Appended after the fields of the first format, so that consumers
-        // of it keep working.  Names are [A-Za-z0-9_]: nothing to escape.
+        // of it keep working: the name, then the VM fields.  Names are
+        // [A-Za-z0-9_]: nothing to escape.
         if (name_.empty()) {
-            p = put(p, ",\"name\":null}\n");
+            p = put(p, ",\"name\":null");
         } else {
             p = put(p, ",\"name\":\"");
             p = put(p, name_.data(), name_.size());
-            p = put(p, "\"}\n");
+            *p++ = '"';
         }
+        p = put(p, tail.data(), tail.size());
+        p = put(p, "}\n");
         end_record(p);
     }
 
@@ -563,18 +579,19 @@ private:
 
 class CsvWriter : public BufferedWriter {
 public:
-    explicit CsvWriter(std::ostream& out) : BufferedWriter(out)
+    CsvWriter(std::ostream& out, VmColumns* vms) : BufferedWriter(out, Format::Csv, vms)
     {
         char* p = begin_record();
         p = put(p,
                 "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name\n");
+                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n");
         end_record(p);
     }
 
     void write(const ht_record& r) override
     {
-        char* p = begin_record();
+        const std::string& tail = vm_tail(r);
+        char* p = begin_record(tail.size());
         p = who_.put(p, FieldRun::who(r), [this, &r](char* q) {
             name_ = record_name(r);
             q = put_u64(q, r.pid);
@@ -613,9 +630,10 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
-        *p++ = ',';  // the name last, as in JSON; an empty cell when none
+        *p++ = ',';  // the name, then the VM fields, as in JSON; an empty cell when none
         if (!name_.empty())
             p = put(p, name_.data(), name_.size());
+        p = put(p, tail.data(), tail.size());
         *p++ = '\n';
         end_record(p);
     }
@@ -642,13 +660,13 @@ TimeBase TimeBase::now(bool wall_clock)
     return tb;
 }
 
-std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb)
+std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb, VmColumns* vms)
 {
     switch (f) {
-    case Format::Json: return std::make_unique<JsonWriter>(out);
-    case Format::Csv: return std::make_unique<CsvWriter>(out);
+    case Format::Json: return std::make_unique<JsonWriter>(out, vms);
+    case Format::Csv: return std::make_unique<CsvWriter>(out, vms);
     case Format::Text:
-    default: return std::make_unique<TextWriter>(out, tb);
+    default: return std::make_unique<TextWriter>(out, tb, vms);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "names/hypercall_lookup.h"
+#include "output/vm_columns.h"
 
 namespace hypertrace {
 
@@ -77,6 +78,8 @@ void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, 
             out << '\n';
         first = false;
         const std::string_view name = row_name(r);
+        if (r.vm.source != VmSource::None)
+            out << "vm = " << VmColumns::text_name(r.vm) << ", ";
         out << "pid = " << r.pid << ", nr = " << r.nr;
         if (!name.empty())
             out << " (" << name << ')';
@@ -105,13 +108,17 @@ void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, 
             out << (i ? "," : "") << "{\"lo\":" << slot_lo(i) << ",\"hi\":" << slot_hi(i)
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
-        // Appended, as in the records' JSON (record_format.h).
+        // Appended, as in the records' JSON (record_format.h): the name,
+        // then the VM fields.
         const std::string_view name = row_name(r);
         out << "],\"name\":";
         if (name.empty())
-            out << "null}\n";
+            out << "null";
         else
-            out << '"' << name << "\"}\n";
+            out << '"' << name << '"';
+        out << ",\"vm\":" << (r.vm.source == VmSource::None ? std::string("null") : VmColumns::json_string(r.vm.name))
+            << ",\"vm_uuid\":" << (r.vm.uuid.empty() ? std::string("null") : VmColumns::json_string(r.vm.uuid))
+            << ",\"vm_source\":\"" << vm_source_name(r.vm.source) << "\"}\n";
     }
 }
 
