@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // hypertrace: trace KVM hypercalls, one record per wanted hypercall with the
 // exit before it and the entry after it.  See `hypertrace --help`.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -14,11 +16,16 @@
 
 #include "backend/backend_select.h"
 #include "cli/options.h"
+#include "names/hypercall_listing.h"
 #include "output/aggregate_summary.h"
 #include "output/output.h"
 #include "output/record_format.h"
 #include "output/summary_print.h"
+#include "output/vm_columns.h"
 #include "session/trace_session.h"
+#include "util/files.h"
+#include "vm/vm_filter.h"
+#include "vm/vm_resolver.h"
 
 namespace hypertrace {
 namespace {
@@ -32,7 +39,7 @@ constexpr int kExitUsage = 2;    // bad command line
 // way a hypercall could have gone unreported: nothing is lost silently.
 // Hypercalls still armed at stop (their entry never came: a VM destroyed
 // after a hypercall its VMM was serving, a thread gone) count as unmatched.
-void print_totals(const SessionResult& r)
+void print_totals(const SessionResult& r, std::uint64_t vm_filtered)
 {
     const Counters& c = r.counters;
     const std::uint64_t in_flight = c[HT_CNT_IN_FLIGHT];
@@ -42,10 +49,10 @@ void print_totals(const SessionResult& r)
     std::fprintf(stderr,
                  "totals: records=%llu dropped=%llu unmatched=%llu filtered=%llu hypercalls=%llu "
                  "unmatched_hypercall=%llu in_flight=%llu unmatched_exit=%llu evicted=%llu no_state=%llu "
-                 "emitted=%llu malformed=%llu\n",
+                 "emitted=%llu malformed=%llu vm_filtered=%llu\n",
                  u(r.records), u(c[HT_CNT_DROPPED]), u(unmatched), u(c[HT_CNT_FILTERED]), u(c[HT_CNT_HYPERCALLS]),
                  u(c[HT_CNT_UNMATCHED_HYPERCALL]), u(in_flight), u(c[HT_CNT_UNMATCHED_EXIT]), u(c[HT_CNT_EVICTED]),
-                 u(c[HT_CNT_NO_STATE]), u(c[HT_CNT_EMITTED]), u(r.malformed));
+                 u(c[HT_CNT_NO_STATE]), u(c[HT_CNT_EMITTED]), u(r.malformed), u(vm_filtered));
     if (accounted == c[HT_CNT_HYPERCALLS])
         std::fprintf(
             stderr, "identity: hypercalls %llu = emitted %llu + filtered %llu + unmatched %llu + dropped %llu\n",
@@ -95,8 +102,58 @@ std::string interval_label()
     return buf;
 }
 
+// --vm at start: name every running process (off the hot path, once) and
+// say which VMs match.  None is a warning, not an error: --vm NAME also
+// waits for a VM that starts later.  With -p too, the process must be one of
+// them, or nothing could ever be traced: a usage error.
+bool check_vm_filter(const Options& opts, VmResolver& resolver, const VmFilter& filter)
+{
+    std::string wanted;
+    for (const std::string& v : opts.vms)
+        wanted += (wanted.empty() ? "'" : ", '") + v + "'";
+    resolver.scan_processes();
+    std::vector<std::uint32_t> pids;
+    for (const auto& [pid, vm] : resolver.named())
+        if (filter.matches(*vm))
+            pids.push_back(pid);
+    if (opts.pid != HT_PID_ANY) {
+        const VmIdentity& vm = resolver.vm(opts.pid);
+        if (!filter.matches(vm)) {
+            std::cerr << "hypertrace: -p " << opts.pid << " is "
+                      << (vm.source == VmSource::None ? std::string("a process without a VM name")
+                                                      : "VM '" + vm.name + "' (from " + vm_source_name(vm.source) + ")")
+                      << ", not --vm " << wanted << ": nothing would be traced; drop -p or --vm\n";
+            return false;
+        }
+        return true;
+    }
+    std::sort(pids.begin(), pids.end());
+    if (pids.empty()) {
+        std::cerr << "hypertrace: warning: --vm " << wanted
+                  << " matches no running VM now (looked in libvirt's status files in " << resolver.libvirt_dir()
+                  << ", QEMU command lines and machine cgroups); tracing anyway: its records appear once a VM "
+                     "of that name runs\n";
+    } else {
+        std::cerr << "hypertrace: --vm " << wanted << " matches pid";
+        for (std::uint32_t p : pids)
+            std::cerr << " " << p;
+        std::cerr << " now; a VM of that name started later is traced too\n";
+    }
+    return true;
+}
+
 int run(const Options& opts)
 {
+    // VM names: resolved per pid in userspace, never per record.
+    VmResolver resolver;
+    const VmFilter vm_filter(opts.vms);
+    if (const char* d = std::getenv(kLibvirtRunDirEnv); d && *d && !path_exists(d))
+        std::cerr << "hypertrace: warning: " << kLibvirtRunDirEnv << "=" << d
+                  << " does not exist (yet): no VM is named from libvirt's status files until it does\n";
+    if (vm_filter.active() && !check_vm_filter(opts, resolver, vm_filter))
+        return kExitUsage;
+    std::uint64_t vm_filtered = 0;  // records or summary counts --vm removed
+
     // Open the output before attaching anything: a bad -o path leaves
     // nothing loaded behind.  An existing file is not truncated yet: if no
     // backend comes up, it keeps its content (Output::claim()).
@@ -144,6 +201,7 @@ int run(const Options& opts)
 
     const TimeBase time_base = TimeBase::now(opts.timestamp);
     std::unique_ptr<RecordWriter> writer;
+    VmColumns vm_columns(opts.format, &resolver, &vm_filter);
     // --summary: the kernel keeps the statistics; a hypercall it could not
     // add there (no room for a new key) arrives as a record and joins them.
     AggregateSummary from_records;
@@ -151,10 +209,16 @@ int run(const Options& opts)
     if (opts.summary) {
         sink = [&from_records](const ht_record& r) { from_records.add(r); };
     } else {
-        writer = make_record_writer(opts.format, out, time_base);
+        writer = make_record_writer(opts.format, out, time_base, &vm_columns);
         // The writer hands the stream 64 KiB at a time: checking after each
         // record costs a load and catches a failure within one block.
-        sink = [&writer, &check_output](const ht_record& r) {
+        // --vm: the same per-thread lookup the writer makes (the second is
+        // a compare), so a removed record costs no formatting.
+        sink = [&writer, &check_output, &vm_columns, &vm_filtered](const ht_record& r) {
+            if (!vm_columns.get(r.pid, r.tid).keep) {
+                vm_filtered++;
+                return;
+            }
             writer->write(r);
             check_output();
         };
@@ -170,6 +234,16 @@ int run(const Options& opts)
         agg.add(batch);
         aggregated += agg.total() - from_ring;
         std::vector<SummaryRow> rows = agg.rows();
+        // Label each row with its VM; --vm drops the others, counted.
+        std::vector<SummaryRow> kept;
+        for (SummaryRow& row : rows) {
+            row.vm = resolver.vm(row.pid);
+            if (vm_filter.active() && !vm_filter.matches(row.vm))
+                vm_filtered += row.count;
+            else
+                kept.push_back(std::move(row));
+        }
+        rows = std::move(kept);
         if (opts.format == Format::Json)
             print_summary_json(out, rows, interval ? interval_label() : std::string());
         else
@@ -201,11 +275,20 @@ int run(const Options& opts)
             writer->flush();
             check_output();
         };
+    if (opts.summary) {
+        // Rows are labelled when printed: name the VMs while they run, so
+        // one that exits before the end keeps its name (vm_resolver.h).
+        resolver.scan_processes();
+        hooks.housekeeping_period = std::chrono::milliseconds(500);
+        hooks.housekeeping = [&resolver] { resolver.scan_processes(); };
+    }
     if (opts.summary && opts.interval_ns) {
         hooks.interval = std::chrono::nanoseconds(opts.interval_ns);
         hooks.tick = [&] { print_batch(selected.backend->take_aggregates(), true); };
     }
     SessionResult result = run_session(*selected.backend, sink, duration, hooks);
+    if (opts.summary)
+        resolver.scan_processes();  // the VMs still running at the end
     // After stop(): what the kernel gathered since the last interval.
     std::vector<AggregateEntry> last;
     if (opts.summary)
@@ -223,7 +306,13 @@ int run(const Options& opts)
     }
     if (opts.summary)
         result.records = aggregated + result.records;
-    print_totals(result);
+    print_totals(result, vm_filtered);
+    if (vm_filter.active())
+        std::fprintf(stderr,
+                     "hypertrace: --vm removed %llu of %llu hypercalls emitted (other VMs, or VMs gone before "
+                     "they could be named)\n",
+                     static_cast<unsigned long long>(vm_filtered),
+                     static_cast<unsigned long long>(result.counters[HT_CNT_EMITTED]));
     if (skipped)
         std::fprintf(stderr,
                      "hypertrace: the kernel skipped %llu runs of hypertrace's BPF programs (another run or BPF user "
@@ -236,7 +325,7 @@ int run(const Options& opts)
     return kExitOk;
 }
 
-// -h, -V, --check: output failures count here too.
+// -h, -V, --list-hypercalls, --check: output failures count here too.
 int print_to_stdout(const std::function<int(std::ostream&)>& print)
 {
     Output output;
@@ -272,6 +361,11 @@ int main(int argc, char** argv)
     if (opts.version)
         return print_to_stdout([](std::ostream& out) {
             out << version_text();
+            return kExitOk;
+        });
+    if (opts.list_hypercalls)
+        return print_to_stdout([&opts](std::ostream& out) {
+            print_hypercall_tables(out, opts.list_abi);
             return kExitOk;
         });
     try {

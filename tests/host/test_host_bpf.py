@@ -125,7 +125,8 @@ def failed_run_keeps_existing_output():
         assert p.returncode == 0, f"exit {p.returncode}:\n{p.stderr}"
         with open(path) as f:
             assert f.read() == "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns," \
-                               "t_entry_ns,latency_ns\n", "a run that traced did not replace the file"
+                               "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n", \
+                "a run that traced did not replace the file"
 
 
 def failed_run_leaves_no_new_output():

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "names/hypercall_lookup.h"
 #include "output/exit_reasons.h"
 #include "output/output.h"
 #include "output/record_format.h"
@@ -72,11 +73,11 @@ std::string render(Format f, std::initializer_list<ht_record> recs, TimeBase tb 
 }
 
 const std::string kTextHeader =
-    "TIME(s)         PID     TID     VCPU NR     A0                 A1                 "
-    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us)\n";
+    "TIME(s)         PID     TID     VCPU NR     NAME                       A0                 A1                 "
+    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us) VIDX VM\n";
 const std::string kTextLine =
-    "12.345681       4242    4250    1    42     0x1                0xdeadbeef         "
-    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678\n";
+    "12.345681       4242    4250    1    42     -                          0x1                0xdeadbeef         "
+    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678 ?    -\n";
 
 }  // namespace
 
@@ -128,10 +129,11 @@ TEST(TextFormat, HeaderOnlyWhenEmpty) { EXPECT_EQ(render(Format::Text, {}), kTex
 TEST(TextFormat, UnknownReasonAndVcpu)
 {
     std::string out = render(Format::Text, {unknown_record()});
-    EXPECT_EQ(out, kTextHeader +
-                       "12.345681       4242    4250    ?    42     0x1                0xdeadbeef"
-                       "         0x0                0xffffffffffffffff ?                    1.234"
-                       "      4.444      5.678\n");
+    EXPECT_EQ(out,
+              kTextHeader +
+                  "12.345681       4242    4250    ?    42     -                          0x1                0xdeadbeef"
+                  "         0x0                0xffffffffffffffff ?                    1.234"
+                  "      4.444      5.678 ?    -\n");
 }
 
 TEST(TextFormat, ReasonNotInTablesIsHex)
@@ -155,7 +157,7 @@ TEST(TextFormat, TimeBeforeStartAndNegativeLatency)
     std::string out = render(Format::Text, {r});
     std::string line = out.substr(kTextHeader.size());
     EXPECT_EQ(line.rfind("-0.000100 ", 0), 0u) << line;
-    EXPECT_NE(line.find("-0.003     -0.002     -0.005\n"), std::string::npos) << line;
+    EXPECT_NE(line.find("-0.003     -0.002     -0.005 ?    -\n"), std::string::npos) << line;
 }
 
 TEST(TextFormat, WallClock)
@@ -196,7 +198,8 @@ TEST(JsonFormat, KnownRecord)
               "{\"pid\":4242,\"tid\":4250,\"vcpu\":1,\"cpu\":3,\"nr\":42,\"a0\":1,"
               "\"a1\":3735928559,\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,"
               "\"exit_reason\":18,\"t_exit_ns\":1012345676000,\"t_hypercall_ns\":1012345677234,"
-              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678}\n");
+              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null,\"vm\":null,\"vm_uuid\":null,"
+              "\"vm_source\":\"none\",\"vcpu_index\":null}\n");
     EXPECT_EQ(render(Format::Json, {}), "");
 }
 
@@ -221,9 +224,26 @@ TEST(JsonFormat, U64MaxExactAndParses)
     std::istringstream lines(out);
     std::string line;
     int n = 0;
-    const char* want_keys[] = {
-        "pid",         "tid",       "vcpu",           "cpu",        "nr",        "a0", "a1", "a2", "a3", "isa",
-        "exit_reason", "t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns"};
+    const char* want_keys[] = {"pid",
+                               "tid",
+                               "vcpu",
+                               "cpu",
+                               "nr",
+                               "a0",
+                               "a1",
+                               "a2",
+                               "a3",
+                               "isa",
+                               "exit_reason",
+                               "t_exit_ns",
+                               "t_hypercall_ns",
+                               "t_entry_ns",
+                               "latency_ns",
+                               "name",
+                               "vm",
+                               "vm_uuid",
+                               "vm_source",
+                               "vcpu_index"};
     while (std::getline(lines, line)) {
         boost::property_tree::ptree pt;
         std::istringstream in(line);
@@ -239,6 +259,7 @@ TEST(JsonFormat, U64MaxExactAndParses)
             for (const char* k : {"nr", "a0", "a1", "a2", "a3", "t_entry_ns", "latency_ns"})
                 EXPECT_EQ(pt.get<std::string>(k), "18446744073709551615") << k;
             EXPECT_EQ(pt.get<std::string>("vcpu"), "null");
+            EXPECT_EQ(pt.get<std::string>("name"), "null");
             EXPECT_EQ(pt.get<std::string>("exit_reason"), std::to_string(0x88000012u));
         }
         n++;
@@ -251,18 +272,73 @@ TEST(JsonFormat, NegativeLatencyStaysAnInteger)
     ht_record r = known_record();
     r.t_entry_ns = r.t_exit_ns - 7;
     std::string out = render(Format::Json, {r});
-    EXPECT_NE(out.find("\"latency_ns\":-7}"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"latency_ns\":-7,"), std::string::npos) << out;
 }
 
 TEST(CsvFormat, KnownAndUnknown)
 {
     EXPECT_EQ(render(Format::Csv, {known_record(), unknown_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns\n"
+              "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"
               "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678\n"
+              "1012345677234,1012345681678,5678,,,,none,\n"
               "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
-              "1012345677234,1012345681678,5678\n");
+              "1012345677234,1012345681678,5678,,,,none,\n");
+}
+
+// NAME comes right after NR, 26 columns wide: every KVM name fits, so A0
+// starts in the same column whatever the nr; "-" when the nr has no name.
+TEST(TextFormat, NameColumn)
+{
+    const std::size_t name_at = 15 + 1 + 7 + 1 + 7 + 1 + 4 + 1 + 6 + 1, a0_at = name_at + 26 + 1;
+    EXPECT_EQ(kTextHeader.substr(name_at, 27), "NAME                       ");
+    std::vector<std::uint64_t> nrs = {0, 13, 42, 0x1000, ~0ull};
+    for (const HypercallName& e : hypercall_table(HypercallAbi::Kvm))
+        nrs.push_back(e.nr);
+    for (std::uint64_t nr : nrs) {
+        ht_record r = known_record();
+        r.nr = nr;
+        const std::string line = render(Format::Text, {r}).substr(kTextHeader.size());
+        const std::string_view name = hypercall_name(HypercallAbi::Kvm, nr);
+        const std::string want = name.empty() ? "-" : std::string(name);
+        ASSERT_LE(want.size(), 26u) << want;
+        // Wide numbers (u64 max) push the line right; the others keep it.
+        const std::size_t shift = std::to_string(nr).size() > 6 ? std::to_string(nr).size() - 6 : 0;
+        EXPECT_EQ(line.substr(name_at + shift, 27), want + std::string(27 - want.size(), ' ')) << line;
+        EXPECT_EQ(line.substr(a0_at + shift, 4), "0x1 ") << line;
+    }
+}
+
+// JSON and CSV: "name" after the fields of the first format, before the
+// VM fields.
+TEST(JsonFormat, NameAppended)
+{
+    // The known record's line (JsonFormat.KnownRecord) with another nr and name.
+    const std::string line = render(Format::Json, {known_record()});
+    auto with = [&line](std::uint64_t nr, const std::string& name) {
+        std::string l = line;
+        l.replace(l.find(",\"nr\":42,"), 9, ",\"nr\":" + std::to_string(nr) + ",");
+        return l.replace(l.rfind(",\"name\":null,"), 13, ",\"name\":" + name + ",");
+    };
+    ht_record a = known_record(), b = known_record();
+    a.nr = 10;
+    b.nr = 7;
+    EXPECT_EQ(render(Format::Json, {a, known_record(), b}),
+              with(10, "\"KVM_HC_SEND_IPI\"") + line + with(7, "\"KVM_HC_MIPS_EXIT_VM\""));
+    EXPECT_EQ(with(42, "null"), line);
+}
+
+TEST(CsvFormat, NameAppended)
+{
+    ht_record a = known_record();
+    a.nr = 12;
+    EXPECT_EQ(render(Format::Csv, {a, known_record()}),
+              "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
+              "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"
+              "4242,4250,1,3,12,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+              "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE,,,none,\n"
+              "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+              "1012345677234,1012345681678,5678,,,,none,\n");
 }
 
 TEST(Writers, BufferUntilFlush)
@@ -382,7 +458,7 @@ TEST(Writers, IntegersExactInJsonAndCsv)
     std::vector<ht_record> recs;
     std::string want_json, want_csv =
                                "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n";
+                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n";
     for (std::size_t i = 0; i < cases.size(); i++) {
         const std::uint64_t v = cases[i];
         const auto v32 = static_cast<std::uint32_t>(v);
@@ -397,14 +473,17 @@ TEST(Writers, IntegersExactInJsonAndCsv)
         recs.push_back(r);
         const std::string lat =
             r.t_entry_ns >= r.t_exit_ns ? dec(r.t_entry_ns - r.t_exit_ns) : "-" + dec(r.t_exit_ns - r.t_entry_ns);
+        const std::string name(hypercall_name(HypercallAbi::Kvm, v));  // 1..12 have one
         want_json += "{\"pid\":" + dec(v32) + ",\"tid\":" + dec(v32) + ",\"vcpu\":" + dec(v32) +
                      ",\"cpu\":" + dec(v32) + ",\"nr\":" + dec(v) + ",\"a0\":" + dec(v) + ",\"a1\":" + dec(~v) +
                      ",\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,\"exit_reason\":" + dec(v32) +
                      ",\"t_exit_ns\":" + dec(r.t_exit_ns) + ",\"t_hypercall_ns\":" + dec(r.t_hypercall_ns) +
-                     ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat + "}\n";
+                     ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat +
+                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") +
+                     ",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\",\"vcpu_index\":null}\n";
         want_csv += dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v) + "," + dec(v) + "," +
                     dec(~v) + ",0,18446744073709551615,1," + dec(v32) + "," + dec(r.t_exit_ns) + "," +
-                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "\n";
+                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + ",,,none,\n";
     }
     for (Format f : {Format::Json, Format::Csv}) {
         std::ostringstream out;
@@ -459,11 +538,13 @@ TEST(Writers, IntegersExactInText)
         char tm[48];
         std::snprintf(tm, sizeof tm, "%llu.%06llu", static_cast<unsigned long long>(d / 1000000000),
                       static_cast<unsigned long long>(d % 1000000000 / 1000));
-        std::snprintf(b, sizeof b, "%-15s %-7s %-7s %-4s %-6s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s", tm,
-                      dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(), hex(v).c_str(),
-                      hex(~v).c_str(), hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(),
-                      us(d - d / 2).c_str(), us(d).c_str());
-        want.push_back(b);
+        const std::string_view nr_name = hypercall_name(HypercallAbi::Kvm, v);
+        std::snprintf(b, sizeof b, "%-15s %-7s %-7s %-4s %-6s %-26s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s", tm,
+                      dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(),
+                      nr_name.empty() ? "-" : std::string(nr_name).c_str(), hex(v).c_str(), hex(~v).c_str(),
+                      hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(), us(d - d / 2).c_str(),
+                      us(d).c_str());
+        want.push_back(std::string(b) + " ?    -");
     }
     w->finish();
     std::istringstream lines(out.str());
@@ -491,7 +572,7 @@ TEST(TextFormat, ReasonChangesBetweenRecords)
     std::vector<std::string> reasons;
     std::getline(lines, line);
     while (std::getline(lines, line))
-        reasons.push_back(line.substr(15 + 1 + 7 + 1 + 7 + 1 + 4 + 1 + 6 + 1 + 4 * 19, 14));
+        reasons.push_back(line.substr(15 + 1 + 7 + 1 + 7 + 1 + 4 + 1 + 6 + 1 + 26 + 1 + 4 * 19, 14));
     ASSERT_EQ(reasons.size(), 5u);
     EXPECT_EQ(reasons[0], "vmcall        ");
     EXPECT_EQ(reasons[1], "hlt           ");
@@ -553,6 +634,8 @@ TEST(Writers, RepeatedFieldsSameTextAsAFreshWriter)
         [](ht_record& r) { r.vcpu_id++; },
         [](ht_record& r) { r.cpu++; },
         [](ht_record& r) { r.nr++; },
+        [](ht_record& r) { r.nr = 10; },  // a named nr: the name follows it
+        [](ht_record& r) { r.nr = 11; },
         [](ht_record& r) { r.a0++; },
         [](ht_record& r) { r.a1++; },
         [](ht_record& r) { r.a2++; },

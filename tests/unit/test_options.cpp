@@ -55,6 +55,10 @@ TEST(Options, Defaults)
 {
     Options o = parse({});
     EXPECT_TRUE(o.nr_ranges.empty());
+    EXPECT_TRUE(o.hyperv_ranges.empty());
+    EXPECT_TRUE(o.xen_ranges.empty());
+    EXPECT_FALSE(o.nr_given);
+    EXPECT_FALSE(o.list_hypercalls);
     EXPECT_EQ(o.pid, HT_PID_ANY);
     EXPECT_EQ(o.vcpu, HT_VCPU_ANY);
     EXPECT_EQ(o.min_latency_ns, 0u);
@@ -102,9 +106,130 @@ TEST(Options, NrManyItems)
     EXPECT_USAGE(Args({"-n", list + ",1000"}), "129 ranges", "128", "ranges like 40-50");
 }
 
+TEST(Options, NrByName)
+{
+    Options o = parse({"-n", "KVM_HC_SEND_IPI"});
+    EXPECT_EQ(o.nr_ranges, (std::vector<NrRange>{{10, 10}}));
+    EXPECT_TRUE(o.nr_given);
+    EXPECT_EQ(parse({"-n", "kvm_hc_mips_exit_vm,42"}).nr_ranges, (std::vector<NrRange>{{7, 7}, {42, 42}}));
+    EXPECT_EQ(parse({"-n", "10-12,42"}).nr_ranges, (std::vector<NrRange>{{10, 12}, {42, 42}}));
+    EXPECT_EQ(parse({"-n", "KVM_HC_SEND_IPI", "-n", "kvm:11", "--nr=KVM_HC_MAP_GPA_RANGE"}).nr_ranges,
+              (std::vector<NrRange>{{10, 12}}));
+    EXPECT_EQ(parse({"-n", "KVM_HC_SEND_IPI-KVM_HC_MAP_GPA_RANGE"}).nr_ranges, (std::vector<NrRange>{{10, 12}}));
+    ht_filter f = make_filter(parse({"-n", "KVM_HC_MIPS_EXIT_VM,42"}));
+    ASSERT_EQ(f.nr_range_count, 2u);
+    EXPECT_EQ(f.nr_ranges[0].lo, 7u);
+    EXPECT_EQ(f.nr_ranges[0].hi, 7u);
+    EXPECT_EQ(f.nr_ranges[1].lo, 42u);
+}
+
+TEST(Options, NrNameErrors)
+{
+    EXPECT_USAGE(Args({"-n", "KVM_HC_SEND_IP"}), "invalid --nr 'KVM_HC_SEND_IP'", "is not a number",
+                 "closest: KVM_HC_SEND_IPI,", "'hypertrace --list-hypercalls'", "names like KVM_HC_SEND_IPI");
+    EXPECT_USAGE(Args({"-n", "42", "-n", "hv:bogus"}), "invalid --nr 'hv:bogus'", "no Hyper-V hypercall");
+    EXPECT_USAGE(Args({"-n", "foo:1"}), "unknown prefix 'foo:'", "kvm:, hv: or xen:");
+    EXPECT_USAGE(Args({"-n", "hv:0x10000"}), "16 bits");
+}
+
+// The Hyper-V and Xen ranges merge and are bounded like KVM's.
+TEST(Options, NrRangeLimitPerAbi)
+{
+    std::string list;
+    for (int i = 0; i <= HT_MAX_NR_RANGES; i++)
+        list += std::string(i ? "," : "") + "hv:" + std::to_string(i * 2);
+    EXPECT_USAGE(Args({"-n", list}), "129 Hyper-V ranges", "128");
+}
+
+// Hyper-V and Xen selections.  This version traces KVM's ABI only and
+// refuses them (refuse_untraced_abis); the branch that traces them deletes
+// that function and flips this constant, and the same cases then check
+// what -n selected.
+constexpr bool kHypervXenTraced = false;
+
+TEST(Options, HypervAndXenSelections)
+{
+    struct Case {
+        Args args;
+        std::vector<NrRange> kvm, hyperv, xen;
+        const char* refusal_names;  // how the refusal names the selection
+    };
+    const Case cases[] = {
+        {{"-n", "hv:HvCallFlushVirtualAddressSpace"},
+         {},
+         {{2, 2}},
+         {},
+         "--nr selects Hyper-V hypercalls (hv:HvCallFlushVirtualAddressSpace), "},
+        {{"-n", "HvCallPostMessage,42"}, {{42, 42}}, {{0x5c, 0x5c}}, {}, "Hyper-V hypercalls (hv:HvCallPostMessage)"},
+        {{"-n", "xen:__HYPERVISOR_event_channel_op", "-n", "xen:0-5"},
+         {},
+         {},
+         {{0, 5}, {32, 32}},
+         "Xen hypercalls (xen:0-5, xen:__HYPERVISOR_event_channel_op)"},
+        {{"-n", "hv:2-0x14,xen:7,10"},
+         {{10, 10}},
+         {{2, 0x14}},
+         {{7, 7}},
+         "Hyper-V hypercalls (hv:0x2-0x14) and Xen hypercalls (xen:__HYPERVISOR_platform_op)"},
+        {{"-n", "hv:1,hv:3,hv:5,hv:7,hv:9"}, {}, {{1, 1}, {3, 3}, {5, 5}, {7, 7}, {9, 9}}, {}, "hv:0x5, ...)"},
+    };
+    for (const Case& c : cases) {
+        if (kHypervXenTraced) {
+            const Options o = parse(c.args);
+            EXPECT_TRUE(o.nr_given);
+            EXPECT_EQ(o.nr_ranges, c.kvm);
+            EXPECT_EQ(o.hyperv_ranges, c.hyperv);
+            EXPECT_EQ(o.xen_ranges, c.xen);
+        } else {
+            EXPECT_USAGE(c.args, c.refusal_names, "Hyper-V and Xen hypercall ABIs are not traced by this version",
+                         "Select KVM hypercalls instead (e.g. -n KVM_HC_SEND_IPI", "--list-hypercalls kvm", "omit -n");
+        }
+    }
+}
+
+// The refusal alone: KVM selections pass, any Hyper-V or Xen one is refused.
+TEST(Options, RefuseUntracedAbis)
+{
+    Options o;
+    EXPECT_NO_THROW(refuse_untraced_abis(o));
+    o.nr_ranges = {{42, 42}};
+    o.nr_given = true;
+    EXPECT_NO_THROW(refuse_untraced_abis(o));
+    Options hv = o;
+    hv.hyperv_ranges = {{0x5c, 0x5c}};
+    Options xen = o;
+    xen.xen_ranges = {{32, 32}};
+    for (const Options& bad : {hv, xen}) {
+        if (kHypervXenTraced)
+            EXPECT_NO_THROW(refuse_untraced_abis(bad));
+        else
+            EXPECT_THROW(refuse_untraced_abis(bad), UsageError);
+    }
+}
+
+TEST(Options, ListHypercalls)
+{
+    Options o = parse({"--list-hypercalls"});
+    EXPECT_TRUE(o.list_hypercalls);
+    EXPECT_FALSE(o.list_abi);
+    EXPECT_EQ(parse({"--list-hypercalls", "kvm"}).list_abi, HypercallAbi::Kvm);
+    EXPECT_EQ(parse({"--list-hypercalls", "hv"}).list_abi, HypercallAbi::Hyperv);
+    EXPECT_EQ(parse({"--list-hypercalls", "HyperV"}).list_abi, HypercallAbi::Hyperv);
+    EXPECT_EQ(parse({"--list-hypercalls=xen"}).list_abi, HypercallAbi::Xen);
+    // Like -h: the rest of the line is not validated (nor refused).
+    EXPECT_TRUE(parse({"-n", "hv:1", "--list-hypercalls"}).list_hypercalls);
+    EXPECT_TRUE(parse({"--list-hypercalls", "-f", "bogus"}).list_hypercalls);
+    EXPECT_USAGE(Args({"--list-hypercalls=foo"}), "invalid --list-hypercalls 'foo'", "kvm, hv or xen");
+    EXPECT_USAGE(Args({"--list-hypercalls", "foo"}), "invalid --list-hypercalls 'foo'", "kvm, hv or xen");
+    EXPECT_USAGE(Args({"--list-hypercalls", "kvm", "10"}), "unexpected argument '10' after --list-hypercalls",
+                 "kvm, hv or xen");
+}
+
 TEST(Options, NrErrors)
 {
-    const char* fix = "expected numbers like 42, 0x2a or ranges 40-50, comma-separated";
+    const char* fix =
+        "expected names like KVM_HC_SEND_IPI or hv:HvCallPostMessage, numbers like 42, 0x2a or ranges 40-50, "
+        "comma-separated";
     EXPECT_USAGE(Args({"-n", "foo"}), "invalid --nr 'foo'", "not a number", fix);
     EXPECT_USAGE(Args({"-n", "-1"}), "invalid --nr '-1'", "negative", fix);
     EXPECT_USAGE(Args({"--nr", "-1"}), "invalid --nr '-1'", "negative");
@@ -285,9 +410,12 @@ TEST(Options, HelpAndVersion)
     EXPECT_TRUE(contains(help, "usage: hypertrace"));
     EXPECT_TRUE(contains(help, "hypertrace -n 42 "));
     EXPECT_TRUE(contains(help, "# trace hypercall 42 of every VM"));
-    for (const char* opt :
-         {"--nr", "--pid", "--vcpu", "--min-latency", "--duration", "--format", "--output", "--summary", "--backend",
-          "--check", "--timestamp", "--hypercall-exits-only", "--ring-size", "--version", "--help"})
+    for (const char* example : {"hypertrace -n KVM_HC_SEND_IPI ", "hv:HvCallFlushVirtualAddressSpace",
+                                "hypertrace -n 10-12,42 ", "hypertrace --list-hypercalls kvm "})
+        EXPECT_TRUE(contains(help, example)) << example;
+    for (const char* opt : {"--nr", "--pid", "--vcpu", "--min-latency", "--duration", "--format", "--output",
+                            "--summary", "--backend", "--check", "--timestamp", "--hypercall-exits-only", "--ring-size",
+                            "--version", "--help", "--list-hypercalls"})
         EXPECT_TRUE(contains(help, opt)) << opt;
     EXPECT_EQ(help.back(), '\n');
     EXPECT_EQ(version_text().rfind("hypertrace ", 0), 0u);
@@ -344,4 +472,17 @@ TEST(Options, IntervalErrors)
     EXPECT_TRUE(contains(e, "invalid --interval 'soon'") && contains(e, "500ms")) << e;
     e = error_of({"-s", "-i", "-1"});
     EXPECT_TRUE(contains(e, "invalid --interval '-1'")) << e;
+}
+
+TEST(Options, VmRepeatableNamesAndUuids)
+{
+    const Options o = parse({"--vm", "web1", "--vm=db 2", "--vm", "C7A5FDBD-EDAF-9455-926A-D65C16DB1809"});
+    EXPECT_EQ(o.vms, (std::vector<std::string>{"web1", "db 2", "C7A5FDBD-EDAF-9455-926A-D65C16DB1809"}));
+    EXPECT_TRUE(parse({}).vms.empty());
+    // A value that looks like an option is still the name (getopt-like).
+    EXPECT_EQ(parse({"--vm", "-x"}).vms, std::vector<std::string>{"-x"});
+    EXPECT_TRUE(contains(error_of({"--vm", ""}), "invalid --vm '': expected a VM name or UUID"))
+        << error_of({"--vm", ""});
+    EXPECT_TRUE(contains(help_text(), "--vm NAME"));
+    EXPECT_TRUE(contains(help_text(), "HYPERTRACE_LIBVIRT_RUN_DIR"));
 }

@@ -475,7 +475,7 @@ TEST(AggregateSummary, TextThroughTheSharedPrinter)
               "         4 -> 7          : 0        |                                        |\n"
               "         8 -> 15         : 1        |********************                    |\n"
               "\n"
-              "pid = 2, nr = 7: count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
+              "pid = 2, nr = 7 (KVM_HC_MIPS_EXIT_VM): count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
               "p99.9 2.000 max 2.000\n"
               "  avg (us): exit->hypercall 1.000 hypercall->entry 1.000\n"
               "     usecs               : count    distribution\n"
@@ -492,11 +492,64 @@ TEST(AggregateSummary, JsonThroughTheSharedPrinter)
               "\"p99_ns\":9984,\"p999_ns\":9984,\"max_ns\":10000,\"avg_exit_hc_ns\":1800,"
               "\"avg_hc_entry_ns\":1800,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":2},"
               "{\"lo\":2,\"hi\":3,\"count\":2},{\"lo\":4,\"hi\":7,\"count\":0},"
-              "{\"lo\":8,\"hi\":15,\"count\":1}]}\n"
+              "{\"lo\":8,\"hi\":15,\"count\":1}],\"name\":null,\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n"
               "{\"pid\":2,\"nr\":7,\"count\":1,\"min_ns\":2000,\"avg_ns\":2000,\"p50_ns\":2000,"
               "\"p99_ns\":2000,\"p999_ns\":2000,\"max_ns\":2000,\"avg_exit_hc_ns\":1000,"
               "\"avg_hc_entry_ns\":1000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":0},"
-              "{\"lo\":2,\"hi\":3,\"count\":1}]}\n");
+              "{\"lo\":2,\"hi\":3,\"count\":1}],\"name\":\"KVM_HC_MIPS_EXIT_VM\",\"vm\":null,\"vm_uuid\":null,"
+              "\"vm_source\":\"none\"}\n");
+}
+
+// Rows are labelled with their hypercall's name (text: in brackets after
+// the nr; JSON: "name", appended before the VM fields), or not at all when the nr has none.
+TEST(SummaryPrint, RowsLabelledWithTheName)
+{
+    std::vector<SummaryRow> rows(3);
+    rows[0].pid = rows[1].pid = rows[2].pid = 9;
+    rows[0].nr = 10;
+    rows[1].nr = 11;
+    rows[2].nr = 0x1000;
+    std::ostringstream text, json;
+    print_summary_text(text, rows);
+    print_summary_json(json, rows);
+    const std::string t = text.str(), j = json.str();
+    EXPECT_NE(t.find("pid = 9, nr = 10 (KVM_HC_SEND_IPI): count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, nr = 11 (KVM_HC_SCHED_YIELD): count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, nr = 4096: count 0,"), std::string::npos) << t;
+    EXPECT_NE(j.find("{\"pid\":9,\"nr\":10,"), std::string::npos) << j;
+    EXPECT_NE(
+        j.find("\"hist_usecs\":[],\"name\":\"KVM_HC_SEND_IPI\",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n"
+               "{\"pid\":9,\"nr\":11,"),
+        std::string::npos)
+        << j;
+    EXPECT_NE(j.find("\"name\":\"KVM_HC_SCHED_YIELD\",\"vm\":null,"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"nr\":4096,"), std::string::npos) << j;
+    const std::string last = "],\"name\":null,\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n";
+    EXPECT_EQ(j.substr(j.size() - last.size()), last) << j;
+}
+
+TEST(AggregateSummary, RowsLabelledWithTheVm)
+{
+    std::vector<SummaryRow> rows = sample_aggregate_rows();
+    rows[0].vm.source = VmSource::Libvirt;
+    rows[0].vm.name = "web \"1\"";
+    rows[0].vm.uuid = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
+    rows[1].vm.source = VmSource::Cgroup;
+    rows[1].vm.name = "cg";
+    std::ostringstream text, json;
+    print_summary_text(text, rows);
+    print_summary_json(json, rows);
+    EXPECT_EQ(text.str().rfind("vm = web \"1\", pid = 1, nr = 42: count 5,", 0), 0u) << text.str();
+    EXPECT_NE(text.str().find("\nvm = cg (cgroup), pid = 2, nr = 7 (KVM_HC_MIPS_EXIT_VM): count 1,"), std::string::npos)
+        << text.str();
+    EXPECT_NE(json.str().find("{\"lo\":8,\"hi\":15,\"count\":1}],\"name\":null,\"vm\":\"web \\\"1\\\"\",\"vm_uuid\":"
+                              "\"c7a5fdbd-edaf-9455-926a-d65c16db1809\",\"vm_source\":\"libvirt\"}\n"),
+              std::string::npos)
+        << json.str();
+    EXPECT_NE(
+        json.str().find("\"name\":\"KVM_HC_MIPS_EXIT_VM\",\"vm\":\"cg\",\"vm_uuid\":null,\"vm_source\":\"cgroup\"}\n"),
+        std::string::npos)
+        << json.str();
 }
 
 // --- interval batches ------------------------------------------------------------

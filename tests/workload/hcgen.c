@@ -31,6 +31,7 @@
 
 #include "guest_abi.h"
 #include "hcgen.h"
+#include "hcgen_vmname.h"
 
 #define KVM_ENOSYS_RET ((uint32_t)-1000) /* -KVM_ENOSYS truncated to 32 bits */
 #define MAX_VCPUS 64
@@ -87,6 +88,8 @@ static void usage(FILE *f)
 		"                 [--noise-kind out|hlt|mix] [--order interleave|sequential]\n"
 		"                 [--a1 V] [--a2 V] [--a3 V] [--no-calls] [--insn auto|vmmcall|vmcall]\n"
 		"                 [--timeout SEC] [--stop V:K[,V:K...]] [--abandon]\n"
+		"                 [-name [guest=]NAME[,debug-threads=on]] [-uuid UUID]\n"
+		"                 [--libvirt-dir DIR] [--vcpu-id-stride S] [--hold]\n"
 		"                 (--calls items may be ranges: FIRST-LASTxCOUNT)\n"
 		"  hcgen loop -n N [--nr NR] [--alt NR2] [--repeat R] [--warmup W] [--json]\n"
 		"                 [--timeout SEC]\n"
@@ -462,9 +465,25 @@ unsigned watchdog_sec;
  */
 static int stopped_running;
 
+/*
+ * --hold: every vCPU thread, its calls done, stays alive with its vCPU open
+ * until hcgen gets SIGUSR1 (blocked in every thread, taken by sigwait in the
+ * main thread), so a tracer can look at the threads (/proc/PID/task/TID)
+ * after their last hypercall.
+ */
+static bool hold;
+static int held_release;
+
+static void hold_until_released(void)
+{
+	while (hold && !__atomic_load_n(&held_release, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
+
 static void watchdog_fired(int sig)
 {
 	(void)sig;
+	vmname_remove_status();
 	static const char m[] =
 		"hcgen: --timeout expired: the guest did not finish\n";
 	ssize_t r = write(2, m, sizeof(m) - 1);
@@ -527,7 +546,8 @@ struct sched {
 
 struct vcpu_thr {
 	pthread_t thread;
-	int id;
+	int id;	    /* the vCPU index: a0's top byte, "CPU N/KVM" */
+	int kvm_id; /* KVM's vcpu_id: id * --vcpu-id-stride */
 	pid_t tid;
 	struct vm *vm;
 	const struct sched *s;
@@ -595,7 +615,7 @@ static int abandon_one(struct vcpu_thr *t, struct vcpu_ctx *c, uint8_t *win,
 {
 	struct vm *vm = t->vm;
 	const char *what = "";
-	int r = vcpu_create(vm, t->id, win_base, c, &what);
+	int r = vcpu_create(vm, t->kvm_id, win_base, c, &what);
 	if (r < 0) {
 		snprintf(t->err, sizeof(t->err), "first VM: %s: %s", what,
 			 strerror(-r));
@@ -666,6 +686,32 @@ static int abandon_one(struct vcpu_thr *t, struct vcpu_ctx *c, uint8_t *win,
 	return EX_OK;
 }
 
+/* Every vCPU thread once past the start barrier: the one the barrier
+ * elected writes the libvirt-like status file (all tids known, no hypercall
+ * issued yet); the others wait for it. */
+static volatile int start_done;
+static struct vcpu_thr *all_threads;
+
+static void after_start_barrier(int r, const struct sched *s)
+{
+	if (r == PTHREAD_BARRIER_SERIAL_THREAD) {
+		if (vmname.libvirt_dir) {
+			pid_t tids[MAX_VCPUS];
+			int ids[MAX_VCPUS];
+			for (int i = 0; i < s->vcpus; i++) {
+				tids[i] = all_threads[i].tid;
+				ids[i] = all_threads[i].kvm_id;
+			}
+			if (vmname_write_status(s->vcpus, tids, ids) < 0)
+				exit(EX_SYS);
+		}
+		__atomic_store_n(&start_done, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	while (!__atomic_load_n(&start_done, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
+
 static void *vcpu_sched_thread(void *arg)
 {
 	struct vcpu_thr *t = arg;
@@ -680,6 +726,7 @@ static void *vcpu_sched_thread(void *arg)
 	uint32_t limit = s->stop[t->id] ? s->stop[t->id] : s->total;
 
 	t->tid = my_tid();
+	vmname_name_thread(t->id);
 	c.fd = -1;
 	c.run = NULL;
 	if (s->abandon) {
@@ -696,7 +743,7 @@ static void *vcpu_sched_thread(void *arg)
 			goto out;
 	}
 	uint8_t *win = vm->mem + win_base;
-	int r = vcpu_create(vm, t->id, win_base, &c, &what);
+	int r = vcpu_create(vm, t->kvm_id, win_base, &c, &what);
 	if (r < 0) {
 		snprintf(t->err, sizeof(t->err), "%s: %s", what, strerror(-r));
 		t->status = EX_NOKVM;
@@ -710,7 +757,7 @@ static void *vcpu_sched_thread(void *arg)
 	t->probe_exits++;
 	t->kvm_runs++;
 
-	pthread_barrier_wait(s->barrier);
+	after_start_barrier(pthread_barrier_wait(s->barrier), s);
 	waited = true;
 
 	uint64_t sched_rip = vm->insn == INSN_VMMCALL ?
@@ -813,8 +860,9 @@ static void *vcpu_sched_thread(void *arg)
 		t->status = EX_GUEST;
 out:
 	t->end_ns = ns_since(&s->t0);
+	hold_until_released();
 	if (!waited)
-		pthread_barrier_wait(s->barrier);
+		after_start_barrier(pthread_barrier_wait(s->barrier), s);
 	/* --stop: the thread exits now, its vCPU closed, while the others go on
 	 * (the vCPU itself lives until the VM is destroyed). */
 	if (s->stop[t->id]) {
@@ -986,10 +1034,14 @@ static int cmd_schedule(int argc, char **argv)
 		{ "insn", required_argument, 0, 'i' },
 		{ "stop", required_argument, 0, 'S' },
 		{ "abandon", no_argument, 0, 'A' },
+		{ "libvirt-dir", required_argument, 0, 'L' },
+		{ "vcpu-id-stride", required_argument, 0, 'I' },
+		{ "hold", no_argument, 0, 'H' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	static struct sched s;
+	vmname_take_args(&argc, argv);
 	const char *stop = NULL;
 	const char *calls = NULL;
 	bool sequential = false, have_vcpus = false, print_calls = true;
@@ -1063,6 +1115,18 @@ static int cmd_schedule(int argc, char **argv)
 		case 'A':
 			s.abandon = true;
 			break;
+		case 'L':
+			vmname.libvirt_dir = optarg;
+			break;
+		case 'H':
+			hold = true;
+			break;
+		case 'I':
+			vmname.stride = (unsigned)parse_num("--vcpu-id-stride",
+							    optarg, 64);
+			if (vmname.stride < 1)
+				usage_error("--vcpu-id-stride: must be >= 1");
+			break;
 		case 'h':
 			usage(stdout);
 			return EX_OK;
@@ -1076,6 +1140,10 @@ static int cmd_schedule(int argc, char **argv)
 		usage_error("schedule: --vcpus K is required");
 	if (!calls)
 		usage_error("schedule: --calls SPEC is required");
+	if (vmname.libvirt_dir &&
+	    (!vmname.name || strchr(vmname.name, '/') || vmname.name[0] == '.'))
+		usage_error(
+			"--libvirt-dir needs -name NAME without '/' and not starting with '.' (the file is DIR/NAME.xml)");
 	parse_calls(&s, calls);
 	if (stop) {
 		parse_stop(&s, stop);
@@ -1138,9 +1206,23 @@ static int cmd_schedule(int argc, char **argv)
 			return EX_NOKVM;
 		}
 	}
+	if (vmname.stride > 1) {
+		/* KVM refuses ids at or above KVM_CAP_MAX_VCPU_ID
+		 * (arch/x86/kvm/x86.c kvm_arch_vcpu_precreate). */
+		int max_id = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION,
+				   KVM_CAP_MAX_VCPU_ID);
+		if (max_id > 0 &&
+		    (s.vcpus - 1) * (int)vmname.stride >= max_id) {
+			msg("--vcpu-id-stride %u: vcpu_id %d is not below KVM_CAP_MAX_VCPU_ID %d",
+			    vmname.stride, (s.vcpus - 1) * (int)vmname.stride,
+			    max_id);
+			return EX_NOCAP;
+		}
+	}
 	watchdog_start();
 
 	struct vcpu_thr *th = calloc(s.vcpus, sizeof(*th));
+	all_threads = th;
 	pthread_barrier_t barrier;
 	if (!th || pthread_barrier_init(&barrier, NULL, s.vcpus)) {
 		msg("out of memory");
@@ -1149,9 +1231,16 @@ static int cmd_schedule(int argc, char **argv)
 	struct timespec t1;
 	s.barrier = &barrier;
 	s.vm1_destroyed = -1;
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (hold)
+		pthread_sigmask(SIG_BLOCK, &usr1,
+				NULL); /* the threads inherit it */
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
 	for (int i = 0; i < s.vcpus; i++) {
 		th[i].id = i;
+		th[i].kvm_id = i * (int)vmname.stride;
 		th[i].vm = &vm;
 		th[i].s = &s;
 		th[i].rets = calloc(s.total, sizeof(uint32_t));
@@ -1165,6 +1254,11 @@ static int cmd_schedule(int argc, char **argv)
 			msg("pthread_create: %s", strerror(e));
 			return EX_SYS;
 		}
+	}
+	if (hold) {
+		int sig;
+		sigwait(&usr1, &sig);
+		__atomic_store_n(&held_release, 1, __ATOMIC_RELEASE);
 	}
 	for (int i = 0; i < s.vcpus; i++)
 		pthread_join(th[i].thread, NULL);
@@ -1203,6 +1297,7 @@ static int cmd_schedule(int argc, char **argv)
 	       s.noise_kind == HC_NOISE_HLT ? "hlt" :
 					      "mix",
 	       s.a1, s.a2, s.a3, elapsed, s.abandon ? "true" : "false");
+	vmname_print_json();
 	if (s.abandon) {
 		/* The second VM's vCPU threads are the first VM's: same tids. */
 		int n_ab = 0;
@@ -1216,18 +1311,23 @@ static int cmd_schedule(int argc, char **argv)
 		for (int i = 0, k = 0; i < s.vcpus; i++)
 			if (th[i].abandoned)
 				printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"call\":[%u,%u,%u,%u,%u]}",
-				       k++ ? "," : "", i, (int)th[i].tid,
-				       KVM_HC_MAP_GPA_RANGE, AB_GPA(i),
-				       AB_NPAGES, AB_ATTRS, s.a3);
+				       k++ ? "," : "", th[i].kvm_id,
+				       (int)th[i].tid, KVM_HC_MAP_GPA_RANGE,
+				       AB_GPA(i), AB_NPAGES, AB_ATTRS, s.a3);
 		printf("]");
 	}
 	printf(",\"vcpus\":[");
 	for (int i = 0; i < s.vcpus; i++) {
 		struct vcpu_thr *t = &th[i];
 		uint32_t limit = s.stop[i] ? s.stop[i] : s.total;
-		printf("%s{\"vcpu_id\":%d,\"tid\":%d,\"hypercalls\":%" PRIu64
-		       ",\"stop_after\":",
-		       i ? "," : "", t->id, (int)t->tid, t->hypercalls);
+		printf("%s{\"vcpu_id\":%d,\"vcpu_index\":%d,\"thread_name\":",
+		       i ? "," : "", t->kvm_id, t->id);
+		if (vmname.debug_threads)
+			printf("\"CPU %d/KVM\"", t->id);
+		else
+			printf("null");
+		printf(",\"tid\":%d,\"hypercalls\":%" PRIu64 ",\"stop_after\":",
+		       (int)t->tid, t->hypercalls);
 		if (s.stop[i])
 			printf("%u", s.stop[i]);
 		else

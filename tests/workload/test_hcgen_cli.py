@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""hcgen's hyperv, xen and forward modes: bad command lines are refused before
+"""hcgen's hyperv, xen and forward modes, and schedule's VM-name options: bad command lines are refused before
 any KVM work, with exit 2 and a message naming the problem (runs anywhere, no
 /dev/kvm needed).  Usage: test_hcgen_cli.py PATH/TO/hcgen"""
 import subprocess
@@ -28,6 +28,17 @@ CASES = [
     (["forward", "--vmm-delay-us", "x"], 2, "not a number"),
     (["forward", "--calls", "12x70000"], 2, "at most"),
     (["forward", "extra"], 2, "unexpected argument"),
+    # schedule under a VM name (hcgen_vmname.c): QEMU-like -name/-uuid
+    (["schedule", "-name", "debug-threads=on", "--vcpus", "1", "--calls", "42x1"], 2, "no guest name"),
+    (["schedule", "-name", "guest=,debug-threads=on", "--vcpus", "1", "--calls", "42x1"], 2, "no guest name"),
+    (["schedule", "-name", "x,colour=red", "--vcpus", "1", "--calls", "42x1"], 2, "unknown item"),
+    (["schedule", "--vcpus", "1", "--calls", "42x1", "-name"], 2, "-name needs a value"),
+    (["schedule", "-uuid", "1234", "--vcpus", "1", "--calls", "42x1"], 2, "8-4-4-4-12"),
+    (["schedule", "--libvirt-dir", "/tmp", "--vcpus", "1", "--calls", "42x1"], 2, "--libvirt-dir needs -name"),
+    (["schedule", "-name", "a/b", "--libvirt-dir", "/tmp", "--vcpus", "1", "--calls", "42x1"], 2,
+     "without '/'"),
+    (["schedule", "--vcpu-id-stride", "0", "--vcpus", "1", "--calls", "42x1"], 2, "must be >= 1"),
+    (["schedule", "--vcpu-id-stride", "65", "--vcpus", "1", "--calls", "42x1"], 2, "too large"),
 ]
 
 

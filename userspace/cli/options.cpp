@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <string_view>
 
 #include "cli/duration.h"
+#include "names/hypercall_lookup.h"
 
 #ifndef HT_VERSION
 #define HT_VERSION "unknown"
@@ -32,8 +34,9 @@ struct ValueOption {
     const char* short_name;  // nullptr if none
 };
 constexpr ValueOption kValueOptions[] = {
-    {"--nr", "-n"},     {"--pid", "-p"},    {"--vcpu", nullptr}, {"--min-latency", nullptr}, {"--duration", "-d"},
-    {"--format", "-f"}, {"--output", "-o"}, {"--backend", "-b"}, {"--ring-size", nullptr},   {"--interval", "-i"},
+    {"--nr", "-n"},           {"--pid", "-p"},      {"--vcpu", nullptr}, {"--min-latency", nullptr},
+    {"--duration", "-d"},     {"--format", "-f"},   {"--output", "-o"},  {"--backend", "-b"},
+    {"--ring-size", nullptr}, {"--interval", "-i"}, {"--vm", nullptr},
 };
 
 // "-n -1" would make Boost read "-1" as an option and report a confusing
@@ -70,25 +73,31 @@ std::vector<std::string> glue_values(int argc, char** argv)
 
 [[noreturn]] void usage(const std::string& msg) { throw UsageError(msg); }
 
-std::vector<NrRange> parse_nr_option(const std::vector<std::string>& items)
+// Items of every -n, merged per ABI; each ABI's ranges must fit the filter.
+NrSelection parse_nr_option(const std::vector<std::string>& items)
 {
-    std::vector<NrRange> all;
+    NrSelection all;
     std::string joined;
     for (const std::string& text : items) {
         try {
-            std::vector<NrRange> r = parse_nr_list(text);
-            all.insert(all.end(), r.begin(), r.end());
+            NrSelection one = parse_nr_list(text);
+            for (HypercallAbi abi : kHypercallAbis)
+                all.of(abi).insert(all.of(abi).end(), one.of(abi).begin(), one.of(abi).end());
         } catch (const std::invalid_argument& e) {
             usage("invalid --nr '" + text + "': " + e.what() +
-                  "; expected numbers like 42, 0x2a or ranges 40-50, "
-                  "comma-separated");
+                  "; expected names like KVM_HC_SEND_IPI or hv:HvCallPostMessage, "
+                  "numbers like 42, 0x2a or ranges 40-50, comma-separated");
         }
         joined += (joined.empty() ? "" : ",") + text;
     }
-    all = merge_nr_ranges(std::move(all));
-    if (all.size() > HT_MAX_NR_RANGES)
-        usage("--nr '" + joined + "' merges into " + std::to_string(all.size()) + " ranges, more than the " +
-              std::to_string(HT_MAX_NR_RANGES) + " supported; cover neighbouring numbers with ranges like 40-50");
+    for (HypercallAbi abi : kHypercallAbis) {
+        std::vector<NrRange>& r = all.of(abi);
+        r = merge_nr_ranges(std::move(r));
+        if (r.size() > HT_MAX_NR_RANGES)
+            usage("--nr '" + joined + "' merges into " + std::to_string(r.size()) + " " +
+                  (abi == HypercallAbi::Kvm ? "" : std::string(abi_title(abi)) + " ") + "ranges, more than the " +
+                  std::to_string(HT_MAX_NR_RANGES) + " supported; cover neighbouring numbers with ranges like 40-50");
+    }
     return all;
 }
 
@@ -230,17 +239,20 @@ std::uint32_t parse_ring_size(const std::string& text)
 Options parse_options(int argc, char** argv)
 {
     Options o;
-    std::vector<std::string> nr_items, positional;
-    std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval;
+    std::vector<std::string> nr_items, positional, vm_items;
+    std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval, list_abi;
 
+    // --list-hypercalls has an optional value (implicit_value): Boost takes
+    // the next token for it unless that is an option.
     po::options_description desc;
     desc.add_options()("help,h", po::bool_switch(&o.help))("version,V", po::bool_switch(&o.version))(
-        "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vcpu", po::value(&vcpu))(
-        "min-latency", po::value(&min_latency))("duration,d", po::value(&duration))("format,f", po::value(&format))(
-        "output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))("interval,i", po::value(&interval))(
-        "backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
+        "nr,n", po::value(&nr_items)->composing())("pid,p", po::value(&pid))("vm", po::value(&vm_items)->composing())(
+        "vcpu", po::value(&vcpu))("min-latency", po::value(&min_latency))("duration,d", po::value(&duration))(
+        "format,f", po::value(&format))("output,o", po::value(&output))("summary,s", po::bool_switch(&o.summary))(
+        "interval,i", po::value(&interval))("backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
         "timestamp,T", po::bool_switch(&o.timestamp))("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))(
-        "ring-size", po::value(&ring))("positional", po::value(&positional));
+        "ring-size", po::value(&ring))("list-hypercalls", po::value(&list_abi)->implicit_value(""))(
+        "positional", po::value(&positional));
     po::positional_options_description pos;
     pos.add("positional", -1);
 
@@ -256,11 +268,30 @@ Options parse_options(int argc, char** argv)
     }
     if (o.help || o.version)
         return o;
+    if (vm.count("list-hypercalls")) {
+        o.list_hypercalls = true;
+        if (!list_abi.empty() && !(o.list_abi = parse_abi(list_abi)))
+            usage("invalid --list-hypercalls '" + list_abi + "': expected kvm, hv or xen (or nothing for all three)");
+        if (!positional.empty())
+            usage("unexpected argument '" + positional[0] +
+                  "' after --list-hypercalls: it takes kvm, hv or xen (or nothing for all three)");
+        return o;
+    }
 
-    if (!nr_items.empty())
-        o.nr_ranges = parse_nr_option(nr_items);
+    if (!nr_items.empty()) {
+        NrSelection sel = parse_nr_option(nr_items);
+        o.nr_ranges = std::move(sel.kvm);
+        o.hyperv_ranges = std::move(sel.hyperv);
+        o.xen_ranges = std::move(sel.xen);
+        o.nr_given = true;
+    }
     if (vm.count("pid"))
         o.pid = parse_pid(pid);
+    for (const std::string& v : vm_items) {
+        if (v.empty())
+            usage("invalid --vm '': expected a VM name or UUID (omit --vm to trace every VM)");
+        o.vms.push_back(v);
+    }
     if (vm.count("vcpu"))
         o.vcpu = parse_vcpu(vcpu);
     if (vm.count("min-latency"))
@@ -312,11 +343,54 @@ Options parse_options(int argc, char** argv)
                   " prints the summary every interval: add -s "
                   "(records are printed as they come anyway)");
     }
+    refuse_untraced_abis(o);
     return o;
+}
+
+void refuse_untraced_abis(const Options& opts)
+{
+    // "hv:HvCallPostMessage, hv:0x2-0x14": the selection as -n takes it; at
+    // most three items, then "...".
+    auto describe = [](HypercallAbi abi, const std::vector<NrRange>& ranges) {
+        auto number = [abi](std::uint64_t v) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, abi == HypercallAbi::Hyperv ? "0x%llx" : "%llu",
+                          static_cast<unsigned long long>(v));
+            return std::string(buf);
+        };
+        std::string out;
+        std::size_t n = 0;
+        for (const NrRange& r : ranges) {
+            if (n++ == 3) {
+                out += ", ...";
+                break;
+            }
+            const std::string_view name = r.lo == r.hi ? hypercall_name(abi, r.lo) : std::string_view();
+            out += (out.empty() ? "" : ", ") + std::string(abi_prefix(abi)) + ":" +
+                   (!name.empty() ? std::string(name) : number(r.lo) + (r.lo == r.hi ? "" : "-" + number(r.hi)));
+        }
+        return out;
+    };
+    std::string what;
+    for (HypercallAbi abi : {HypercallAbi::Hyperv, HypercallAbi::Xen}) {
+        const std::vector<NrRange>& r = abi == HypercallAbi::Hyperv ? opts.hyperv_ranges : opts.xen_ranges;
+        if (!r.empty())
+            what +=
+                std::string(what.empty() ? "" : " and ") + abi_title(abi) + " hypercalls (" + describe(abi, r) + ")";
+    }
+    if (what.empty())
+        return;
+    usage("--nr selects " + what +
+          ", but the Hyper-V and Xen hypercall ABIs are not traced by this version of hypertrace: it follows "
+          "KVM's own hypercalls only (the kvm_hypercall tracepoint). Select KVM hypercalls instead (e.g. -n "
+          "KVM_HC_SEND_IPI or -n 10-12; 'hypertrace --list-hypercalls kvm' lists them), or omit -n to trace "
+          "every KVM hypercall");
 }
 
 ht_filter make_filter(const Options& opts)
 {
+    // KVM's ranges only: refuse_untraced_abis() lets no Hyper-V or Xen
+    // selection reach here.
     ht_filter f{};
     // parse_options guarantees the count fits; clamp anyway so a hand-built
     // Options can never overrun the fixed array.
@@ -357,10 +431,10 @@ const char* backend_name(BackendKind b)
 
 std::string help_text()
 {
-    return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vcpu N] [--min-latency DUR]
+    return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vm NAME] [--vcpu N] [--min-latency DUR]
                   [--hypercall-exits-only] [-d DUR] [-f {text,json,csv}] [-o FILE]
                   [-s] [-i DUR] [-T] [-b {auto,bpf,kmod}] [--ring-size BYTES] [--check]
-                  [duration]
+                  [--list-hypercalls [{kvm,hv,xen}]] [duration]
 
 Trace KVM hypercalls on this host: one record per hypercall with its number,
 arguments, exit reason and latency (VM exit -> kvm_hypercall -> VM entry).
@@ -371,9 +445,21 @@ positional arguments:
 options:
   -h, --help             show this help and exit
   -V, --version          show the version and exit
-  -n, --nr LIST          hypercall numbers to trace: decimal or 0x-hex numbers
-                         and ranges a-b, comma-separated (default: all)
+  -n, --nr LIST          hypercalls to trace (default: all), comma-separated,
+                         repeatable: names (KVM_HC_SEND_IPI, any case),
+                         decimal or 0x-hex numbers, ranges LO-HI; an item
+                         may start with its ABI: kvm: (the default), hv: or
+                         xen: (hv:HvCallFlushVirtualAddressSpace); a name
+                         only one ABI has needs no prefix.  This version
+                         traces KVM's own ABI only and refuses Hyper-V and
+                         Xen selections
   -p, --pid PID          trace only this VM: the host pid of its qemu process
+  --vm NAME              trace only the VM named NAME (libvirt domain or QEMU
+                         -name), or with this UUID; repeatable (any of them).
+                         Filtered in userspace, by pid, so a VM that starts or
+                         restarts later is caught; what it removed is counted
+                         (totals: vm_filtered).  A NAME that matches no running
+                         VM at start is a warning, not an error
   --vcpu N               trace only this vCPU (KVM vcpu_id)
   --min-latency DUR      only hypercalls whose exit->entry latency is >= DUR;
                          a unit is required (100us, 1.5ms, ...)
@@ -393,17 +479,33 @@ options:
   --ring-size BYTES      ring buffer size: power of two, suffix K/M/G
                          (default 8M)
   --check                check that this host can trace, then exit
+  --list-hypercalls [ABI]
+                         print the hypercall names -n takes and the text NAME
+                         column shows (all ABIs, or kvm, hv or xen), then exit
 
 DUR is a number with a unit: ns, us (or µs), ms, s, m; for the duration a bare
 number means seconds; -d and -i take at most 525600m (365 days).  Latency
-columns are in microseconds.
+columns are in microseconds.  The last columns name the VM: VIDX, the vCPU
+index as the VMM numbers it (libvirt's map or the thread name "CPU N/KVM"; ?
+when unknown; VCPU is KVM's vcpu_id), and VM, its name from libvirt's status
+files, else QEMU's -name, else the cgroup machine scope (marked: NAME (cgroup)),
+else - (the VM is still shown, by pid).
+
+environment:
+  HYPERTRACE_LIBVIRT_RUN_DIR  libvirt's status directory to name VMs from
+                         (default /run/libvirt/qemu; e.g. a test's directory)
+  HT_KMOD_PATH           -b kmod: insmod this hypertrace.ko instead of modprobe
 
 examples:
     hypertrace                        # trace every hypercall of every VM
     hypertrace -n 42                  # trace hypercall 42 of every VM
     hypertrace -n 0x2a,5,10-12        # several numbers and a range
+    hypertrace -n KVM_HC_SEND_IPI     # a hypercall by name
+    hypertrace -n 10-12,42            # a range and a number
+    hypertrace --list-hypercalls kvm  # the names of KVM's hypercalls
     hypertrace -p 4242                # only the VM whose qemu pid is 4242
     hypertrace -p 4242 --vcpu 0       # only vCPU 0 of that VM
+    hypertrace --vm web1 --vm db      # only the VMs named web1 and db
     hypertrace --min-latency 100us    # only hypercalls taking >= 100 us
     hypertrace --hypercall-exits-only # only VMCALL/VMMCALL exits
     hypertrace 10                     # trace for 10 seconds

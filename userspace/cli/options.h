@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cli/nr_list.h"
+#include "names/hypercall_abi.h"
 
 extern "C" {
 #include "ht_config.h"
@@ -35,14 +37,23 @@ enum class Format { Text, Json, Csv };
 enum class BackendKind { Auto, Bpf, Kmod };
 
 struct Options {
-    std::vector<NrRange> nr_ranges;    // -n: merged, sorted; empty = every nr
-    std::uint32_t pid = HT_PID_ANY;    // -p: VM process (tgid); 0 = every VM
-    std::uint32_t vcpu = HT_VCPU_ANY;  // --vcpu: vcpu_id, or every vCPU
-    std::uint64_t min_latency_ns = 0;  // --min-latency: exit->entry at least this
-    std::uint64_t duration_ns = 0;     // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs
-    Format format = Format::Text;      // -f
-    std::string output;                // -o FILE; empty = stdout
-    bool summary = false;              // -s: statistics at the end instead of records
+    // -n, per ABI (cli/nr_list.h): merged, sorted.  Without -n (nr_given
+    // false) every KVM hypercall is traced.  With -n, an ABI whose ranges
+    // are empty is not wanted at all: "-n hv:HvCallPostMessage" wants no KVM
+    // hypercall (the filter must say so once Hyper-V is traced; until then
+    // refuse_untraced_abis() refuses such a selection).
+    std::vector<NrRange> nr_ranges;      // KVM nr; empty = every nr (if !nr_given)
+    std::vector<NrRange> hyperv_ranges;  // Hyper-V call codes (<= 0xffff)
+    std::vector<NrRange> xen_ranges;     // Xen nr
+    bool nr_given = false;               // -n was given (at least one item)
+    std::uint32_t pid = HT_PID_ANY;      // -p: VM process (tgid); 0 = every VM
+    std::vector<std::string> vms;        // --vm: VM names or UUIDs (userspace filter, vm/vm_filter.h)
+    std::uint32_t vcpu = HT_VCPU_ANY;    // --vcpu: vcpu_id, or every vCPU
+    std::uint64_t min_latency_ns = 0;    // --min-latency: exit->entry at least this
+    std::uint64_t duration_ns = 0;       // -d / positional; 0 = until Ctrl-C; <= kMaxDurationNs
+    Format format = Format::Text;        // -f
+    std::string output;                  // -o FILE; empty = stdout
+    bool summary = false;                // -s: statistics at the end instead of records
     std::uint64_t interval_ns =
         0;  // -i: with -s, print and reset every interval; 0 = at the end only; <= kMaxDurationNs
     BackendKind backend = BackendKind::Auto;  // -b
@@ -52,11 +63,21 @@ struct Options {
     std::uint32_t ring_bytes = 8u << 20;      // --ring-size: power of two, >= page size, <= 1 GiB
     bool help = false;                        // -h: print help_text(), exit 0
     bool version = false;                     // -V: print version_text(), exit 0
+    bool list_hypercalls = false;             // --list-hypercalls: print the name tables, exit 0
+    std::optional<HypercallAbi> list_abi;     // --list-hypercalls ABI: only that table
 };
 
-// Parse argv.  Throws UsageError.  With -h or -V the other options are not
-// validated (so `hypertrace -n foo -h` still shows help).
+// Parse argv.  Throws UsageError.  With -h, -V or --list-hypercalls the
+// other options are not validated (so `hypertrace -n foo -h` still shows
+// help).
 Options parse_options(int argc, char** argv);
+
+// Throws UsageError when `opts` selects Hyper-V or Xen hypercalls: the hot
+// path follows kvm_hypercall only, so such a selection would trace nothing
+// of what it names.  parse_options() calls it; the only place that knows
+// this version traces KVM's ABI alone (the branch that traces the others
+// deletes it).
+void refuse_untraced_abis(const Options& opts);
 
 // The filter both backends load (nr ranges, reason mode, pid, vcpu, min latency).
 ht_filter make_filter(const Options& opts);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "names/hypercall_lookup.h"
 #include "output/exit_reasons.h"
 
 namespace hypertrace {
@@ -244,10 +245,17 @@ inline char* put_right(char* p, const char* tmp, const char* tmp_end, std::size_
     return p + n;
 }
 
+// The name of the record's hypercall, empty when it has none.  Record v1
+// carries KVM's hypercalls only; a record that says its ABI picks that
+// ABI's table here.  An array index (hypercall_lookup.h), and the writers
+// call it only when the "who" run below changes, not per record.
+inline std::string_view record_name(const ht_record& r) { return hypercall_name(HypercallAbi::Kvm, r.nr); }
+
 // A trace repeats most fields from record to record: one vCPU thread's
 // records share pid, tid, vcpu, cpu and nr, and a workload often passes the
 // same a1..a3.  So each writer keeps the text of two runs of fields, "who"
-// (pid, tid, vcpu, cpu, nr) and "what" (a1..a3, isa, exit reason), with the
+// (pid, tid, vcpu, cpu, nr and so the name) and "what" (a1..a3, isa, exit
+// reason), with the
 // values it was made from, and copies it while they repeat: a compare and a
 // fixed-size copy instead of five conversions.  A change of any value
 // (records of interleaved vCPUs) makes the text again.
@@ -293,7 +301,10 @@ private:
 // Common buffering for all formats.
 class BufferedWriter : public RecordWriter {
 public:
-    explicit BufferedWriter(std::ostream& out) : out_(out), buf_(kBufBytes) {}
+    BufferedWriter(std::ostream& out, Format f, VmColumns* vms)
+        : out_(out), buf_(kBufBytes), vms_(vms ? vms : &own_vms_), own_vms_(f, nullptr)
+    {
+    }
 
     void flush() override
     {
@@ -303,13 +314,17 @@ public:
     void finish() override { flush(); }
 
 protected:
-    // Room for one more record; returns where to write it.
-    char* begin_record()
+    // Room for one more record and `extra` bytes more; returns where to
+    // write it.
+    char* begin_record(std::size_t extra = 0)
     {
-        if (len_ + kMaxRecordBytes > buf_.size())
+        if (len_ + kMaxRecordBytes + extra > buf_.size())
             drain();
         return buf_.data() + len_;
     }
+    // The record's VM columns (vm_columns.h): a compare with the last
+    // thread, or a lookup; the text is made once per thread.
+    const std::string& vm_tail(const ht_record& r) { return vms_->get(r.pid, r.tid).text; }
     void end_record(char* p) { len_ = static_cast<std::size_t>(p - buf_.data()); }
 
 private:
@@ -323,17 +338,23 @@ private:
     std::ostream& out_;
     std::vector<char> buf_;
     std::size_t len_ = 0;
+    VmColumns* vms_;
+    VmColumns own_vms_;  // without a resolver: every VM unknown
 };
 
 // --- text ---------------------------------------------------------------
 
 // Column widths; the header below is laid out with the same numbers.
-constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWArg = 18, kWReason = 14, kWExitHc = 11,
-                      kWHcEnt = 10, kWLat = 10;
+// NAME is 26 wide: the longest KVM names, KVM_HC_MIPS_GET_CLOCK_FREQ and
+// KVM_HC_MIPS_CONSOLE_OUTPUT, fit, so KVM's lines stay aligned.  Longer
+// names (Hyper-V's, up to 39 characters) push the rest of their line
+// right rather than being cut: a name must stay whole to be grep'able.
+constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWName = 26, kWArg = 18, kWReason = 14,
+                      kWExitHc = 11, kWHcEnt = 10, kWLat = 10;
 
 class TextWriter : public BufferedWriter {
 public:
-    TextWriter(std::ostream& out, const TimeBase& tb) : BufferedWriter(out), tb_(tb)
+    TextWriter(std::ostream& out, const TimeBase& tb, VmColumns* vms) : BufferedWriter(out, Format::Text, vms), tb_(tb)
     {
         char* p = begin_record();
         // A heading, left-aligned and padded to its column's width, then the
@@ -349,6 +370,7 @@ public:
         column("TID", kWTid);
         column("VCPU", kWVcpu);
         column("NR", kWNr);
+        column("NAME", kWName);
         for (const char* a : {"A0", "A1", "A2", "A3"})
             column(a, kWArg);
         column("REASON", kWReason);
@@ -359,13 +381,15 @@ public:
         p = put_right(p, kHcEnt, kHcEnt + std::strlen(kHcEnt), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, kLat, kLat + std::strlen(kLat), kWLat);
-        *p++ = '\n';
+        // VM columns last: the name may hold spaces (vm_columns.h).
+        p = put(p, " VIDX VM\n");
         end_record(p);
     }
 
     void write(const ht_record& r) override
     {
-        char* p = begin_record();
+        const std::string& tail = vm_tail(r);
+        char* p = begin_record(tail.size());
         char* f = p;
         p = put_time(p, r.t_entry_ns);
         p = pad_to(f, p, kWTime);
@@ -389,6 +413,13 @@ public:
             g = q;
             q = put_u64(q, r.nr);
             q = pad_to(g, q, kWNr);
+            *q++ = ' ';
+            g = q;
+            // "-" for no name: the column is never empty, so the line
+            // splits on blanks into the same fields whatever the nr.
+            const std::string_view name = record_name(r);
+            q = name.empty() ? put(q, "-") : put(q, name.data(), name.size());
+            q = pad_to(g, q, kWName);
             *q++ = ' ';
             return q;
         });
@@ -418,6 +449,7 @@ public:
         p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_entry_ns), kWLat);
+        p = put(p, tail.data(), tail.size());
         *p++ = '\n';
         end_record(p);
     }
@@ -481,12 +513,14 @@ private:
 
 class JsonWriter : public BufferedWriter {
 public:
-    using BufferedWriter::BufferedWriter;
+    JsonWriter(std::ostream& out, VmColumns* vms) : BufferedWriter(out, Format::Json, vms) {}
 
     void write(const ht_record& r) override
     {
-        char* p = begin_record();
-        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+        const std::string& tail = vm_tail(r);
+        char* p = begin_record(tail.size());
+        p = who_.put(p, FieldRun::who(r), [this, &r](char* q) {
+            name_ = record_name(r);  // the name follows nr: it changes with the run
             q = put(q, "{\"pid\":");
             q = put_u64(q, r.pid);
             q = put(q, ",\"tid\":");
@@ -520,6 +554,17 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
+        // Appended after the fields of the first format, so that consumers
+        // of it keep working: the name, then the VM fields.  Names are
+        // [A-Za-z0-9_]: nothing to escape.
+        if (name_.empty()) {
+            p = put(p, ",\"name\":null");
+        } else {
+            p = put(p, ",\"name\":\"");
+            p = put(p, name_.data(), name_.size());
+            *p++ = '"';
+        }
+        p = put(p, tail.data(), tail.size());
         p = put(p, "}\n");
         end_record(p);
     }
@@ -527,25 +572,28 @@ public:
 private:
     FieldRun who_, what_;
     TimestampDigits ts_;
+    std::string_view name_;  // of the "who" run's nr
 };
 
 // --- CSV ------------------------------------------------------------------
 
 class CsvWriter : public BufferedWriter {
 public:
-    explicit CsvWriter(std::ostream& out) : BufferedWriter(out)
+    CsvWriter(std::ostream& out, VmColumns* vms) : BufferedWriter(out, Format::Csv, vms)
     {
         char* p = begin_record();
         p = put(p,
                 "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n");
+                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n");
         end_record(p);
     }
 
     void write(const ht_record& r) override
     {
-        char* p = begin_record();
-        p = who_.put(p, FieldRun::who(r), [&r](char* q) {
+        const std::string& tail = vm_tail(r);
+        char* p = begin_record(tail.size());
+        p = who_.put(p, FieldRun::who(r), [this, &r](char* q) {
+            name_ = record_name(r);
             q = put_u64(q, r.pid);
             *q++ = ',';
             q = put_u64(q, r.tid);
@@ -582,6 +630,10 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
+        *p++ = ',';  // the name, then the VM fields, as in JSON; an empty cell when none
+        if (!name_.empty())
+            p = put(p, name_.data(), name_.size());
+        p = put(p, tail.data(), tail.size());
         *p++ = '\n';
         end_record(p);
     }
@@ -589,6 +641,7 @@ public:
 private:
     FieldRun who_, what_;
     TimestampDigits ts_;
+    std::string_view name_;  // of the "who" run's nr
 };
 
 }  // namespace
@@ -607,13 +660,13 @@ TimeBase TimeBase::now(bool wall_clock)
     return tb;
 }
 
-std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb)
+std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb, VmColumns* vms)
 {
     switch (f) {
-    case Format::Json: return std::make_unique<JsonWriter>(out);
-    case Format::Csv: return std::make_unique<CsvWriter>(out);
+    case Format::Json: return std::make_unique<JsonWriter>(out, vms);
+    case Format::Csv: return std::make_unique<CsvWriter>(out, vms);
     case Format::Text:
-    default: return std::make_unique<TextWriter>(out, tb);
+    default: return std::make_unique<TextWriter>(out, tb, vms);
     }
 }
 

@@ -8,17 +8,20 @@
 // nothing, and finish() at the end.
 //
 // JSON and CSV carry the raw record: fields pid, tid, vcpu, cpu, nr, a0..a3,
-// isa, exit_reason, t_exit_ns, t_hypercall_ns, t_entry_ns, latency_ns, in
+// isa, exit_reason, t_exit_ns, t_hypercall_ns, t_entry_ns, latency_ns, name,
+// then the VM fields vm, vm_uuid, vm_source, vcpu_index (vm_columns.h), in
 // that order; integers printed exactly (no doubles); timestamps are
 // CLOCK_MONOTONIC ns; latency_ns = t_entry_ns - t_exit_ns; vcpu / exit_reason
-// are null (JSON) or empty (CSV) when the record flags say unknown.
+// are null (JSON) or empty (CSV) when the record flags say unknown.  name
+// (names/hypercall_lookup.h) came later, so it is appended: null (JSON) or
+// empty (CSV) when the nr has none.
 //
 // Text: one header line, then per record
-//   TIME(s) PID TID VCPU NR A0 A1 A2 A3 REASON EXIT>HC(us) HC>ENT(us) LAT(us)
+//   TIME(s) PID TID VCPU NR NAME A0 A1 A2 A3 REASON EXIT>HC(us) HC>ENT(us) LAT(us) VIDX VM
 // TIME is when the vCPU re-entered the guest (t_entry_ns, the hypercall's
 // completion, like biosnoop), as seconds since TimeBase::start_mono_ns or,
 // with TimeBase::wall_clock (-T), local wall-clock time HH:MM:SS.uuuuuu.
-// NR is decimal, A0..A3 hex, REASON a name from exit_reasons.h ("?" when
+// NR is decimal, NAME the hypercall's name or "-", A0..A3 hex, REASON a name from exit_reasons.h ("?" when
 // the record has no reason, 0x-hex when the code is not in the tables),
 // latencies microseconds with 3 decimals (exact ns).
 #pragma once
@@ -28,6 +31,7 @@
 #include <ostream>
 
 #include "cli/options.h"
+#include "output/vm_columns.h"
 
 extern "C" {
 #include "ht_record.h"
@@ -57,7 +61,10 @@ public:
 };
 
 // Text and CSV writers emit their header line at construction (so an empty
-// trace still has one); JSON has none.  `out` must outlive the writer.
-std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb);
+// trace still has one); JSON has none.  `out` must outlive the writer, and
+// `vms` (made for the same format) too; without it every record gets the
+// "unknown VM" columns.
+std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb,
+                                                 VmColumns* vms = nullptr);
 
 }  // namespace hypertrace

@@ -6,9 +6,16 @@
 #include <cstdio>
 #include <string>
 
+#include "names/hypercall_lookup.h"
+#include "output/vm_columns.h"
+
 namespace hypertrace {
 
 namespace {
+
+// The name a row is labelled with.  Rows are KVM's: records v1 carry no
+// other ABI (a row that says its ABI picks that ABI's table here).
+std::string_view row_name(const SummaryRow& r) { return hypercall_name(HypercallAbi::Kvm, r.nr); }
 
 // "1234.567" from ns, exact.
 std::string usecs(std::uint64_t ns)
@@ -70,9 +77,15 @@ void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, 
         if (!first)
             out << '\n';
         first = false;
-        out << "pid = " << r.pid << ", nr = " << r.nr << ": count " << r.count << ", latency (us): min "
-            << usecs(r.min_ns) << " avg " << usecs(r.avg_ns) << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns)
-            << " p99.9 " << usecs(r.p999_ns) << " max " << usecs(r.max_ns) << '\n'
+        const std::string_view name = row_name(r);
+        if (r.vm.source != VmSource::None)
+            out << "vm = " << VmColumns::text_name(r.vm) << ", ";
+        out << "pid = " << r.pid << ", nr = " << r.nr;
+        if (!name.empty())
+            out << " (" << name << ')';
+        out << ": count " << r.count << ", latency (us): min " << usecs(r.min_ns) << " avg " << usecs(r.avg_ns)
+            << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns) << " p99.9 " << usecs(r.p999_ns) << " max "
+            << usecs(r.max_ns) << '\n'
             << "  avg (us): exit->hypercall " << usecs(r.avg_exit_hc_ns) << " hypercall->entry "
             << usecs(r.avg_hc_entry_ns) << '\n';
         print_log2_hist(out, r.log2_usecs, "usecs");
@@ -95,7 +108,17 @@ void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, 
             out << (i ? "," : "") << "{\"lo\":" << slot_lo(i) << ",\"hi\":" << slot_hi(i)
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
-        out << "]}\n";
+        // Appended, as in the records' JSON (record_format.h): the name,
+        // then the VM fields.
+        const std::string_view name = row_name(r);
+        out << "],\"name\":";
+        if (name.empty())
+            out << "null";
+        else
+            out << '"' << name << '"';
+        out << ",\"vm\":" << (r.vm.source == VmSource::None ? std::string("null") : VmColumns::json_string(r.vm.name))
+            << ",\"vm_uuid\":" << (r.vm.uuid.empty() ? std::string("null") : VmColumns::json_string(r.vm.uuid))
+            << ",\"vm_source\":\"" << vm_source_name(r.vm.source) << "\"}\n";
     }
 }
 

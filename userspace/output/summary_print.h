@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "vm/vm_identity.h"
+
 namespace hypertrace {
 
 // One line of the summary.
@@ -31,6 +33,7 @@ struct SummaryRow {
     std::uint64_t avg_exit_hc_ns = 0;       // kvm_exit -> kvm_hypercall
     std::uint64_t avg_hc_entry_ns = 0;      // kvm_hypercall -> kvm_entry
     std::vector<std::uint64_t> log2_usecs;  // slots 0..last non-empty
+    VmIdentity vm;                          // the VM of pid (vm/vm_resolver.h), or none
 
     bool operator==(const SummaryRow& o) const
     {
@@ -40,15 +43,20 @@ struct SummaryRow {
     }
 };
 
-// Rows (sorted by (pid, nr)), per key: a stats line, an exit/hypercall/entry
-// split line and the histogram, bcc style.  A non-empty `header` is printed
+// Rows (sorted by (pid, nr)), per key: a stats line ("pid = 1, nr = 10
+// (KVM_HC_SEND_IPI): count ...", the name in brackets when the nr has one),
+// an exit/hypercall/entry split line and the histogram, bcc style.  A row of
+// a named VM starts "vm = NAME, pid = ..." (output/vm_columns.h's text
+// name).  A non-empty `header` is printed
 // first on a line of its own (the -i/--interval timestamp, see
 // interval_header()).  Prints "no hypercalls traced" when rows is empty.
 void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, const std::string& header = {});
 // One JSON object per row and line: pid, nr, count, min_ns, avg_ns, p50_ns,
 // p99_ns, p999_ns, max_ns, avg_exit_hc_ns, avg_hc_entry_ns,
 // hist_usecs: [{"lo":0,"hi":1,"count":N}, ...] (slots 0..last non-empty,
-// like the text histogram).  A non-empty `interval` adds "interval":"<it>"
+// like the text histogram), name (the hypercall's, or null; appended, as in
+// the records' JSON), vm, vm_uuid (null when unknown), vm_source.  A
+// non-empty `interval` adds "interval":"<it>"
 // as the first key of every object, so interval batches stay apart in one
 // stream; empty rows print nothing.
 void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, const std::string& interval = {});

@@ -65,6 +65,7 @@ SessionResult run_session(Backend& backend, const RecordSink& sink, std::optiona
     asio::steady_timer timer(io);
     asio::steady_timer poll_timer(io);
     asio::steady_timer interval_timer(io);
+    asio::steady_timer housekeeping_timer(io);
     bool stopping = false;
     auto stop_requested = [&] { return hooks.stop_request && hooks.stop_request->requested(); };
 
@@ -76,6 +77,7 @@ SessionResult run_session(Backend& backend, const RecordSink& sink, std::optiona
         timer.cancel();
         poll_timer.cancel();
         interval_timer.cancel();
+        housekeeping_timer.cancel();
         ring_fd.cancel();
     };
     // After every step that runs the sink or a hook.
@@ -169,8 +171,21 @@ SessionResult run_session(Backend& backend, const RecordSink& sink, std::optiona
                 schedule_tick();
         });
     };
+    std::function<void()> housekeep = [&] {
+        housekeeping_timer.expires_after(*hooks.housekeeping_period);
+        housekeeping_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec || stopping)
+                return;
+            hooks.housekeeping();
+            stop_if_requested();
+            if (!stopping)
+                housekeep();
+        });
+    };
     wait_ring();
     poll();
+    if (hooks.housekeeping_period && hooks.housekeeping)
+        housekeep();
     if (hooks.interval) {
         interval_timer.expires_at(asio::steady_timer::clock_type::now());
         schedule_tick();

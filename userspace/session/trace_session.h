@@ -60,6 +60,10 @@ struct SessionHooks {
     // Called every `interval` (not after the last one: the caller finishes).
     std::optional<std::chrono::nanoseconds> interval;
     std::function<void()> tick;
+    // Called every `housekeeping_period` while tracing, for work off the
+    // record path (--summary: naming the VMs that run, before they exit).
+    std::optional<std::chrono::nanoseconds> housekeeping_period;
+    std::function<void()> housekeeping;
     // Set when the sink or a hook may end the run (see StopRequest).
     StopRequest* stop_request = nullptr;
 };

@@ -169,6 +169,20 @@ def expected_calls(truth, nrs=None, vcpu=None):
     return calls
 
 
+KVM_PARA_H = "/usr/include/linux/kvm_para.h"  # linux-libc-dev: hcgen builds against these headers
+
+
+def kvm_hc_names():
+    """{nr: name} of every KVM_HC_* the kernel's uapi header defines: the
+    ground truth for hypertrace's names (its table is checked against this,
+    not against itself)."""
+    with open(KVM_PARA_H) as f:
+        names = {int(m.group(2)): m.group(1)
+                 for m in re.finditer(r"^#define\s+(KVM_HC_\w+)\s+(\d+)\s*$", f.read(), re.M)}
+    assert names.get(7) == "KVM_HC_MIPS_EXIT_VM", f"{KVM_PARA_H}: no KVM_HC_MIPS_EXIT_VM 7 in {names}"
+    return names
+
+
 def parse_json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

@@ -12,8 +12,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import collections  # noqa: E402
+
 from htest import (HYPERTRACE, Tracer, assert_records_match, check, counts_by_nr, expect_refusal,  # noqa: E402
-                   finish, kernel_offers, log, parse_csv, parse_json_lines, run_hcgen)
+                   expected_calls, finish, kernel_offers, kvm_hc_names, log, parse_csv, parse_json_lines,
+                   run_hcgen)
 
 SCHEDULE = ["--vcpus", "3", "--calls", "42x400,43x250,7x100,0x1000x50", "--noise", "2"]
 BACKEND = sys.argv[1] if len(sys.argv) > 1 else "bpf"
@@ -266,8 +269,44 @@ def only_42():
 def ranges_and_hex():
     _, truth, out = trace("ranges", "-n", "0x2a-43,0x1000", "-f", "csv")
     rows = parse_csv(out)
-    recs = [{k: (int(v) if v != "" else None) for k, v in row.items()} for row in rows]
+    assert all(row["name"] == "" for row in rows), "a name for 42, 43 or 0x1000, which have none"
+    # Numbers, but the VM fields (vm, vm_uuid, vm_source) are text.
+    text = {"vm", "vm_uuid", "vm_source"}
+    recs = [{k: (v if k in text else int(v) if v != "" else None) for k, v in row.items() if k != "name"}
+            for row in rows]
     assert_records_match(recs, truth, nrs={42, 43, 0x1000})
+    assert all(r["vm_source"] == "none" and r["vm"] == "" and r["vcpu_index"] is None for r in recs), recs[:1]
+
+
+def by_name():
+    """-n by name: KVM_HC_MIPS_EXIT_VM (7 in the kernel's uapi header, one of
+    hcgen's numbers) and 42 give exactly hcgen's calls of 7 and 42, each
+    with the header's name for its nr (JSON "name", the text NAME column;
+    none for 42)."""
+    names = kvm_hc_names()
+    t, truth, out = trace("byname", "-n", "KVM_HC_MIPS_EXIT_VM,42", "-f", "json")
+    recs = parse_json_lines(out)
+    assert_records_match(recs, truth, nrs={7, 42})
+    got = collections.Counter((r["nr"], r["name"]) for r in recs)
+    want = counts_by_nr(truth, {7, 42})
+    assert got == {(7, names[7]): want[7], (42, None): want[42]}, f"(nr, name) counts {dict(got)} != {dict(want)}"
+    assert t.totals()["filtered"] == sum(counts_by_nr(truth).values()) - len(recs), f"filtered: {t.totals()}"
+
+    # The same in text, the name in any case: NAME right after NR.
+    _, truth, out = trace("byname-text", "-n", "kvm_hc_mips_exit_vm", "-n", "42")
+    lines = out.splitlines()
+    assert lines[0].split()[4:6] == ["NR", "NAME"], f"header: {lines[0]!r}"
+    seen = collections.Counter()
+    for ln in lines[1:]:
+        f = ln.split(None, 15)  # the last field, VM, may hold spaces
+        assert len(f) == 16, f"text line of {len(f)} fields: {ln!r}"
+        nr, name = int(f[4]), f[5]
+        assert name == names.get(nr, "-"), f"nr {nr} named {name!r}, the header says {names.get(nr, '-')!r}: {ln!r}"
+        seen[(int(f[2]), int(f[6], 16))] += 1  # (tid, a0) identify a call
+    want = expected_calls(truth, {7, 42})
+    assert set(seen) == set(want) and max(seen.values()) == 1, \
+        f"{len(seen)} calls in text ({sum(seen.values())} lines), hcgen made {len(want)} of 7 and 42"
+    log(f"     by name: {len(recs)} JSON records and {len(seen)} text lines exact, 7 named {names[7]}")
 
 
 def one_vcpu():
@@ -307,7 +346,9 @@ def summary_json():
     got = {(r["pid"], r["nr"]): r["count"] for r in rows}
     want = {(truth["pid"], nr): n for nr, n in counts_by_nr(truth).items()}
     assert got == want, f"summary counts {got} != ground truth {want}"
+    names = kvm_hc_names()
     for r in rows:
+        assert r["name"] == names.get(r["nr"]), f"row of nr {r['nr']} named {r['name']!r}"
         assert 0 < r["min_ns"] <= r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"] <= r["max_ns"], r
         assert r["min_ns"] <= r["avg_ns"] <= r["max_ns"], r
         assert r["avg_exit_hc_ns"] + r["avg_hc_entry_ns"] <= r["avg_ns"] + 1, r
@@ -354,6 +395,7 @@ CHECKS = [("all numbers, 3 vCPUs, exact ground truth", all_numbers),
           ("classic records at the format files' offsets, exact ground truth", format_fields),
           ("raw_tp forced (no tp_btf), exact ground truth (or refused without kvm BTF)", raw_attach),
           ("-n with hex and ranges, CSV", ranges_and_hex),
+          ("-n by name: exact, NAME/name from the kernel's header", by_name),
           ("--vcpu 1", one_vcpu),
           ("-p of another process", other_pid),
           ("--hypercall-exits-only", hypercall_exits_only),
