@@ -59,8 +59,9 @@ TEST(HypercallTables, EveryEntryRoundTrips)
         std::set<std::uint32_t> nrs;
         for (std::size_t i = 0; i < t.size; i++) {
             const HypercallName& e = t.entries[i];
-            if (i)
+            if (i) {  // braces: EXPECT_* is an if/else of its own (-Wdangling-else)
                 EXPECT_LT(t.entries[i - 1].nr, e.nr) << e.name << ": not sorted";
+            }
             EXPECT_TRUE(nrs.insert(e.nr).second) << e.name << ": nr twice";
             for (const char* n : {e.name, e.linux_name}) {
                 if (!n)
