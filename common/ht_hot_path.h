@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The hot path: what kvm_exit, kvm_hypercall and kvm_entry each do, once,
+ * The hot path: what kvm_exit, each ABI's hypercall, kvm_userspace_exit and
+ * kvm_entry each do, once,
  * for every place it runs: the BPF program (bpf/hypertrace.bpf.c), the
  * module's probes (kmod/ht_probes.c) and the unit tests
  * (tests/unit/test_hot_path.cpp).  ht_state_machine.h holds the
@@ -128,6 +129,19 @@ HT_INLINE void ht_hp_hypercall(struct ht_env *e, struct ht_thread_state *s,
 		return;
 	}
 	ht_hp_count_outcome(e, out);
+}
+
+/*
+ * kvm_userspace_exit.  s: the thread's state (NULL if none: nothing can be
+ * armed then).  Returns first unless a hypercall is armed: every return to
+ * the VMM passes here, and only a forwarded hypercall's return matters.
+ */
+HT_INLINE void ht_hp_userspace_exit(struct ht_env *e, struct ht_thread_state *s,
+				    __u32 reason)
+{
+	if (!s || s->phase != HT_PHASE_ARMED)
+		return;
+	ht_sm_userspace_exit(s, ht_env_now(e), reason);
 }
 
 /* kvm_entry.  s: NULL if none (nothing can be armed then). */

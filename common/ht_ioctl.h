@@ -57,6 +57,8 @@
  * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.  Version 2: summary
  * mode (ht_ioc_config.flags, was reserved; HT_IOC_AGG_TAKE; info.agg_keys).
  * Version 3: HT_CNT_IN_FLIGHT (ht_ioc_counters has one more counter).
+ * Version 4: record version 2 (ABIs, VMM-served split: the ring's records
+ * are larger), HT_ATTACHED_USERSPACE_EXIT in the status.
  */
 #ifndef HT_IOCTL_H
 #define HT_IOCTL_H
@@ -76,7 +78,7 @@
 #define HT_DEVICE_PATH "/dev/hypertrace"
 #define HT_KMOD_PACKAGE "hypertrace-dkms"
 
-#define HT_IOCTL_VERSION 3
+#define HT_IOCTL_VERSION 4
 #define HT_IOCTL_MAGIC 0xB8
 
 /* Ring data area bounds (bytes); the size must also be a power of two and a
@@ -181,7 +183,9 @@ struct ht_ioc_counters {
 #define HT_ATTACHED_EXIT (1u << 0)
 #define HT_ATTACHED_HYPERCALL (1u << 1)
 #define HT_ATTACHED_ENTRY (1u << 2)
-#define HT_ATTACHED_ALL 7u
+#define HT_ATTACHED_ALL 7u /* the three tracing needs */
+/* Optional, attached where kvm has it: the VMM-served split. */
+#define HT_ATTACHED_USERSPACE_EXIT (1u << 3)
 
 struct ht_ioc_status {
 	__u32 running;	    /* between START and STOP */

@@ -75,6 +75,9 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
 	void fn(void *data, unsigned long nr, unsigned long a0, \
 		unsigned long a1, unsigned long a2, unsigned long a3)
 
+/* kvm_userspace_exit (include/trace/events/kvm.h): unchanged since 2.6.x. */
+#define HT_PROBE_USERSPACE_EXIT(fn) void fn(void *data, __u32 reason, int errno)
+
 /*
  * Headers clue for the two-argument kvm_entry: the upstream change that gave
  * kvm_entry its force_immediate_exit argument (6.9, "Fully defer to vendor

@@ -82,6 +82,7 @@ enum ht_tp {
 	HT_TP_EXIT,
 	HT_TP_HYPERCALL,
 	HT_TP_ENTRY,
+	HT_TP_USERSPACE_EXIT, /* optional: attached where kvm has it */
 	HT_TP_COUNT,
 };
 

@@ -218,6 +218,14 @@ static __always_inline void ht_on_entry(struct kvm_vcpu *vcpu)
 	ht_hp_entry(&e, ht_state_find(), &ht_cfg.filter);
 }
 
+/* kvm_userspace_exit: the thread's own state, if a hypercall is armed. */
+static __always_inline void ht_on_userspace_exit(u32 reason)
+{
+	struct ht_env e = { .vcpu = NULL };
+
+	ht_hp_userspace_exit(&e, ht_state_find(), reason);
+}
+
 /* ---- probes, one per prototype (compat.h) ------------------------------ */
 
 static HT_PROBE_EXIT_REASON_VCPU_ISA(ht_probe_exit_reason_vcpu_isa)
@@ -256,6 +264,13 @@ static HT_PROBE_HYPERCALL(ht_probe_hypercall)
 	ht_on_hypercall(nr, a0, a1, a2, a3);
 }
 
+static HT_PROBE_USERSPACE_EXIT(ht_probe_userspace_exit)
+{
+	if (ht_pid_unwanted())
+		return;
+	ht_on_userspace_exit(reason);
+}
+
 /* The probe for a tracepoint, per the prototypes userspace detected. */
 void *ht_probe_for(enum ht_tp tp)
 {
@@ -270,6 +285,8 @@ void *ht_probe_for(enum ht_tp tp)
 		return ht_cfg.entry_proto == HT_ENTRY_PROTO_VCPU ?
 			       (void *)ht_probe_entry_vcpu :
 			       (void *)ht_probe_entry_vcpu_force;
+	case HT_TP_USERSPACE_EXIT:
+		return (void *)ht_probe_userspace_exit;
 	default:
 		return NULL;
 	}

@@ -224,7 +224,7 @@ std::vector<AggregateEntry> to_batch(const std::vector<ht_record>& recs, unsigne
             }
         }
         unsigned& i = next[{r.pid, r.nr}];
-        ht_agg_add(&v[i].value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
+        ht_agg_add(&v[i].value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns, r.t_userspace_exit_ns);
         i = (i + 1) % copies;
     }
     std::vector<AggregateEntry> batch;
@@ -466,7 +466,7 @@ TEST(AggregateSummary, TextThroughTheSharedPrinter)
     std::ostringstream out;
     print_summary_text(out, sample_aggregate_rows());
     EXPECT_EQ(out.str(),
-              "pid = 1, nr = 42: count 5, latency (us): min 0.500 avg 3.600 p50 2.496 p99 9.984 "
+              "pid = 1, abi = kvm, nr = 42: count 5, latency (us): min 0.500 avg 3.600 p50 2.496 p99 9.984 "
               "p99.9 9.984 max 10.000\n"
               "  avg (us): exit->hypercall 1.800 hypercall->entry 1.800\n"
               "     usecs               : count    distribution\n"
@@ -475,7 +475,7 @@ TEST(AggregateSummary, TextThroughTheSharedPrinter)
               "         4 -> 7          : 0        |                                        |\n"
               "         8 -> 15         : 1        |********************                    |\n"
               "\n"
-              "pid = 2, nr = 7: count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
+              "pid = 2, abi = kvm, nr = 7: count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
               "p99.9 2.000 max 2.000\n"
               "  avg (us): exit->hypercall 1.000 hypercall->entry 1.000\n"
               "     usecs               : count    distribution\n"
@@ -492,11 +492,11 @@ TEST(AggregateSummary, JsonThroughTheSharedPrinter)
               "\"p99_ns\":9984,\"p999_ns\":9984,\"max_ns\":10000,\"avg_exit_hc_ns\":1800,"
               "\"avg_hc_entry_ns\":1800,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":2},"
               "{\"lo\":2,\"hi\":3,\"count\":2},{\"lo\":4,\"hi\":7,\"count\":0},"
-              "{\"lo\":8,\"hi\":15,\"count\":1}]}\n"
+              "{\"lo\":8,\"hi\":15,\"count\":1}],\"abi\":\"kvm\",\"vmm_count\":0,\"avg_vmm_ns\":0}\n"
               "{\"pid\":2,\"nr\":7,\"count\":1,\"min_ns\":2000,\"avg_ns\":2000,\"p50_ns\":2000,"
               "\"p99_ns\":2000,\"p999_ns\":2000,\"max_ns\":2000,\"avg_exit_hc_ns\":1000,"
               "\"avg_hc_entry_ns\":1000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":0},"
-              "{\"lo\":2,\"hi\":3,\"count\":1}]}\n");
+              "{\"lo\":2,\"hi\":3,\"count\":1}],\"abi\":\"kvm\",\"vmm_count\":0,\"avg_vmm_ns\":0}\n");
 }
 
 // --- interval batches ------------------------------------------------------------
@@ -508,7 +508,7 @@ TEST(SummaryPrint, IntervalHeader)
     rows[0].log2_usecs = {1};
     std::ostringstream out;
     print_summary_text(out, rows, "12:34:56");
-    EXPECT_EQ(out.str().rfind("12:34:56\npid = 1, nr = 42: count 5,", 0), 0u) << out.str();
+    EXPECT_EQ(out.str().rfind("12:34:56\npid = 1, abi = kvm, nr = 42: count 5,", 0), 0u) << out.str();
 
     std::ostringstream empty;
     print_summary_text(empty, {}, "12:34:57");
@@ -535,4 +535,37 @@ TEST(SummaryPrint, IntervalHeaderIsLocalHhMmSs)
     else
         unsetenv("TZ");
     tzset();
+}
+
+// Keys are (pid, abi, nr): a Hyper-V code equal to a KVM nr is another row;
+// the VMM part is averaged over the calls that went back to the VMM.
+TEST(AggregateSummary, KeyedByAbiWithTheVmmPart)
+{
+    AggregateSummary s;
+    ht_record kvm = rec3(1, 12, 1000, 1100, 2000);
+    ht_record fwd = rec3(1, 12, 3000, 3100, 9000);
+    fwd.t_userspace_exit_ns = 3200;  // VMM part 5800
+    fwd.flags |= HT_REC_F_VMM_SERVED;
+    ht_record hv = rec3(1, 12, 5000, 5100, 5600);
+    hv.abi = HT_ABI_HYPERV;
+    for (const ht_record& r : {kvm, fwd, hv})
+        s.add(r);
+    const std::vector<SummaryRow> rows = s.rows();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].abi, HT_ABI_KVM);
+    EXPECT_EQ(rows[0].count, 2u);
+    EXPECT_EQ(rows[0].vmm_count, 1u);
+    EXPECT_EQ(rows[0].avg_vmm_ns, 5800u);
+    EXPECT_EQ(rows[1].abi, HT_ABI_HYPERV);
+    EXPECT_EQ(rows[1].nr, 12u);
+    EXPECT_EQ(rows[1].count, 1u);
+    EXPECT_EQ(rows[1].vmm_count, 0u);
+    std::ostringstream text, json;
+    print_summary_text(text, rows);
+    print_summary_json(json, rows);
+    EXPECT_NE(text.str().find("pid = 1, abi = kvm, nr = 12: count 2,"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find("hypercall->entry 3.400 vmm (1 calls) 5.800\n"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find("pid = 1, abi = hyperv, nr = 12: count 1,"), std::string::npos) << text.str();
+    EXPECT_NE(json.str().find("\"abi\":\"kvm\",\"vmm_count\":1,\"avg_vmm_ns\":5800}"), std::string::npos);
+    EXPECT_NE(json.str().find("\"abi\":\"hyperv\",\"vmm_count\":0,\"avg_vmm_ns\":0}"), std::string::npos);
 }

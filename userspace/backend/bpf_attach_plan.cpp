@@ -130,6 +130,11 @@ std::string tp_layout_from(const ClassicRecords& r, ht_tp_layout* out)
     return why;
 }
 
+std::string userspace_exit_from(const ClassicRecords& r, ht_tp_layout* layout)
+{
+    return field_at("kvm_userspace_exit", r.userspace_exit, "reason", 4, &layout->uexit_reason);
+}
+
 ClassicFields classic_fields(const KernelFacts& k, const std::string& forced)
 {
     if (!forced.empty() && forced != "btf" && forced != "format")
@@ -213,6 +218,10 @@ std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string
             if (!fields.usable && !k.kvm_events_dir.value.empty())
                 continue;
         }
+        const std::string why = userspace_exit_from(k.classic_records.value, &c.plan.layout);
+        c.plan.userspace_exit = why.empty();
+        c.plan.userspace_exit_how = why.empty() ? "kvm_userspace_exit classic (reason at its format offset)"
+                                                : "kvm_userspace_exit not attached: " + why;
         usable.push_back(std::move(c));
     }
     if (usable.empty())

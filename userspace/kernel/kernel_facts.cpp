@@ -292,6 +292,7 @@ Fact<ClassicRecords> read_classic_records(const btf* protos, const std::string& 
         r.exit = parse_record_format(read_file(events + "/kvm_exit/format"));
         r.hypercall = parse_record_format(read_file(events + "/kvm_hypercall/format"));
         r.entry = parse_record_format(read_file(events + "/kvm_entry/format"));
+        r.userspace_exit = parse_record_format(read_file(events + "/kvm_userspace_exit/format"));
     }
     f.how = r.btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
                                  : "kvm's records (trace_event_raw_kvm_*) in " + r.btf_source;

@@ -54,6 +54,9 @@ struct ExitReasonLocation {
 struct ClassicRecords {
     std::string btf_source;               // the BTF with all three; empty: none
     RecordFormat exit, hypercall, entry;  // empty when a format file is missing
+    // kvm_userspace_exit (include/trace/events/kvm.h: reason, errno), where
+    // the kernel has it: the VMM-served split.  Empty when missing.
+    RecordFormat userspace_exit;
 };
 
 struct KernelFacts {

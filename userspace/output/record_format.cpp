@@ -325,11 +325,57 @@ private:
     std::size_t len_ = 0;
 };
 
+// --- record version 2: the ABI and the VMM-served split -------------------
+
+inline bool vmm_served(const ht_record& r) { return (r.flags & HT_REC_F_VMM_SERVED) != 0; }
+
+// JSON's and CSV's fields after latency_ns, in this order: abi, a4, a5,
+// hv_fast, hv_rep_cnt, hv_rep_idx, hv_var_cnt, hv_ingpa, hv_outgpa,
+// hv_result, t_userspace_exit_ns, uexit_reason, vmm_ns, served_by.  `null`
+// is what an unknown value prints as (JSON "null", CSV empty); `key(name)`
+// what precedes a field (JSON ",\"name\":", CSV ",").
+template <class Key>
+char* put_v2_fields(char* p, const ht_record& r, std::string_view null, Key&& key, bool quote)
+{
+    auto str = [&](const char* v) {
+        if (quote)
+            *p++ = '"';
+        p = put(p, v, std::strlen(v));
+        if (quote)
+            *p++ = '"';
+    };
+    p = key(p, "abi");
+    str(abi_name(r.abi));
+    for (auto [name, v] : {std::pair<const char*, std::uint64_t>{"a4", r.a4},
+                           {"a5", r.a5},
+                           {"hv_fast", r.hv_fast},
+                           {"hv_rep_cnt", r.hv_rep_cnt},
+                           {"hv_rep_idx", r.hv_rep_idx},
+                           {"hv_var_cnt", r.hv_var_cnt},
+                           {"hv_ingpa", r.hv_ingpa},
+                           {"hv_outgpa", r.hv_outgpa}}) {
+        p = key(p, name);
+        p = put_u64(p, v);
+    }
+    p = key(p, "hv_result");
+    p = (r.flags & HT_REC_F_HV_RESULT) ? put_u64(p, r.hv_result) : put(p, null.data(), null.size());
+    const bool uexit = r.t_userspace_exit_ns != 0;
+    p = key(p, "t_userspace_exit_ns");
+    p = uexit ? put_u64(p, r.t_userspace_exit_ns) : put(p, null.data(), null.size());
+    p = key(p, "uexit_reason");
+    p = uexit ? put_u64(p, r.uexit_reason) : put(p, null.data(), null.size());
+    p = key(p, "vmm_ns");
+    p = uexit ? put_diff_ns(p, r.t_userspace_exit_ns, r.t_entry_ns) : put(p, null.data(), null.size());
+    p = key(p, "served_by");
+    str(vmm_served(r) ? "vmm" : "kernel");
+    return p;
+}
+
 // --- text ---------------------------------------------------------------
 
 // Column widths; the header below is laid out with the same numbers.
 constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWArg = 18, kWReason = 14, kWExitHc = 11,
-                      kWHcEnt = 10, kWLat = 10;
+                      kWHcEnt = 10, kWLat = 10, kWAbi = 6, kWVmm = 10;
 
 class TextWriter : public BufferedWriter {
 public:
@@ -359,6 +405,12 @@ public:
         p = put_right(p, kHcEnt, kHcEnt + std::strlen(kHcEnt), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, kLat, kLat + std::strlen(kLat), kWLat);
+        *p++ = ' ';
+        // ABI, then the VMM's part of LAT (entry - kvm_userspace_exit), "-"
+        // when the call never went back to the VMM.
+        static const char kVmm[32] = "VMM(us)";
+        column("ABI", kWAbi);
+        p = put_right(p, kVmm, kVmm + std::strlen(kVmm), kWVmm);
         *p++ = '\n';
         end_record(p);
     }
@@ -418,6 +470,19 @@ public:
         p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_entry_ns), kWLat);
+        *p++ = ' ';
+        f = p;
+        const char* abi = abi_name(r.abi);
+        p = put(p, abi, std::strlen(abi));
+        p = pad_to(f, p, kWAbi);
+        *p++ = ' ';
+        if (r.t_userspace_exit_ns) {
+            p = put_right(p, tmp, put_usecs(tmp, r.t_userspace_exit_ns, r.t_entry_ns), kWVmm);
+        } else {
+            std::memset(tmp, ' ', sizeof tmp);
+            tmp[0] = '-';
+            p = put_right(p, tmp, tmp + 1, kWVmm);
+        }
         *p++ = '\n';
         end_record(p);
     }
@@ -520,6 +585,14 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
+        p = put_v2_fields(
+            p, r, "null",
+            [](char* q, const char* name) {
+                q = put(q, ",\"");
+                q = put(q, name, std::strlen(name));
+                return put(q, "\":");
+            },
+            true);
         p = put(p, "}\n");
         end_record(p);
     }
@@ -538,7 +611,9 @@ public:
         char* p = begin_record();
         p = put(p,
                 "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns\n");
+                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,"
+                "abi,a4,a5,hv_fast,hv_rep_cnt,hv_rep_idx,hv_var_cnt,hv_ingpa,hv_outgpa,hv_result,"
+                "t_userspace_exit_ns,uexit_reason,vmm_ns,served_by\n");
         end_record(p);
     }
 
@@ -582,6 +657,8 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
+        p = put_v2_fields(
+            p, r, "", [](char* q, const char*) { return put(q, ","); }, false);
         *p++ = '\n';
         end_record(p);
     }
@@ -592,6 +669,16 @@ private:
 };
 
 }  // namespace
+
+const char* abi_name(std::uint8_t abi)
+{
+    switch (abi) {
+    case HT_ABI_KVM: return "kvm";
+    case HT_ABI_HYPERV: return "hyperv";
+    case HT_ABI_XEN: return "xen";
+    default: return "?";
+    }
+}
 
 TimeBase TimeBase::now(bool wall_clock)
 {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include "output/record_format.h"  // abi_name
+
 namespace hypertrace {
 
 namespace {
@@ -70,11 +72,16 @@ void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, 
         if (!first)
             out << '\n';
         first = false;
-        out << "pid = " << r.pid << ", nr = " << r.nr << ": count " << r.count << ", latency (us): min "
-            << usecs(r.min_ns) << " avg " << usecs(r.avg_ns) << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns)
-            << " p99.9 " << usecs(r.p999_ns) << " max " << usecs(r.max_ns) << '\n'
+        out << "pid = " << r.pid << ", abi = " << abi_name(r.abi) << ", nr = " << r.nr << ": count " << r.count
+            << ", latency (us): min " << usecs(r.min_ns) << " avg " << usecs(r.avg_ns) << " p50 " << usecs(r.p50_ns)
+            << " p99 " << usecs(r.p99_ns) << " p99.9 " << usecs(r.p999_ns) << " max " << usecs(r.max_ns) << '\n'
             << "  avg (us): exit->hypercall " << usecs(r.avg_exit_hc_ns) << " hypercall->entry "
-            << usecs(r.avg_hc_entry_ns) << '\n';
+            << usecs(r.avg_hc_entry_ns);
+        // The VMM's part of the calls KVM handed to it; the kernel's part
+        // is the rest of their latency.
+        if (r.vmm_count)
+            out << " vmm (" << r.vmm_count << " calls) " << usecs(r.avg_vmm_ns);
+        out << '\n';
         print_log2_hist(out, r.log2_usecs, "usecs");
     }
 }
@@ -95,7 +102,8 @@ void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, 
             out << (i ? "," : "") << "{\"lo\":" << slot_lo(i) << ",\"hi\":" << slot_hi(i)
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
-        out << "]}\n";
+        out << "],\"abi\":\"" << abi_name(r.abi) << "\",\"vmm_count\":" << r.vmm_count
+            << ",\"avg_vmm_ns\":" << r.avg_vmm_ns << "}\n";
     }
 }
 

@@ -87,15 +87,16 @@ std::size_t drain(const RingMapping& m, FILE* out)
             std::memcpy(&r, p + HT_RING_HDR_SZ, sizeof(r));
             std::fprintf(out,
                          "{\"len\":%u,\"version\":%u,\"size\":%u,\"isa\":%u,\"flags\":%u,"
-                         "\"reserved0\":%u,\"reserved1\":%u,"
+                         "\"reserved0\":%u,\"abi\":%u,\"uexit_reason\":%u,"
                          "\"pid\":%u,\"tid\":%u,\"vcpu_id\":%u,\"cpu\":%u,\"exit_reason\":%u,"
                          "\"nr\":%" PRIu64 ",\"a\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"t\":[%" PRIu64
                          ",%" PRIu64 ",%" PRIu64 "]}\n",
-                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.reserved1, r.pid, r.tid, r.vcpu_id,
-                         r.cpu, r.exit_reason, static_cast<std::uint64_t>(r.nr), static_cast<std::uint64_t>(r.a0),
-                         static_cast<std::uint64_t>(r.a1), static_cast<std::uint64_t>(r.a2),
-                         static_cast<std::uint64_t>(r.a3), static_cast<std::uint64_t>(r.t_exit_ns),
-                         static_cast<std::uint64_t>(r.t_hypercall_ns), static_cast<std::uint64_t>(r.t_entry_ns));
+                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.abi, r.uexit_reason, r.pid, r.tid,
+                         r.vcpu_id, r.cpu, r.exit_reason, static_cast<std::uint64_t>(r.nr),
+                         static_cast<std::uint64_t>(r.a0), static_cast<std::uint64_t>(r.a1),
+                         static_cast<std::uint64_t>(r.a2), static_cast<std::uint64_t>(r.a3),
+                         static_cast<std::uint64_t>(r.t_exit_ns), static_cast<std::uint64_t>(r.t_hypercall_ns),
+                         static_cast<std::uint64_t>(r.t_entry_ns));
             n++;
         }
         cons += ht_ring_record_span(plen);
