@@ -166,7 +166,10 @@ public:
     std::vector<AggregateEntry> take_aggregates() override;
     void stop() override;
     std::uint64_t skipped_by_kernel() const override;
-    std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_ + cold_note_; }
+    std::string detail() const override
+    {
+        return attach_ + ", per-vCPU state in " + storage_ + cold_note_ + extra_note_;
+    }
 
 private:
     // Loads and attaches per plan; returns the plan as attached (see
@@ -184,7 +187,8 @@ private:
     StateStore store_ = StateStore::Lru;
     bool aggregate_ = false;
     std::uint32_t agg_hot_keys_ = 0;
-    std::string cold_note_;  // for detail(): --summary's tables preallocated
+    std::string cold_note_;   // for detail(): --summary's tables preallocated
+    std::string extra_note_;  // for detail(): kvm_userspace_exit, the other ABIs' tracepoints
     std::string storage_;
     std::string attach_;
 };
@@ -350,7 +354,9 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
         }
         try {
             const AttachPlan used = load_and_attach(config, store, c.plan, facts);
-            const std::string why = (c.why.empty() ? used.describe() : c.why) + "; " + used.userspace_exit_how;
+            const std::string why = c.why.empty() ? used.describe() : c.why;
+            // Last in detail(): the tracepoints beyond the three hot ones.
+            extra_note_ = "; " + used.userspace_exit_how;
             if (i == 0)
                 return why;
             return why + " (" + failed_labels + " ones failed: " + first_line(last_error) + ")";
