@@ -534,6 +534,42 @@ static __always_inline int tp_hc_fields(const void *ctx, struct tp_hypercall *h)
 	return 1;
 }
 
+/* kvm_hv_hypercall's fields at its format offsets (tp_layout.hv_*). */
+struct tp_hv {
+	__u64 ingpa, outgpa;
+	__u16 code, var_cnt, rep_cnt, rep_idx;
+	__u8 fast;
+};
+
+static __always_inline int tp_hv_fields(const void *ctx, struct tp_hv *h)
+{
+	__u64 span[HT_TP_SPAN_MAX / 8];
+	void *b = span;
+
+	if (bpf_probe_read_kernel(span, tp_layout.hv_len,
+				  ctx + tp_layout.hv_start))
+		return 0;
+	h->code = *(__u16 *)(b + tp_layout.hv_code);
+	h->fast = *(__u8 *)(b + tp_layout.hv_fast);
+	h->var_cnt = tp_layout.hv_has_var_cnt ?
+			     *(__u16 *)(b + tp_layout.hv_var_cnt) :
+			     0;
+	h->rep_cnt = *(__u16 *)(b + tp_layout.hv_rep_cnt);
+	h->rep_idx = *(__u16 *)(b + tp_layout.hv_rep_idx);
+	h->ingpa = *(__u64 *)(b + tp_layout.hv_ingpa);
+	h->outgpa = *(__u64 *)(b + tp_layout.hv_outgpa);
+	return 1;
+}
+
+static __always_inline __u64 tp_hv_done_result(const void *ctx)
+{
+	__u64 result = 0;
+
+	bpf_probe_read_kernel(&result, sizeof(result),
+			      ctx + tp_layout.hv_done_result);
+	return result;
+}
+
 /* --- the task / LRU sets: state keyed by thread -------------------------- */
 
 /* vcpu: the exit's vCPU from a raw argument, 0 if not known (classic). */
@@ -567,6 +603,37 @@ static __always_inline void on_hypercall_tp(struct ht_thread_state *s, __u64 nr,
 	struct ht_env e = { .by_thread = 1 };
 
 	ht_hp_hypercall(&e, s, &filter, nr, a0, a1, a2, a3);
+}
+
+/*
+ * kvm_hv_hypercall, classic: as on_hypercall_tp, nothing of a vCPU is read
+ * (the program loads on 5.10 without kvm's BTF).  Where the exit's reason
+ * is read lazily from the vCPU (raw (vcpu, isa) kvm_exit), this set cannot
+ * read it here: the record says the reason is unknown rather than 0.
+ */
+static __always_inline void on_hv_hypercall(struct ht_thread_state *s,
+					    const void *ctx)
+{
+	struct ht_env e = { .by_thread = 1 };
+	struct tp_hv h;
+
+	if (!tp_hv_fields(ctx, &h)) {
+		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
+		return;
+	}
+	if (lazy_exit_reason && s && s->phase == HT_PHASE_EXITED)
+		ht_sm_set_exit_reason(s, 0, s->isa, 0);
+	ht_hp_hv_hypercall(&e, s, &filter, h.code, h.fast, h.var_cnt, h.rep_cnt,
+			   h.rep_idx, h.ingpa, h.outgpa);
+}
+
+static __always_inline void on_hv_done(struct ht_thread_state *s,
+				       const void *ctx)
+{
+	struct ht_env e = { .by_thread = 1 };
+
+	if (s && s->phase == HT_PHASE_ARMED)
+		ht_hp_hv_done(&e, s, tp_hv_done_result(ctx));
 }
 
 static __always_inline void on_userspace_exit(struct ht_thread_state *s,
@@ -647,6 +714,40 @@ static __always_inline void vt_userspace_exit(const void *ctx)
 	if (!e.slot || e.slot->vt.sm.t_hypercall_ns != n->t_hypercall_ns)
 		return;
 	ht_hp_userspace_exit(&e, &e.slot->vt.sm, uexit_reason(ctx));
+}
+
+/* kvm_hv_hypercall in the vcpu set (its vCPU is loaded: kvm_running_vcpu). */
+static __always_inline void vt_hv_hypercall(const void *ctx)
+{
+	struct ht_vcpu_table *t = vcpu_table_get();
+	struct ht_env e = { .vcpu = running_vcpu() };
+	struct tp_hv h;
+
+	if (t && e.vcpu)
+		e.slot = slot_find(t, e.vcpu);
+	if (!tp_hv_fields(ctx, &h)) {
+		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
+		return;
+	}
+	ht_hp_hv_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, h.code,
+			   h.fast, h.var_cnt, h.rep_cnt, h.rep_idx, h.ingpa,
+			   h.outgpa);
+	vt_note_armed(e.slot, e.vcpu);
+}
+
+/* kvm_hv_hypercall_done: on the hypercall's path, or at the KVM_RUN after
+ * KVM_EXIT_HYPERV (kvm_hv_hypercall_complete_userspace, vCPU loaded). */
+static __always_inline void vt_hv_done(const void *ctx)
+{
+	struct ht_vcpu_table *t = vcpu_table_get();
+	struct ht_env e = {};
+	__u64 vcpu = running_vcpu();
+
+	if (!t || !vcpu)
+		return;
+	e.slot = slot_find(t, vcpu);
+	if (e.slot && e.slot->vt.sm.phase == HT_PHASE_ARMED)
+		ht_hp_hv_done(&e, &e.slot->vt.sm, tp_hv_done_result(ctx));
 }
 
 /* A kvm_hypercall whose record could not be copied: counted unmatched. */
@@ -787,6 +888,24 @@ static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
 		else                                                         \
 			on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0, \
 				 0);                                         \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_hv_hypercall")                               \
+	int ht_hv_fmt_##store(void *ctx)                                     \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_hv_hypercall(STATE(0), ctx);                              \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_hv_hypercall_done")                          \
+	int ht_hvd_fmt_##store(void *ctx)                                    \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_hv_done(STATE(0), ctx);                                   \
 		return 0;                                                    \
 	}                                                                    \
                                                                              \
@@ -940,6 +1059,24 @@ int ht_entry_btf_vcpu(__u64 *ctx)
 		vt_entry(vcpu, vcpu, (__u32)ctx[0], 0, 0);
 	else
 		vt_entry(vcpu, ctx[0], HT_VCPU_UNKNOWN, 1, 0);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_hv_hypercall")
+int ht_hv_fmt_vcpu(void *ctx)
+{
+	if (pid_unwanted())
+		return 0;
+	vt_hv_hypercall(ctx);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_hv_hypercall_done")
+int ht_hvd_fmt_vcpu(void *ctx)
+{
+	if (pid_unwanted())
+		return 0;
+	vt_hv_done(ctx);
 	return 0;
 }
 

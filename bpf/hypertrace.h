@@ -102,6 +102,13 @@ struct ht_tp_layout {
 			      * format file on every kernel (the program is
 			      * classic everywhere: it fires once per return
 			      * to the VMM, not per exit) */
+	/* kvm_hv_hypercall's span and fields (classic at its format
+	 * offsets on every kernel, as kvm_userspace_exit); var_cnt only
+	 * where the event has it (5.17+: hv_has_var_cnt) */
+	__u32 hv_start, hv_len;
+	__u32 hv_code, hv_fast, hv_var_cnt, hv_rep_cnt, hv_rep_idx;
+	__u32 hv_ingpa, hv_outgpa, hv_has_var_cnt;
+	__u32 hv_done_result; /* kvm_hv_hypercall_done's, read alone */
 	__u32 reserved;
 };
 

@@ -151,10 +151,11 @@ HT_INLINE int ht_reason_is_hypercall(__u8 isa, __u32 reason)
 	return 0;
 }
 
-/* Ranges are sorted and merged by userspace; stop at the first range above nr. */
-HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
+/* Ranges are sorted and merged by userspace; stop at the first range above
+ * nr.  count 0: every number. */
+HT_INLINE int ht_ranges_want(const volatile struct ht_nr_range *r, __u32 count,
+			     __u64 nr)
 {
-	__u32 count = f->nr_range_count;
 	__u32 i;
 
 	if (count == 0)
@@ -162,12 +163,28 @@ HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
 	for (i = 0; i < HT_MAX_NR_RANGES; i++) {
 		if (i >= count)
 			break;
-		if (nr < f->nr_ranges[i].lo)
+		if (nr < r[i].lo)
 			break;
-		if (nr <= f->nr_ranges[i].hi)
+		if (nr <= r[i].hi)
 			return 1;
 	}
 	return 0;
+}
+
+/* A KVM hypercall number (kvm_hypercall). */
+HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
+{
+	if (f->abi_none & (1u << HT_ABI_KVM))
+		return 0;
+	return ht_ranges_want(f->nr_ranges, f->nr_range_count, nr);
+}
+
+/* A Hyper-V call code (kvm_hv_hypercall). */
+HT_INLINE int ht_hv_code_wanted(const volatile struct ht_filter *f, __u64 code)
+{
+	if (f->abi_none & (1u << HT_ABI_HYPERV))
+		return 0;
+	return ht_ranges_want(f->hv_ranges, f->hv_range_count, code);
 }
 
 /*
@@ -279,6 +296,47 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 {
 	return ht_sm_hypercall_nr(s, f, ht_nr_wanted(f, nr), nr, a0, a1, a2,
 				  a3);
+}
+
+/*
+ * kvm_hv_hypercall: a Hyper-V call (kvm_hv_hypercall(), arch/x86/kvm/hyperv.c);
+ * nr is its code.  var_cnt is 0 where the tracepoint has none (< 5.17).
+ */
+HT_INLINE enum ht_outcome ht_sm_hv_hypercall(struct ht_thread_state *s,
+					     const volatile struct ht_filter *f,
+					     int code_wanted, __u16 code,
+					     __u8 fast, __u16 var_cnt,
+					     __u16 rep_cnt, __u16 rep_idx,
+					     __u64 ingpa, __u64 outgpa)
+{
+	enum ht_outcome out = ht_sm_hypercall_arm(s, f, code_wanted,
+						  HT_ABI_HYPERV, code);
+
+	if (out == HT_OUT_ARMED) {
+		s->hv_fast = fast ? 1 : 0;
+		s->hv_var_cnt = var_cnt;
+		s->hv_rep_cnt = rep_cnt;
+		s->hv_rep_idx = rep_idx;
+		s->hv_ingpa = ingpa;
+		s->hv_outgpa = outgpa;
+	}
+	return out;
+}
+
+/*
+ * kvm_hv_hypercall_done (5.15+): the result the guest gets, KVM's or (after
+ * KVM_EXIT_HYPERV) the VMM's, fired on completion before the entry.  Kept
+ * only for an armed Hyper-V call, once: without it (older kernels) the
+ * record says the result is not known.
+ */
+HT_INLINE enum ht_outcome ht_sm_hv_done(struct ht_thread_state *s, __u64 result)
+{
+	if (s->phase != HT_PHASE_ARMED || s->abi != HT_ABI_HYPERV ||
+	    (s->hc_flags & HT_REC_F_HV_RESULT))
+		return HT_OUT_NONE;
+	s->hv_result = result;
+	s->hc_flags |= HT_REC_F_HV_RESULT;
+	return HT_OUT_NONE;
 }
 
 /* The kvm_run exit reason with which KVM forwards an ABI's hypercall. */

@@ -36,6 +36,10 @@ static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
 	[HT_TP_ENTRY] = { .name = "kvm_entry", .bit = HT_ATTACHED_ENTRY },
 	[HT_TP_USERSPACE_EXIT] = { .name = "kvm_userspace_exit",
 				   .bit = HT_ATTACHED_USERSPACE_EXIT },
+	[HT_TP_HV_HYPERCALL] = { .name = "kvm_hv_hypercall",
+				 .bit = HT_ATTACHED_HV_HYPERCALL },
+	[HT_TP_HV_HYPERCALL_DONE] = { .name = "kvm_hv_hypercall_done",
+				      .bit = HT_ATTACHED_HV_HYPERCALL_DONE },
 };
 
 /*
@@ -50,6 +54,9 @@ static const enum ht_tp ht_attach_order[HT_TP_COUNT] = {
 	HT_TP_ENTRY,
 	HT_TP_EXIT,
 	HT_TP_HYPERCALL,
+	/* After kvm_exit, as kvm_hypercall; done before it. */
+	HT_TP_HV_HYPERCALL_DONE,
+	HT_TP_HV_HYPERCALL,
 	/* Last: it only ever touches an armed hypercall. */
 	HT_TP_USERSPACE_EXIT,
 };
@@ -78,7 +85,7 @@ static void ht_attach_tp(struct tracepoint *tp, struct module *mod)
 	for (i = 0; i < HT_TP_COUNT; i++) {
 		struct ht_tp_slot *sl = &ht_tps[i];
 
-		if (sl->tp || strcmp(tp->name, sl->name))
+		if (sl->tp || !sl->probe || strcmp(tp->name, sl->name))
 			continue;
 		ret = tracepoint_probe_register(tp, sl->probe, NULL);
 		if (ret) {

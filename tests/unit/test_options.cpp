@@ -12,6 +12,10 @@
 
 #include "cli/options.h"
 
+extern "C" {
+#include "ht_state_machine.h"
+}
+
 using namespace hypertrace;
 
 namespace {
@@ -324,6 +328,37 @@ TEST(Options, MakeFilter)
     EXPECT_EQ(any.pid, HT_PID_ANY);
     EXPECT_EQ(any.vcpu, HT_VCPU_ANY);
     EXPECT_EQ(any.min_latency_ns, 0u);
+    EXPECT_EQ(any.abi_none, 0u);  // nothing selected: every ABI whole
+    EXPECT_EQ(any.hv_range_count + any.xen_range_count, 0u);
+    // -n selects KVM numbers only: Hyper-V and Xen calls are not traced.
+    EXPECT_EQ(f.abi_none, (1u << HT_ABI_HYPERV) | (1u << HT_ABI_XEN));
+}
+
+// Per-ABI selection (the Options pair the -n parser of dev-hcnames fills):
+// an ABI with nothing selected is not traced once another ABI is selected.
+TEST(Options, MakeFilterPerAbi)
+{
+    Options o = parse({});
+    o.hyperv_ranges = {{2, 3}, {0x5c, 0x5d}};
+    ht_filter f = make_filter(o);
+    EXPECT_EQ(f.hv_range_count, 2u);
+    EXPECT_EQ(f.hv_ranges[1].lo, 0x5cu);
+    EXPECT_EQ(f.hv_ranges[1].hi, 0x5du);
+    EXPECT_EQ(f.nr_range_count, 0u);
+    EXPECT_EQ(f.abi_none, (1u << HT_ABI_KVM) | (1u << HT_ABI_XEN));
+    EXPECT_EQ(ht_nr_wanted(&f, 42), 0);
+    EXPECT_EQ(ht_hv_code_wanted(&f, 3), 1);
+    EXPECT_EQ(ht_hv_code_wanted(&f, 4), 0);
+    o.xen_ranges = {{17, 17}};
+    o.nr_ranges = {{12, 12}};
+    f = make_filter(o);
+    EXPECT_EQ(f.abi_none, 0u);
+    EXPECT_EQ(f.xen_range_count, 1u);
+    EXPECT_EQ(ht_nr_wanted(&f, 12), 1);
+    EXPECT_EQ(ht_nr_wanted(&f, 42), 0);
+    const ht_filter all = make_filter(parse({}));
+    EXPECT_EQ(ht_nr_wanted(&all, 42), 1);
+    EXPECT_EQ(ht_hv_code_wanted(&all, 0x8003), 1);
 }
 
 TEST(Options, Interval)

@@ -697,3 +697,141 @@ TEST(StateMachine, UserspaceExitWithoutReentryStaysInFlight)
         EXPECT_TRUE(th.identity());
     }
 }
+
+// ---- Hyper-V (kvm_hv_hypercall, kvm_hv_hypercall_done) --------------------
+
+namespace {
+
+ht_outcome hv_call(Thread& th, const ht_filter& f, __u64 t, __u16 code, __u8 fast, __u16 rep_cnt, __u64 ingpa)
+{
+    th.counters[HT_CNT_HYPERCALLS]++;
+    ht_outcome out =
+        ht_sm_hv_hypercall(&th.s, &f, ht_hv_code_wanted(&f, code), code, fast, 1, rep_cnt, 2, ingpa, ingpa + 0x1000);
+    if (out == HT_OUT_ARMED)
+        ht_sm_armed_by(&th.s, t, th.owner, th.run);
+    return th.count(out);
+}
+
+}  // namespace
+
+// exit -> kvm_hv_hypercall -> kvm_hv_hypercall_done -> entry, VMX and SVM.
+TEST(StateMachine, HyperVCallWithResult)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        ASSERT_EQ(hv_call(th, f, 1100, 0x3, 0, 3, 0xa0000), HT_OUT_ARMED);
+        EXPECT_EQ(ht_sm_hv_done(&th.s, 0x300000000ull), HT_OUT_NONE);
+        EXPECT_EQ(ht_sm_hv_done(&th.s, 7), HT_OUT_NONE);  // only the first counts
+        ASSERT_EQ(th.entry(f, 1500), HT_OUT_EMIT);
+        ht_record r = fill(th, 1, 2, 0, 0, 1500);
+        EXPECT_EQ(r.abi, HT_ABI_HYPERV);
+        EXPECT_EQ(r.nr, 3u);
+        EXPECT_EQ(r.hv_fast, 0u);
+        EXPECT_EQ(r.hv_var_cnt, 1u);
+        EXPECT_EQ(r.hv_rep_cnt, 3u);
+        EXPECT_EQ(r.hv_rep_idx, 2u);
+        EXPECT_EQ(r.hv_ingpa, 0xa0000u);
+        EXPECT_EQ(r.hv_outgpa, 0xa1000u);
+        EXPECT_EQ(r.hv_result, 0x300000000ull);
+        EXPECT_EQ(r.flags, HT_REC_F_HV_RESULT);
+        EXPECT_EQ(r.a0 | r.a1 | r.a2 | r.a3 | r.a4 | r.a5, 0u);
+        EXPECT_EQ(r.isa, isa);
+        EXPECT_EQ(r.exit_reason, reason);
+        EXPECT_TRUE(th.identity());
+    }
+}
+
+// A kernel without kvm_hv_hypercall_done (5.10): the record says the
+// result is not known, never 0 as if it were.
+TEST(StateMachine, HyperVCallWithoutDone)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);
+    hv_call(th, f, 1100, 0x8, 1, 0, 0x42);
+    ASSERT_EQ(th.entry(f, 1500), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 1500);
+    EXPECT_EQ(r.flags & HT_REC_F_HV_RESULT, 0u);
+    EXPECT_EQ(r.hv_result, 0u);
+    EXPECT_EQ(r.hv_fast, 1u);
+    EXPECT_TRUE(th.identity());
+}
+
+// A Hyper-V call KVM hands to the VMM (KVM_EXIT_HYPERV): done fires at the
+// next KVM_RUN with the VMM's result, then the entry; KVM_EXIT_HYPERCALL
+// (the KVM ABI's reason) would not make it VMM-served.
+TEST(StateMachine, HyperVCallServedByTheVmm)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    hv_call(th, f, 1100, 0x5c, 0, 0, 0xa0020);
+    th.userspace_exit(1200, HT_KVM_EXIT_HYPERCALL);
+    EXPECT_EQ(th.s.hc_flags & HT_REC_F_VMM_SERVED, 0u);
+    th.userspace_exit(1300, HT_KVM_EXIT_HYPERV);
+    ht_sm_hv_done(&th.s, 0x12);
+    ASSERT_EQ(th.entry(f, 9000), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 9000);
+    EXPECT_EQ(r.flags, HT_REC_F_HV_RESULT | HT_REC_F_VMM_SERVED);
+    EXPECT_EQ(r.hv_result, 0x12u);
+    EXPECT_EQ(r.t_userspace_exit_ns, 1200u);
+}
+
+// done without an armed Hyper-V call (a filtered code, a KVM call armed, no
+// state) changes nothing.
+TEST(StateMachine, HyperVDoneWithoutArmedHyperVCall)
+{
+    ht_filter f = any_filter();
+    f.abi_none = 1u << HT_ABI_HYPERV;
+    Thread th;
+    EXPECT_EQ(ht_sm_hv_done(&th.s, 1), HT_OUT_NONE);
+    th.exit(1000, kVmcall, VMX);
+    EXPECT_EQ(hv_call(th, f, 1100, 0x3, 0, 0, 0), HT_OUT_FILTERED);
+    ht_sm_hv_done(&th.s, 1);
+    EXPECT_EQ(th.s.phase, HT_PHASE_IDLE);
+    f = any_filter();
+    th.exit(2000, kVmcall, VMX);
+    th.hypercall(f, 2100, 42);
+    ht_sm_hv_done(&th.s, 5);
+    ASSERT_EQ(th.entry(f, 2500), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 2500);
+    EXPECT_EQ(r.abi, HT_ABI_KVM);
+    EXPECT_EQ(r.flags & HT_REC_F_HV_RESULT, 0u);
+    EXPECT_EQ(r.hv_result, 0u);
+    EXPECT_TRUE(th.identity());
+}
+
+// One exit, two hypercall events of different ABIs (cannot happen in one
+// kvm_emulate_hypercall, but a lost entry can make it look so): the second
+// finds the first armed, both are lost, nothing is invented.  Then the same
+// thread's next exit serves a Hyper-V call after a KVM one: no field of the
+// KVM call survives into it.  Both ISAs.
+TEST(StateMachine, ExitReusedAcrossAbis)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        th.hypercall(f, 1100, 42, 1, 2, 3, 4);
+        EXPECT_EQ(hv_call(th, f, 1150, 0x2, 0, 0, 0xa0000), HT_OUT_UNMATCHED_BOTH);
+        EXPECT_EQ(th.entry(f, 1500), HT_OUT_NONE);
+        EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 2u);
+        th.exit(2000, reason, isa);
+        th.hypercall(f, 2100, 42, 1, 2, 3, 4);
+        th.userspace_exit(2150, HT_KVM_EXIT_HYPERCALL);
+        ASSERT_EQ(th.entry(f, 2500), HT_OUT_EMIT);
+        th.exit(3000, reason, isa);
+        hv_call(th, f, 3100, 0x2, 0, 0, 0xa0000);
+        ASSERT_EQ(th.entry(f, 3500), HT_OUT_EMIT);
+        ht_record r = fill(th, 1, 2, 0, 0, 3500);
+        EXPECT_EQ(r.abi, HT_ABI_HYPERV);
+        EXPECT_EQ(r.nr, 2u);
+        EXPECT_EQ(r.a0 | r.a1 | r.a2 | r.a3, 0u);
+        EXPECT_EQ(r.t_userspace_exit_ns, 0u);
+        EXPECT_EQ(r.flags, 0u);
+        EXPECT_EQ(th.counters[HT_CNT_EMITTED], 2u);
+        EXPECT_TRUE(th.identity());
+    }
+}

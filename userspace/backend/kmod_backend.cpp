@@ -372,6 +372,8 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
             std::to_string(b->page_) + ")");
 
     ht_ioc_start start{};
+    std::string hv_how;
+    start.hv_proto = hv_hypercall_proto(facts.classic_records.value, &hv_how);
     std::string how;
     if (protos.known()) {
         start.exit_proto = protos.exit;
@@ -440,7 +442,8 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     b->detail_ = how + "; " + reason_how +
                  ((st.attached & HT_ATTACHED_USERSPACE_EXIT)
                       ? "; kvm_userspace_exit attached"
-                      : "; kvm_userspace_exit not attached (this kvm has no such tracepoint)");
+                      : "; kvm_userspace_exit not attached (this kvm has no such tracepoint)") +
+                 "; " + hv_how;
     return b;
 }
 

@@ -315,16 +315,38 @@ Options parse_options(int argc, char** argv)
     return o;
 }
 
+namespace {
+
+// One ABI's ranges into the filter's array; the count. parse_options
+// guarantees the count fits; clamp anyway so a hand-built Options can never
+// overrun the fixed array.
+__u32 put_ranges(const std::vector<NrRange>& from, ht_nr_range* to)
+{
+    const std::size_t n = std::min<std::size_t>(from.size(), HT_MAX_NR_RANGES);
+    for (std::size_t i = 0; i < n; i++) {
+        to[i].lo = from[i].lo;
+        to[i].hi = from[i].hi;
+    }
+    return static_cast<__u32>(n);
+}
+
+}  // namespace
+
 ht_filter make_filter(const Options& opts)
 {
     ht_filter f{};
-    // parse_options guarantees the count fits; clamp anyway so a hand-built
-    // Options can never overrun the fixed array.
-    std::size_t n = std::min<std::size_t>(opts.nr_ranges.size(), HT_MAX_NR_RANGES);
-    f.nr_range_count = static_cast<__u32>(n);
-    for (std::size_t i = 0; i < n; i++) {
-        f.nr_ranges[i].lo = opts.nr_ranges[i].lo;
-        f.nr_ranges[i].hi = opts.nr_ranges[i].hi;
+    f.nr_range_count = put_ranges(opts.nr_ranges, f.nr_ranges);
+    f.hv_range_count = put_ranges(opts.hyperv_ranges, f.hv_ranges);
+    f.xen_range_count = put_ranges(opts.xen_ranges, f.xen_ranges);
+    // Nothing selected: every ABI whole.  Some ABIs selected: the others not
+    // at all (a count of 0 alone would mean "every number").
+    if (f.nr_range_count || f.hv_range_count || f.xen_range_count) {
+        if (!f.nr_range_count)
+            f.abi_none |= 1u << HT_ABI_KVM;
+        if (!f.hv_range_count)
+            f.abi_none |= 1u << HT_ABI_HYPERV;
+        if (!f.xen_range_count)
+            f.abi_none |= 1u << HT_ABI_XEN;
     }
     f.reason_mode = opts.hypercall_exits_only ? HT_REASON_HYPERCALL_ONLY : HT_REASON_ANY;
     f.pid = opts.pid;

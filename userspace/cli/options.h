@@ -15,6 +15,7 @@
 
 extern "C" {
 #include "ht_config.h"
+#include "ht_record.h"  // enum ht_abi
 }
 
 namespace hypertrace {
@@ -35,7 +36,13 @@ enum class Format { Text, Json, Csv };
 enum class BackendKind { Auto, Bpf, Kmod };
 
 struct Options {
-    std::vector<NrRange> nr_ranges;    // -n: merged, sorted; empty = every nr
+    std::vector<NrRange> nr_ranges;  // -n: merged, sorted; empty = every nr
+    // Hyper-V call codes and Xen hypercall numbers (the -n parser of
+    // dev-hcnames fills them), merged and sorted.  When none of the three
+    // lists selects anything every ABI is traced whole; else an ABI whose
+    // list is empty is not traced (make_filter()).
+    std::vector<NrRange> hyperv_ranges;
+    std::vector<NrRange> xen_ranges;
     std::uint32_t pid = HT_PID_ANY;    // -p: VM process (tgid); 0 = every VM
     std::uint32_t vcpu = HT_VCPU_ANY;  // --vcpu: vcpu_id, or every vCPU
     std::uint64_t min_latency_ns = 0;  // --min-latency: exit->entry at least this
