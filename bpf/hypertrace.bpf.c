@@ -606,10 +606,11 @@ static __always_inline void on_hypercall_tp(struct ht_thread_state *s, __u64 nr,
 }
 
 /*
- * kvm_hv_hypercall, classic: as on_hypercall_tp, nothing of a vCPU is read
- * (the program loads on 5.10 without kvm's BTF).  Where the exit's reason
- * is read lazily from the vCPU (raw (vcpu, isa) kvm_exit), this set cannot
- * read it here: the record says the reason is unknown rather than 0.
+ * kvm_hv_hypercall, classic, at its format offsets.  The exit's vCPU (kept
+ * masked by a raw kvm_exit) is used only where the exit reason is read
+ * lazily from it (raw (vcpu, isa) kvm_exit, kvm's BTF at hand): with
+ * lazy_exit_reason 0 (e.g. 5.10, all classic) the verifier prunes every
+ * vCPU read, so the program loads without kvm's BTF, as on_hypercall_tp.
  */
 static __always_inline void on_hv_hypercall(struct ht_thread_state *s,
 					    const void *ctx)
@@ -621,8 +622,8 @@ static __always_inline void on_hv_hypercall(struct ht_thread_state *s,
 		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
 		return;
 	}
-	if (lazy_exit_reason && s && s->phase == HT_PHASE_EXITED)
-		ht_sm_set_exit_reason(s, 0, s->isa, 0);
+	if (lazy_exit_reason && s && s->exit_vcpu)
+		e.vcpu = s->exit_vcpu ^ key_mask;
 	ht_hp_hv_hypercall(&e, s, &filter, h.code, h.fast, h.var_cnt, h.rep_cnt,
 			   h.rep_idx, h.ingpa, h.outgpa);
 }
