@@ -125,7 +125,9 @@ def failed_run_keeps_existing_output():
         assert p.returncode == 0, f"exit {p.returncode}:\n{p.stderr}"
         with open(path) as f:
             assert f.read() == "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns," \
-                               "t_entry_ns,latency_ns,name\n", "a run that traced did not replace the file"
+                               "t_entry_ns,latency_ns,name,abi,a4,a5,hv_fast,hv_rep_cnt,hv_rep_idx,hv_var_cnt," \
+                               "hv_ingpa,hv_outgpa,hv_result,t_userspace_exit_ns,uexit_reason,vmm_ns,served_by\n", \
+                "a run that traced did not replace the file"
 
 
 def failed_run_leaves_no_new_output():

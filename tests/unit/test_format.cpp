@@ -74,10 +74,19 @@ std::string render(Format f, std::initializer_list<ht_record> recs, TimeBase tb 
 
 const std::string kTextHeader =
     "TIME(s)         PID     TID     VCPU NR     NAME                       A0                 A1                 "
-    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us)\n";
+    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us) ABI       VMM(us)\n";
 const std::string kTextLine =
     "12.345681       4242    4250    1    42     -                          0x1                0xdeadbeef         "
-    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678\n";
+    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678 kvm             -\n";
+// What JSON and CSV append for a kernel-served KVM record (record version 2).
+const std::string kJsonV2Kvm =
+    ",\"abi\":\"kvm\",\"a4\":0,\"a5\":0,\"hv_fast\":0,\"hv_rep_cnt\":0,\"hv_rep_idx\":0,\"hv_var_cnt\":0,"
+    "\"hv_ingpa\":0,\"hv_outgpa\":0,\"hv_result\":null,\"t_userspace_exit_ns\":null,\"uexit_reason\":null,"
+    "\"vmm_ns\":null,\"served_by\":\"kernel\"";
+const std::string kCsvV2Header =
+    ",abi,a4,a5,hv_fast,hv_rep_cnt,hv_rep_idx,hv_var_cnt,hv_ingpa,hv_outgpa,hv_result,"
+    "t_userspace_exit_ns,uexit_reason,vmm_ns,served_by";
+const std::string kCsvV2Kvm = ",kvm,0,0,0,0,0,0,0,0,,,,,kernel";
 
 }  // namespace
 
@@ -133,7 +142,7 @@ TEST(TextFormat, UnknownReasonAndVcpu)
               kTextHeader +
                   "12.345681       4242    4250    ?    42     -                          0x1                0xdeadbeef"
                   "         0x0                0xffffffffffffffff ?                    1.234"
-                  "      4.444      5.678\n");
+                  "      4.444      5.678 kvm             -\n");
 }
 
 TEST(TextFormat, ReasonNotInTablesIsHex)
@@ -157,7 +166,7 @@ TEST(TextFormat, TimeBeforeStartAndNegativeLatency)
     std::string out = render(Format::Text, {r});
     std::string line = out.substr(kTextHeader.size());
     EXPECT_EQ(line.rfind("-0.000100 ", 0), 0u) << line;
-    EXPECT_NE(line.find("-0.003     -0.002     -0.005\n"), std::string::npos) << line;
+    EXPECT_NE(line.find("-0.003     -0.002     -0.005 kvm             -\n"), std::string::npos) << line;
 }
 
 TEST(TextFormat, WallClock)
@@ -198,7 +207,8 @@ TEST(JsonFormat, KnownRecord)
               "{\"pid\":4242,\"tid\":4250,\"vcpu\":1,\"cpu\":3,\"nr\":42,\"a0\":1,"
               "\"a1\":3735928559,\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,"
               "\"exit_reason\":18,\"t_exit_ns\":1012345676000,\"t_hypercall_ns\":1012345677234,"
-              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null}\n");
+              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null" +
+                  kJsonV2Kvm + "}\n");
     EXPECT_EQ(render(Format::Json, {}), "");
 }
 
@@ -223,9 +233,36 @@ TEST(JsonFormat, U64MaxExactAndParses)
     std::istringstream lines(out);
     std::string line;
     int n = 0;
-    const char* want_keys[] = {
-        "pid",         "tid",       "vcpu",           "cpu",        "nr",         "a0",  "a1", "a2", "a3", "isa",
-        "exit_reason", "t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "name"};
+    const char* want_keys[] = {"pid",
+                               "tid",
+                               "vcpu",
+                               "cpu",
+                               "nr",
+                               "a0",
+                               "a1",
+                               "a2",
+                               "a3",
+                               "isa",
+                               "exit_reason",
+                               "t_exit_ns",
+                               "t_hypercall_ns",
+                               "t_entry_ns",
+                               "latency_ns",
+                               "name",
+                               "abi",
+                               "a4",
+                               "a5",
+                               "hv_fast",
+                               "hv_rep_cnt",
+                               "hv_rep_idx",
+                               "hv_var_cnt",
+                               "hv_ingpa",
+                               "hv_outgpa",
+                               "hv_result",
+                               "t_userspace_exit_ns",
+                               "uexit_reason",
+                               "vmm_ns",
+                               "served_by"};
     while (std::getline(lines, line)) {
         boost::property_tree::ptree pt;
         std::istringstream in(line);
@@ -261,11 +298,16 @@ TEST(CsvFormat, KnownAndUnknown)
 {
     EXPECT_EQ(render(Format::Csv, {known_record(), unknown_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns,name\n"
-              "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,\n"
-              "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
-              "1012345677234,1012345681678,5678,\n");
+              "t_entry_ns,latency_ns,name" +
+                  kCsvV2Header +
+                  "\n"
+                  "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+                  "1012345677234,1012345681678,5678," +
+                  kCsvV2Kvm +
+                  "\n"
+                  "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
+                  "1012345677234,1012345681678,5678," +
+                  kCsvV2Kvm + "\n");
 }
 
 // NAME comes right after NR, 26 columns wide: every KVM name fits, so A0
@@ -291,7 +333,8 @@ TEST(TextFormat, NameColumn)
     }
 }
 
-// JSON and CSV: "name" last, after the fields of the first format.
+// JSON and CSV: "name" right after the fields of the first format, before
+// record v2's.
 TEST(JsonFormat, NameAppended)
 {
     // The known record's line (JsonFormat.KnownRecord) with another nr and name.
@@ -299,7 +342,7 @@ TEST(JsonFormat, NameAppended)
     auto with = [&line](std::uint64_t nr, const std::string& name) {
         std::string l = line;
         l.replace(l.find(",\"nr\":42,"), 9, ",\"nr\":" + std::to_string(nr) + ",");
-        return l.replace(l.rfind(",\"name\":null}\n"), 14, ",\"name\":" + name + "}\n");
+        return l.replace(l.find(",\"name\":null,"), 13, ",\"name\":" + name + ",");
     };
     ht_record a = known_record(), b = known_record();
     a.nr = 10;
@@ -315,11 +358,16 @@ TEST(CsvFormat, NameAppended)
     a.nr = 12;
     EXPECT_EQ(render(Format::Csv, {a, known_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns,name\n"
-              "4242,4250,1,3,12,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE\n"
-              "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,\n");
+              "t_entry_ns,latency_ns,name" +
+                  kCsvV2Header +
+                  "\n"
+                  "4242,4250,1,3,12,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+                  "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE" +
+                  kCsvV2Kvm +
+                  "\n"
+                  "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+                  "1012345677234,1012345681678,5678," +
+                  kCsvV2Kvm + "\n");
 }
 
 TEST(Writers, BufferUntilFlush)
@@ -439,7 +487,8 @@ TEST(Writers, IntegersExactInJsonAndCsv)
     std::vector<ht_record> recs;
     std::string want_json, want_csv =
                                "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name\n";
+                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name" +
+                               kCsvV2Header + "\n";
     for (std::size_t i = 0; i < cases.size(); i++) {
         const std::uint64_t v = cases[i];
         const auto v32 = static_cast<std::uint32_t>(v);
@@ -460,10 +509,10 @@ TEST(Writers, IntegersExactInJsonAndCsv)
                      ",\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,\"exit_reason\":" + dec(v32) +
                      ",\"t_exit_ns\":" + dec(r.t_exit_ns) + ",\"t_hypercall_ns\":" + dec(r.t_hypercall_ns) +
                      ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat +
-                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") + "}\n";
+                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") + kJsonV2Kvm + "}\n";
         want_csv += dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v) + "," + dec(v) + "," +
                     dec(~v) + ",0,18446744073709551615,1," + dec(v32) + "," + dec(r.t_exit_ns) + "," +
-                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + "\n";
+                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + kCsvV2Kvm + "\n";
     }
     for (Format f : {Format::Json, Format::Csv}) {
         std::ostringstream out;
@@ -519,8 +568,9 @@ TEST(Writers, IntegersExactInText)
         std::snprintf(tm, sizeof tm, "%llu.%06llu", static_cast<unsigned long long>(d / 1000000000),
                       static_cast<unsigned long long>(d % 1000000000 / 1000));
         const std::string_view nr_name = hypercall_name(HypercallAbi::Kvm, v);
-        std::snprintf(b, sizeof b, "%-15s %-7s %-7s %-4s %-6s %-26s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s", tm,
-                      dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(),
+        std::snprintf(b, sizeof b,
+                      "%-15s %-7s %-7s %-4s %-6s %-26s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s kvm             -",
+                      tm, dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(),
                       nr_name.empty() ? "-" : std::string(nr_name).c_str(), hex(v).c_str(), hex(~v).c_str(),
                       hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(), us(d - d / 2).c_str(),
                       us(d).c_str());
@@ -649,5 +699,92 @@ TEST(Writers, RepeatedFieldsSameTextAsAFreshWriter)
             w->write(r);
         w->finish();
         EXPECT_EQ(out.str(), want) << format_name(f);
+    }
+}
+
+// Record version 2: a VMM-served KVM hypercall and a Hyper-V one, in every format.
+TEST(Formats, VmmServedSplitAndAbiFields)
+{
+    ht_record r = known_record();
+    r.nr = 12;
+    r.flags |= HT_REC_F_VMM_SERVED;
+    r.t_userspace_exit_ns = r.t_hypercall_ns + 1000;  // VMM part: entry - this
+    r.uexit_reason = HT_KVM_EXIT_HYPERCALL;
+    const std::uint64_t vmm = r.t_entry_ns - r.t_userspace_exit_ns;
+    const std::string text = render(Format::Text, {r});
+    EXPECT_NE(text.find("5.678 kvm         3.444\n"), std::string::npos) << text;
+    const std::string json = render(Format::Json, {r});
+    EXPECT_NE(json.find(",\"t_userspace_exit_ns\":" + std::to_string(r.t_userspace_exit_ns) +
+                        ",\"uexit_reason\":3,\"vmm_ns\":" + std::to_string(vmm) + ",\"served_by\":\"vmm\"}"),
+              std::string::npos)
+        << json;
+    const std::string csv = render(Format::Csv, {r});
+    EXPECT_NE(csv.find("," + std::to_string(r.t_userspace_exit_ns) + ",3," + std::to_string(vmm) + ",vmm\n"),
+              std::string::npos)
+        << csv;
+
+    ht_record h = known_record();
+    h.abi = HT_ABI_HYPERV;
+    h.nr = 0x8003;
+    h.a0 = h.a1 = h.a2 = h.a3 = 0;
+    h.hv_fast = 1;
+    h.hv_rep_cnt = 5;
+    h.hv_rep_idx = 2;
+    h.hv_var_cnt = 1;
+    h.hv_ingpa = 0x1000;
+    h.hv_outgpa = 0x2000;
+    h.hv_result = 0x50000;
+    h.flags |= HT_REC_F_HV_RESULT;
+    EXPECT_NE(render(Format::Json, {h})
+                  .find(",\"abi\":\"hyperv\",\"a4\":0,\"a5\":0,\"hv_fast\":1,\"hv_rep_cnt\":5,"
+                        "\"hv_rep_idx\":2,\"hv_var_cnt\":1,\"hv_ingpa\":4096,\"hv_outgpa\":8192,"
+                        "\"hv_result\":327680,"),
+              std::string::npos);
+    EXPECT_NE(render(Format::Csv, {h}).find(",hyperv,0,0,1,5,2,1,4096,8192,327680,,,,kernel\n"), std::string::npos);
+    EXPECT_NE(render(Format::Text, {h}).find(" hyperv          -\n"), std::string::npos) << render(Format::Text, {h});
+}
+
+// Names per ABI: the same nr names a different call in each ABI (8 is
+// KVM_HC_MIPS_CONSOLE_OUTPUT in KVM's table, HvCallNotifyLongSpinWait in
+// Hyper-V's).  Records that differ only in their ABI follow each other here,
+// so a writer whose cached "who" run left the ABI out would repeat the
+// first record's name.
+TEST(Formats, NamePerAbi)
+{
+    ht_record kvm = known_record(), hv = known_record(), other = known_record();
+    kvm.nr = hv.nr = other.nr = 8;
+    hv.abi = HT_ABI_HYPERV;
+    other.abi = 7;  // not an ABI this build knows: no name
+    ht_record post = hv;
+    post.nr = 0x5c;
+    ASSERT_EQ(hypercall_name(HypercallAbi::Kvm, 8), "KVM_HC_MIPS_CONSOLE_OUTPUT");
+    ASSERT_EQ(hypercall_name(HypercallAbi::Hyperv, 8), "HvCallNotifyLongSpinWait");
+    ASSERT_EQ(hypercall_name(HypercallAbi::Hyperv, 0x5c), "HvCallPostMessage");
+    const std::initializer_list<ht_record> recs = {kvm, hv, kvm, post, other};
+    const std::vector<std::string> names = {"KVM_HC_MIPS_CONSOLE_OUTPUT", "HvCallNotifyLongSpinWait",
+                                            "KVM_HC_MIPS_CONSOLE_OUTPUT", "HvCallPostMessage", ""};
+    const std::vector<std::string> abis = {"kvm", "hyperv", "kvm", "hyperv", "?"};
+
+    std::istringstream text(render(Format::Text, recs)), json(render(Format::Json, recs)),
+        csv(render(Format::Csv, recs));
+    std::string line;
+    ASSERT_TRUE(std::getline(text, line));  // header
+    ASSERT_TRUE(std::getline(csv, line));
+    for (std::size_t i = 0; i < names.size(); i++) {
+        ASSERT_TRUE(std::getline(text, line));
+        std::istringstream fields(line);
+        std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+        ASSERT_EQ(f.size(), 16u) << line;  // TIME .. LAT ABI VMM
+        EXPECT_EQ(f[5], names[i].empty() ? "-" : names[i]) << line;
+        EXPECT_EQ(f[14], abis[i]) << line;
+
+        ASSERT_TRUE(std::getline(json, line));
+        const std::string want_name = names[i].empty() ? "null" : "\"" + names[i] + "\"";
+        EXPECT_NE(line.find(",\"latency_ns\":5678,\"name\":" + want_name + ",\"abi\":\"" + abis[i] + "\","),
+                  std::string::npos)
+            << line;
+
+        ASSERT_TRUE(std::getline(csv, line));
+        EXPECT_NE(line.find(",5678," + names[i] + "," + abis[i] + ","), std::string::npos) << line;
     }
 }

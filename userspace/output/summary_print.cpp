@@ -6,15 +6,15 @@
 #include <cstdio>
 #include <string>
 
-#include "names/hypercall_lookup.h"
+#include "output/record_format.h"  // abi_name, hypercall_name_of
 
 namespace hypertrace {
 
 namespace {
 
-// The name a row is labelled with.  Rows are KVM's: records v1 carry no
-// other ABI (a row that says its ABI picks that ABI's table here).
-std::string_view row_name(const SummaryRow& r) { return hypercall_name(HypercallAbi::Kvm, r.nr); }
+// The name a row is labelled with, from its ABI's table (a Hyper-V row's nr
+// is the call code).
+std::string_view row_name(const SummaryRow& r) { return hypercall_name_of(r.abi, r.nr); }
 
 // "1234.567" from ns, exact.
 std::string usecs(std::uint64_t ns)
@@ -76,15 +76,22 @@ void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, 
         if (!first)
             out << '\n';
         first = false;
+        // "pid = 1, abi = hyperv, nr = 92 (HvCallPostMessage): ...": nr in
+        // decimal as the records' NR column, the name from the row's ABI.
         const std::string_view name = row_name(r);
-        out << "pid = " << r.pid << ", nr = " << r.nr;
+        out << "pid = " << r.pid << ", abi = " << abi_name(r.abi) << ", nr = " << r.nr;
         if (!name.empty())
             out << " (" << name << ')';
         out << ": count " << r.count << ", latency (us): min " << usecs(r.min_ns) << " avg " << usecs(r.avg_ns)
             << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns) << " p99.9 " << usecs(r.p999_ns) << " max "
             << usecs(r.max_ns) << '\n'
             << "  avg (us): exit->hypercall " << usecs(r.avg_exit_hc_ns) << " hypercall->entry "
-            << usecs(r.avg_hc_entry_ns) << '\n';
+            << usecs(r.avg_hc_entry_ns);
+        // The VMM's part of the calls KVM handed to it; the kernel's part
+        // is the rest of their latency.
+        if (r.vmm_count)
+            out << " vmm (" << r.vmm_count << " calls) " << usecs(r.avg_vmm_ns);
+        out << '\n';
         print_log2_hist(out, r.log2_usecs, "usecs");
     }
 }
@@ -105,13 +112,16 @@ void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, 
             out << (i ? "," : "") << "{\"lo\":" << slot_lo(i) << ",\"hi\":" << slot_hi(i)
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
-        // Appended, as in the records' JSON (record_format.h).
+        // Appended, as in the records' JSON (record_format.h): the name,
+        // then the ABI and its VMM part.
         const std::string_view name = row_name(r);
         out << "],\"name\":";
         if (name.empty())
-            out << "null}\n";
+            out << "null";
         else
-            out << '"' << name << "\"}\n";
+            out << '"' << name << '"';
+        out << ",\"abi\":\"" << abi_name(r.abi) << "\",\"vmm_count\":" << r.vmm_count
+            << ",\"avg_vmm_ns\":" << r.avg_vmm_ns << "}\n";
     }
 }
 
