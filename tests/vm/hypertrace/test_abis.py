@@ -22,8 +22,15 @@ return as hcgen's next KVM_RUN precedes the entry, so the inequality is
 exact, not a tolerance.  Where the kernel cannot forward (no
 KVM_CAP_EXIT_HYPERCALL for nr 12) hcgen must refuse, and the check fails
 unless it did (a refusal is never a pass of the tracing checks: it is
-reported as such)."""
+reported as such).
 
+names: every record's name is its hypercall's in its ABI's table (a Hyper-V
+record's code named from Hyper-V's, never KVM's), and -n by name selects per
+ABI: with hcgen hyperv and hcgen schedule running at once, `-n
+hv:HvCallPostMessage` gives exactly hcgen's PostMessage calls and no KVM
+hypercall, `-n 42` exactly the KVM calls of 42 and no Hyper-V call."""
+
+import collections
 import json
 import os
 import subprocess
@@ -32,12 +39,31 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from htest import HCGEN, Tracer, check, finish, log, parse_json_lines  # noqa: E402
+from htest import HCGEN, Tracer, check, expected_calls, finish, log, parse_json_lines, run_hcgen  # noqa: E402
 # The testbed self-test's KVM constants and capability probe (tests/vm/).
 from testbed_abis import KVM_CAP_EXIT_HYPERCALL, KVM_EXIT_HYPERCALL, KVM_EXIT_HYPERV, kvm_cap  # noqa: E402
 
 EX_NOCAP = 5
 DELAY_US = 300
+
+# The names the records must carry for the calls hcgen makes: Hyper-V's by
+# the TLFS (Hypervisor Top Level Functional Specification, appendix
+# "Hypercall Code Reference"; Linux's HVCALL_* in
+# include/asm-generic/hyperv-tlfs.h), KVM's by include/uapi/linux/kvm_para.h
+# (42 has none).  A code hcgen makes that is not here fails the check.
+HV_NAMES = {0x2: "HvCallFlushVirtualAddressSpace", 0x3: "HvCallFlushVirtualAddressList",
+            0x8: "HvCallNotifyLongSpinWait", 0x5c: "HvCallPostMessage", 0x5d: "HvCallSignalEvent",
+            0x99: "HvCallStartVirtualProcessor"}
+KVM_NAMES = {7: "KVM_HC_MIPS_EXIT_VM", 12: "KVM_HC_MAP_GPA_RANGE", 42: None}
+
+
+def assert_named(b, r):
+    """The record's name is its nr's in its ABI's table (HV_NAMES, KVM_NAMES)."""
+    table = {"hyperv": HV_NAMES, "kvm": KVM_NAMES}[r["abi"]]
+    assert r["nr"] in table, f"{b}: hcgen made {r['abi']} nr {r['nr']:#x}, which this test has no name for: {r}"
+    assert r["name"] == table[r["nr"]], \
+        f"{b}: {r['abi']} nr {r['nr']:#x} named {r['name']!r}, want {table[r['nr']]!r}: {r}"
+
 
 # Fields that may differ between the two backends' probes of one event: when
 # each ran, and where.
@@ -90,6 +116,7 @@ def check_forward_records(b, records, truth):
         assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"{b}: timestamps out of order: {r}"
         assert (r["hv_ingpa"], r["hv_outgpa"], r["hv_result"]) == (0, 0, None), f"{b}: Hyper-V fields in {r}"
         assert r["served_by"] == c["served_by"], f"{b}: served_by {r['served_by']} != hcgen's {c['served_by']}: {r}"
+        assert_named(b, r)
         if c["served_by"] == "vmm":
             vmm += 1
             assert c["nr"] == 12 and c["vmm_exit"] == "KVM_EXIT_HYPERCALL", f"hcgen: unexpected VMM call {c}"
@@ -170,7 +197,7 @@ def forward():
         n, vmm, min_vmm, margin = check_forward_records(b, recs[b], truth)
         t = totals[b]
         assert (t["emitted"], t["unmatched"], t["dropped"]) == (n, 0, 0), f"{b}: totals {t} for {n} calls"
-        log(f"     {b}: forward {n}/{n} calls exact, {vmm} VMM-served (shortest VMM part {min_vmm:.1f} us, "
+        log(f"     {b}: forward {n}/{n} calls exact and named, {vmm} VMM-served (shortest VMM part {min_vmm:.1f} us, "
             f"at least {margin:.1f} us over hcgen's own; delay {DELAY_US} us), totals {t}")
         keyed[b] = {(r["tid"], r["a0"]): r for r in recs[b]}
     compare_backends(keyed)
@@ -197,6 +224,7 @@ def hyperv(args, want_vmm):
                        r["hv_rep_idx"], r["hv_ingpa"], r["hv_outgpa"], r["hv_result"], r["a0"], r["a1"], r["a2"],
                        r["a3"], r["a4"], r["a5"])
                 assert got == want, f"{b}: call {seq} of tid {tid}: record {got} != hcgen's {want}"
+                assert_named(b, r)
                 assert r["isa"] == truth["isa"] and r["exit_reason"] == truth["exit_reason"], \
                     f"{b}: exit reason of {r}"
                 assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"{b}: timestamps {r}"
@@ -209,7 +237,7 @@ def hyperv(args, want_vmm):
             n = len(m)
             assert (t["hypercalls"], t["emitted"], t["unmatched"], t["dropped"]) == (n, n, 0, 0), \
                 f"{b}: totals {t} for {n} calls"
-            log(f"     {b}: hyperv {n}/{n} calls exact (var_cnt {'traced' if has_var_cnt else 'absent'}, result "
+            log(f"     {b}: hyperv {n}/{n} calls exact and named (var_cnt {'traced' if has_var_cnt else 'absent'}, result "
                 f"{'traced' if has_done else 'absent'}), {vmm} VMM-served"
                 + (f" (VMM part at least {margin / 1000:.1f} us over hcgen's own)" if vmm else "") + f", totals {t}")
             keyed[b] = {k: x[2] for k, x in m.items()}
@@ -217,12 +245,74 @@ def hyperv(args, want_vmm):
     return run
 
 
+HV_SELECT_CALLS = "0x8:fastx10,0x5c:conn=2x15,0x5d:conn=2x10"
+KVM_SELECT_CALLS = ["--vcpus", "2", "--calls", "42x60,7x30", "--noise", "1"]
+
+
+def select_by_name():
+    """hcgen hyperv and hcgen schedule (KVM) at once, traced by three
+    sessions: both backends with -n hv:HvCallPostMessage, eBPF with -n 42.
+    Each gets exactly its ABI's selected calls, named, and nothing of the
+    ABI -n did not name (make_filter: such an ABI is not traced at all)."""
+    sel = {"bpf": ("-n", "hv:HvCallPostMessage"), "kmod": ("-n", "hv:HvCallPostMessage"), "bpf-42": ("-n", "42")}
+    tracers = {}
+    hv = None
+    try:
+        for k, args in sel.items():
+            tracers[k] = Tracer("-b", k.split("-")[0], "-f", "json", *args, name=f"abis-select-{k}")
+        hv = subprocess.Popen([HCGEN, "hyperv", "--timeout", "120", "--vcpus", "1", "--via", "insn", "--synic",
+                               "off", "--calls", HV_SELECT_CALLS], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+        kvm = run_hcgen(*KVM_SELECT_CALLS)
+        hv_out, hv_err = hv.communicate(timeout=600)
+    finally:
+        if hv is not None and hv.poll() is None:
+            hv.kill()
+            hv.wait()
+        outs = {k: t.stop() for k, t in tracers.items()}
+    assert hv.returncode == 0, f"hcgen hyperv exited {hv.returncode}:\n{hv_err[-1000:]}"
+    hvt = json.loads(hv_out)
+    assert hvt.get("ok") is True, "hcgen hyperv: ok is not true"
+    assert hvt["pid"] != kvm["pid"]
+    hv_calls = collections.Counter()
+    for v in hvt["vcpus"]:
+        for c in v["calls"]:
+            hv_calls[(v["tid"], c["code"])] += 1
+    kvm_total = sum(len(v["calls"]) for v in kvm["vcpus"])
+    all_calls = kvm_total + sum(hv_calls.values())
+    for k, out in outs.items():
+        recs = parse_json_lines(out)
+        for r in recs:
+            assert_named(k, r)
+        t = tracers[k].totals()
+        if k == "bpf-42":
+            assert all(r["abi"] == "kvm" and r["pid"] == kvm["pid"] for r in recs), \
+                f"{k}: -n 42 traced other than KVM's 42: {[r for r in recs if r['abi'] != 'kvm'][:3]}"
+            got = collections.Counter((r["tid"], r["a0"]) for r in recs)
+            want = expected_calls(kvm, {42})
+            assert set(got) == set(want) and max(got.values()) == 1, \
+                f"{k}: {len(got)} calls ({sum(got.values())} records), hcgen made {len(want)} of 42"
+            n = len(want)
+        else:
+            wrong = [r for r in recs if (r["abi"], r["nr"], r["pid"]) != ("hyperv", 0x5c, hvt["pid"])]
+            assert not wrong, f"{k}: -n hv:HvCallPostMessage traced {len(wrong)} other calls, e.g. {wrong[:3]}"
+            got = collections.Counter((r["tid"], 0x5c) for r in recs)
+            want = {key: n for key, n in hv_calls.items() if key[1] == 0x5c}
+            assert got == want and want, f"{k}: PostMessage records per tid {dict(got)} != hcgen's {want}"
+            n = sum(want.values())
+        assert (t["emitted"], t["unmatched"], t["dropped"]) == (n, 0, 0), f"{k}: totals {t} for {n} calls"
+        assert t["filtered"] == all_calls - n, \
+            f"{k}: filtered {t['filtered']}, want the {all_calls - n} calls of {all_calls} not selected: {t}"
+        log(f"     {k} ({' '.join(sel[k])}): {n} records exact of {all_calls} calls ({kvm_total} KVM, "
+            f"{sum(hv_calls.values())} Hyper-V), all named; totals {t}")
+
+
 # Arguments: the ABIs to test (default all); a kernel that cannot forward a
 # KVM hypercall to the VMM (5.10) runs "hyperv" alone (tests/vm/CMakeLists.txt).
-WANT = set(sys.argv[1:]) or {"forward", "hyperv"}
-unknown = WANT - {"forward", "hyperv"}
+WANT = set(sys.argv[1:]) or {"forward", "hyperv", "names"}
+unknown = WANT - {"forward", "hyperv", "names"}
 if unknown:
-    sys.exit(f"test_abis.py: unknown ABI case(s) {sorted(unknown)}: use forward, hyperv")
+    sys.exit(f"test_abis.py: unknown ABI case(s) {sorted(unknown)}: use forward, hyperv, names")
 if "forward" in WANT:
     check("forward: VMM-served KVM hypercalls (KVM_EXIT_HYPERCALL), both backends", forward)
 if "hyperv" in WANT:
@@ -231,4 +321,7 @@ if "hyperv" in WANT:
     check("hyperv: VMCALL/VMMCALL inline, SynIC off (KVM answers all), both backends",
           hyperv(["--vcpus", "1", "--via", "insn", "--synic", "off",
                   "--calls", "0x8:fastx10,0x5c:conn=2x10,0x5d:fast:conn=1x10,0x5d:conn=2x10"], False))
+if "names" in WANT:
+    check("names: -n hv:HvCallPostMessage / -n 42 select per ABI, with Hyper-V and KVM calls at once",
+          select_by_name)
 finish()
