@@ -124,6 +124,18 @@ struct {
 	__type(value, struct ht_agg_value);
 } agg_zero SEC(".maps");
 
+/* The vcpu set's notes for kvm_userspace_exit (struct ht_uexit_note),
+ * created only when that tracepoint is attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HT_STATE_LRU_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct ht_uexit_note);
+} uexit_notes SEC(".maps");
+
+/* kvm_userspace_exit is attached: the vcpu set leaves notes. */
+const volatile __u32 track_uexit = 0;
+
 /* KVM's vCPU loaded on this CPU (vcpu_load .. vcpu_put): kvm_hypercall has no
  * vCPU argument. */
 extern struct kvm_vcpu *kvm_running_vcpu __ksym __weak;
@@ -266,14 +278,15 @@ static __always_inline struct ht_agg_value *agg_hashed(void *map,
  * Otherwise the hot-key index (a hash) gives or hands out an agg_hot entry;
  * when the hot keys are used up, the per-CPU hash agg0/agg1.
  */
-static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
-						      __u32 pid, __u64 nr)
+static __always_inline struct ht_agg_value *
+agg_value(struct ht_bpf_slot *slot, __u32 pid, __u8 abi, __u64 nr)
 {
 	__u32 gen = agg_gen;
 	__u32 parity = gen & 1;
 	struct ht_agg_key key = {
 		.pid = pid,
 		.parity = parity,
+		.abi = abi,
 		.nr = nr,
 	};
 	__u32 idx, n, *found;
@@ -289,7 +302,8 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 		return agg_hashed(parity ? (void *)&agg1 : (void *)&agg0, &key);
 	}
 	if (slot && slot->agg_idx && slot->agg_gen == gen &&
-	    slot->agg_nr == nr && slot->agg_pid == pid) {
+	    slot->agg_nr == nr && slot->agg_pid == pid &&
+	    slot->agg_abi == abi) {
 		idx = slot->agg_idx - 1;
 		return bpf_map_lookup_elem(&agg_hot, &idx);
 	}
@@ -317,6 +331,7 @@ static __always_inline struct ht_agg_value *agg_value(struct ht_bpf_slot *slot,
 	if (slot) {
 		slot->agg_nr = nr;
 		slot->agg_pid = pid;
+		slot->agg_abi = abi;
 		slot->agg_gen = gen;
 		slot->agg_idx = idx + 1;
 	}
@@ -423,10 +438,11 @@ static __always_inline int ht_env_emit(struct ht_env *e,
 
 	if (aggregate) {
 		struct ht_agg_value *v = agg_value(e->slot, pid_tgid >> 32,
-						   s->nr);
+						   s->abi, s->nr);
 
 		if (v) {
-			ht_agg_add(v, s->t_exit_ns, s->t_hypercall_ns, now);
+			ht_agg_add(v, s->t_exit_ns, s->t_hypercall_ns, now,
+				   s->t_uexit_ns);
 			return HT_CNT_EMITTED;
 		}
 	}
@@ -444,6 +460,38 @@ static __always_inline int ht_env_emit(struct ht_env *e,
 }
 
 #include "ht_hot_path.h"
+
+/* --- kvm_userspace_exit ------------------------------------------------- */
+
+/* A kept hypercall's note for kvm_userspace_exit (struct ht_uexit_note):
+ * written in place when the thread has one, else inserted. */
+static __always_inline void vt_note_armed(struct ht_bpf_slot *slot, __u64 vcpu)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ht_uexit_note *n, note;
+
+	if (!track_uexit || !slot || slot->vt.sm.phase != HT_PHASE_ARMED)
+		return;
+	note.key = vcpu ^ key_mask;
+	note.t_hypercall_ns = slot->vt.sm.t_hypercall_ns;
+	n = bpf_map_lookup_elem(&uexit_notes, &tid);
+	if (n) {
+		n->key = note.key;
+		n->t_hypercall_ns = note.t_hypercall_ns;
+		return;
+	}
+	bpf_map_update_elem(&uexit_notes, &tid, &note, BPF_ANY);
+}
+
+/* kvm_userspace_exit's reason, at its format-file offset. */
+static __always_inline __u32 uexit_reason(const void *ctx)
+{
+	__u32 reason = 0;
+
+	bpf_probe_read_kernel(&reason, sizeof(reason),
+			      ctx + tp_layout.uexit_reason);
+	return reason;
+}
 
 /* --- classic records in no BTF: fields at the format files' offsets ----- */
 
@@ -486,6 +534,42 @@ static __always_inline int tp_hc_fields(const void *ctx, struct tp_hypercall *h)
 	return 1;
 }
 
+/* kvm_hv_hypercall's fields at its format offsets (tp_layout.hv_*). */
+struct tp_hv {
+	__u64 ingpa, outgpa;
+	__u16 code, var_cnt, rep_cnt, rep_idx;
+	__u8 fast;
+};
+
+static __always_inline int tp_hv_fields(const void *ctx, struct tp_hv *h)
+{
+	__u64 span[HT_TP_SPAN_MAX / 8];
+	void *b = span;
+
+	if (bpf_probe_read_kernel(span, tp_layout.hv_len,
+				  ctx + tp_layout.hv_start))
+		return 0;
+	h->code = *(__u16 *)(b + tp_layout.hv_code);
+	h->fast = *(__u8 *)(b + tp_layout.hv_fast);
+	h->var_cnt = tp_layout.hv_has_var_cnt ?
+			     *(__u16 *)(b + tp_layout.hv_var_cnt) :
+			     0;
+	h->rep_cnt = *(__u16 *)(b + tp_layout.hv_rep_cnt);
+	h->rep_idx = *(__u16 *)(b + tp_layout.hv_rep_idx);
+	h->ingpa = *(__u64 *)(b + tp_layout.hv_ingpa);
+	h->outgpa = *(__u64 *)(b + tp_layout.hv_outgpa);
+	return 1;
+}
+
+static __always_inline __u64 tp_hv_done_result(const void *ctx)
+{
+	__u64 result = 0;
+
+	bpf_probe_read_kernel(&result, sizeof(result),
+			      ctx + tp_layout.hv_done_result);
+	return result;
+}
+
 /* --- the task / LRU sets: state keyed by thread -------------------------- */
 
 /* vcpu: the exit's vCPU from a raw argument, 0 if not known (classic). */
@@ -519,6 +603,47 @@ static __always_inline void on_hypercall_tp(struct ht_thread_state *s, __u64 nr,
 	struct ht_env e = { .by_thread = 1 };
 
 	ht_hp_hypercall(&e, s, &filter, nr, a0, a1, a2, a3);
+}
+
+/*
+ * kvm_hv_hypercall, classic, at its format offsets.  The exit's vCPU (kept
+ * masked by a raw kvm_exit) is used only where the exit reason is read
+ * lazily from it (raw (vcpu, isa) kvm_exit, kvm's BTF at hand): with
+ * lazy_exit_reason 0 (e.g. 5.10, all classic) the verifier prunes every
+ * vCPU read, so the program loads without kvm's BTF, as on_hypercall_tp.
+ */
+static __always_inline void on_hv_hypercall(struct ht_thread_state *s,
+					    const void *ctx)
+{
+	struct ht_env e = { .by_thread = 1 };
+	struct tp_hv h;
+
+	if (!tp_hv_fields(ctx, &h)) {
+		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
+		return;
+	}
+	if (lazy_exit_reason && s && s->exit_vcpu)
+		e.vcpu = s->exit_vcpu ^ key_mask;
+	ht_hp_hv_hypercall(&e, s, &filter, h.code, h.fast, h.var_cnt, h.rep_cnt,
+			   h.rep_idx, h.ingpa, h.outgpa);
+}
+
+static __always_inline void on_hv_done(struct ht_thread_state *s,
+				       const void *ctx)
+{
+	struct ht_env e = { .by_thread = 1 };
+
+	if (s && s->phase == HT_PHASE_ARMED)
+		ht_hp_hv_done(&e, s, tp_hv_done_result(ctx));
+}
+
+static __always_inline void on_userspace_exit(struct ht_thread_state *s,
+					      const void *ctx)
+{
+	struct ht_env e = { .by_thread = 1 };
+
+	if (s && s->phase == HT_PHASE_ARMED)
+		ht_hp_userspace_exit(&e, s, uexit_reason(ctx));
 }
 
 /* vcpu: 0 if not known; vcpu_id: HT_VCPU_UNKNOWN to read it from vcpu or
@@ -571,6 +696,59 @@ static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1, __u64 a2,
 	/* No slot: no exit of this vCPU since tracing began. */
 	ht_hp_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, nr, a0, a1,
 			a2, a3);
+	vt_note_armed(e.slot, e.vcpu);
+}
+
+/* kvm_userspace_exit in the vcpu set: the slot the thread's note names, if
+ * it still holds that hypercall armed. */
+static __always_inline void vt_userspace_exit(const void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ht_vcpu_table *t = vcpu_table_get();
+	struct ht_uexit_note *n;
+	struct ht_env e = {};
+
+	n = bpf_map_lookup_elem(&uexit_notes, &tid);
+	if (!t || !n)
+		return;
+	e.slot = slot_find(t, n->key ^ key_mask);
+	if (!e.slot || e.slot->vt.sm.t_hypercall_ns != n->t_hypercall_ns)
+		return;
+	ht_hp_userspace_exit(&e, &e.slot->vt.sm, uexit_reason(ctx));
+}
+
+/* kvm_hv_hypercall in the vcpu set (its vCPU is loaded: kvm_running_vcpu). */
+static __always_inline void vt_hv_hypercall(const void *ctx)
+{
+	struct ht_vcpu_table *t = vcpu_table_get();
+	struct ht_env e = { .vcpu = running_vcpu() };
+	struct tp_hv h;
+
+	if (t && e.vcpu)
+		e.slot = slot_find(t, e.vcpu);
+	if (!tp_hv_fields(ctx, &h)) {
+		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
+		return;
+	}
+	ht_hp_hv_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, h.code,
+			   h.fast, h.var_cnt, h.rep_cnt, h.rep_idx, h.ingpa,
+			   h.outgpa);
+	vt_note_armed(e.slot, e.vcpu);
+}
+
+/* kvm_hv_hypercall_done: on the hypercall's path, or at the KVM_RUN after
+ * KVM_EXIT_HYPERV (kvm_hv_hypercall_complete_userspace, vCPU loaded). */
+static __always_inline void vt_hv_done(const void *ctx)
+{
+	struct ht_vcpu_table *t = vcpu_table_get();
+	struct ht_env e = {};
+	__u64 vcpu = running_vcpu();
+
+	if (!t || !vcpu)
+		return;
+	e.slot = slot_find(t, vcpu);
+	if (e.slot && e.slot->vt.sm.phase == HT_PHASE_ARMED)
+		ht_hp_hv_done(&e, &e.slot->vt.sm, tp_hv_done_result(ctx));
 }
 
 /* A kvm_hypercall whose record could not be copied: counted unmatched. */
@@ -711,6 +889,33 @@ static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
 		else                                                         \
 			on_entry(STATE(0), ctx->args[0], HT_VCPU_UNKNOWN, 0, \
 				 0);                                         \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_hv_hypercall")                               \
+	int ht_hv_fmt_##store(void *ctx)                                     \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_hv_hypercall(STATE(0), ctx);                              \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_hv_hypercall_done")                          \
+	int ht_hvd_fmt_##store(void *ctx)                                    \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_hv_done(STATE(0), ctx);                                   \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
+	SEC("tracepoint/kvm/kvm_userspace_exit")                             \
+	int ht_uexit_fmt_##store(void *ctx)                                  \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_userspace_exit(STATE(0), ctx);                            \
 		return 0;                                                    \
 	}                                                                    \
                                                                              \
@@ -855,6 +1060,33 @@ int ht_entry_btf_vcpu(__u64 *ctx)
 		vt_entry(vcpu, vcpu, (__u32)ctx[0], 0, 0);
 	else
 		vt_entry(vcpu, ctx[0], HT_VCPU_UNKNOWN, 1, 0);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_hv_hypercall")
+int ht_hv_fmt_vcpu(void *ctx)
+{
+	if (pid_unwanted())
+		return 0;
+	vt_hv_hypercall(ctx);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_hv_hypercall_done")
+int ht_hvd_fmt_vcpu(void *ctx)
+{
+	if (pid_unwanted())
+		return 0;
+	vt_hv_done(ctx);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_userspace_exit")
+int ht_uexit_fmt_vcpu(void *ctx)
+{
+	if (pid_unwanted())
+		return 0;
+	vt_userspace_exit(ctx);
 	return 0;
 }
 

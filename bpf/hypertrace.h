@@ -25,7 +25,7 @@
 /*
  * A vCPU's slot, and what the program keeps per vCPU besides the state: its
  * share of the counters (no per-CPU map lookup per event; the loader sums
- * the slots) and --summary's cache of the vCPU's last (pid, nr): its
+ * the slots) and --summary's cache of the vCPU's last (pid, abi, nr): its
  * generation and where its statistics live (agg_hot index + 1; 0: nothing
  * cached), so a repeat finds them without a hash lookup.
  */
@@ -36,7 +36,8 @@ struct ht_bpf_slot {
 	__u32 agg_pid;
 	__u32 agg_gen;
 	__u32 agg_idx;
-	__u32 reserved;
+	__u8 agg_abi;
+	__u8 reserved[3];
 };
 
 /* The vcpu_table map's one value. */
@@ -97,6 +98,30 @@ struct ht_tp_layout {
 	__u32 hc_start, hc_len;	     /* kvm_hypercall's */
 	__u32 hc_nr, hc_a0, hc_a1, hc_a2, hc_a3;
 	__u32 entry_vcpu_id; /* kvm_entry: read alone, at an armed entry */
+	__u32 uexit_reason;  /* kvm_userspace_exit: read alone, from its
+			      * format file on every kernel (the program is
+			      * classic everywhere: it fires once per return
+			      * to the VMM, not per exit) */
+	/* kvm_hv_hypercall's span and fields (classic at its format
+	 * offsets on every kernel, as kvm_userspace_exit); var_cnt only
+	 * where the event has it (5.17+: hv_has_var_cnt) */
+	__u32 hv_start, hv_len;
+	__u32 hv_code, hv_fast, hv_var_cnt, hv_rep_cnt, hv_rep_idx;
+	__u32 hv_ingpa, hv_outgpa, hv_has_var_cnt;
+	__u32 hv_done_result; /* kvm_hv_hypercall_done's, read alone */
+	__u32 reserved;
+};
+
+/*
+ * The vcpu set at kvm_userspace_exit: the vCPU is put by then (no
+ * kvm_running_vcpu) and the tracepoint has no vCPU argument, so a wanted
+ * hypercall leaves the thread a note of its slot: the vCPU (masked, as the
+ * slot key) and the hypercall's time, which the userspace exit checks
+ * against the slot's armed state before touching it.
+ */
+struct ht_uexit_note {
+	__u64 key;
+	__u64 t_hypercall_ns;
 };
 
 #endif /* HYPERTRACE_BPF_H */

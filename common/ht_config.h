@@ -34,16 +34,30 @@ struct ht_nr_range {
 	__u64 hi; /* inclusive */
 };
 
+/*
+ * Numbers are selected per ABI (enum ht_abi, common/ht_record.h): KVM's in
+ * nr_ranges, Hyper-V call codes in hv_ranges, Xen's in xen_ranges.  For each
+ * ABI: its bit in abi_none set: none of its hypercalls; else a count of 0:
+ * every number; else the ranges.  All zero (the default) traces everything;
+ * a selection of only some ABIs sets the others' abi_none bits (userspace's
+ * make_filter()).
+ */
 struct ht_filter {
-	__u32 nr_range_count; /* 0: every hypercall number */
+	__u32 nr_range_count; /* KVM; 0: every hypercall number */
 	__u32 reason_mode;    /* enum ht_reason_mode */
 	__u32 pid;	      /* VM process (tgid) or HT_PID_ANY */
 	__u32 vcpu;	      /* vcpu_id or HT_VCPU_ANY */
 	__u64 min_latency_ns; /* emit only if entry - exit >= this */
 	struct ht_nr_range nr_ranges[HT_MAX_NR_RANGES];
+	__u32 hv_range_count;  /* Hyper-V call codes; 0: every code */
+	__u32 xen_range_count; /* Xen; 0: every number */
+	__u32 abi_none;	       /* 1 << enum ht_abi: none of that ABI */
+	__u32 reserved;	       /* zero */
+	struct ht_nr_range hv_ranges[HT_MAX_NR_RANGES];
+	struct ht_nr_range xen_ranges[HT_MAX_NR_RANGES];
 };
 
-HT_STATIC_ASSERT(sizeof(struct ht_filter) == 24 + 16 * HT_MAX_NR_RANGES,
+HT_STATIC_ASSERT(sizeof(struct ht_filter) == 40 + 3 * 16 * HT_MAX_NR_RANGES,
 		 "ht_filter layout is ABI (module ioctl)");
 
 enum ht_counter {

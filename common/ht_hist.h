@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * In-kernel aggregation for --summary: per (VM process, hypercall nr) a count,
+ * In-kernel aggregation for --summary: per (VM process, hypercall ABI,
+ * hypercall nr) a count,
  * exact min/max/sums and a log-linear latency histogram, kept by the backend
  * in the kernel so summary mode moves no per-event records.  Shared by the
  * BPF program (a per-CPU hash map), the module (its own table, ioctl ABI)
@@ -27,23 +28,30 @@
 	((HT_HIST_MAX_LOG2 - HT_HIST_SUB_BITS + 2) * HT_HIST_SUB)
 
 /*
- * The key: VM process (tgid) and hypercall number.  parity: the BPF
- * program's interval generation (agg_gen & 1) in its hot-key index, 0
- * everywhere else (the module's ioctl, userspace's tables).
+ * The key: VM process (tgid), hypercall ABI (enum ht_abi: a Hyper-V code
+ * and a KVM nr of the same value are different calls) and number.  parity:
+ * the BPF program's interval generation (agg_gen & 1) in its hot-key index,
+ * 0 everywhere else (the module's ioctl, userspace's tables).
  */
 struct ht_agg_key {
 	__u32 pid;
-	__u32 parity;
+	__u16 parity;
+	__u8 abi;
+	__u8 reserved; /* zero */
 	__u64 nr;
 };
 
 /*
  * One key's statistics.  Latency = t_entry - t_exit (as the record's; 0 if
  * the clock went backwards), split into exit->hypercall and
- * hypercall->entry for the two sums.
+ * hypercall->entry for the two sums.  The VMM part (t_entry -
+ * kvm_userspace_exit) of the calls that went back to the VMM: how many, and
+ * its sum; the kernel part of those is their latency minus it.
  */
 struct ht_agg_value {
 	__u64 count;
+	__u64 vmm_count;
+	__u64 sum_vmm_ns;
 	__u64 sum_ns;
 	__u64 min_ns; /* meaningful when count > 0 */
 	__u64 max_ns;
@@ -53,7 +61,7 @@ struct ht_agg_value {
 };
 
 HT_STATIC_ASSERT(sizeof(struct ht_agg_key) == 16, "ht_agg_key layout is ABI");
-HT_STATIC_ASSERT(sizeof(struct ht_agg_value) == 48 + 8 * HT_HIST_BUCKETS,
+HT_STATIC_ASSERT(sizeof(struct ht_agg_value) == 64 + 8 * HT_HIST_BUCKETS,
 		 "ht_agg_value layout is ABI");
 
 /* Index of the most significant set bit; v != 0.  Branches only: BPF has no clz. */
@@ -114,7 +122,8 @@ HT_INLINE __u64 ht_hist_lower(__u32 idx)
  * BPF per-CPU map's slot for this CPU; the module serializes per value).
  */
 HT_INLINE void ht_agg_add(struct ht_agg_value *v, __u64 t_exit_ns,
-			  __u64 t_hypercall_ns, __u64 t_entry_ns)
+			  __u64 t_hypercall_ns, __u64 t_entry_ns,
+			  __u64 t_uexit_ns)
 {
 	__u64 lat = t_entry_ns > t_exit_ns ? t_entry_ns - t_exit_ns : 0;
 	__u64 a = t_hypercall_ns > t_exit_ns ? t_hypercall_ns - t_exit_ns : 0;
@@ -129,6 +138,12 @@ HT_INLINE void ht_agg_add(struct ht_agg_value *v, __u64 t_exit_ns,
 	v->sum_ns += lat;
 	v->sum_exit_hc_ns += a;
 	v->sum_hc_entry_ns += b;
+	if (t_uexit_ns) {
+		v->vmm_count++;
+		v->sum_vmm_ns += t_entry_ns > t_uexit_ns ?
+					 t_entry_ns - t_uexit_ns :
+					 0;
+	}
 	if (idx < HT_HIST_BUCKETS) /* always; the verifier needs to see it */
 		v->buckets[idx]++;
 }
@@ -150,6 +165,8 @@ HT_INLINE void ht_agg_merge(struct ht_agg_value *into,
 	if (from->max_ns > into->max_ns)
 		into->max_ns = from->max_ns;
 	into->count += from->count;
+	into->vmm_count += from->vmm_count;
+	into->sum_vmm_ns += from->sum_vmm_ns;
 	into->sum_ns += from->sum_ns;
 	into->sum_exit_hc_ns += from->sum_exit_hc_ns;
 	into->sum_hc_entry_ns += from->sum_hc_entry_ns;

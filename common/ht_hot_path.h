@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The hot path: what kvm_exit, kvm_hypercall and kvm_entry each do, once,
+ * The hot path: what kvm_exit, each ABI's hypercall, kvm_userspace_exit and
+ * kvm_entry each do, once,
  * for every place it runs: the BPF program (bpf/hypertrace.bpf.c), the
  * module's probes (kmod/ht_probes.c) and the unit tests
  * (tests/unit/test_hot_path.cpp).  ht_state_machine.h holds the
@@ -95,27 +96,32 @@ HT_INLINE void ht_hp_exit(struct ht_env *e, struct ht_thread_state *s,
 	s->exit_vcpu = vcpu;
 }
 
-/* kvm_hypercall.  s: NULL if this thread or vCPU had no exit since start. */
-HT_INLINE void ht_hp_hypercall(struct ht_env *e, struct ht_thread_state *s,
-			       const volatile struct ht_filter *f, __u64 nr,
-			       __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+/*
+ * What every ABI's hypercall does before its transition: count it, and for
+ * a wanted one read the lazy exit reason.  Returns 0 when there is no state
+ * (counted unmatched: no exit of this thread or vCPU since start).
+ */
+HT_INLINE int ht_hp_hypercall_begin(struct ht_env *e, struct ht_thread_state *s,
+				    int wanted)
 {
-	enum ht_outcome out;
-	int wanted;
-
 	ht_hp_count(e, HT_CNT_HYPERCALLS);
 	if (!s) {
 		ht_hp_count(e, HT_CNT_UNMATCHED_HYPERCALL);
-		return;
+		return 0;
 	}
-	wanted = ht_nr_wanted(f, nr);
 	if (wanted && ht_env_lazy_reason(e) && s->phase == HT_PHASE_EXITED) {
 		__u32 reason = 0;
 		int known = ht_env_read_reason(e, s->isa, &reason);
 
 		ht_sm_set_exit_reason(s, reason, s->isa, known);
 	}
-	out = ht_sm_hypercall_nr(s, f, wanted, nr, a0, a1, a2, a3);
+	return 1;
+}
+
+/* What every ABI's hypercall does after its transition. */
+HT_INLINE void ht_hp_hypercall_end(struct ht_env *e, struct ht_thread_state *s,
+				   enum ht_outcome out)
+{
 	if (out == HT_OUT_ARMED) {
 		/* The kept hypercall's path, spelled out rather than through
 		 * the outcome switch: the compiler keeps it short. */
@@ -128,6 +134,57 @@ HT_INLINE void ht_hp_hypercall(struct ht_env *e, struct ht_thread_state *s,
 		return;
 	}
 	ht_hp_count_outcome(e, out);
+}
+
+/* kvm_hypercall.  s: NULL if this thread or vCPU had no exit since start. */
+HT_INLINE void ht_hp_hypercall(struct ht_env *e, struct ht_thread_state *s,
+			       const volatile struct ht_filter *f, __u64 nr,
+			       __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+{
+	int wanted = ht_nr_wanted(f, nr);
+
+	if (ht_hp_hypercall_begin(e, s, wanted))
+		ht_hp_hypercall_end(e, s,
+				    ht_sm_hypercall_nr(s, f, wanted, nr, a0, a1,
+						       a2, a3));
+}
+
+/* kvm_hv_hypercall (as ht_hp_hypercall). */
+HT_INLINE void ht_hp_hv_hypercall(struct ht_env *e, struct ht_thread_state *s,
+				  const volatile struct ht_filter *f,
+				  __u16 code, __u8 fast, __u16 var_cnt,
+				  __u16 rep_cnt, __u16 rep_idx, __u64 ingpa,
+				  __u64 outgpa)
+{
+	int wanted = ht_hv_code_wanted(f, code);
+
+	if (ht_hp_hypercall_begin(e, s, wanted))
+		ht_hp_hypercall_end(e, s,
+				    ht_sm_hv_hypercall(s, f, wanted, code, fast,
+						       var_cnt, rep_cnt,
+						       rep_idx, ingpa, outgpa));
+}
+
+/* kvm_hv_hypercall_done.  s: NULL if none (nothing armed then). */
+HT_INLINE void ht_hp_hv_done(struct ht_env *e, struct ht_thread_state *s,
+			     __u64 result)
+{
+	(void)e; /* no hook: nothing is read or counted */
+	if (s)
+		ht_sm_hv_done(s, result);
+}
+
+/*
+ * kvm_userspace_exit.  s: the thread's state (NULL if none: nothing can be
+ * armed then).  Returns first unless a hypercall is armed: every return to
+ * the VMM passes here, and only a forwarded hypercall's return matters.
+ */
+HT_INLINE void ht_hp_userspace_exit(struct ht_env *e, struct ht_thread_state *s,
+				    __u32 reason)
+{
+	if (!s || s->phase != HT_PHASE_ARMED)
+		return;
+	ht_sm_userspace_exit(s, ht_env_now(e), reason);
 }
 
 /* kvm_entry.  s: NULL if none (nothing can be armed then). */

@@ -57,6 +57,10 @@
  * HT_IOCTL_VERSION; HT_IOC_VERSION itself never changes.  Version 2: summary
  * mode (ht_ioc_config.flags, was reserved; HT_IOC_AGG_TAKE; info.agg_keys).
  * Version 3: HT_CNT_IN_FLIGHT (ht_ioc_counters has one more counter).
+ * Version 4: record version 2 (ABIs, VMM-served split: the ring's records
+ * are larger), HT_ATTACHED_USERSPACE_EXIT and _HV_* in the status, per-ABI
+ * number ranges in the filter (hv_*, xen_*, abi_none), ht_ioc_start.hv_proto
+ * (was reserved), --summary keys by ABI and sums the VMM part.
  */
 #ifndef HT_IOCTL_H
 #define HT_IOCTL_H
@@ -76,7 +80,7 @@
 #define HT_DEVICE_PATH "/dev/hypertrace"
 #define HT_KMOD_PACKAGE "hypertrace-dkms"
 
-#define HT_IOCTL_VERSION 3
+#define HT_IOCTL_VERSION 4
 #define HT_IOCTL_MAGIC 0xB8
 
 /* Ring data area bounds (bytes); the size must also be a power of two and a
@@ -166,11 +170,27 @@ struct ht_ioc_reason {
 	__u32 reserved;	   /* zero */
 };
 
+/*
+ * kvm_hv_hypercall's prototype (arch/x86/kvm/trace.h), which userspace reads
+ * from the event's format file: var_cnt came in 5.17.  NONE: do not attach
+ * it (nor kvm_hv_hypercall_done).
+ */
+enum ht_hv_proto {
+	HT_HV_PROTO_NONE = 0,
+	/* (u16 code, bool fast, u16 rep_cnt, u16 rep_idx, u64 ingpa,
+	 *  u64 outgpa): <= 5.16 */
+	HT_HV_PROTO_NO_VAR_CNT = 1,
+	/* (u16 code, bool fast, u16 var_cnt, u16 rep_cnt, u16 rep_idx,
+	 *  u64 ingpa, u64 outgpa): 5.17+ */
+	HT_HV_PROTO_VAR_CNT = 2,
+	HT_HV_PROTO_MAX,
+};
+
 struct ht_ioc_start {
 	__u32 exit_proto;  /* enum ht_exit_proto */
 	__u32 entry_proto; /* enum ht_entry_proto */
 	__u32 flags;	   /* zero */
-	__u32 reserved;	   /* zero */
+	__u32 hv_proto;	   /* enum ht_hv_proto (was reserved: zero = none) */
 };
 
 struct ht_ioc_counters {
@@ -181,7 +201,11 @@ struct ht_ioc_counters {
 #define HT_ATTACHED_EXIT (1u << 0)
 #define HT_ATTACHED_HYPERCALL (1u << 1)
 #define HT_ATTACHED_ENTRY (1u << 2)
-#define HT_ATTACHED_ALL 7u
+#define HT_ATTACHED_ALL 7u /* the three tracing needs */
+/* Optional, attached where kvm has it: the VMM-served split. */
+#define HT_ATTACHED_USERSPACE_EXIT (1u << 3)
+#define HT_ATTACHED_HV_HYPERCALL (1u << 4)
+#define HT_ATTACHED_HV_HYPERCALL_DONE (1u << 5)
 
 struct ht_ioc_status {
 	__u32 running;	    /* between START and STOP */

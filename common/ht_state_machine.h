@@ -4,10 +4,24 @@
  * logic, compiled into the BPF program, the kernel module and the unit tests.
  *
  *   kvm_exit       stamp time, reason, ISA             -> EXITED
- *   kvm_hypercall  EXITED and nr wanted: keep nr, args,
- *                  the arming thread and vCPU run       -> ARMED
+ *   kvm_hypercall, kvm_hv_hypercall or kvm_xen_hypercall (one per ABI)
+ *                  EXITED and nr wanted: keep the ABI, nr,
+ *                  its fields, the arming thread and
+ *                  vCPU run                             -> ARMED
+ *   kvm_hv_hypercall_done
+ *                  ARMED Hyper-V: keep the result       -> ARMED
+ *   kvm_userspace_exit
+ *                  ARMED: stamp the first one's time and
+ *                  kvm_run reason; the ABI's forwarding
+ *                  reason flags it served by the VMM    -> ARMED
  *   kvm_entry      ARMED, same thread and vCPU run,
  *                  filters pass: emit                   -> IDLE
+ *
+ * A hypercall KVM forwards to the VMM (KVM_EXIT_HYPERCALL, _HYPERV, _XEN)
+ * leaves the state ARMED across the return to userspace; KVM completes it
+ * at the next KVM_RUN (complete_userspace_io, arch/x86/kvm/x86.c) before the
+ * entry that closes it.  A vCPU that never re-enters leaves it ARMED: in
+ * flight, counted unmatched at stop, never emitted.
  *
  * State is keyed by the caller (the vCPU, a task, a tid), never by CPU: on
  * SVM the thread can migrate between exit and entry.  Functions here are
@@ -55,17 +69,24 @@ enum ht_phase {
 struct ht_thread_state {
 	__u64 t_exit_ns;
 	__u64 t_hypercall_ns;
+	__u64 t_uexit_ns; /* first kvm_userspace_exit while ARMED, 0: none */
 	__u64 nr;
-	__u64 a0, a1, a2, a3;
+	__u64 a0, a1, a2, a3, a4, a5;
+	__u64 hv_ingpa, hv_outgpa, hv_result;
 	__u64 owner; /* pid_tgid (tgid << 32 | tid) of the arming thread */
 	__u64 run;   /* the vCPU's exit count + 1 when armed; 0: not known */
 	__u64 exit_vcpu; /* the last exit's vCPU, as the caller names it
 			  * (opaque: ht_hp_exit, common/ht_hot_path.h) */
 	__u32 exit_reason;
+	__u32 uexit_reason; /* kvm_run exit_reason at t_uexit_ns */
+	__u16 hv_rep_cnt, hv_rep_idx, hv_var_cnt;
 	__u8 isa;
 	__u8 phase;	/* enum ht_phase */
 	__u8 rec_flags; /* HT_REC_F_* known at exit time */
-	__u8 reserved;
+	__u8 hc_flags;	/* HT_REC_F_* learnt after the hypercall */
+	__u8 abi;	/* enum ht_abi of the armed hypercall */
+	__u8 hv_fast;
+	__u8 reserved[4];
 };
 
 enum ht_outcome {
@@ -130,10 +151,11 @@ HT_INLINE int ht_reason_is_hypercall(__u8 isa, __u32 reason)
 	return 0;
 }
 
-/* Ranges are sorted and merged by userspace; stop at the first range above nr. */
-HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
+/* Ranges are sorted and merged by userspace; stop at the first range above
+ * nr.  count 0: every number. */
+HT_INLINE int ht_ranges_want(const volatile struct ht_nr_range *r, __u32 count,
+			     __u64 nr)
 {
-	__u32 count = f->nr_range_count;
 	__u32 i;
 
 	if (count == 0)
@@ -141,12 +163,28 @@ HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
 	for (i = 0; i < HT_MAX_NR_RANGES; i++) {
 		if (i >= count)
 			break;
-		if (nr < f->nr_ranges[i].lo)
+		if (nr < r[i].lo)
 			break;
-		if (nr <= f->nr_ranges[i].hi)
+		if (nr <= r[i].hi)
 			return 1;
 	}
 	return 0;
+}
+
+/* A KVM hypercall number (kvm_hypercall). */
+HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
+{
+	if (f->abi_none & (1u << HT_ABI_KVM))
+		return 0;
+	return ht_ranges_want(f->nr_ranges, f->nr_range_count, nr);
+}
+
+/* A Hyper-V call code (kvm_hv_hypercall). */
+HT_INLINE int ht_hv_code_wanted(const volatile struct ht_filter *f, __u64 code)
+{
+	if (f->abi_none & (1u << HT_ABI_HYPERV))
+		return 0;
+	return ht_ranges_want(f->hv_ranges, f->hv_range_count, code);
 }
 
 /*
@@ -183,17 +221,19 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 }
 
 /*
- * kvm_hypercall (fires on the vCPU thread between its exit and entry).
- * nr_wanted: ht_nr_wanted(f, nr), which the caller may need first (a lazy
- * exit-reason read) and should not compute twice (f is volatile in BPF: the
- * compiler cannot merge the loads).  On HT_OUT_ARMED the caller stamps what
- * it reads only for a kept hypercall (ht_sm_armed_by: the clock, the
- * thread, the vCPU's run).
+ * The first half of every ABI's hypercall transition (fires on the vCPU
+ * thread between its exit and entry).  nr_wanted: ht_nr_wanted() for the
+ * ABI and nr, which the caller may need first (a lazy exit-reason read) and
+ * should not compute twice (f is volatile in BPF: the compiler cannot merge
+ * the loads).  On HT_OUT_ARMED every field of the previous hypercall is
+ * cleared and the caller's ABI transition keeps its own; the caller then
+ * stamps what it reads only for a kept hypercall (ht_sm_armed_by: the
+ * clock, the thread, the vCPU's run).
  */
-HT_INLINE enum ht_outcome ht_sm_hypercall_nr(struct ht_thread_state *s,
-					     const volatile struct ht_filter *f,
-					     int nr_wanted, __u64 nr, __u64 a0,
-					     __u64 a1, __u64 a2, __u64 a3)
+HT_INLINE enum ht_outcome
+ht_sm_hypercall_arm(struct ht_thread_state *s,
+		    const volatile struct ht_filter *f, int nr_wanted, __u8 abi,
+		    __u64 nr)
 {
 	if (s->phase != HT_PHASE_EXITED) {
 		/* No exit before it (or a second hypercall after one exit). */
@@ -209,13 +249,44 @@ HT_INLINE enum ht_outcome ht_sm_hypercall_nr(struct ht_thread_state *s,
 		s->phase = HT_PHASE_IDLE;
 		return HT_OUT_FILTERED;
 	}
+	s->abi = abi;
 	s->nr = nr;
-	s->a0 = a0;
-	s->a1 = a1;
-	s->a2 = a2;
-	s->a3 = a3;
+	s->a0 = 0;
+	s->a1 = 0;
+	s->a2 = 0;
+	s->a3 = 0;
+	s->a4 = 0;
+	s->a5 = 0;
+	s->hv_ingpa = 0;
+	s->hv_outgpa = 0;
+	s->hv_result = 0;
+	s->hv_rep_cnt = 0;
+	s->hv_rep_idx = 0;
+	s->hv_var_cnt = 0;
+	s->hv_fast = 0;
+	s->hc_flags = 0;
+	s->t_uexit_ns = 0;
+	s->uexit_reason = 0;
 	s->phase = HT_PHASE_ARMED;
 	return HT_OUT_ARMED;
+}
+
+/* kvm_hypercall: KVM's own ABI. */
+HT_INLINE enum ht_outcome ht_sm_hypercall_nr(struct ht_thread_state *s,
+					     const volatile struct ht_filter *f,
+					     int nr_wanted, __u64 nr, __u64 a0,
+					     __u64 a1, __u64 a2, __u64 a3)
+{
+	enum ht_outcome out = ht_sm_hypercall_arm(s, f, nr_wanted, HT_ABI_KVM,
+						  nr);
+
+	if (out == HT_OUT_ARMED) {
+		s->a0 = a0;
+		s->a1 = a1;
+		s->a2 = a2;
+		s->a3 = a3;
+	}
+	return out;
 }
 
 HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
@@ -225,6 +296,79 @@ HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 {
 	return ht_sm_hypercall_nr(s, f, ht_nr_wanted(f, nr), nr, a0, a1, a2,
 				  a3);
+}
+
+/*
+ * kvm_hv_hypercall: a Hyper-V call (kvm_hv_hypercall(), arch/x86/kvm/hyperv.c);
+ * nr is its code.  var_cnt is 0 where the tracepoint has none (< 5.17).
+ */
+HT_INLINE enum ht_outcome ht_sm_hv_hypercall(struct ht_thread_state *s,
+					     const volatile struct ht_filter *f,
+					     int code_wanted, __u16 code,
+					     __u8 fast, __u16 var_cnt,
+					     __u16 rep_cnt, __u16 rep_idx,
+					     __u64 ingpa, __u64 outgpa)
+{
+	enum ht_outcome out = ht_sm_hypercall_arm(s, f, code_wanted,
+						  HT_ABI_HYPERV, code);
+
+	if (out == HT_OUT_ARMED) {
+		s->hv_fast = fast ? 1 : 0;
+		s->hv_var_cnt = var_cnt;
+		s->hv_rep_cnt = rep_cnt;
+		s->hv_rep_idx = rep_idx;
+		s->hv_ingpa = ingpa;
+		s->hv_outgpa = outgpa;
+	}
+	return out;
+}
+
+/*
+ * kvm_hv_hypercall_done (5.15+): the result the guest gets, KVM's or (after
+ * KVM_EXIT_HYPERV) the VMM's, fired on completion before the entry.  Kept
+ * only for an armed Hyper-V call, once: without it (older kernels) the
+ * record says the result is not known.
+ */
+HT_INLINE enum ht_outcome ht_sm_hv_done(struct ht_thread_state *s, __u64 result)
+{
+	if (s->phase != HT_PHASE_ARMED || s->abi != HT_ABI_HYPERV ||
+	    (s->hc_flags & HT_REC_F_HV_RESULT))
+		return HT_OUT_NONE;
+	s->hv_result = result;
+	s->hc_flags |= HT_REC_F_HV_RESULT;
+	return HT_OUT_NONE;
+}
+
+/* The kvm_run exit reason with which KVM forwards an ABI's hypercall. */
+HT_INLINE __u32 ht_abi_forward_reason(__u8 abi)
+{
+	if (abi == HT_ABI_HYPERV)
+		return HT_KVM_EXIT_HYPERV;
+	if (abi == HT_ABI_XEN)
+		return HT_KVM_EXIT_XEN;
+	return HT_KVM_EXIT_HYPERCALL;
+}
+
+/*
+ * kvm_userspace_exit (KVM_RUN returns to the VMM; the thread's own, with
+ * the kvm_run exit reason).  Only an armed hypercall cares: the first one
+ * stamps the time the VMM part starts (a signal may bring the VMM back
+ * more than once before the entry), and the ABI's forwarding reason, at any
+ * of them, says the VMM served the call.  The state stays ARMED: only the
+ * entry closes it, or it stays in flight if the vCPU never re-enters.
+ */
+HT_INLINE enum ht_outcome ht_sm_userspace_exit(struct ht_thread_state *s,
+					       __u64 now, __u32 reason)
+{
+	if (s->phase != HT_PHASE_ARMED)
+		return HT_OUT_NONE;
+	if (!s->t_uexit_ns) {
+		s->t_uexit_ns = now;
+		s->uexit_reason = reason;
+	}
+	if (reason == ht_abi_forward_reason(s->abi))
+		s->hc_flags |= HT_REC_F_VMM_SERVED;
+	return HT_OUT_NONE;
 }
 
 /* After HT_OUT_ARMED: when, by which thread (pid_tgid) and in which run of
@@ -274,15 +418,16 @@ HT_INLINE void ht_sm_fill_record(struct ht_record *r,
 	r->version = HT_RECORD_VERSION;
 	r->size = sizeof(*r);
 	r->isa = s->isa;
-	r->flags = s->rec_flags |
+	r->flags = s->rec_flags | s->hc_flags |
 		   (vcpu_id == HT_VCPU_UNKNOWN ? HT_REC_F_VCPU_UNKNOWN : 0);
-	r->reserved0 = 0;
+	r->abi = s->abi;
+	r->hv_fast = s->hv_fast;
 	r->pid = pid;
 	r->tid = tid;
 	r->vcpu_id = vcpu_id;
 	r->cpu = cpu;
 	r->exit_reason = s->exit_reason;
-	r->reserved1 = 0;
+	r->uexit_reason = s->uexit_reason;
 	r->nr = s->nr;
 	r->a0 = s->a0;
 	r->a1 = s->a1;
@@ -291,6 +436,16 @@ HT_INLINE void ht_sm_fill_record(struct ht_record *r,
 	r->t_exit_ns = s->t_exit_ns;
 	r->t_hypercall_ns = s->t_hypercall_ns;
 	r->t_entry_ns = t_entry_ns;
+	r->a4 = s->a4;
+	r->a5 = s->a5;
+	r->t_userspace_exit_ns = s->t_uexit_ns;
+	r->hv_ingpa = s->hv_ingpa;
+	r->hv_outgpa = s->hv_outgpa;
+	r->hv_result = s->hv_result;
+	r->hv_rep_cnt = s->hv_rep_cnt;
+	r->hv_rep_idx = s->hv_rep_idx;
+	r->hv_var_cnt = s->hv_var_cnt;
+	r->reserved0 = 0;
 }
 
 #endif /* HT_STATE_MACHINE_H */

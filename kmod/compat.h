@@ -75,6 +75,19 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
 	void fn(void *data, unsigned long nr, unsigned long a0, \
 		unsigned long a1, unsigned long a2, unsigned long a3)
 
+/* kvm_hv_hypercall (arch/x86/kvm/trace.h): var_cnt came in 5.17; and
+ * kvm_hv_hypercall_done (5.15+). */
+#define HT_PROBE_HV_HYPERCALL(fn)                                 \
+	void fn(void *data, __u16 code, bool fast, __u16 rep_cnt, \
+		__u16 rep_idx, __u64 ingpa, __u64 outgpa)
+#define HT_PROBE_HV_HYPERCALL_VAR_CNT(fn)                         \
+	void fn(void *data, __u16 code, bool fast, __u16 var_cnt, \
+		__u16 rep_cnt, __u16 rep_idx, __u64 ingpa, __u64 outgpa)
+#define HT_PROBE_HV_HYPERCALL_DONE(fn) void fn(void *data, __u64 result)
+
+/* kvm_userspace_exit (include/trace/events/kvm.h): unchanged since 2.6.x. */
+#define HT_PROBE_USERSPACE_EXIT(fn) void fn(void *data, __u32 reason, int errno)
+
 /*
  * Headers clue for the two-argument kvm_entry: the upstream change that gave
  * kvm_entry its force_immediate_exit argument (6.9, "Fully defer to vendor

@@ -92,6 +92,7 @@ enum {
 struct ht_kagg_slot {
 	u32 state; /* HT_AGG_* */
 	u32 pid;
+	u8 abi;
 	u64 nr;
 	raw_spinlock_t lock; /* serializes adds to v */
 	struct ht_agg_value v;
@@ -125,6 +126,7 @@ static void ht_kagg_clear_slot(struct ht_kagg_slot *sl)
 	/* Not the lock: it stays initialized. */
 	sl->state = HT_AGG_FREE;
 	sl->pid = 0;
+	sl->abi = 0;
 	sl->nr = 0;
 	memset(&sl->v, 0, sizeof(sl->v));
 }
@@ -174,19 +176,20 @@ void ht_kagg_reset(struct ht_kagg *agg)
 	agg->pending = false;
 }
 
-static inline u32 ht_kagg_hash(u32 pid, u64 nr)
+static inline u32 ht_kagg_hash(u32 pid, u8 abi, u64 nr)
 {
-	return (u32)(hash_64(nr ^ ((u64)pid << 32) ^ pid, 32));
+	return (u32)(hash_64(nr ^ ((u64)pid << 32) ^ pid ^ ((u64)abi << 24),
+			     32));
 }
 
 /*
- * The slot of (pid, nr) in generation t, claimed if new; NULL: no room among
- * the key's HT_AGG_PROBES slots (or a claim there took too long).
+ * The slot of (pid, abi, nr) in generation t, claimed if new; NULL: no room
+ * among the key's HT_AGG_PROBES slots (or a claim there took too long).
  */
 static struct ht_kagg_slot *ht_kagg_slot(struct ht_kagg_slot *t, u32 mask,
-					 u32 pid, u64 nr)
+					 u32 pid, u8 abi, u64 nr)
 {
-	u32 h = ht_kagg_hash(pid, nr);
+	u32 h = ht_kagg_hash(pid, abi, nr);
 	u32 probes = min_t(u32, HT_AGG_PROBES, mask + 1);
 	u32 i, spins;
 
@@ -198,6 +201,7 @@ static struct ht_kagg_slot *ht_kagg_slot(struct ht_kagg_slot *t, u32 mask,
 			st = cmpxchg(&sl->state, HT_AGG_FREE, HT_AGG_BUSY);
 			if (st == HT_AGG_FREE) {
 				sl->pid = pid;
+				sl->abi = abi;
 				sl->nr = nr;
 				smp_store_release(&sl->state, HT_AGG_READY);
 				return sl;
@@ -209,7 +213,7 @@ static struct ht_kagg_slot *ht_kagg_slot(struct ht_kagg_slot *t, u32 mask,
 			cpu_relax();
 			st = smp_load_acquire(&sl->state);
 		}
-		if (sl->pid == pid && sl->nr == nr)
+		if (sl->pid == pid && sl->abi == abi && sl->nr == nr)
 			return sl;
 	}
 	return NULL;
@@ -224,11 +228,12 @@ bool ht_kagg_add(struct ht_kagg *agg, u32 pid, u64 nr,
 	if (unlikely(!agg))
 		return false;
 	sl = ht_kagg_slot(agg->gen[READ_ONCE(agg->cur) & 1], agg->mask, pid,
-			  nr);
+			  s->abi, nr);
 	if (unlikely(!sl))
 		return false;
 	raw_spin_lock_irqsave(&sl->lock, flags);
-	ht_agg_add(&sl->v, s->t_exit_ns, s->t_hypercall_ns, t_entry_ns);
+	ht_agg_add(&sl->v, s->t_exit_ns, s->t_hypercall_ns, t_entry_ns,
+		   s->t_uexit_ns);
 	raw_spin_unlock_irqrestore(&sl->lock, flags);
 	return true;
 }
@@ -265,7 +270,9 @@ long ht_kagg_take(struct ht_kagg *agg, struct ht_ioc_agg_take *t, bool running)
 
 	for (i = 0; i <= agg->mask; i++) {
 		struct ht_kagg_slot *sl = &old[i];
-		struct ht_agg_key key = { .pid = sl->pid, .nr = sl->nr };
+		struct ht_agg_key key = { .pid = sl->pid,
+					  .abi = sl->abi,
+					  .nr = sl->nr };
 
 		if (sl->state != HT_AGG_READY)
 			continue;

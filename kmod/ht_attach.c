@@ -34,6 +34,12 @@ static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
 	[HT_TP_HYPERCALL] = { .name = "kvm_hypercall",
 			      .bit = HT_ATTACHED_HYPERCALL },
 	[HT_TP_ENTRY] = { .name = "kvm_entry", .bit = HT_ATTACHED_ENTRY },
+	[HT_TP_USERSPACE_EXIT] = { .name = "kvm_userspace_exit",
+				   .bit = HT_ATTACHED_USERSPACE_EXIT },
+	[HT_TP_HV_HYPERCALL] = { .name = "kvm_hv_hypercall",
+				 .bit = HT_ATTACHED_HV_HYPERCALL },
+	[HT_TP_HV_HYPERCALL_DONE] = { .name = "kvm_hv_hypercall_done",
+				      .bit = HT_ATTACHED_HV_HYPERCALL_DONE },
 };
 
 /*
@@ -48,6 +54,11 @@ static const enum ht_tp ht_attach_order[HT_TP_COUNT] = {
 	HT_TP_ENTRY,
 	HT_TP_EXIT,
 	HT_TP_HYPERCALL,
+	/* After kvm_exit, as kvm_hypercall; done before it. */
+	HT_TP_HV_HYPERCALL_DONE,
+	HT_TP_HV_HYPERCALL,
+	/* Last: it only ever touches an armed hypercall. */
+	HT_TP_USERSPACE_EXIT,
 };
 
 /* Nests inside tracepoint_module_list_mutex (notifier callbacks). */
@@ -74,7 +85,7 @@ static void ht_attach_tp(struct tracepoint *tp, struct module *mod)
 	for (i = 0; i < HT_TP_COUNT; i++) {
 		struct ht_tp_slot *sl = &ht_tps[i];
 
-		if (sl->tp || strcmp(tp->name, sl->name))
+		if (sl->tp || !sl->probe || strcmp(tp->name, sl->name))
 			continue;
 		ret = tracepoint_probe_register(tp, sl->probe, NULL);
 		if (ret) {
@@ -119,8 +130,8 @@ static void ht_attach_module(struct module *mod)
 				ht_attach_tp(tp, mod);
 		}
 	}
-	if (before != HT_ATTACHED_ALL &&
-	    ht_attached_bits() == HT_ATTACHED_ALL) {
+	if ((before & HT_ATTACHED_ALL) != HT_ATTACHED_ALL &&
+	    (ht_attached_bits() & HT_ATTACHED_ALL) == HT_ATTACHED_ALL) {
 		ht_attach_count++;
 		pr_debug("attached to %s\n", mod->name);
 	}
@@ -168,7 +179,7 @@ int ht_attach_start(void)
 		for_each_kernel_tracepoint(
 			ht_attach_core,
 			(void *)ht_tps[ht_attach_order[i]].name);
-	if (ht_attached_bits() == HT_ATTACHED_ALL)
+	if ((ht_attached_bits() & HT_ATTACHED_ALL) == HT_ATTACHED_ALL)
 		ht_attach_count++;
 	mutex_unlock(&ht_attach_mutex);
 

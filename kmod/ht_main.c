@@ -89,22 +89,33 @@ static int ht_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static int ht_check_filter(const struct ht_filter *f)
+/* Sorted, non-overlapping, inclusive ranges (userspace merges). */
+static int ht_check_ranges(const struct ht_nr_range *r, u32 count)
 {
 	u32 i;
 
-	if (f->nr_range_count > HT_MAX_NR_RANGES)
+	if (count > HT_MAX_NR_RANGES)
 		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		if (r[i].lo > r[i].hi)
+			return -EINVAL;
+		if (i && r[i].lo <= r[i - 1].hi)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int ht_check_filter(const struct ht_filter *f)
+{
 	if (f->reason_mode != HT_REASON_ANY &&
 	    f->reason_mode != HT_REASON_HYPERCALL_ONLY)
 		return -EINVAL;
-	/* Sorted, non-overlapping, inclusive ranges (userspace merges). */
-	for (i = 0; i < f->nr_range_count; i++) {
-		if (f->nr_ranges[i].lo > f->nr_ranges[i].hi)
-			return -EINVAL;
-		if (i && f->nr_ranges[i].lo <= f->nr_ranges[i - 1].hi)
-			return -EINVAL;
-	}
+	if (f->reserved || (f->abi_none & ~((1u << HT_ABI_COUNT) - 1)))
+		return -EINVAL;
+	if (ht_check_ranges(f->nr_ranges, f->nr_range_count) ||
+	    ht_check_ranges(f->hv_ranges, f->hv_range_count) ||
+	    ht_check_ranges(f->xen_ranges, f->xen_range_count))
+		return -EINVAL;
 	return 0;
 }
 
@@ -181,7 +192,7 @@ static long ht_start(const struct ht_ioc_start *s)
 		return -EBUSY;
 	if (!ht_configured)
 		return -EINVAL;
-	if (s->flags || s->reserved)
+	if (s->flags || s->hv_proto >= HT_HV_PROTO_MAX)
 		return -EINVAL;
 	if (exit_proto >= HT_EXIT_PROTO_MAX ||
 	    entry_proto >= HT_ENTRY_PROTO_MAX)
@@ -200,6 +211,7 @@ static long ht_start(const struct ht_ioc_start *s)
 
 	ht_cfg.exit_proto = exit_proto;
 	ht_cfg.entry_proto = entry_proto;
+	ht_cfg.hv_proto = s->hv_proto;
 	ht_state_reset();
 	if (ht_cfg.agg)
 		ht_kagg_reset(ht_cfg.agg);

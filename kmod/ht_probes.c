@@ -218,6 +218,28 @@ static __always_inline void ht_on_entry(struct kvm_vcpu *vcpu)
 	ht_hp_entry(&e, ht_state_find(), &ht_cfg.filter);
 }
 
+/* kvm_userspace_exit: the thread's own state, if a hypercall is armed. */
+static __always_inline void ht_on_userspace_exit(u32 reason)
+{
+	struct ht_env e = { .vcpu = NULL };
+
+	ht_hp_userspace_exit(&e, ht_state_find(), reason);
+}
+
+/* kvm_hv_hypercall: the state kvm_exit found, as kvm_hypercall. */
+static void ht_on_hv_hypercall(u16 code, bool fast, u16 var_cnt, u16 rep_cnt,
+			       u16 rep_idx, u64 ingpa, u64 outgpa)
+{
+	struct ht_thread_state *s = ht_state_find();
+	struct ht_env e = {
+		.vcpu = s ? (struct kvm_vcpu *)(unsigned long)s->exit_vcpu :
+			    NULL,
+	};
+
+	ht_hp_hv_hypercall(&e, s, &ht_cfg.filter, code, fast, var_cnt, rep_cnt,
+			   rep_idx, ingpa, outgpa);
+}
+
 /* ---- probes, one per prototype (compat.h) ------------------------------ */
 
 static HT_PROBE_EXIT_REASON_VCPU_ISA(ht_probe_exit_reason_vcpu_isa)
@@ -256,6 +278,37 @@ static HT_PROBE_HYPERCALL(ht_probe_hypercall)
 	ht_on_hypercall(nr, a0, a1, a2, a3);
 }
 
+static HT_PROBE_USERSPACE_EXIT(ht_probe_userspace_exit)
+{
+	if (ht_pid_unwanted())
+		return;
+	ht_on_userspace_exit(reason);
+}
+
+static HT_PROBE_HV_HYPERCALL(ht_probe_hv_hypercall)
+{
+	if (ht_pid_unwanted())
+		return;
+	ht_on_hv_hypercall(code, fast, 0, rep_cnt, rep_idx, ingpa, outgpa);
+}
+
+static HT_PROBE_HV_HYPERCALL_VAR_CNT(ht_probe_hv_hypercall_var_cnt)
+{
+	if (ht_pid_unwanted())
+		return;
+	ht_on_hv_hypercall(code, fast, var_cnt, rep_cnt, rep_idx, ingpa,
+			   outgpa);
+}
+
+static HT_PROBE_HV_HYPERCALL_DONE(ht_probe_hv_hypercall_done)
+{
+	struct ht_env e = { .vcpu = NULL };
+
+	if (ht_pid_unwanted())
+		return;
+	ht_hp_hv_done(&e, ht_state_find(), result);
+}
+
 /* The probe for a tracepoint, per the prototypes userspace detected. */
 void *ht_probe_for(enum ht_tp tp)
 {
@@ -270,6 +323,18 @@ void *ht_probe_for(enum ht_tp tp)
 		return ht_cfg.entry_proto == HT_ENTRY_PROTO_VCPU ?
 			       (void *)ht_probe_entry_vcpu :
 			       (void *)ht_probe_entry_vcpu_force;
+	case HT_TP_USERSPACE_EXIT:
+		return (void *)ht_probe_userspace_exit;
+	case HT_TP_HV_HYPERCALL:
+		if (ht_cfg.hv_proto == HT_HV_PROTO_VAR_CNT)
+			return (void *)ht_probe_hv_hypercall_var_cnt;
+		if (ht_cfg.hv_proto == HT_HV_PROTO_NO_VAR_CNT)
+			return (void *)ht_probe_hv_hypercall;
+		return NULL; /* not attached */
+	case HT_TP_HV_HYPERCALL_DONE:
+		return ht_cfg.hv_proto != HT_HV_PROTO_NONE ?
+			       (void *)ht_probe_hv_hypercall_done :
+			       NULL;
 	default:
 		return NULL;
 	}

@@ -31,7 +31,7 @@ RecordFormat entry_format() { return {{"vcpu_id", {8, 4}}, {"rip", {16, 8}}}; }
 void with_tracefs(KernelFacts& k, const std::string& btf_source)
 {
     k.kvm_events_dir.value = "/sys/kernel/tracing/events/kvm";
-    k.classic_records.value = {btf_source, exit_format(), hypercall_format(), entry_format()};
+    k.classic_records.value = {btf_source, exit_format(), hypercall_format(), entry_format(), {}, {}, {}};
     k.classic_records.how = btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
                                                : "kvm's records (trace_event_raw_kvm_*) in " + btf_source;
 }
@@ -260,7 +260,7 @@ TEST(BpfAttachPlan, UnreadableRecordsDropTheClassicFallback)
 
 TEST(BpfAttachPlan, LayoutRefusals)
 {
-    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format()};
+    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format(), {}, {}, {}};
     ht_tp_layout l{};
     EXPECT_EQ(tp_layout_from(r, &l), "");
     ClassicRecords bad = r;
@@ -315,4 +315,56 @@ TEST(BpfAttachPlan, FormatHypercallMakesKvmExitClassic)
     EXPECT_EQ(c[0].plan.exit_how, "reason from the record, as kvm_hypercall is classic at the format offsets");
     // With CO-RE records a raw kvm_exit stays raw (the classic kvm_hypercall reads its vCPU).
     EXPECT_EQ(attach_choices(k, "")[0].plan.exit, Attach::Btf);
+}
+
+// kvm_userspace_exit and kvm_hv_hypercall(_done): attached classic where their
+// format files say where the fields are, with or without var_cnt (5.17+)
+// and done (5.15+), as the testbed's 5.10 and 6.1 lay them out
+// (tests/workload/README.md); not attached (and saying so) where absent.
+TEST(BpfAttachPlan, UserspaceExitAndHyperV)
+{
+    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format(), {}, {}, {}};
+    AttachPlan p;
+    EXPECT_NE(userspace_exit_from(r, &p.layout), "");
+    hv_hypercall_from(r, &p);
+    EXPECT_FALSE(p.hv_hypercall);
+    EXPECT_FALSE(p.hv_done);
+    EXPECT_NE(p.hv_how.find("no format file"), std::string::npos) << p.hv_how;
+
+    r.userspace_exit = {{"reason", {8, 4}}, {"errno", {12, 4}}};
+    EXPECT_EQ(userspace_exit_from(r, &p.layout), "");
+    EXPECT_EQ(p.layout.uexit_reason, 8u);
+
+    // 5.10: no var_cnt, fast @34, no done.
+    r.hv_hypercall = {{"rep_cnt", {8, 2}}, {"rep_idx", {10, 2}}, {"ingpa", {16, 8}},
+                      {"outgpa", {24, 8}}, {"code", {32, 2}},    {"fast", {34, 1}}};
+    hv_hypercall_from(r, &p);
+    EXPECT_TRUE(p.hv_hypercall);
+    EXPECT_FALSE(p.hv_done);
+    EXPECT_EQ(p.layout.hv_has_var_cnt, 0u);
+    EXPECT_EQ(p.layout.hv_start, 8u);
+    EXPECT_EQ(p.layout.hv_len, 27u);
+    EXPECT_EQ(p.layout.hv_code, 24u);
+    EXPECT_EQ(p.layout.hv_fast, 26u);
+    EXPECT_EQ(p.layout.hv_ingpa, 8u);
+    EXPECT_NE(p.hv_how.find("without var_cnt, no kvm_hv_hypercall_done"), std::string::npos) << p.hv_how;
+
+    // 6.1+: var_cnt @34, fast @36, done's result @8.
+    r.hv_hypercall["var_cnt"] = {34, 2};
+    r.hv_hypercall["fast"] = {36, 1};
+    r.hv_hypercall_done = {{"result", {8, 8}}};
+    hv_hypercall_from(r, &p);
+    EXPECT_TRUE(p.hv_hypercall);
+    EXPECT_TRUE(p.hv_done);
+    EXPECT_EQ(p.layout.hv_has_var_cnt, 1u);
+    EXPECT_EQ(p.layout.hv_var_cnt, 26u);
+    EXPECT_EQ(p.layout.hv_fast, 28u);
+    EXPECT_EQ(p.layout.hv_done_result, 8u);
+
+    // A field of another size: not attached, and why.
+    r.hv_hypercall["code"] = {32, 4};
+    hv_hypercall_from(r, &p);
+    EXPECT_FALSE(p.hv_hypercall);
+    EXPECT_FALSE(p.hv_done);
+    EXPECT_NE(p.hv_how.find("kvm_hv_hypercall's code is 4 bytes"), std::string::npos) << p.hv_how;
 }

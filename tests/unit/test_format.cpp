@@ -74,10 +74,24 @@ std::string render(Format f, std::initializer_list<ht_record> recs, TimeBase tb 
 
 const std::string kTextHeader =
     "TIME(s)         PID     TID     VCPU NR     NAME                       A0                 A1                 "
-    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us) VIDX VM\n";
+    "A2                 A3                 REASON         EXIT>HC(us) HC>ENT(us)    LAT(us) ABI       VMM(us) VIDX "
+    "VM\n";
 const std::string kTextLine =
     "12.345681       4242    4250    1    42     -                          0x1                0xdeadbeef         "
-    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678 ?    -\n";
+    "0x0                0xffffffffffffffff vmcall               1.234      4.444      5.678 kvm             - ?    -\n";
+// What JSON and CSV append for a kernel-served KVM record (record version 2).
+const std::string kJsonV2Kvm =
+    ",\"abi\":\"kvm\",\"a4\":0,\"a5\":0,\"hv_fast\":0,\"hv_rep_cnt\":0,\"hv_rep_idx\":0,\"hv_var_cnt\":0,"
+    "\"hv_ingpa\":0,\"hv_outgpa\":0,\"hv_result\":null,\"t_userspace_exit_ns\":null,\"uexit_reason\":null,"
+    "\"vmm_ns\":null,\"served_by\":\"kernel\"";
+const std::string kCsvV2Header =
+    ",abi,a4,a5,hv_fast,hv_rep_cnt,hv_rep_idx,hv_var_cnt,hv_ingpa,hv_outgpa,hv_result,"
+    "t_userspace_exit_ns,uexit_reason,vmm_ns,served_by";
+const std::string kCsvV2Kvm = ",kvm,0,0,0,0,0,0,0,0,,,,,kernel";
+// What JSON and CSV append last for a record of an unknown VM.
+const std::string kJsonNoVm = ",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\",\"vcpu_index\":null";
+const std::string kCsvVmHeader = ",vm,vm_uuid,vm_source,vcpu_index";
+const std::string kCsvNoVm = ",,,none,";
 
 }  // namespace
 
@@ -133,7 +147,7 @@ TEST(TextFormat, UnknownReasonAndVcpu)
               kTextHeader +
                   "12.345681       4242    4250    ?    42     -                          0x1                0xdeadbeef"
                   "         0x0                0xffffffffffffffff ?                    1.234"
-                  "      4.444      5.678 ?    -\n");
+                  "      4.444      5.678 kvm             - ?    -\n");
 }
 
 TEST(TextFormat, ReasonNotInTablesIsHex)
@@ -157,7 +171,7 @@ TEST(TextFormat, TimeBeforeStartAndNegativeLatency)
     std::string out = render(Format::Text, {r});
     std::string line = out.substr(kTextHeader.size());
     EXPECT_EQ(line.rfind("-0.000100 ", 0), 0u) << line;
-    EXPECT_NE(line.find("-0.003     -0.002     -0.005 ?    -\n"), std::string::npos) << line;
+    EXPECT_NE(line.find("-0.003     -0.002     -0.005 kvm             - ?    -\n"), std::string::npos) << line;
 }
 
 TEST(TextFormat, WallClock)
@@ -198,8 +212,8 @@ TEST(JsonFormat, KnownRecord)
               "{\"pid\":4242,\"tid\":4250,\"vcpu\":1,\"cpu\":3,\"nr\":42,\"a0\":1,"
               "\"a1\":3735928559,\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,"
               "\"exit_reason\":18,\"t_exit_ns\":1012345676000,\"t_hypercall_ns\":1012345677234,"
-              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null,\"vm\":null,\"vm_uuid\":null,"
-              "\"vm_source\":\"none\",\"vcpu_index\":null}\n");
+              "\"t_entry_ns\":1012345681678,\"latency_ns\":5678,\"name\":null" +
+                  kJsonV2Kvm + kJsonNoVm + "}\n");
     EXPECT_EQ(render(Format::Json, {}), "");
 }
 
@@ -240,6 +254,20 @@ TEST(JsonFormat, U64MaxExactAndParses)
                                "t_entry_ns",
                                "latency_ns",
                                "name",
+                               "abi",
+                               "a4",
+                               "a5",
+                               "hv_fast",
+                               "hv_rep_cnt",
+                               "hv_rep_idx",
+                               "hv_var_cnt",
+                               "hv_ingpa",
+                               "hv_outgpa",
+                               "hv_result",
+                               "t_userspace_exit_ns",
+                               "uexit_reason",
+                               "vmm_ns",
+                               "served_by",
                                "vm",
                                "vm_uuid",
                                "vm_source",
@@ -279,11 +307,16 @@ TEST(CsvFormat, KnownAndUnknown)
 {
     EXPECT_EQ(render(Format::Csv, {known_record(), unknown_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"
-              "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,,,,none,\n"
-              "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
-              "1012345677234,1012345681678,5678,,,,none,\n");
+              "t_entry_ns,latency_ns,name" +
+                  kCsvV2Header + kCsvVmHeader +
+                  "\n"
+                  "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+                  "1012345677234,1012345681678,5678," +
+                  kCsvV2Kvm + kCsvNoVm +
+                  "\n"
+                  "4242,4250,,3,42,1,3735928559,0,18446744073709551615,0,,1012345676000,"
+                  "1012345677234,1012345681678,5678," +
+                  kCsvV2Kvm + kCsvNoVm + "\n");
 }
 
 // NAME comes right after NR, 26 columns wide: every KVM name fits, so A0
@@ -309,8 +342,8 @@ TEST(TextFormat, NameColumn)
     }
 }
 
-// JSON and CSV: "name" after the fields of the first format, before the
-// VM fields.
+// JSON and CSV: "name" right after the fields of the first format, before
+// record v2's and the VM fields.
 TEST(JsonFormat, NameAppended)
 {
     // The known record's line (JsonFormat.KnownRecord) with another nr and name.
@@ -318,7 +351,7 @@ TEST(JsonFormat, NameAppended)
     auto with = [&line](std::uint64_t nr, const std::string& name) {
         std::string l = line;
         l.replace(l.find(",\"nr\":42,"), 9, ",\"nr\":" + std::to_string(nr) + ",");
-        return l.replace(l.rfind(",\"name\":null,"), 13, ",\"name\":" + name + ",");
+        return l.replace(l.find(",\"name\":null,"), 13, ",\"name\":" + name + ",");
     };
     ht_record a = known_record(), b = known_record();
     a.nr = 10;
@@ -334,11 +367,16 @@ TEST(CsvFormat, NameAppended)
     a.nr = 12;
     EXPECT_EQ(render(Format::Csv, {a, known_record()}),
               "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,t_exit_ns,t_hypercall_ns,"
-              "t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"
-              "4242,4250,1,3,12,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE,,,none,\n"
-              "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
-              "1012345677234,1012345681678,5678,,,,none,\n");
+              "t_entry_ns,latency_ns,name" +
+                  kCsvV2Header + kCsvVmHeader +
+                  "\n"
+                  "4242,4250,1,3,12,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+                  "1012345677234,1012345681678,5678,KVM_HC_MAP_GPA_RANGE" +
+                  kCsvV2Kvm + kCsvNoVm +
+                  "\n"
+                  "4242,4250,1,3,42,1,3735928559,0,18446744073709551615,1,18,1012345676000,"
+                  "1012345677234,1012345681678,5678," +
+                  kCsvV2Kvm + kCsvNoVm + "\n");
 }
 
 TEST(Writers, BufferUntilFlush)
@@ -458,7 +496,8 @@ TEST(Writers, IntegersExactInJsonAndCsv)
     std::vector<ht_record> recs;
     std::string want_json, want_csv =
                                "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n";
+                               "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name" +
+                               kCsvV2Header + kCsvVmHeader + "\n";
     for (std::size_t i = 0; i < cases.size(); i++) {
         const std::uint64_t v = cases[i];
         const auto v32 = static_cast<std::uint32_t>(v);
@@ -479,11 +518,11 @@ TEST(Writers, IntegersExactInJsonAndCsv)
                      ",\"a2\":0,\"a3\":18446744073709551615,\"isa\":1,\"exit_reason\":" + dec(v32) +
                      ",\"t_exit_ns\":" + dec(r.t_exit_ns) + ",\"t_hypercall_ns\":" + dec(r.t_hypercall_ns) +
                      ",\"t_entry_ns\":" + dec(r.t_entry_ns) + ",\"latency_ns\":" + lat +
-                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") +
-                     ",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\",\"vcpu_index\":null}\n";
+                     ",\"name\":" + (name.empty() ? "null" : "\"" + name + "\"") + kJsonV2Kvm + kJsonNoVm + "}\n";
         want_csv += dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v32) + "," + dec(v) + "," + dec(v) + "," +
                     dec(~v) + ",0,18446744073709551615,1," + dec(v32) + "," + dec(r.t_exit_ns) + "," +
-                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + ",,,none,\n";
+                    dec(r.t_hypercall_ns) + "," + dec(r.t_entry_ns) + "," + lat + "," + name + kCsvV2Kvm + kCsvNoVm +
+                    "\n";
     }
     for (Format f : {Format::Json, Format::Csv}) {
         std::ostringstream out;
@@ -539,8 +578,9 @@ TEST(Writers, IntegersExactInText)
         std::snprintf(tm, sizeof tm, "%llu.%06llu", static_cast<unsigned long long>(d / 1000000000),
                       static_cast<unsigned long long>(d % 1000000000 / 1000));
         const std::string_view nr_name = hypercall_name(HypercallAbi::Kvm, v);
-        std::snprintf(b, sizeof b, "%-15s %-7s %-7s %-4s %-6s %-26s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s", tm,
-                      dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(),
+        std::snprintf(b, sizeof b,
+                      "%-15s %-7s %-7s %-4s %-6s %-26s %-18s %-18s %-18s %-18s %-14s %11s %10s %10s kvm             -",
+                      tm, dec(v32).c_str(), dec(v32).c_str(), dec(v32).c_str(), dec(v).c_str(),
                       nr_name.empty() ? "-" : std::string(nr_name).c_str(), hex(v).c_str(), hex(~v).c_str(),
                       hex(0).c_str(), hex(~0ull).c_str(), reason.c_str(), us(d / 2).c_str(), us(d - d / 2).c_str(),
                       us(d).c_str());
@@ -669,5 +709,96 @@ TEST(Writers, RepeatedFieldsSameTextAsAFreshWriter)
             w->write(r);
         w->finish();
         EXPECT_EQ(out.str(), want) << format_name(f);
+    }
+}
+
+// Record version 2: a VMM-served KVM hypercall and a Hyper-V one, in every format.
+TEST(Formats, VmmServedSplitAndAbiFields)
+{
+    ht_record r = known_record();
+    r.nr = 12;
+    r.flags |= HT_REC_F_VMM_SERVED;
+    r.t_userspace_exit_ns = r.t_hypercall_ns + 1000;  // VMM part: entry - this
+    r.uexit_reason = HT_KVM_EXIT_HYPERCALL;
+    const std::uint64_t vmm = r.t_entry_ns - r.t_userspace_exit_ns;
+    const std::string text = render(Format::Text, {r});
+    EXPECT_NE(text.find("5.678 kvm         3.444 ?    -\n"), std::string::npos) << text;  // VIDX, VM after
+    const std::string json = render(Format::Json, {r});
+    EXPECT_NE(
+        json.find(",\"t_userspace_exit_ns\":" + std::to_string(r.t_userspace_exit_ns) +
+                  ",\"uexit_reason\":3,\"vmm_ns\":" + std::to_string(vmm) + ",\"served_by\":\"vmm\"" + kJsonNoVm + "}"),
+        std::string::npos)
+        << json;
+    const std::string csv = render(Format::Csv, {r});
+    EXPECT_NE(
+        csv.find("," + std::to_string(r.t_userspace_exit_ns) + ",3," + std::to_string(vmm) + ",vmm" + kCsvNoVm + "\n"),
+        std::string::npos)
+        << csv;
+
+    ht_record h = known_record();
+    h.abi = HT_ABI_HYPERV;
+    h.nr = 0x8003;
+    h.a0 = h.a1 = h.a2 = h.a3 = 0;
+    h.hv_fast = 1;
+    h.hv_rep_cnt = 5;
+    h.hv_rep_idx = 2;
+    h.hv_var_cnt = 1;
+    h.hv_ingpa = 0x1000;
+    h.hv_outgpa = 0x2000;
+    h.hv_result = 0x50000;
+    h.flags |= HT_REC_F_HV_RESULT;
+    EXPECT_NE(render(Format::Json, {h})
+                  .find(",\"abi\":\"hyperv\",\"a4\":0,\"a5\":0,\"hv_fast\":1,\"hv_rep_cnt\":5,"
+                        "\"hv_rep_idx\":2,\"hv_var_cnt\":1,\"hv_ingpa\":4096,\"hv_outgpa\":8192,"
+                        "\"hv_result\":327680,"),
+              std::string::npos);
+    EXPECT_NE(render(Format::Csv, {h}).find(",hyperv,0,0,1,5,2,1,4096,8192,327680,,,,kernel" + kCsvNoVm + "\n"),
+              std::string::npos);
+    EXPECT_NE(render(Format::Text, {h}).find(" hyperv          - ?    -\n"), std::string::npos)
+        << render(Format::Text, {h});
+}
+
+// Names per ABI: the same nr names a different call in each ABI (8 is
+// KVM_HC_MIPS_CONSOLE_OUTPUT in KVM's table, HvCallNotifyLongSpinWait in
+// Hyper-V's).  Records that differ only in their ABI follow each other here,
+// so a writer whose cached "who" run left the ABI out would repeat the
+// first record's name.
+TEST(Formats, NamePerAbi)
+{
+    ht_record kvm = known_record(), hv = known_record(), other = known_record();
+    kvm.nr = hv.nr = other.nr = 8;
+    hv.abi = HT_ABI_HYPERV;
+    other.abi = 7;  // not an ABI this build knows: no name
+    ht_record post = hv;
+    post.nr = 0x5c;
+    ASSERT_EQ(hypercall_name(HypercallAbi::Kvm, 8), "KVM_HC_MIPS_CONSOLE_OUTPUT");
+    ASSERT_EQ(hypercall_name(HypercallAbi::Hyperv, 8), "HvCallNotifyLongSpinWait");
+    ASSERT_EQ(hypercall_name(HypercallAbi::Hyperv, 0x5c), "HvCallPostMessage");
+    const std::initializer_list<ht_record> recs = {kvm, hv, kvm, post, other};
+    const std::vector<std::string> names = {"KVM_HC_MIPS_CONSOLE_OUTPUT", "HvCallNotifyLongSpinWait",
+                                            "KVM_HC_MIPS_CONSOLE_OUTPUT", "HvCallPostMessage", ""};
+    const std::vector<std::string> abis = {"kvm", "hyperv", "kvm", "hyperv", "?"};
+
+    std::istringstream text(render(Format::Text, recs)), json(render(Format::Json, recs)),
+        csv(render(Format::Csv, recs));
+    std::string line;
+    ASSERT_TRUE(std::getline(text, line));  // header
+    ASSERT_TRUE(std::getline(csv, line));
+    for (std::size_t i = 0; i < names.size(); i++) {
+        ASSERT_TRUE(std::getline(text, line));
+        std::istringstream fields(line);
+        std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+        ASSERT_EQ(f.size(), 18u) << line;  // TIME .. LAT ABI VMM VIDX VM (this VM unnamed: "-")
+        EXPECT_EQ(f[5], names[i].empty() ? "-" : names[i]) << line;
+        EXPECT_EQ(f[14], abis[i]) << line;
+
+        ASSERT_TRUE(std::getline(json, line));
+        const std::string want_name = names[i].empty() ? "null" : "\"" + names[i] + "\"";
+        EXPECT_NE(line.find(",\"latency_ns\":5678,\"name\":" + want_name + ",\"abi\":\"" + abis[i] + "\","),
+                  std::string::npos)
+            << line;
+
+        ASSERT_TRUE(std::getline(csv, line));
+        EXPECT_NE(line.find(",5678," + names[i] + "," + abis[i] + ","), std::string::npos) << line;
     }
 }

@@ -58,7 +58,7 @@ std::unique_ptr<ht_agg_value> aggregate(const std::vector<std::uint64_t>& lats)
 {
     auto v = std::make_unique<ht_agg_value>();
     for (std::uint64_t lat : lats)
-        ht_agg_add(v.get(), 0, lat / 3, lat);  // t_exit 0: no overflow at UINT64_MAX
+        ht_agg_add(v.get(), 0, lat / 3, lat, 0);  // t_exit 0: no overflow at UINT64_MAX
     return v;
 }
 
@@ -163,9 +163,9 @@ TEST(Hist, IndexMonotonicAndLowerBoundsValue)
 TEST(Hist, AggAddSumsMinMax)
 {
     auto v = std::make_unique<ht_agg_value>();
-    ht_agg_add(v.get(), 1000, 1100, 1500);  // 500: 100 + 400
-    ht_agg_add(v.get(), 2000, 2010, 2020);  // 20: 10 + 10
-    ht_agg_add(v.get(), 3000, 3700, 4000);  // 1000: 700 + 300
+    ht_agg_add(v.get(), 1000, 1100, 1500, 0);  // 500: 100 + 400
+    ht_agg_add(v.get(), 2000, 2010, 2020, 0);  // 20: 10 + 10
+    ht_agg_add(v.get(), 3000, 3700, 4000, 0);  // 1000: 700 + 300
     EXPECT_EQ(v->count, 3u);
     EXPECT_EQ(v->sum_ns, 1520u);
     EXPECT_EQ(v->min_ns, 20u);
@@ -189,10 +189,12 @@ TEST(Hist, AggMergeEqualsAddingEverythingToOne)
     auto cpu1 = std::make_unique<ht_agg_value>();
     auto idle = std::make_unique<ht_agg_value>();
     auto one = std::make_unique<ht_agg_value>();
-    const std::uint64_t adds[][3] = {{1000, 1100, 1500}, {2000, 2010, 2020}, {3000, 3700, 4000}, {0, 5, 90000}};
+    // exit, hypercall, entry, userspace exit (0: none)
+    const std::uint64_t adds[][4] = {
+        {1000, 1100, 1500, 1200}, {2000, 2010, 2020, 0}, {3000, 3700, 4000, 3800}, {0, 5, 90000, 0}};
     for (std::size_t i = 0; i < 4; i++) {
-        ht_agg_add(i % 2 ? cpu1.get() : cpu0.get(), adds[i][0], adds[i][1], adds[i][2]);
-        ht_agg_add(one.get(), adds[i][0], adds[i][1], adds[i][2]);
+        ht_agg_add(i % 2 ? cpu1.get() : cpu0.get(), adds[i][0], adds[i][1], adds[i][2], adds[i][3]);
+        ht_agg_add(one.get(), adds[i][0], adds[i][1], adds[i][2], adds[i][3]);
     }
     auto sum = std::make_unique<ht_agg_value>();
     ht_agg_merge(sum.get(), idle.get());
@@ -208,7 +210,7 @@ TEST(Hist, AggAddFirstValueSetsMinEvenIfLarger)
 {
     // A zeroed value has min_ns 0; the first add must replace it.
     auto v = std::make_unique<ht_agg_value>();
-    ht_agg_add(v.get(), 0, 50, 100);
+    ht_agg_add(v.get(), 0, 50, 100, 0);
     EXPECT_EQ(v->min_ns, 100u);
     EXPECT_EQ(v->max_ns, 100u);
 }
@@ -216,7 +218,7 @@ TEST(Hist, AggAddFirstValueSetsMinEvenIfLarger)
 TEST(Hist, AggAddClockBackwardsCountsZero)
 {
     auto v = std::make_unique<ht_agg_value>();
-    ht_agg_add(v.get(), 5000, 6000, 4000);  // entry before exit: latency 0
+    ht_agg_add(v.get(), 5000, 6000, 4000, 0);  // entry before exit: latency 0
     EXPECT_EQ(v->count, 1u);
     EXPECT_EQ(v->sum_ns, 0u);
     EXPECT_EQ(v->min_ns, 0u);
@@ -224,7 +226,7 @@ TEST(Hist, AggAddClockBackwardsCountsZero)
     EXPECT_EQ(v->buckets[0], 1u);
     EXPECT_EQ(v->sum_exit_hc_ns, 1000u);  // each part on its own
     EXPECT_EQ(v->sum_hc_entry_ns, 0u);
-    ht_agg_add(v.get(), 5000, 4000, 7000);  // hypercall before exit
+    ht_agg_add(v.get(), 5000, 4000, 7000, 0);  // hypercall before exit
     EXPECT_EQ(v->sum_ns, 2000u);
     EXPECT_EQ(v->sum_exit_hc_ns, 1000u);
     EXPECT_EQ(v->sum_hc_entry_ns, 3000u);
@@ -235,7 +237,7 @@ TEST(Hist, AggAddClockBackwardsCountsZero)
 TEST(Hist, AggAddHugeLatencyInLastBucket)
 {
     auto v = std::make_unique<ht_agg_value>();
-    ht_agg_add(v.get(), 0, 0, kU64Max);
+    ht_agg_add(v.get(), 0, 0, kU64Max, 0);
     EXPECT_EQ(v->max_ns, kU64Max);
     EXPECT_EQ(v->buckets[HT_HIST_BUCKETS - 1], 1u);
 }
@@ -315,4 +317,21 @@ TEST(Hist, PercentileRankIsExactInteger)
     // Empty buckets: 0.
     auto empty = std::make_unique<ht_agg_value>();
     EXPECT_EQ(hist_percentile(empty->buckets, HT_HIST_BUCKETS, 0, 0, 500), 0u);
+}
+
+// The VMM part: counted and summed only for calls that went back to the VMM.
+TEST(Hist, AggAddVmmPart)
+{
+    auto v = std::make_unique<ht_agg_value>();
+    ht_agg_add(v.get(), 1000, 1100, 1500, 0);
+    ht_agg_add(v.get(), 2000, 2100, 9000, 2200);  // VMM part 6800
+    ht_agg_add(v.get(), 3000, 3100, 4000, 5000);  // clock backwards: 0, still counted
+    EXPECT_EQ(v->count, 3u);
+    EXPECT_EQ(v->vmm_count, 2u);
+    EXPECT_EQ(v->sum_vmm_ns, 6800u);
+    auto w = std::make_unique<ht_agg_value>();
+    ht_agg_merge(w.get(), v.get());
+    ht_agg_merge(w.get(), v.get());
+    EXPECT_EQ(w->vmm_count, 4u);
+    EXPECT_EQ(w->sum_vmm_ns, 13600u);
 }

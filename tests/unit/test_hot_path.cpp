@@ -315,3 +315,48 @@ TEST(LazyExitReason, SameOutcomesAndRecordsAsEager)
 }
 
 }  // namespace
+
+// kvm_userspace_exit: reads the clock only with a hypercall armed, and the
+// record carries the VMM part; an idle thread's return to the VMM (I/O,
+// nothing armed, no state) costs nothing and counts nothing.
+TEST(HotPath, UserspaceExitStampsOnlyAnArmedHypercall)
+{
+    const ht_filter f = filter();
+    ht_env e = env();
+    ht_thread_state s{};
+    ht_hp_userspace_exit(&e, nullptr, HT_KVM_EXIT_HYPERCALL);
+    ht_hp_userspace_exit(&e, &s, HT_KVM_EXIT_HYPERCALL);
+    ht_hp_exit(&e, &s, 0, 500, 0x7b, HT_ISA_SVM, 0x77);
+    ht_hp_userspace_exit(&e, &s, 2 /* KVM_EXIT_IO */);
+    ht_hp_entry(&e, &s, &f);
+    EXPECT_EQ(e.now_calls, 0);
+    for (__u64 c : e.counters)
+        EXPECT_EQ(c, 0u);
+
+    ht_hp_exit(&e, &s, 0, e.clock, 0x81, HT_ISA_SVM, 0x77);
+    ht_hp_hypercall(&e, &s, &f, 42, 1, 2, 3, 4);          // clock 1000
+    ht_hp_userspace_exit(&e, &s, HT_KVM_EXIT_HYPERCALL);  // clock 1100
+    ht_hp_entry(&e, &s, &f);                              // clock 1200
+    ASSERT_EQ(e.ring.size(), 1u);
+    const ht_record& r = e.ring[0];
+    EXPECT_EQ(r.flags & HT_REC_F_VMM_SERVED, HT_REC_F_VMM_SERVED);
+    EXPECT_EQ(r.t_userspace_exit_ns, 1100u);
+    EXPECT_EQ(r.t_entry_ns, 1200u);
+    EXPECT_EQ(r.uexit_reason, static_cast<__u32>(HT_KVM_EXIT_HYPERCALL));
+    EXPECT_EQ(r.abi, HT_ABI_KVM);
+    expect_identity(e);
+}
+
+// A VMM-served hypercall whose vCPU never re-enters: in flight, no record.
+TEST(HotPath, UserspaceExitWithoutReentryIsCountedNotEmitted)
+{
+    const ht_filter f = filter();
+    ht_env e = env();
+    ht_thread_state s{};
+    ht_hp_exit(&e, &s, 0, e.clock, 0x81, HT_ISA_SVM, 0x77);
+    ht_hp_hypercall(&e, &s, &f, 42, 1, 2, 3, 4);
+    ht_hp_userspace_exit(&e, &s, HT_KVM_EXIT_HYPERCALL);
+    EXPECT_TRUE(e.ring.empty());
+    EXPECT_EQ(e.counters[HT_CNT_IN_FLIGHT], 1u);
+    expect_identity(e);
+}

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <initializer_list>
 #include <string>
@@ -11,6 +12,10 @@
 #include <vector>
 
 #include "cli/options.h"
+
+extern "C" {
+#include "ht_state_machine.h"
+}
 
 using namespace hypertrace;
 
@@ -141,53 +146,62 @@ TEST(Options, NrRangeLimitPerAbi)
     EXPECT_USAGE(Args({"-n", list}), "129 Hyper-V ranges", "128");
 }
 
-// Hyper-V and Xen selections.  This version traces KVM's ABI only and
-// refuses them (refuse_untraced_abis); the branch that traces them deletes
-// that function and flips this constant, and the same cases then check
-// what -n selected.
-constexpr bool kHypervXenTraced = false;
-
-TEST(Options, HypervAndXenSelections)
+// Hyper-V selections are traced: -n fills each ABI's ranges, and an ABI it
+// does not name is not traced at all (make_filter).  Xen is not traced
+// yet: any Xen item is refused, naming the selection.
+TEST(Options, HypervSelections)
 {
+    constexpr __u32 kNoKvm = 1u << HT_ABI_KVM, kNoHv = 1u << HT_ABI_HYPERV, kNoXen = 1u << HT_ABI_XEN;
     struct Case {
         Args args;
-        std::vector<NrRange> kvm, hyperv, xen;
-        const char* refusal_names;  // how the refusal names the selection
+        std::vector<NrRange> kvm, hyperv;
+        __u32 abi_none;
     };
     const Case cases[] = {
-        {{"-n", "hv:HvCallFlushVirtualAddressSpace"},
-         {},
-         {{2, 2}},
-         {},
-         "--nr selects Hyper-V hypercalls (hv:HvCallFlushVirtualAddressSpace), "},
-        {{"-n", "HvCallPostMessage,42"}, {{42, 42}}, {{0x5c, 0x5c}}, {}, "Hyper-V hypercalls (hv:HvCallPostMessage)"},
-        {{"-n", "xen:__HYPERVISOR_event_channel_op", "-n", "xen:0-5"},
-         {},
-         {},
-         {{0, 5}, {32, 32}},
-         "Xen hypercalls (xen:0-5, xen:__HYPERVISOR_event_channel_op)"},
-        {{"-n", "hv:2-0x14,xen:7,10"},
-         {{10, 10}},
-         {{2, 0x14}},
-         {{7, 7}},
-         "Hyper-V hypercalls (hv:0x2-0x14) and Xen hypercalls (xen:__HYPERVISOR_platform_op)"},
-        {{"-n", "hv:1,hv:3,hv:5,hv:7,hv:9"}, {}, {{1, 1}, {3, 3}, {5, 5}, {7, 7}, {9, 9}}, {}, "hv:0x5, ...)"},
+        {{"-n", "hv:HvCallFlushVirtualAddressSpace"}, {}, {{2, 2}}, kNoKvm | kNoXen},
+        {{"-n", "HvCallPostMessage,42"}, {{42, 42}}, {{0x5c, 0x5c}}, kNoXen},
+        {{"-n", "hv:2-0x14", "-n", "10"}, {{10, 10}}, {{2, 0x14}}, kNoXen},
+        {{"-n", "hv:1,hv:3,hv:5,hv:7,hv:9"}, {}, {{1, 1}, {3, 3}, {5, 5}, {7, 7}, {9, 9}}, kNoKvm | kNoXen},
+        {{"-n", "42"}, {{42, 42}}, {}, kNoHv | kNoXen},
+        {{"-n", "KVM_HC_SEND_IPI"}, {{10, 10}}, {}, kNoHv | kNoXen},
     };
     for (const Case& c : cases) {
-        if (kHypervXenTraced) {
-            const Options o = parse(c.args);
-            EXPECT_TRUE(o.nr_given);
-            EXPECT_EQ(o.nr_ranges, c.kvm);
-            EXPECT_EQ(o.hyperv_ranges, c.hyperv);
-            EXPECT_EQ(o.xen_ranges, c.xen);
-        } else {
-            EXPECT_USAGE(c.args, c.refusal_names, "Hyper-V and Xen hypercall ABIs are not traced by this version",
-                         "Select KVM hypercalls instead (e.g. -n KVM_HC_SEND_IPI", "--list-hypercalls kvm", "omit -n");
-        }
+        const Options o = parse(c.args);
+        EXPECT_TRUE(o.nr_given);
+        EXPECT_EQ(o.nr_ranges, c.kvm);
+        EXPECT_EQ(o.hyperv_ranges, c.hyperv);
+        EXPECT_TRUE(o.xen_ranges.empty());
+        const ht_filter f = make_filter(o);
+        EXPECT_EQ(f.abi_none, c.abi_none) << c.args.front() << ' ' << c.args.back();
+        EXPECT_EQ(f.nr_range_count, c.kvm.size());
+        EXPECT_EQ(f.hv_range_count, c.hyperv.size());
+        // What the hot path asks (common/ht_hot_path.h): KVM nr 42 and
+        // Hyper-V's PostMessage (0x5c) wanted only where -n named them.
+        const bool kvm42 = !(c.abi_none & kNoKvm) && std::any_of(c.kvm.begin(), c.kvm.end(), [](const NrRange& r) {
+            return r.lo <= 42 && 42 <= r.hi;
+        });
+        const bool post = !(c.abi_none & kNoHv) && std::any_of(c.hyperv.begin(), c.hyperv.end(), [](const NrRange& r) {
+            return r.lo <= 0x5c && 0x5c <= r.hi;
+        });
+        EXPECT_EQ(ht_nr_wanted(&f, 42) != 0, kvm42) << c.args.back();
+        EXPECT_EQ(ht_hv_code_wanted(&f, 0x5c) != 0, post) << c.args.back();
     }
 }
 
-// The refusal alone: KVM selections pass, any Hyper-V or Xen one is refused.
+TEST(Options, XenSelectionsRefused)
+{
+    const std::pair<Args, const char*> cases[] = {
+        {{"-n", "xen:__HYPERVISOR_event_channel_op", "-n", "xen:0-5"},
+         "--nr selects Xen hypercalls (xen:0-5, xen:__HYPERVISOR_event_channel_op)"},
+        {{"-n", "hv:2-0x14,xen:7,10"}, "Xen hypercalls (xen:__HYPERVISOR_platform_op)"},
+        {{"-n", "xen:1,xen:3,xen:5,xen:7,xen:9"}, "xen:__HYPERVISOR_fpu_taskswitch, ...)"},
+    };
+    for (const auto& [args, names] : cases)
+        EXPECT_USAGE(args, names, "Xen's hypercall ABI is not traced by this version of hypertrace yet",
+                     "-n hv:HvCallPostMessage", "--list-hypercalls", "omit -n");
+}
+
+// The refusal alone: KVM and Hyper-V selections pass, any Xen one is refused.
 TEST(Options, RefuseUntracedAbis)
 {
     Options o;
@@ -197,14 +211,10 @@ TEST(Options, RefuseUntracedAbis)
     EXPECT_NO_THROW(refuse_untraced_abis(o));
     Options hv = o;
     hv.hyperv_ranges = {{0x5c, 0x5c}};
+    EXPECT_NO_THROW(refuse_untraced_abis(hv));
     Options xen = o;
     xen.xen_ranges = {{32, 32}};
-    for (const Options& bad : {hv, xen}) {
-        if (kHypervXenTraced)
-            EXPECT_NO_THROW(refuse_untraced_abis(bad));
-        else
-            EXPECT_THROW(refuse_untraced_abis(bad), UsageError);
-    }
+    EXPECT_THROW(refuse_untraced_abis(xen), UsageError);
 }
 
 TEST(Options, ListHypercalls)
@@ -452,6 +462,37 @@ TEST(Options, MakeFilter)
     EXPECT_EQ(any.pid, HT_PID_ANY);
     EXPECT_EQ(any.vcpu, HT_VCPU_ANY);
     EXPECT_EQ(any.min_latency_ns, 0u);
+    EXPECT_EQ(any.abi_none, 0u);  // nothing selected: every ABI whole
+    EXPECT_EQ(any.hv_range_count + any.xen_range_count, 0u);
+    // -n selects KVM numbers only: Hyper-V and Xen calls are not traced.
+    EXPECT_EQ(f.abi_none, (1u << HT_ABI_HYPERV) | (1u << HT_ABI_XEN));
+}
+
+// Per-ABI selection (the Options pair the -n parser of dev-hcnames fills):
+// an ABI with nothing selected is not traced once another ABI is selected.
+TEST(Options, MakeFilterPerAbi)
+{
+    Options o = parse({});
+    o.hyperv_ranges = {{2, 3}, {0x5c, 0x5d}};
+    ht_filter f = make_filter(o);
+    EXPECT_EQ(f.hv_range_count, 2u);
+    EXPECT_EQ(f.hv_ranges[1].lo, 0x5cu);
+    EXPECT_EQ(f.hv_ranges[1].hi, 0x5du);
+    EXPECT_EQ(f.nr_range_count, 0u);
+    EXPECT_EQ(f.abi_none, (1u << HT_ABI_KVM) | (1u << HT_ABI_XEN));
+    EXPECT_EQ(ht_nr_wanted(&f, 42), 0);
+    EXPECT_EQ(ht_hv_code_wanted(&f, 3), 1);
+    EXPECT_EQ(ht_hv_code_wanted(&f, 4), 0);
+    o.xen_ranges = {{17, 17}};
+    o.nr_ranges = {{12, 12}};
+    f = make_filter(o);
+    EXPECT_EQ(f.abi_none, 0u);
+    EXPECT_EQ(f.xen_range_count, 1u);
+    EXPECT_EQ(ht_nr_wanted(&f, 12), 1);
+    EXPECT_EQ(ht_nr_wanted(&f, 42), 0);
+    const ht_filter all = make_filter(parse({}));
+    EXPECT_EQ(ht_nr_wanted(&all, 42), 1);
+    EXPECT_EQ(ht_hv_code_wanted(&all, 0x8003), 1);
 }
 
 TEST(Options, Interval)

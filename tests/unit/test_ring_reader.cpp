@@ -77,7 +77,7 @@ TEST(RingReader, ReadsRecordsInOrderAndCatchesUp)
 
 TEST(RingReader, WrapsAroundTheDataAreaManyTimes)
 {
-    RingProducer ring(4096);  // 39 records of 104 bytes fit
+    RingProducer ring(4096);  // 25 records of 160 bytes (header + ht_record) fit
     RingReader reader(ring.mapping());
     std::uint64_t next = 0, read = 0;
     for (int round = 0; round < 200; ++round) {
@@ -90,7 +90,7 @@ TEST(RingReader, WrapsAroundTheDataAreaManyTimes)
         });
         ASSERT_EQ(read, next);
     }
-    EXPECT_GT(next, 4096u / 104u * 200u - 1);
+    EXPECT_GT(next, 4096u / 160u * 200u - 1);
 }
 
 TEST(RingReader, FullRingRefusesAndCountsNothingTwice)
@@ -100,7 +100,7 @@ TEST(RingReader, FullRingRefusesAndCountsNothingTwice)
     std::uint64_t pushed = 0, refused = 0;
     for (int i = 0; i < 100; ++i)
         (ring.push(make_test_record(i)) ? pushed : refused)++;
-    EXPECT_EQ(pushed, 4096u / 104u);
+    EXPECT_EQ(pushed, 4096u / 160u);
     EXPECT_EQ(refused, 100u - pushed);
     EXPECT_EQ(drain_seqs(reader).size(), pushed);
 }

@@ -67,6 +67,7 @@ struct Thread {
             ht_sm_armed_by(&s, t, owner, run);
         return count(out);
     }
+    ht_outcome userspace_exit(__u64 t, __u32 reason) { return count(ht_sm_userspace_exit(&s, t, reason)); }
     ht_outcome entry(const ht_filter& f, __u64 t, __u32 vcpu = 0)
     {
         return count(ht_sm_entry(&s, &f, t, vcpu, owner, run));
@@ -115,13 +116,14 @@ TEST(StateMachine, FillRecordSetsEveryField)
     EXPECT_EQ(r.size, sizeof(ht_record));
     EXPECT_EQ(r.isa, VMX);
     EXPECT_EQ(r.flags, 0u);
-    EXPECT_EQ(r.reserved0, 0u);
+    EXPECT_EQ(r.abi, HT_ABI_KVM);
+    EXPECT_EQ(r.hv_fast, 0u);
     EXPECT_EQ(r.pid, 4242u);
     EXPECT_EQ(r.tid, 4250u);
     EXPECT_EQ(r.vcpu_id, 3u);
     EXPECT_EQ(r.cpu, 7u);
     EXPECT_EQ(r.exit_reason, kVmcall | kVmxEnclaveBit);  // raw, flag bits kept
-    EXPECT_EQ(r.reserved1, 0u);
+    EXPECT_EQ(r.uexit_reason, 0u);
     EXPECT_EQ(r.nr, 42u);
     EXPECT_EQ(r.a0, 0x11u);
     EXPECT_EQ(r.a1, 0x22u);
@@ -130,6 +132,16 @@ TEST(StateMachine, FillRecordSetsEveryField)
     EXPECT_EQ(r.t_exit_ns, 1000u);
     EXPECT_EQ(r.t_hypercall_ns, 1100u);
     EXPECT_EQ(r.t_entry_ns, 1500u);
+    EXPECT_EQ(r.a4, 0u);
+    EXPECT_EQ(r.a5, 0u);
+    EXPECT_EQ(r.t_userspace_exit_ns, 0u);
+    EXPECT_EQ(r.hv_ingpa, 0u);
+    EXPECT_EQ(r.hv_outgpa, 0u);
+    EXPECT_EQ(r.hv_result, 0u);
+    EXPECT_EQ(r.hv_rep_cnt, 0u);
+    EXPECT_EQ(r.hv_rep_idx, 0u);
+    EXPECT_EQ(r.hv_var_cnt, 0u);
+    EXPECT_EQ(r.reserved0, 0u);
 }
 
 TEST(StateMachine, FillRecordUnknownVcpuAndReason)
@@ -575,4 +587,251 @@ TEST(StateMachine, IdentityHoldsOnRandomStreams)
     EXPECT_GT(total[HT_CNT_DROPPED], 30u);
     EXPECT_GT(total[HT_CNT_UNMATCHED_HYPERCALL], 1000u);
     EXPECT_GT(total[HT_CNT_FILTERED], 1000u);
+}
+
+// ---- the VMM-served split (kvm_userspace_exit) ----------------------------
+
+// A forwarded KVM hypercall (KVM_HC_MAP_GPA_RANGE with KVM_CAP_EXIT_HYPERCALL):
+// exit, hypercall, back to the VMM with KVM_EXIT_HYPERCALL, entry.  Both ISAs.
+TEST(StateMachine, ForwardedHypercallIsVmmServed)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        ASSERT_EQ(th.hypercall(f, 1100, 12, 0x1000, 1, 0, 0), HT_OUT_ARMED);
+        EXPECT_EQ(th.userspace_exit(1200, HT_KVM_EXIT_HYPERCALL), HT_OUT_NONE);
+        EXPECT_EQ(th.s.phase, HT_PHASE_ARMED);
+        // A signal brings the VMM back once more before the entry: the VMM
+        // part still starts at the first return.
+        th.userspace_exit(1300, 10 /* KVM_EXIT_INTR */);
+        ASSERT_EQ(th.entry(f, 5000, 0), HT_OUT_EMIT);
+        ht_record r = fill(th, 1, 2, 0, 0, 5000);
+        EXPECT_EQ(r.abi, HT_ABI_KVM);
+        EXPECT_EQ(r.flags & HT_REC_F_VMM_SERVED, HT_REC_F_VMM_SERVED);
+        EXPECT_EQ(r.t_userspace_exit_ns, 1200u);
+        EXPECT_EQ(r.uexit_reason, (__u32)HT_KVM_EXIT_HYPERCALL);
+        EXPECT_EQ(r.isa, isa);
+        EXPECT_TRUE(th.identity());
+        EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
+    }
+}
+
+// A return to userspace for another reason (a signal) between a kernel-served
+// hypercall and its entry: the time is kept, the call is not VMM-served.
+TEST(StateMachine, UserspaceExitForAnotherReasonIsNotVmmServed)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);
+    th.hypercall(f, 1100, 5);
+    th.userspace_exit(1200, 10 /* KVM_EXIT_INTR */);
+    ASSERT_EQ(th.entry(f, 2000), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 2000);
+    EXPECT_EQ(r.flags & HT_REC_F_VMM_SERVED, 0u);
+    EXPECT_EQ(r.t_userspace_exit_ns, 1200u);
+    EXPECT_EQ(r.uexit_reason, 10u);
+}
+
+// The next hypercall starts clean: nothing of a forwarded one leaks into it.
+TEST(StateMachine, VmmSplitDoesNotLeakIntoNextHypercall)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    th.hypercall(f, 1100, 12);
+    th.userspace_exit(1200, HT_KVM_EXIT_HYPERCALL);
+    ASSERT_EQ(th.entry(f, 2000), HT_OUT_EMIT);
+    th.exit(3000, kVmcall, VMX);
+    th.hypercall(f, 3100, 5);
+    ASSERT_EQ(th.entry(f, 3500), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 3500);
+    EXPECT_EQ(r.flags & HT_REC_F_VMM_SERVED, 0u);
+    EXPECT_EQ(r.t_userspace_exit_ns, 0u);
+    EXPECT_EQ(r.uexit_reason, 0u);
+}
+
+// Userspace exits while not armed (an I/O exit served by the VMM, or after
+// a filtered hypercall) change nothing.
+TEST(StateMachine, UserspaceExitWithoutArmedHypercallIsIgnored)
+{
+    ht_filter f = any_filter();
+    f.nr_range_count = 1;
+    f.nr_ranges[0] = {5, 5};
+    Thread th;
+    EXPECT_EQ(th.userspace_exit(10, HT_KVM_EXIT_HYPERCALL), HT_OUT_NONE);
+    EXPECT_EQ(th.s.phase, HT_PHASE_IDLE);
+    th.exit(1000, 30 /* I/O */, VMX);
+    EXPECT_EQ(th.userspace_exit(1100, 2 /* KVM_EXIT_IO */), HT_OUT_NONE);
+    EXPECT_EQ(th.s.phase, HT_PHASE_EXITED);
+    EXPECT_EQ(th.entry(f, 1500), HT_OUT_NONE);
+    th.exit(2000, kVmcall, VMX);
+    EXPECT_EQ(th.hypercall(f, 2100, 12), HT_OUT_FILTERED);
+    EXPECT_EQ(th.userspace_exit(2200, HT_KVM_EXIT_HYPERCALL), HT_OUT_NONE);
+    EXPECT_EQ(th.entry(f, 3000), HT_OUT_NONE);
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+    EXPECT_EQ(th.counters[HT_CNT_FILTERED], 1u);
+    EXPECT_TRUE(th.identity());
+}
+
+// A forwarded hypercall whose vCPU never re-enters (the VMM destroys the VM):
+// in flight, never emitted; userspace counts it unmatched at stop.  Both ISAs.
+TEST(StateMachine, UserspaceExitWithoutReentryStaysInFlight)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        th.hypercall(f, 1100, 12);
+        th.userspace_exit(1200, HT_KVM_EXIT_HYPERCALL);
+        EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+        EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 1u);
+        EXPECT_TRUE(th.identity());
+        // A new vCPU thread reusing the key starts with an entry of its own
+        // (run 1): the abandoned state is lost, not completed.
+        th.run = 1;
+        EXPECT_EQ(th.entry(f, 9000), HT_OUT_UNMATCHED_ARMED);
+        EXPECT_EQ(th.counters[HT_CNT_EMITTED], 0u);
+        EXPECT_EQ(th.counters[HT_CNT_IN_FLIGHT], 0u);
+        EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 1u);
+        EXPECT_TRUE(th.identity());
+    }
+}
+
+// ---- Hyper-V (kvm_hv_hypercall, kvm_hv_hypercall_done) --------------------
+
+namespace {
+
+ht_outcome hv_call(Thread& th, const ht_filter& f, __u64 t, __u16 code, __u8 fast, __u16 rep_cnt, __u64 ingpa)
+{
+    th.counters[HT_CNT_HYPERCALLS]++;
+    ht_outcome out =
+        ht_sm_hv_hypercall(&th.s, &f, ht_hv_code_wanted(&f, code), code, fast, 1, rep_cnt, 2, ingpa, ingpa + 0x1000);
+    if (out == HT_OUT_ARMED)
+        ht_sm_armed_by(&th.s, t, th.owner, th.run);
+    return th.count(out);
+}
+
+}  // namespace
+
+// exit -> kvm_hv_hypercall -> kvm_hv_hypercall_done -> entry, VMX and SVM.
+TEST(StateMachine, HyperVCallWithResult)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        ASSERT_EQ(hv_call(th, f, 1100, 0x3, 0, 3, 0xa0000), HT_OUT_ARMED);
+        EXPECT_EQ(ht_sm_hv_done(&th.s, 0x300000000ull), HT_OUT_NONE);
+        EXPECT_EQ(ht_sm_hv_done(&th.s, 7), HT_OUT_NONE);  // only the first counts
+        ASSERT_EQ(th.entry(f, 1500), HT_OUT_EMIT);
+        ht_record r = fill(th, 1, 2, 0, 0, 1500);
+        EXPECT_EQ(r.abi, HT_ABI_HYPERV);
+        EXPECT_EQ(r.nr, 3u);
+        EXPECT_EQ(r.hv_fast, 0u);
+        EXPECT_EQ(r.hv_var_cnt, 1u);
+        EXPECT_EQ(r.hv_rep_cnt, 3u);
+        EXPECT_EQ(r.hv_rep_idx, 2u);
+        EXPECT_EQ(r.hv_ingpa, 0xa0000u);
+        EXPECT_EQ(r.hv_outgpa, 0xa1000u);
+        EXPECT_EQ(r.hv_result, 0x300000000ull);
+        EXPECT_EQ(r.flags, HT_REC_F_HV_RESULT);
+        EXPECT_EQ(r.a0 | r.a1 | r.a2 | r.a3 | r.a4 | r.a5, 0u);
+        EXPECT_EQ(r.isa, isa);
+        EXPECT_EQ(r.exit_reason, reason);
+        EXPECT_TRUE(th.identity());
+    }
+}
+
+// A kernel without kvm_hv_hypercall_done (5.10): the record says the
+// result is not known, never 0 as if it were.
+TEST(StateMachine, HyperVCallWithoutDone)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);
+    hv_call(th, f, 1100, 0x8, 1, 0, 0x42);
+    ASSERT_EQ(th.entry(f, 1500), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 1500);
+    EXPECT_EQ(r.flags & HT_REC_F_HV_RESULT, 0u);
+    EXPECT_EQ(r.hv_result, 0u);
+    EXPECT_EQ(r.hv_fast, 1u);
+    EXPECT_TRUE(th.identity());
+}
+
+// A Hyper-V call KVM hands to the VMM (KVM_EXIT_HYPERV): done fires at the
+// next KVM_RUN with the VMM's result, then the entry; KVM_EXIT_HYPERCALL
+// (the KVM ABI's reason) would not make it VMM-served.
+TEST(StateMachine, HyperVCallServedByTheVmm)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    hv_call(th, f, 1100, 0x5c, 0, 0, 0xa0020);
+    th.userspace_exit(1200, HT_KVM_EXIT_HYPERCALL);
+    EXPECT_EQ(th.s.hc_flags & HT_REC_F_VMM_SERVED, 0u);
+    th.userspace_exit(1300, HT_KVM_EXIT_HYPERV);
+    ht_sm_hv_done(&th.s, 0x12);
+    ASSERT_EQ(th.entry(f, 9000), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 9000);
+    EXPECT_EQ(r.flags, HT_REC_F_HV_RESULT | HT_REC_F_VMM_SERVED);
+    EXPECT_EQ(r.hv_result, 0x12u);
+    EXPECT_EQ(r.t_userspace_exit_ns, 1200u);
+}
+
+// done without an armed Hyper-V call (a filtered code, a KVM call armed, no
+// state) changes nothing.
+TEST(StateMachine, HyperVDoneWithoutArmedHyperVCall)
+{
+    ht_filter f = any_filter();
+    f.abi_none = 1u << HT_ABI_HYPERV;
+    Thread th;
+    EXPECT_EQ(ht_sm_hv_done(&th.s, 1), HT_OUT_NONE);
+    th.exit(1000, kVmcall, VMX);
+    EXPECT_EQ(hv_call(th, f, 1100, 0x3, 0, 0, 0), HT_OUT_FILTERED);
+    ht_sm_hv_done(&th.s, 1);
+    EXPECT_EQ(th.s.phase, HT_PHASE_IDLE);
+    f = any_filter();
+    th.exit(2000, kVmcall, VMX);
+    th.hypercall(f, 2100, 42);
+    ht_sm_hv_done(&th.s, 5);
+    ASSERT_EQ(th.entry(f, 2500), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 2500);
+    EXPECT_EQ(r.abi, HT_ABI_KVM);
+    EXPECT_EQ(r.flags & HT_REC_F_HV_RESULT, 0u);
+    EXPECT_EQ(r.hv_result, 0u);
+    EXPECT_TRUE(th.identity());
+}
+
+// One exit, two hypercall events of different ABIs (cannot happen in one
+// kvm_emulate_hypercall, but a lost entry can make it look so): the second
+// finds the first armed, both are lost, nothing is invented.  Then the same
+// thread's next exit serves a Hyper-V call after a KVM one: no field of the
+// KVM call survives into it.  Both ISAs.
+TEST(StateMachine, ExitReusedAcrossAbis)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        th.hypercall(f, 1100, 42, 1, 2, 3, 4);
+        EXPECT_EQ(hv_call(th, f, 1150, 0x2, 0, 0, 0xa0000), HT_OUT_UNMATCHED_BOTH);
+        EXPECT_EQ(th.entry(f, 1500), HT_OUT_NONE);
+        EXPECT_EQ(th.counters[HT_CNT_UNMATCHED_HYPERCALL], 2u);
+        th.exit(2000, reason, isa);
+        th.hypercall(f, 2100, 42, 1, 2, 3, 4);
+        th.userspace_exit(2150, HT_KVM_EXIT_HYPERCALL);
+        ASSERT_EQ(th.entry(f, 2500), HT_OUT_EMIT);
+        th.exit(3000, reason, isa);
+        hv_call(th, f, 3100, 0x2, 0, 0, 0xa0000);
+        ASSERT_EQ(th.entry(f, 3500), HT_OUT_EMIT);
+        ht_record r = fill(th, 1, 2, 0, 0, 3500);
+        EXPECT_EQ(r.abi, HT_ABI_HYPERV);
+        EXPECT_EQ(r.nr, 2u);
+        EXPECT_EQ(r.a0 | r.a1 | r.a2 | r.a3, 0u);
+        EXPECT_EQ(r.t_userspace_exit_ns, 0u);
+        EXPECT_EQ(r.flags, 0u);
+        EXPECT_EQ(th.counters[HT_CNT_EMITTED], 2u);
+        EXPECT_TRUE(th.identity());
+    }
 }

@@ -224,7 +224,7 @@ std::vector<AggregateEntry> to_batch(const std::vector<ht_record>& recs, unsigne
             }
         }
         unsigned& i = next[{r.pid, r.nr}];
-        ht_agg_add(&v[i].value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
+        ht_agg_add(&v[i].value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns, r.t_userspace_exit_ns);
         i = (i + 1) % copies;
     }
     std::vector<AggregateEntry> batch;
@@ -466,7 +466,7 @@ TEST(AggregateSummary, TextThroughTheSharedPrinter)
     std::ostringstream out;
     print_summary_text(out, sample_aggregate_rows());
     EXPECT_EQ(out.str(),
-              "pid = 1, nr = 42: count 5, latency (us): min 0.500 avg 3.600 p50 2.496 p99 9.984 "
+              "pid = 1, abi = kvm, nr = 42: count 5, latency (us): min 0.500 avg 3.600 p50 2.496 p99 9.984 "
               "p99.9 9.984 max 10.000\n"
               "  avg (us): exit->hypercall 1.800 hypercall->entry 1.800\n"
               "     usecs               : count    distribution\n"
@@ -475,7 +475,8 @@ TEST(AggregateSummary, TextThroughTheSharedPrinter)
               "         4 -> 7          : 0        |                                        |\n"
               "         8 -> 15         : 1        |********************                    |\n"
               "\n"
-              "pid = 2, nr = 7 (KVM_HC_MIPS_EXIT_VM): count 1, latency (us): min 2.000 avg 2.000 p50 2.000 p99 2.000 "
+              "pid = 2, abi = kvm, nr = 7 (KVM_HC_MIPS_EXIT_VM): count 1, latency (us): min 2.000 avg 2.000 p50 "
+              "2.000 p99 2.000 "
               "p99.9 2.000 max 2.000\n"
               "  avg (us): exit->hypercall 1.000 hypercall->entry 1.000\n"
               "     usecs               : count    distribution\n"
@@ -492,39 +493,53 @@ TEST(AggregateSummary, JsonThroughTheSharedPrinter)
               "\"p99_ns\":9984,\"p999_ns\":9984,\"max_ns\":10000,\"avg_exit_hc_ns\":1800,"
               "\"avg_hc_entry_ns\":1800,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":2},"
               "{\"lo\":2,\"hi\":3,\"count\":2},{\"lo\":4,\"hi\":7,\"count\":0},"
-              "{\"lo\":8,\"hi\":15,\"count\":1}],\"name\":null,\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n"
+              "{\"lo\":8,\"hi\":15,\"count\":1}],\"name\":null,\"abi\":\"kvm\",\"vmm_count\":0,\"avg_vmm_ns\":0,\"vm\":"
+              "null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n"
               "{\"pid\":2,\"nr\":7,\"count\":1,\"min_ns\":2000,\"avg_ns\":2000,\"p50_ns\":2000,"
               "\"p99_ns\":2000,\"p999_ns\":2000,\"max_ns\":2000,\"avg_exit_hc_ns\":1000,"
               "\"avg_hc_entry_ns\":1000,\"hist_usecs\":[{\"lo\":0,\"hi\":1,\"count\":0},"
-              "{\"lo\":2,\"hi\":3,\"count\":1}],\"name\":\"KVM_HC_MIPS_EXIT_VM\",\"vm\":null,\"vm_uuid\":null,"
-              "\"vm_source\":\"none\"}\n");
+              "{\"lo\":2,\"hi\":3,\"count\":1}],\"name\":\"KVM_HC_MIPS_EXIT_VM\",\"abi\":\"kvm\",\"vmm_count\":0,"
+              "\"avg_vmm_ns\":0,\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n");
 }
 
-// Rows are labelled with their hypercall's name (text: in brackets after
-// the nr; JSON: "name", appended before the VM fields), or not at all when the nr has none.
+// Rows are labelled with their hypercall's name in the row's ABI (text: in
+// brackets after the nr; JSON: "name", after the fields of the first
+// format, before the ABI's and the VM fields), or not at all when the nr has none.  The same
+// nr names a different call in each ABI.
 TEST(SummaryPrint, RowsLabelledWithTheName)
 {
-    std::vector<SummaryRow> rows(3);
-    rows[0].pid = rows[1].pid = rows[2].pid = 9;
+    std::vector<SummaryRow> rows(6);
+    for (SummaryRow& r : rows)
+        r.pid = 9;
     rows[0].nr = 10;
     rows[1].nr = 11;
     rows[2].nr = 0x1000;
+    rows[3].abi = HT_ABI_HYPERV;
+    rows[3].nr = 0x5c;
+    rows[4].abi = HT_ABI_HYPERV;
+    rows[4].nr = 0x1000;  // unnamed in Hyper-V's table too
+    rows[5].abi = HT_ABI_HYPERV;
+    rows[5].nr = 8;
     std::ostringstream text, json;
     print_summary_text(text, rows);
     print_summary_json(json, rows);
     const std::string t = text.str(), j = json.str();
-    EXPECT_NE(t.find("pid = 9, nr = 10 (KVM_HC_SEND_IPI): count 0,"), std::string::npos) << t;
-    EXPECT_NE(t.find("\npid = 9, nr = 11 (KVM_HC_SCHED_YIELD): count 0,"), std::string::npos) << t;
-    EXPECT_NE(t.find("\npid = 9, nr = 4096: count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("pid = 9, abi = kvm, nr = 10 (KVM_HC_SEND_IPI): count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, abi = kvm, nr = 11 (KVM_HC_SCHED_YIELD): count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, abi = kvm, nr = 4096: count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, abi = hyperv, nr = 92 (HvCallPostMessage): count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, abi = hyperv, nr = 4096: count 0,"), std::string::npos) << t;
+    EXPECT_NE(t.find("\npid = 9, abi = hyperv, nr = 8 (HvCallNotifyLongSpinWait): count 0,"), std::string::npos) << t;
     EXPECT_NE(j.find("{\"pid\":9,\"nr\":10,"), std::string::npos) << j;
-    EXPECT_NE(
-        j.find("\"hist_usecs\":[],\"name\":\"KVM_HC_SEND_IPI\",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n"
-               "{\"pid\":9,\"nr\":11,"),
-        std::string::npos)
-        << j;
-    EXPECT_NE(j.find("\"name\":\"KVM_HC_SCHED_YIELD\",\"vm\":null,"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"hist_usecs\":[],\"name\":\"KVM_HC_SEND_IPI\",\"abi\":\"kvm\","), std::string::npos) << j;
+    EXPECT_NE(j.find("\"name\":\"KVM_HC_SCHED_YIELD\",\"abi\":\"kvm\","), std::string::npos) << j;
     EXPECT_NE(j.find("\"nr\":4096,"), std::string::npos) << j;
-    const std::string last = "],\"name\":null,\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n";
+    EXPECT_NE(j.find("{\"pid\":9,\"nr\":92,"), std::string::npos) << j;
+    EXPECT_NE(j.find("\"name\":\"HvCallPostMessage\",\"abi\":\"hyperv\","), std::string::npos) << j;
+    EXPECT_NE(j.find("\"name\":null,\"abi\":\"hyperv\","), std::string::npos) << j;
+    EXPECT_NE(j.find("\"name\":\"HvCallNotifyLongSpinWait\",\"abi\":\"hyperv\","), std::string::npos) << j;
+    EXPECT_EQ(j.find("\"name\":null,\"abi\":\"kvm\""), j.rfind("\"name\":null,\"abi\":\"kvm\"")) << j;  // 4096 only
+    const std::string last = ",\"vm\":null,\"vm_uuid\":null,\"vm_source\":\"none\"}\n";
     EXPECT_EQ(j.substr(j.size() - last.size()), last) << j;
 }
 
@@ -539,16 +554,18 @@ TEST(AggregateSummary, RowsLabelledWithTheVm)
     std::ostringstream text, json;
     print_summary_text(text, rows);
     print_summary_json(json, rows);
-    EXPECT_EQ(text.str().rfind("vm = web \"1\", pid = 1, nr = 42: count 5,", 0), 0u) << text.str();
-    EXPECT_NE(text.str().find("\nvm = cg (cgroup), pid = 2, nr = 7 (KVM_HC_MIPS_EXIT_VM): count 1,"), std::string::npos)
+    EXPECT_EQ(text.str().rfind("vm = web \"1\", pid = 1, abi = kvm, nr = 42: count 5,", 0), 0u) << text.str();
+    EXPECT_NE(text.str().find("\nvm = cg (cgroup), pid = 2, abi = kvm, nr = 7 (KVM_HC_MIPS_EXIT_VM): count 1,"),
+              std::string::npos)
         << text.str();
-    EXPECT_NE(json.str().find("{\"lo\":8,\"hi\":15,\"count\":1}],\"name\":null,\"vm\":\"web \\\"1\\\"\",\"vm_uuid\":"
+    EXPECT_NE(json.str().find("{\"lo\":8,\"hi\":15,\"count\":1}],\"name\":null,\"abi\":\"kvm\",\"vmm_count\":0,\"avg_"
+                              "vmm_ns\":0,\"vm\":\"web \\\"1\\\"\",\"vm_uuid\":"
                               "\"c7a5fdbd-edaf-9455-926a-d65c16db1809\",\"vm_source\":\"libvirt\"}\n"),
               std::string::npos)
         << json.str();
-    EXPECT_NE(
-        json.str().find("\"name\":\"KVM_HC_MIPS_EXIT_VM\",\"vm\":\"cg\",\"vm_uuid\":null,\"vm_source\":\"cgroup\"}\n"),
-        std::string::npos)
+    EXPECT_NE(json.str().find("\"name\":\"KVM_HC_MIPS_EXIT_VM\",\"abi\":\"kvm\",\"vmm_count\":0,\"avg_vmm_ns\":0,"
+                              "\"vm\":\"cg\",\"vm_uuid\":null,\"vm_source\":\"cgroup\"}\n"),
+              std::string::npos)
         << json.str();
 }
 
@@ -561,7 +578,7 @@ TEST(SummaryPrint, IntervalHeader)
     rows[0].log2_usecs = {1};
     std::ostringstream out;
     print_summary_text(out, rows, "12:34:56");
-    EXPECT_EQ(out.str().rfind("12:34:56\npid = 1, nr = 42: count 5,", 0), 0u) << out.str();
+    EXPECT_EQ(out.str().rfind("12:34:56\npid = 1, abi = kvm, nr = 42: count 5,", 0), 0u) << out.str();
 
     std::ostringstream empty;
     print_summary_text(empty, {}, "12:34:57");
@@ -588,4 +605,42 @@ TEST(SummaryPrint, IntervalHeaderIsLocalHhMmSs)
     else
         unsetenv("TZ");
     tzset();
+}
+
+// Keys are (pid, abi, nr): a Hyper-V code equal to a KVM nr is another row;
+// the VMM part is averaged over the calls that went back to the VMM.
+TEST(AggregateSummary, KeyedByAbiWithTheVmmPart)
+{
+    AggregateSummary s;
+    ht_record kvm = rec3(1, 12, 1000, 1100, 2000);
+    ht_record fwd = rec3(1, 12, 3000, 3100, 9000);
+    fwd.t_userspace_exit_ns = 3200;  // VMM part 5800
+    fwd.flags |= HT_REC_F_VMM_SERVED;
+    ht_record hv = rec3(1, 12, 5000, 5100, 5600);
+    hv.abi = HT_ABI_HYPERV;
+    for (const ht_record& r : {kvm, fwd, hv})
+        s.add(r);
+    const std::vector<SummaryRow> rows = s.rows();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].abi, HT_ABI_KVM);
+    EXPECT_EQ(rows[0].count, 2u);
+    EXPECT_EQ(rows[0].vmm_count, 1u);
+    EXPECT_EQ(rows[0].avg_vmm_ns, 5800u);
+    EXPECT_EQ(rows[1].abi, HT_ABI_HYPERV);
+    EXPECT_EQ(rows[1].nr, 12u);
+    EXPECT_EQ(rows[1].count, 1u);
+    EXPECT_EQ(rows[1].vmm_count, 0u);
+    std::ostringstream text, json;
+    print_summary_text(text, rows);
+    print_summary_json(json, rows);
+    // The same nr, named in KVM's table only.
+    EXPECT_NE(text.str().find("pid = 1, abi = kvm, nr = 12 (KVM_HC_MAP_GPA_RANGE): count 2,"), std::string::npos)
+        << text.str();
+    EXPECT_NE(text.str().find("hypercall->entry 3.400 vmm (1 calls) 5.800\n"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find("pid = 1, abi = hyperv, nr = 12: count 1,"), std::string::npos) << text.str();
+    EXPECT_NE(json.str().find(
+                  "\"name\":\"KVM_HC_MAP_GPA_RANGE\",\"abi\":\"kvm\",\"vmm_count\":1,\"avg_vmm_ns\":5800,\"vm\":null,"),
+              std::string::npos);
+    EXPECT_NE(json.str().find("\"name\":null,\"abi\":\"hyperv\",\"vmm_count\":0,\"avg_vmm_ns\":0,\"vm\":null,"),
+              std::string::npos);
 }

@@ -456,8 +456,10 @@ TEST(VmColumns, JsonCsvTextFields)
         std::istringstream in(line);
         ASSERT_NO_THROW(boost::property_tree::read_json(in, pt)) << line;
         objs.push_back(pt);
-        // Appended after every existing field (the hypercall's name last of those).
-        EXPECT_NE(line.find("\"latency_ns\":2000,\"name\":null,\"vm\":"), std::string::npos) << line;
+        // Appended after every existing field: the hypercall's name, then
+        // record v2's fields (served_by last of those).
+        EXPECT_NE(line.find("\"latency_ns\":2000,\"name\":null,\"abi\":\"kvm\","), std::string::npos) << line;
+        EXPECT_NE(line.find(",\"served_by\":\"kernel\",\"vm\":"), std::string::npos) << line;
     }
     ASSERT_EQ(objs.size(), 2u);
     EXPECT_EQ(objs[0].get<std::string>("vm"), "lab,\"q\" \xef\xbf\xbd");  // invalid byte -> U+FFFD
@@ -471,16 +473,17 @@ TEST(VmColumns, JsonCsvTextFields)
 
     VmColumns csv(Format::Csv, &r);
     const std::string c = render(Format::Csv, csv, {record(100, 101), record(200, 201)});
-    EXPECT_NE(c.find("latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n"), std::string::npos) << c;
-    EXPECT_NE(c.find(",2000,,\"lab,\"\"q\"\" \xef\xbf\xbd\"," + std::string(kUuid) + ",cmdline,1\n"), std::string::npos)
+    EXPECT_NE(c.find(",vmm_ns,served_by,vm,vm_uuid,vm_source,vcpu_index\n"), std::string::npos) << c;
+    EXPECT_NE(c.find(",,kernel,\"lab,\"\"q\"\" \xef\xbf\xbd\"," + std::string(kUuid) + ",cmdline,1\n"),
+              std::string::npos)
         << c;
-    EXPECT_NE(c.find(",2000,,,,none,\n"), std::string::npos) << c;
+    EXPECT_NE(c.find(",,kernel,,,none,\n"), std::string::npos) << c;
 
     VmColumns text(Format::Text, &r);
     const std::string t = render(Format::Text, text, {record(100, 101), record(200, 201)});
-    EXPECT_NE(t.find("LAT(us) VIDX VM\n"), std::string::npos) << t;
-    EXPECT_NE(t.find("      2.000 1    lab,\"q\" \xef\xbf\xbd\n"), std::string::npos) << t;
-    EXPECT_NE(t.find("      2.000 ?    -\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("LAT(us) ABI       VMM(us) VIDX VM\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("      2.000 kvm             - 1    lab,\"q\" \xef\xbf\xbd\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("      2.000 kvm             - ?    -\n"), std::string::npos) << t;
 }
 
 TEST(VmColumns, CgroupNameIsMarkedAndFilterKeeps)

@@ -2,8 +2,8 @@
 #include "backend/bpf_attach_plan.h"
 
 #include <algorithm>
-#include <initializer_list>
 #include <utility>
+#include <vector>
 
 #include "backend/backend.h"
 
@@ -37,7 +37,7 @@ struct Wanted {
 
 // Lays out one record's span (the fields' smallest offset to their largest
 // end), the fields' offsets counted from the span's start; "" or why not.
-std::string span_of(const std::string& event, const RecordFormat& format, std::initializer_list<Wanted> fields,
+std::string span_of(const std::string& event, const RecordFormat& format, const std::vector<Wanted>& fields,
                     ht_tp_layout* out, std::uint32_t ht_tp_layout::*start, std::uint32_t ht_tp_layout::*len)
 {
     std::uint32_t lo = UINT32_MAX, hi = 0;
@@ -130,6 +130,39 @@ std::string tp_layout_from(const ClassicRecords& r, ht_tp_layout* out)
     return why;
 }
 
+std::string userspace_exit_from(const ClassicRecords& r, ht_tp_layout* layout)
+{
+    return field_at("kvm_userspace_exit", r.userspace_exit, "reason", 4, &layout->uexit_reason);
+}
+
+void hv_hypercall_from(const ClassicRecords& r, AttachPlan* plan)
+{
+    using L = ht_tp_layout;
+    ht_tp_layout& l = plan->layout;
+    std::string how;
+    const std::uint32_t proto = hv_hypercall_proto(r, &how);
+    plan->hv_hypercall = plan->hv_done = false;
+    if (proto == HT_HV_PROTO_NONE) {
+        plan->hv_how = how + ": Hyper-V hypercalls not traced";
+        return;
+    }
+    std::vector<Wanted> fields = {{"code", 2, &L::hv_code},       {"fast", 1, &L::hv_fast},
+                                  {"rep_cnt", 2, &L::hv_rep_cnt}, {"rep_idx", 2, &L::hv_rep_idx},
+                                  {"ingpa", 8, &L::hv_ingpa},     {"outgpa", 8, &L::hv_outgpa}};
+    if (proto == HT_HV_PROTO_VAR_CNT)
+        fields.push_back({"var_cnt", 2, &L::hv_var_cnt});
+    const std::string why = span_of("kvm_hv_hypercall", r.hv_hypercall, fields, &l, &L::hv_start, &L::hv_len);
+    if (!why.empty()) {
+        plan->hv_how = "kvm_hv_hypercall not attached: " + why;
+        return;
+    }
+    l.hv_has_var_cnt = proto == HT_HV_PROTO_VAR_CNT;
+    plan->hv_hypercall = true;
+    plan->hv_done = !r.hv_hypercall_done.empty() &&
+                    field_at("kvm_hv_hypercall_done", r.hv_hypercall_done, "result", 8, &l.hv_done_result).empty();
+    plan->hv_how = how + " (classic, format offsets)";
+}
+
 ClassicFields classic_fields(const KernelFacts& k, const std::string& forced)
 {
     if (!forced.empty() && forced != "btf" && forced != "format")
@@ -213,6 +246,11 @@ std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string
             if (!fields.usable && !k.kvm_events_dir.value.empty())
                 continue;
         }
+        const std::string why = userspace_exit_from(k.classic_records.value, &c.plan.layout);
+        c.plan.userspace_exit = why.empty();
+        hv_hypercall_from(k.classic_records.value, &c.plan);
+        c.plan.userspace_exit_how = why.empty() ? "kvm_userspace_exit classic (reason at its format offset)"
+                                                : "kvm_userspace_exit not attached: " + why;
         usable.push_back(std::move(c));
     }
     if (usable.empty())

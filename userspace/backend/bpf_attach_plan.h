@@ -43,6 +43,16 @@ struct AttachPlan {
     bool fields_from_format = false;  // else CO-RE
     ht_tp_layout layout{};            // with fields_from_format
     std::string fields_how;           // for detail()
+    // kvm_userspace_exit: attached classic where its format file gives the
+    // reason's offset (layout.uexit_reason), on every kernel, whatever the
+    // others: it fires once per return to the VMM.  Else left unattached,
+    // and no record says "served by the VMM".
+    bool userspace_exit = false;
+    std::string userspace_exit_how;  // for detail()
+    // kvm_hv_hypercall (and kvm_hv_hypercall_done where it exists): classic
+    // at their format offsets (layout.hv_*), on every kernel that has them.
+    bool hv_hypercall = false, hv_done = false;
+    std::string hv_how;  // for detail()
 
     bool any_classic() const
     {
@@ -95,6 +105,14 @@ struct ClassicFields {
     std::string how;  // "by CO-RE (...)", "at their tracefs format offsets (...)", or why not usable
 };
 ClassicFields classic_fields(const KernelFacts& k, const std::string& forced);
+
+// Where kvm_userspace_exit's reason is, into layout->uexit_reason; "" or
+// why it cannot be attached.
+std::string userspace_exit_from(const ClassicRecords& records, ht_tp_layout* layout);
+
+// Where kvm_hv_hypercall's fields (and kvm_hv_hypercall_done's result) are,
+// into layout->hv_*; sets plan->hv_hypercall, hv_done and hv_how.
+void hv_hypercall_from(const ClassicRecords& records, AttachPlan* plan);
 
 // The choices to try, best first.  `forced`: HYPERTRACE_BPF_ATTACH,
 // `forced_fields`: HYPERTRACE_BPF_FIELDS.  Throws BackendError for a bad

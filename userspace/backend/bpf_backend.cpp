@@ -166,7 +166,10 @@ public:
     std::vector<AggregateEntry> take_aggregates() override;
     void stop() override;
     std::uint64_t skipped_by_kernel() const override;
-    std::string detail() const override { return attach_ + ", per-vCPU state in " + storage_ + cold_note_; }
+    std::string detail() const override
+    {
+        return attach_ + ", per-vCPU state in " + storage_ + cold_note_ + extra_note_;
+    }
 
 private:
     // Loads and attaches per plan; returns the plan as attached (see
@@ -184,7 +187,8 @@ private:
     StateStore store_ = StateStore::Lru;
     bool aggregate_ = false;
     std::uint32_t agg_hot_keys_ = 0;
-    std::string cold_note_;  // for detail(): --summary's tables preallocated
+    std::string cold_note_;   // for detail(): --summary's tables preallocated
+    std::string extra_note_;  // for detail(): kvm_userspace_exit, the other ABIs' tracepoints
     std::string storage_;
     std::string attach_;
 };
@@ -203,6 +207,7 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     ro->raw_entry_args = plan.entry_args;
     ro->lazy_exit_reason = plan.exit != Attach::Classic && plan.exit_args == HT_RAW_EXIT_VCPU_ISA;
     std::memcpy(&ro->tp_layout, &plan.layout, sizeof plan.layout);
+    ro->track_uexit = plan.userspace_exit && store == StateStore::Vcpu;
     ro->aggregate = config.aggregate;
     ro->wake_mark = std::max<std::uint64_t>(1, config.ring_bytes / HT_RING_WAKEUP_FRACTION);
     std::uint64_t mask = 0;
@@ -253,9 +258,19 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     bpf_program* exit_p = pick(set.exit, used.exit);
     bpf_program* hc_p = pick(set.hc, used.hypercall);
     bpf_program* entry_p = pick(set.entry, used.entry);
+    bpf_program* const uexit_by_store[] = {p.ht_uexit_fmt_vcpu, p.ht_uexit_fmt_task, p.ht_uexit_fmt_lru};
+    bpf_program* uexit_p = plan.userspace_exit ? uexit_by_store[static_cast<int>(store)] : nullptr;
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel_->obj)
-        bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p);
+        bpf_program__set_autoload(prog, prog == exit_p || prog == hc_p || prog == entry_p || prog == uexit_p);
+    bpf_map__set_autocreate(skel_->maps.uexit_notes, uexit_p && store == StateStore::Vcpu);
+    bpf_program* const hv_by_store[] = {p.ht_hv_fmt_vcpu, p.ht_hv_fmt_task, p.ht_hv_fmt_lru};
+    bpf_program* const hvd_by_store[] = {p.ht_hvd_fmt_vcpu, p.ht_hvd_fmt_task, p.ht_hvd_fmt_lru};
+    bpf_program* hv_p = plan.hv_hypercall ? hv_by_store[static_cast<int>(store)] : nullptr;
+    bpf_program* hvd_p = plan.hv_done ? hvd_by_store[static_cast<int>(store)] : nullptr;
+    for (bpf_program* extra : {hv_p, hvd_p})
+        if (extra)
+            bpf_program__set_autoload(extra, true);
     bpf_map__set_autocreate(skel_->maps.vcpu_table, store == StateStore::Vcpu);
     bpf_map__set_autocreate(skel_->maps.task_states, store == StateStore::Task);
     bpf_map__set_autocreate(skel_->maps.lru_states, store == StateStore::Lru);
@@ -309,7 +324,10 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     // Attach entry first, hypercall last: a thread is never seen mid-way
     // through exit -> hypercall with only half the programs attached, so
     // start-up adds no spurious "unmatched" counts.
-    for (bpf_program* prog : {entry_p, exit_p, hc_p}) {
+    // kvm_userspace_exit last: it only ever touches an armed hypercall.
+    for (bpf_program* prog : {entry_p, exit_p, hvd_p, hc_p, hv_p, uexit_p}) {
+        if (!prog)
+            continue;
         bpf_link* link = bpf_program__attach(prog);
         if (!link) {
             const int err = errno;
@@ -344,6 +362,8 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
         try {
             const AttachPlan used = load_and_attach(config, store, c.plan, facts);
             const std::string why = c.why.empty() ? used.describe() : c.why;
+            // Last in detail(): the tracepoints beyond the three hot ones.
+            extra_note_ = "; " + used.userspace_exit_how + "; " + used.hv_how;
             if (i == 0)
                 return why;
             return why + " (" + failed_labels + " ones failed: " + first_line(last_error) + ")";

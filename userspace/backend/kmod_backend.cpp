@@ -133,7 +133,7 @@ const char* attached_names(std::uint32_t bits)
                                    "kvm_exit, kvm_entry",
                                    "kvm_hypercall, kvm_entry",
                                    "all three"};
-    return names[bits & 7];
+    return names[bits & HT_ATTACHED_ALL];
 }
 
 // HT_IOC_GET_STATUS into *st; false (errno set) if the ioctl failed.
@@ -154,7 +154,7 @@ void verify_attached(const ht_ioc_status& st)
             std::to_string(st.attach_errors) + " error(s); attached to: " + attached_names(st.attached) +
             "; the kernel log says why: dmesg | grep hypertrace). Use -b bpf, "
             "or report it with the kernel version.");
-    if (st.attached == HT_ATTACHED_ALL)
+    if ((st.attached & HT_ATTACHED_ALL) == HT_ATTACHED_ALL)
         return;
     if (!path_exists("/sys/module/kvm"))
         throw BackendError(
@@ -314,7 +314,7 @@ void KmodBackend::stop()
     if (st.attach_count > 1)
         std::cerr << "hypertrace: kvm was unloaded and loaded " << st.attach_count - 1
                   << (st.attach_count == 2 ? " time" : " times") << "; the probes followed it\n";
-    if (st.attached != HT_ATTACHED_ALL)
+    if ((st.attached & HT_ATTACHED_ALL) != HT_ATTACHED_ALL)
         std::cerr << "hypertrace: kvm was unloaded during the session and the probes were on "
                   << attached_names(st.attached)
                   << " of kvm_exit/kvm_hypercall/kvm_entry "
@@ -372,6 +372,8 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
             std::to_string(b->page_) + ")");
 
     ht_ioc_start start{};
+    std::string hv_how;
+    start.hv_proto = hv_hypercall_proto(facts.classic_records.value, &hv_how);
     std::string how;
     if (protos.known()) {
         start.exit_proto = protos.exit;
@@ -437,7 +439,11 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
         throw BackendError("kmod backend: HT_IOC_GET_STATUS failed: " + errstr(errno));
     verify_attached(st);
     b->started_ = true;
-    b->detail_ = how + "; " + reason_how;
+    b->detail_ = how + "; " + reason_how +
+                 ((st.attached & HT_ATTACHED_USERSPACE_EXIT)
+                      ? "; kvm_userspace_exit attached"
+                      : "; kvm_userspace_exit not attached (this kvm has no such tracepoint)") +
+                 "; " + hv_how;
     return b;
 }
 

@@ -349,56 +349,67 @@ Options parse_options(int argc, char** argv)
 
 void refuse_untraced_abis(const Options& opts)
 {
-    // "hv:HvCallPostMessage, hv:0x2-0x14": the selection as -n takes it; at
-    // most three items, then "...".
-    auto describe = [](HypercallAbi abi, const std::vector<NrRange>& ranges) {
-        auto number = [abi](std::uint64_t v) {
-            char buf[32];
-            std::snprintf(buf, sizeof buf, abi == HypercallAbi::Hyperv ? "0x%llx" : "%llu",
-                          static_cast<unsigned long long>(v));
-            return std::string(buf);
-        };
-        std::string out;
-        std::size_t n = 0;
-        for (const NrRange& r : ranges) {
-            if (n++ == 3) {
-                out += ", ...";
-                break;
-            }
-            const std::string_view name = r.lo == r.hi ? hypercall_name(abi, r.lo) : std::string_view();
-            out += (out.empty() ? "" : ", ") + std::string(abi_prefix(abi)) + ":" +
-                   (!name.empty() ? std::string(name) : number(r.lo) + (r.lo == r.hi ? "" : "-" + number(r.hi)));
-        }
-        return out;
-    };
-    std::string what;
-    for (HypercallAbi abi : {HypercallAbi::Hyperv, HypercallAbi::Xen}) {
-        const std::vector<NrRange>& r = abi == HypercallAbi::Hyperv ? opts.hyperv_ranges : opts.xen_ranges;
-        if (!r.empty())
-            what +=
-                std::string(what.empty() ? "" : " and ") + abi_title(abi) + " hypercalls (" + describe(abi, r) + ")";
-    }
-    if (what.empty())
+    // Hyper-V is traced (record v2's HT_ABI_HYPERV); Xen has its ABI value
+    // and filter ranges but nothing attaches to Xen's hypercall path yet, so
+    // a Xen selection would silently print nothing.
+    if (opts.xen_ranges.empty())
         return;
-    usage("--nr selects " + what +
-          ", but the Hyper-V and Xen hypercall ABIs are not traced by this version of hypertrace: it follows "
-          "KVM's own hypercalls only (the kvm_hypercall tracepoint). Select KVM hypercalls instead (e.g. -n "
-          "KVM_HC_SEND_IPI or -n 10-12; 'hypertrace --list-hypercalls kvm' lists them), or omit -n to trace "
-          "every KVM hypercall");
+    // "xen:__HYPERVISOR_event_channel_op, xen:0-5": the selection as -n
+    // takes it; at most three items, then "...".
+    std::string what;
+    std::size_t n = 0;
+    for (const NrRange& r : opts.xen_ranges) {
+        if (n++ == 3) {
+            what += ", ...";
+            break;
+        }
+        const std::string_view name = r.lo == r.hi ? hypercall_name(HypercallAbi::Xen, r.lo) : std::string_view();
+        what += std::string(what.empty() ? "" : ", ") + abi_prefix(HypercallAbi::Xen) + ":" +
+                (!name.empty() ? std::string(name)
+                               : std::to_string(r.lo) + (r.lo == r.hi ? "" : "-" + std::to_string(r.hi)));
+    }
+    usage("--nr selects Xen hypercalls (" + what +
+          "), but Xen's hypercall ABI is not traced by this version of hypertrace yet: it follows KVM's own "
+          "and Hyper-V's hypercalls. Select those instead (e.g. -n KVM_HC_SEND_IPI or -n hv:HvCallPostMessage; "
+          "'hypertrace --list-hypercalls' lists them), or omit -n to trace every KVM and Hyper-V hypercall");
 }
+
+namespace {
+
+// One ABI's ranges into the filter's array; the count. parse_options
+// guarantees the count fits; clamp anyway so a hand-built Options can never
+// overrun the fixed array.
+__u32 put_ranges(const std::vector<NrRange>& from, ht_nr_range* to)
+{
+    const std::size_t n = std::min<std::size_t>(from.size(), HT_MAX_NR_RANGES);
+    for (std::size_t i = 0; i < n; i++) {
+        to[i].lo = from[i].lo;
+        to[i].hi = from[i].hi;
+    }
+    return static_cast<__u32>(n);
+}
+
+}  // namespace
 
 ht_filter make_filter(const Options& opts)
 {
-    // KVM's ranges only: refuse_untraced_abis() lets no Hyper-V or Xen
-    // selection reach here.
+    // refuse_untraced_abis() lets no Xen selection reach here; the Xen
+    // ranges are passed anyway so the filter stays whole once Xen is traced.
     ht_filter f{};
-    // parse_options guarantees the count fits; clamp anyway so a hand-built
-    // Options can never overrun the fixed array.
-    std::size_t n = std::min<std::size_t>(opts.nr_ranges.size(), HT_MAX_NR_RANGES);
-    f.nr_range_count = static_cast<__u32>(n);
-    for (std::size_t i = 0; i < n; i++) {
-        f.nr_ranges[i].lo = opts.nr_ranges[i].lo;
-        f.nr_ranges[i].hi = opts.nr_ranges[i].hi;
+    f.nr_range_count = put_ranges(opts.nr_ranges, f.nr_ranges);
+    f.hv_range_count = put_ranges(opts.hyperv_ranges, f.hv_ranges);
+    f.xen_range_count = put_ranges(opts.xen_ranges, f.xen_ranges);
+    // No -n: every ABI whole.  -n given: an ABI it did not name is not traced
+    // at all (a count of 0 alone would mean "every number"), so "-n
+    // hv:HvCallPostMessage" traces no KVM hypercall and "-n 42" no Hyper-V
+    // call.  The counts are checked too for an Options built by hand.
+    if (opts.nr_given || f.nr_range_count || f.hv_range_count || f.xen_range_count) {
+        if (!f.nr_range_count)
+            f.abi_none |= 1u << HT_ABI_KVM;
+        if (!f.hv_range_count)
+            f.abi_none |= 1u << HT_ABI_HYPERV;
+        if (!f.xen_range_count)
+            f.abi_none |= 1u << HT_ABI_XEN;
     }
     f.reason_mode = opts.hypercall_exits_only ? HT_REASON_HYPERCALL_ONLY : HT_REASON_ANY;
     f.pid = opts.pid;
@@ -450,9 +461,11 @@ options:
                          decimal or 0x-hex numbers, ranges LO-HI; an item
                          may start with its ABI: kvm: (the default), hv: or
                          xen: (hv:HvCallFlushVirtualAddressSpace); a name
-                         only one ABI has needs no prefix.  This version
-                         traces KVM's own ABI only and refuses Hyper-V and
-                         Xen selections
+                         only one ABI has needs no prefix.  With -n, an
+                         ABI it does not name is not traced: -n 42 traces
+                         no Hyper-V call, -n hv:HvCallPostMessage no KVM
+                         hypercall.  Xen is not traced yet: a xen: item
+                         is refused
   -p, --pid PID          trace only this VM: the host pid of its qemu process
   --vm NAME              trace only the VM named NAME (libvirt domain or QEMU
                          -name), or with this UUID; repeatable (any of them).
@@ -502,6 +515,7 @@ examples:
     hypertrace -n 0x2a,5,10-12        # several numbers and a range
     hypertrace -n KVM_HC_SEND_IPI     # a hypercall by name
     hypertrace -n 10-12,42            # a range and a number
+    hypertrace -n hv:HvCallPostMessage # Hyper-V's PostMessage calls only
     hypertrace --list-hypercalls kvm  # the names of KVM's hypercalls
     hypertrace -p 4242                # only the VM whose qemu pid is 4242
     hypertrace -p 4242 --vcpu 0       # only vCPU 0 of that VM

@@ -17,6 +17,7 @@
 
 extern "C" {
 #include "ht_config.h"
+#include "ht_record.h"  // enum ht_abi
 }
 
 namespace hypertrace {
@@ -38,10 +39,10 @@ enum class BackendKind { Auto, Bpf, Kmod };
 
 struct Options {
     // -n, per ABI (cli/nr_list.h): merged, sorted.  Without -n (nr_given
-    // false) every KVM hypercall is traced.  With -n, an ABI whose ranges
-    // are empty is not wanted at all: "-n hv:HvCallPostMessage" wants no KVM
-    // hypercall (the filter must say so once Hyper-V is traced; until then
-    // refuse_untraced_abis() refuses such a selection).
+    // false) every hypercall of every ABI is traced.  With -n, an ABI whose
+    // ranges are empty is not traced at all: "-n hv:HvCallPostMessage" wants
+    // no KVM hypercall, "-n 42" no Hyper-V call (make_filter()).  Xen
+    // selections are refused until Xen is traced (refuse_untraced_abis()).
     std::vector<NrRange> nr_ranges;      // KVM nr; empty = every nr (if !nr_given)
     std::vector<NrRange> hyperv_ranges;  // Hyper-V call codes (<= 0xffff)
     std::vector<NrRange> xen_ranges;     // Xen nr

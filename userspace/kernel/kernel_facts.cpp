@@ -292,6 +292,9 @@ Fact<ClassicRecords> read_classic_records(const btf* protos, const std::string& 
         r.exit = parse_record_format(read_file(events + "/kvm_exit/format"));
         r.hypercall = parse_record_format(read_file(events + "/kvm_hypercall/format"));
         r.entry = parse_record_format(read_file(events + "/kvm_entry/format"));
+        r.userspace_exit = parse_record_format(read_file(events + "/kvm_userspace_exit/format"));
+        r.hv_hypercall = parse_record_format(read_file(events + "/kvm_hv_hypercall/format"));
+        r.hv_hypercall_done = parse_record_format(read_file(events + "/kvm_hv_hypercall_done/format"));
     }
     f.how = r.btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
                                  : "kvm's records (trace_event_raw_kvm_*) in " + r.btf_source;
@@ -312,6 +315,23 @@ std::uint64_t effective_caps()
 }
 
 }  // namespace
+
+std::uint32_t hv_hypercall_proto(const ClassicRecords& r, std::string* how)
+{
+    if (r.hv_hypercall.empty()) {
+        *how = "kvm_hv_hypercall: no format file (this kvm has no such tracepoint)";
+        return HT_HV_PROTO_NONE;
+    }
+    for (const char* f : {"code", "fast", "rep_cnt", "rep_idx", "ingpa", "outgpa"})
+        if (r.hv_hypercall.find(f) == r.hv_hypercall.end()) {
+            *how = std::string("kvm_hv_hypercall's format file has no field ") + f;
+            return HT_HV_PROTO_NONE;
+        }
+    const bool var_cnt = r.hv_hypercall.find("var_cnt") != r.hv_hypercall.end();
+    *how = std::string("kvm_hv_hypercall ") + (var_cnt ? "with" : "without") + " var_cnt" +
+           (r.hv_hypercall_done.empty() ? ", no kvm_hv_hypercall_done (results not known)" : ", kvm_hv_hypercall_done");
+    return var_cnt ? HT_HV_PROTO_VAR_CNT : HT_HV_PROTO_NO_VAR_CNT;
+}
 
 KernelFacts probe_kernel_facts()
 {

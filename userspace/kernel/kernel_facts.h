@@ -54,7 +54,18 @@ struct ExitReasonLocation {
 struct ClassicRecords {
     std::string btf_source;               // the BTF with all three; empty: none
     RecordFormat exit, hypercall, entry;  // empty when a format file is missing
+    // kvm_userspace_exit (include/trace/events/kvm.h: reason, errno), where
+    // the kernel has it: the VMM-served split.  Empty when missing.
+    RecordFormat userspace_exit;
+    // kvm_hv_hypercall and kvm_hv_hypercall_done (arch/x86/kvm/trace.h),
+    // where the kernel has them (done: 5.15+).  Empty when missing.
+    RecordFormat hv_hypercall, hv_hypercall_done;
 };
+
+// kvm_hv_hypercall's prototype from its format file (enum ht_hv_proto:
+// var_cnt in the record means the 5.17+ prototype, which added both), NONE
+// with why in *how when it is missing or lacks a field hypertrace reads.
+std::uint32_t hv_hypercall_proto(const ClassicRecords& r, std::string* how);
 
 struct KernelFacts {
     bool vmlinux_btf = false;  // /sys/kernel/btf/vmlinux loads

@@ -66,7 +66,7 @@ void AggregateSummary::add(const AggregateEntry& e)
     const ht_agg_value& v = e.value;
     if (v.count == 0)
         return;
-    Merged& m = keys_[{e.key.pid, e.key.nr}];
+    Merged& m = keys_[{e.key.pid, e.key.abi, e.key.nr}];
     if (m.count == 0 || v.min_ns < m.min_ns)
         m.min_ns = v.min_ns;
     m.max_ns = std::max<std::uint64_t>(m.max_ns, v.max_ns);
@@ -74,6 +74,8 @@ void AggregateSummary::add(const AggregateEntry& e)
     m.sum_ns += v.sum_ns;
     m.sum_exit_hc_ns += v.sum_exit_hc_ns;
     m.sum_hc_entry_ns += v.sum_hc_entry_ns;
+    m.vmm_count += v.vmm_count;
+    m.sum_vmm_ns += v.sum_vmm_ns;
     m.buckets.resize(HT_HIST_BUCKETS);
     for (std::size_t i = 0; i < HT_HIST_BUCKETS; i++)
         m.buckets[i] += v.buckets[i];
@@ -84,8 +86,9 @@ void AggregateSummary::add(const ht_record& r)
 {
     AggregateEntry e;
     e.key.pid = r.pid;
+    e.key.abi = r.abi;
     e.key.nr = r.nr;
-    ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns);
+    ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns, r.t_userspace_exit_ns);
     add(e);
 }
 
@@ -105,12 +108,15 @@ std::vector<SummaryRow> AggregateSummary::rows() const
 {
     std::vector<SummaryRow> rows;
     rows.reserve(keys_.size());
-    for (const auto& [k, m] : keys_) {  // std::map: already in (pid, nr) order
+    for (const auto& [k, m] : keys_) {  // std::map: already in (pid, abi, nr) order
         const __u64* b = m.buckets.data();
         const std::size_t n = m.buckets.size();
         SummaryRow row;
-        row.pid = k.first;
-        row.nr = k.second;
+        row.pid = std::get<0>(k);
+        row.abi = std::get<1>(k);
+        row.nr = std::get<2>(k);
+        row.vmm_count = m.vmm_count;
+        row.avg_vmm_ns = m.vmm_count ? static_cast<std::uint64_t>(m.sum_vmm_ns / m.vmm_count) : 0;
         row.count = m.count;
         row.min_ns = m.min_ns;
         row.max_ns = m.max_ns;

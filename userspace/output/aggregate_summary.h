@@ -3,7 +3,7 @@
 // Backend::take_aggregates()) and from the records of hypercalls that found
 // no room there, printed by print_summary_text/_json (summary_print.h).
 //
-// Merging: entries with the same (pid, nr) are summed (count, sums, buckets),
+// Merging: entries with the same (pid, abi, nr) are summed (count, sums, buckets),
 // min is the min of mins, max the max of maxes; entries with count 0 carry no
 // data (their min is meaningless) and are skipped.  Sums are kept in 128 bits
 // so merging many batches cannot overflow.  count, min, max, avg (floor of
@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -83,16 +84,16 @@ public:
     bool empty() const { return keys_.empty(); }
     void clear();
 
-    std::vector<SummaryRow> rows() const;  // sorted by (pid, nr)
+    std::vector<SummaryRow> rows() const;  // sorted by (pid, abi, nr)
 
 private:
     struct Merged {
-        std::uint64_t count = 0, min_ns = 0, max_ns = 0;
-        unsigned __int128 sum_ns = 0, sum_exit_hc_ns = 0, sum_hc_entry_ns = 0;
+        std::uint64_t count = 0, min_ns = 0, max_ns = 0, vmm_count = 0;
+        unsigned __int128 sum_ns = 0, sum_exit_hc_ns = 0, sum_hc_entry_ns = 0, sum_vmm_ns = 0;
         std::vector<__u64> buckets;  // HT_HIST_BUCKETS once used (ht_agg_value's type)
     };
 
-    std::map<std::pair<std::uint32_t, std::uint64_t>, Merged> keys_;  // (pid, nr)
+    std::map<std::tuple<std::uint32_t, std::uint8_t, std::uint64_t>, Merged> keys_;  // (pid, abi, nr)
     std::uint64_t total_ = 0;
 };
 

@@ -245,11 +245,10 @@ inline char* put_right(char* p, const char* tmp, const char* tmp_end, std::size_
     return p + n;
 }
 
-// The name of the record's hypercall, empty when it has none.  Record v1
-// carries KVM's hypercalls only; a record that says its ABI picks that
-// ABI's table here.  An array index (hypercall_lookup.h), and the writers
-// call it only when the "who" run below changes, not per record.
-inline std::string_view record_name(const ht_record& r) { return hypercall_name(HypercallAbi::Kvm, r.nr); }
+// The name of the record's hypercall in its ABI's table, empty when it has
+// none.  An array index (hypercall_lookup.h), and the writers call it only
+// when the "who" run below changes (its key holds the ABI), not per record.
+inline std::string_view record_name(const ht_record& r) { return hypercall_name_of(r.abi, r.nr); }
 
 // A trace repeats most fields from record to record: one vCPU thread's
 // records share pid, tid, vcpu, cpu and nr, and a workload often passes the
@@ -265,8 +264,10 @@ public:
 
     static Key who(const ht_record& r)
     {
+        // The ABI is part of "who": the same nr names a different call in
+        // each ABI (0x5c is HvCallPostMessage, not a KVM hypercall).
         return {r.pid | std::uint64_t{r.tid} << 32, r.vcpu_id | std::uint64_t{r.cpu} << 32, r.nr,
-                r.flags & HT_REC_F_VCPU_UNKNOWN};
+                (r.flags & HT_REC_F_VCPU_UNKNOWN) | std::uint64_t{r.abi} << 32};
     }
     static Key what(const ht_record& r)
     {
@@ -342,6 +343,52 @@ private:
     VmColumns own_vms_;  // without a resolver: every VM unknown
 };
 
+// --- record version 2: the ABI and the VMM-served split -------------------
+
+inline bool vmm_served(const ht_record& r) { return (r.flags & HT_REC_F_VMM_SERVED) != 0; }
+
+// JSON's and CSV's fields after latency_ns, in this order: abi, a4, a5,
+// hv_fast, hv_rep_cnt, hv_rep_idx, hv_var_cnt, hv_ingpa, hv_outgpa,
+// hv_result, t_userspace_exit_ns, uexit_reason, vmm_ns, served_by.  `null`
+// is what an unknown value prints as (JSON "null", CSV empty); `key(name)`
+// what precedes a field (JSON ",\"name\":", CSV ",").
+template <class Key>
+char* put_v2_fields(char* p, const ht_record& r, std::string_view null, Key&& key, bool quote)
+{
+    auto str = [&](const char* v) {
+        if (quote)
+            *p++ = '"';
+        p = put(p, v, std::strlen(v));
+        if (quote)
+            *p++ = '"';
+    };
+    p = key(p, "abi");
+    str(abi_name(r.abi));
+    for (auto [name, v] : {std::pair<const char*, std::uint64_t>{"a4", r.a4},
+                           {"a5", r.a5},
+                           {"hv_fast", r.hv_fast},
+                           {"hv_rep_cnt", r.hv_rep_cnt},
+                           {"hv_rep_idx", r.hv_rep_idx},
+                           {"hv_var_cnt", r.hv_var_cnt},
+                           {"hv_ingpa", r.hv_ingpa},
+                           {"hv_outgpa", r.hv_outgpa}}) {
+        p = key(p, name);
+        p = put_u64(p, v);
+    }
+    p = key(p, "hv_result");
+    p = (r.flags & HT_REC_F_HV_RESULT) ? put_u64(p, r.hv_result) : put(p, null.data(), null.size());
+    const bool uexit = r.t_userspace_exit_ns != 0;
+    p = key(p, "t_userspace_exit_ns");
+    p = uexit ? put_u64(p, r.t_userspace_exit_ns) : put(p, null.data(), null.size());
+    p = key(p, "uexit_reason");
+    p = uexit ? put_u64(p, r.uexit_reason) : put(p, null.data(), null.size());
+    p = key(p, "vmm_ns");
+    p = uexit ? put_diff_ns(p, r.t_userspace_exit_ns, r.t_entry_ns) : put(p, null.data(), null.size());
+    p = key(p, "served_by");
+    str(vmm_served(r) ? "vmm" : "kernel");
+    return p;
+}
+
 // --- text ---------------------------------------------------------------
 
 // Column widths; the header below is laid out with the same numbers.
@@ -350,7 +397,7 @@ private:
 // names (Hyper-V's, up to 39 characters) push the rest of their line
 // right rather than being cut: a name must stay whole to be grep'able.
 constexpr std::size_t kWTime = 15, kWPid = 7, kWTid = 7, kWVcpu = 4, kWNr = 6, kWName = 26, kWArg = 18, kWReason = 14,
-                      kWExitHc = 11, kWHcEnt = 10, kWLat = 10;
+                      kWExitHc = 11, kWHcEnt = 10, kWLat = 10, kWAbi = 6, kWVmm = 10;
 
 class TextWriter : public BufferedWriter {
 public:
@@ -381,6 +428,12 @@ public:
         p = put_right(p, kHcEnt, kHcEnt + std::strlen(kHcEnt), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, kLat, kLat + std::strlen(kLat), kWLat);
+        *p++ = ' ';
+        // ABI, then the VMM's part of LAT (entry - kvm_userspace_exit), "-"
+        // when the call never went back to the VMM.
+        static const char kVmm[32] = "VMM(us)";
+        column("ABI", kWAbi);
+        p = put_right(p, kVmm, kVmm + std::strlen(kVmm), kWVmm);
         // VM columns last: the name may hold spaces (vm_columns.h).
         p = put(p, " VIDX VM\n");
         end_record(p);
@@ -449,6 +502,19 @@ public:
         p = put_right(p, tmp, put_usecs(tmp, r.t_hypercall_ns, r.t_entry_ns), kWHcEnt);
         *p++ = ' ';
         p = put_right(p, tmp, put_usecs(tmp, r.t_exit_ns, r.t_entry_ns), kWLat);
+        *p++ = ' ';
+        f = p;
+        const char* abi = abi_name(r.abi);
+        p = put(p, abi, std::strlen(abi));
+        p = pad_to(f, p, kWAbi);
+        *p++ = ' ';
+        if (r.t_userspace_exit_ns) {
+            p = put_right(p, tmp, put_usecs(tmp, r.t_userspace_exit_ns, r.t_entry_ns), kWVmm);
+        } else {
+            std::memset(tmp, ' ', sizeof tmp);
+            tmp[0] = '-';
+            p = put_right(p, tmp, tmp + 1, kWVmm);
+        }
         p = put(p, tail.data(), tail.size());
         *p++ = '\n';
         end_record(p);
@@ -555,7 +621,8 @@ public:
         p = put(p, ",\"latency_ns\":");
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
         // Appended after the fields of the first format, so that consumers
-        // of it keep working: the name, then the VM fields.  Names are
+        // of it keep working: the name, record v2's fields, then the VM
+        // fields.  Names are
         // [A-Za-z0-9_]: nothing to escape.
         if (name_.empty()) {
             p = put(p, ",\"name\":null");
@@ -564,6 +631,14 @@ public:
             p = put(p, name_.data(), name_.size());
             *p++ = '"';
         }
+        p = put_v2_fields(
+            p, r, "null",
+            [](char* q, const char* name) {
+                q = put(q, ",\"");
+                q = put(q, name, std::strlen(name));
+                return put(q, "\":");
+            },
+            true);
         p = put(p, tail.data(), tail.size());
         p = put(p, "}\n");
         end_record(p);
@@ -584,7 +659,9 @@ public:
         char* p = begin_record();
         p = put(p,
                 "pid,tid,vcpu,cpu,nr,a0,a1,a2,a3,isa,exit_reason,"
-                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,vm,vm_uuid,vm_source,vcpu_index\n");
+                "t_exit_ns,t_hypercall_ns,t_entry_ns,latency_ns,name,"
+                "abi,a4,a5,hv_fast,hv_rep_cnt,hv_rep_idx,hv_var_cnt,hv_ingpa,hv_outgpa,hv_result,"
+                "t_userspace_exit_ns,uexit_reason,vmm_ns,served_by,vm,vm_uuid,vm_source,vcpu_index\n");
         end_record(p);
     }
 
@@ -630,9 +707,11 @@ public:
         p = ts_.put(p, r.t_entry_ns);
         *p++ = ',';
         p = put_diff_ns(p, r.t_exit_ns, r.t_entry_ns);
-        *p++ = ',';  // the name, then the VM fields, as in JSON; an empty cell when none
+        *p++ = ',';  // the name, record v2's fields, then the VM fields, as in JSON; an empty cell when no name
         if (!name_.empty())
             p = put(p, name_.data(), name_.size());
+        p = put_v2_fields(
+            p, r, "", [](char* q, const char*) { return put(q, ","); }, false);
         p = put(p, tail.data(), tail.size());
         *p++ = '\n';
         end_record(p);
@@ -645,6 +724,23 @@ private:
 };
 
 }  // namespace
+
+// enum ht_abi and HypercallAbi number the ABIs alike (checked here), so a
+// record's abi picks its name table directly.
+static_assert(static_cast<unsigned>(HypercallAbi::Kvm) == HT_ABI_KVM &&
+                  static_cast<unsigned>(HypercallAbi::Hyperv) == HT_ABI_HYPERV &&
+                  static_cast<unsigned>(HypercallAbi::Xen) == HT_ABI_XEN && HT_ABI_COUNT == 3,
+              "enum ht_abi and HypercallAbi differ");
+
+const char* abi_name(std::uint8_t abi)
+{
+    return abi < HT_ABI_COUNT ? hypertrace::abi_name(static_cast<HypercallAbi>(abi)) : "?";
+}
+
+std::string_view hypercall_name_of(std::uint8_t abi, std::uint64_t nr)
+{
+    return abi < HT_ABI_COUNT ? hypercall_name(static_cast<HypercallAbi>(abi), nr) : std::string_view();
+}
 
 TimeBase TimeBase::now(bool wall_clock)
 {

@@ -16,8 +16,19 @@
 // (names/hypercall_lookup.h) came later, so it is appended: null (JSON) or
 // empty (CSV) when the nr has none.
 //
+// Record version 2 appends, in JSON and CSV: abi, a4, a5, hv_fast,
+// hv_rep_cnt, hv_rep_idx, hv_var_cnt, hv_ingpa, hv_outgpa, hv_result (null /
+// empty without kvm_hv_hypercall_done), t_userspace_exit_ns and uexit_reason
+// (null / empty when the call never went back to the VMM), vmm_ns
+// (t_entry_ns - t_userspace_exit_ns: the VMM's part of latency_ns; the
+// kernel's part is the rest), served_by ("vmm" when KVM handed the call to
+// the VMM, HT_REC_F_VMM_SERVED; else "kernel").
+//
 // Text: one header line, then per record
-//   TIME(s) PID TID VCPU NR NAME A0 A1 A2 A3 REASON EXIT>HC(us) HC>ENT(us) LAT(us) VIDX VM
+//   TIME(s) PID TID VCPU NR NAME A0 A1 A2 A3 REASON EXIT>HC(us) HC>ENT(us) LAT(us)
+//   ABI VMM(us) VIDX VM
+// (VMM(us): the VMM's part of LAT, "-" when the call never went back to it;
+// VM last: a VM's name may hold spaces).
 // TIME is when the vCPU re-entered the guest (t_entry_ns, the hypercall's
 // completion, like biosnoop), as seconds since TimeBase::start_mono_ns or,
 // with TimeBase::wall_clock (-T), local wall-clock time HH:MM:SS.uuuuuu.
@@ -29,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <ostream>
+#include <string_view>
 
 #include "cli/options.h"
 #include "output/vm_columns.h"
@@ -48,6 +60,14 @@ struct TimeBase {
     // reads, so it is off by at most half their distance).
     static TimeBase now(bool wall_clock);
 };
+
+// The hypercall ABI's name (enum ht_abi) as every output says it: "kvm",
+// "hyperv", "xen"; "?" for a value this build does not know.
+const char* abi_name(std::uint8_t abi);
+// The name of hypercall `nr` in ABI `abi`'s table (enum ht_abi; Hyper-V:
+// the call code, "HvCallPostMessage"), empty when it has none or the ABI is
+// not one this build knows.
+std::string_view hypercall_name_of(std::uint8_t abi, std::uint64_t nr);
 
 class RecordWriter {
 public:

@@ -7,15 +7,16 @@
 #include <string>
 
 #include "names/hypercall_lookup.h"
+#include "output/record_format.h"  // abi_name, hypercall_name_of
 #include "output/vm_columns.h"
 
 namespace hypertrace {
 
 namespace {
 
-// The name a row is labelled with.  Rows are KVM's: records v1 carry no
-// other ABI (a row that says its ABI picks that ABI's table here).
-std::string_view row_name(const SummaryRow& r) { return hypercall_name(HypercallAbi::Kvm, r.nr); }
+// The name a row is labelled with, from its ABI's table (a Hyper-V row's nr
+// is the call code).
+std::string_view row_name(const SummaryRow& r) { return hypercall_name_of(r.abi, r.nr); }
 
 // "1234.567" from ns, exact.
 std::string usecs(std::uint64_t ns)
@@ -77,17 +78,24 @@ void print_summary_text(std::ostream& out, const std::vector<SummaryRow>& rows, 
         if (!first)
             out << '\n';
         first = false;
+        // "pid = 1, abi = hyperv, nr = 92 (HvCallPostMessage): ...": nr in
+        // decimal as the records' NR column, the name from the row's ABI.
         const std::string_view name = row_name(r);
         if (r.vm.source != VmSource::None)
             out << "vm = " << VmColumns::text_name(r.vm) << ", ";
-        out << "pid = " << r.pid << ", nr = " << r.nr;
+        out << "pid = " << r.pid << ", abi = " << abi_name(r.abi) << ", nr = " << r.nr;
         if (!name.empty())
             out << " (" << name << ')';
         out << ": count " << r.count << ", latency (us): min " << usecs(r.min_ns) << " avg " << usecs(r.avg_ns)
             << " p50 " << usecs(r.p50_ns) << " p99 " << usecs(r.p99_ns) << " p99.9 " << usecs(r.p999_ns) << " max "
             << usecs(r.max_ns) << '\n'
             << "  avg (us): exit->hypercall " << usecs(r.avg_exit_hc_ns) << " hypercall->entry "
-            << usecs(r.avg_hc_entry_ns) << '\n';
+            << usecs(r.avg_hc_entry_ns);
+        // The VMM's part of the calls KVM handed to it; the kernel's part
+        // is the rest of their latency.
+        if (r.vmm_count)
+            out << " vmm (" << r.vmm_count << " calls) " << usecs(r.avg_vmm_ns);
+        out << '\n';
         print_log2_hist(out, r.log2_usecs, "usecs");
     }
 }
@@ -109,13 +117,15 @@ void print_summary_json(std::ostream& out, const std::vector<SummaryRow>& rows, 
                 << ",\"count\":" << r.log2_usecs[i] << '}';
         }
         // Appended, as in the records' JSON (record_format.h): the name,
-        // then the VM fields.
+        // then the ABI and its VMM part, then the VM fields.
         const std::string_view name = row_name(r);
         out << "],\"name\":";
         if (name.empty())
             out << "null";
         else
             out << '"' << name << '"';
+        out << ",\"abi\":\"" << abi_name(r.abi) << "\",\"vmm_count\":" << r.vmm_count
+            << ",\"avg_vmm_ns\":" << r.avg_vmm_ns;
         out << ",\"vm\":" << (r.vm.source == VmSource::None ? std::string("null") : VmColumns::json_string(r.vm.name))
             << ",\"vm_uuid\":" << (r.vm.uuid.empty() ? std::string("null") : VmColumns::json_string(r.vm.uuid))
             << ",\"vm_source\":\"" << vm_source_name(r.vm.source) << "\"}\n";

@@ -209,6 +209,8 @@ def assert_records_match(records, truth, nrs=None, vcpu=None):
         assert got == (pid, vcpu_id, nr, a1, a2, a3), f"record {r} != expected {(pid, vcpu_id, nr, a1, a2, a3)}"
         assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"timestamps out of order: {r}"
         assert r["latency_ns"] == r["t_entry_ns"] - r["t_exit_ns"], f"latency_ns wrong: {r}"
+        # hcgen's schedule mode makes KVM hypercalls KVM serves itself.
+        assert r["abi"] == "kvm" and r["served_by"] == "kernel", f"abi/served_by wrong: {r}"
         assert r["isa"] == truth["isa"] and r["exit_reason"] == truth["exit_reason"], \
             f"exit reason {r['isa']}/{r['exit_reason']} != {truth['isa']}/{truth['exit_reason']}"
 

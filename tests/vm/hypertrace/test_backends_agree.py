@@ -15,7 +15,7 @@ from htest import Tracer, assert_records_match, check, finish, log, parse_json_l
 
 # Fields that may differ between two probes of one event: when each ran, and
 # where (a vCPU thread can migrate between them).
-PER_PROBE = {"t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "cpu"}
+PER_PROBE = {"t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "cpu", "t_userspace_exit_ns", "vmm_ns"}
 
 
 def keyed(records):

@@ -238,13 +238,14 @@ def parse_text(text):
     assert lines[0].startswith(TEXT_HEADER), f"first line is not the header: {lines[0]!r}"
     recs = []
     for ln in lines[1:]:
-        # TIME PID TID VCPU NR NAME ("-" if none) A0..A3 REASON 3 latencies,
-        # then VIDX and VM, the last one the line's rest (a VM name may hold
-        # spaces; '-' when unnamed).
-        f = ln.split(None, 15)
-        assert len(f) == 16, f"incomplete or garbled text line: {ln!r}"
+        # TIME PID TID VCPU NR NAME ("-" if none) A0..A3 REASON 3 latencies
+        # ABI VMM ("-" if none), then VIDX and VM, the last one the line's
+        # rest (a VM name may hold spaces; '-' when unnamed).
+        f = ln.split(None, 17)
+        assert len(f) == 18, f"incomplete or garbled text line: {ln!r}"
         recs.append({"pid": int(f[1]), "tid": int(f[2]), "vcpu": int(f[3]), "nr": int(f[4]), "name": f[5],
-                     "a0": int(f[6], 16), "a1": int(f[7], 16), "a2": int(f[8], 16), "a3": int(f[9], 16)})
+                     "a0": int(f[6], 16), "a1": int(f[7], 16), "a2": int(f[8], 16), "a3": int(f[9], 16),
+                     "abi": f[14]})
     return recs
 
 

@@ -63,7 +63,9 @@ def assert_bpf_choice(stderr):
     without module BTF, e.g. 5.10): all three classic, their records read at
     the format files' offsets, the exit reason from the kvm_exit record.  The
     state store: the vCPU slot table, else task storage, else the LRU hash."""
-    first = stderr.split("\n")[0]
+    # The three hot tracepoints' part of the "using" line (kvm_userspace_exit
+    # and the other ABIs' tracepoints, classic on every kernel, follow it).
+    first = stderr.split("\n")[0].split("; kvm_userspace_exit")[0]
     k = kernel_offers()
     if k["kvm_btf"]:
         assert "kvm_entry btf tracepoint" in first and "kvm_exit classic" not in first, stderr
@@ -270,10 +272,11 @@ def ranges_and_hex():
     _, truth, out = trace("ranges", "-n", "0x2a-43,0x1000", "-f", "csv")
     rows = parse_csv(out)
     assert all(row["name"] == "" for row in rows), "a name for 42, 43 or 0x1000, which have none"
-    # Numbers, but the VM fields (vm, vm_uuid, vm_source) are text.
+    # Numbers as ints, empty as None, words (abi, served_by) as they are;
+    # the VM fields (vm, vm_uuid, vm_source) are text.
     text = {"vm", "vm_uuid", "vm_source"}
-    recs = [{k: (v if k in text else int(v) if v != "" else None) for k, v in row.items() if k != "name"}
-            for row in rows]
+    recs = [{k: (v if k in text else int(v) if v.lstrip("-").isdigit() else None if v == "" else v)
+             for k, v in row.items() if k != "name"} for row in rows]
     assert_records_match(recs, truth, nrs={42, 43, 0x1000})
     assert all(r["vm_source"] == "none" and r["vm"] == "" and r["vcpu_index"] is None for r in recs), recs[:1]
 
@@ -298,9 +301,12 @@ def by_name():
     assert lines[0].split()[4:6] == ["NR", "NAME"], f"header: {lines[0]!r}"
     seen = collections.Counter()
     for ln in lines[1:]:
-        f = ln.split(None, 15)  # the last field, VM, may hold spaces
-        assert len(f) == 16, f"text line of {len(f)} fields: {ln!r}"
+        # TIME PID TID VCPU NR NAME A0..A3 REASON 3 latencies ABI VMM VIDX VM;
+        # the last field, VM, may hold spaces.
+        f = ln.split(None, 17)
+        assert len(f) == 18, f"text line of {len(f)} fields: {ln!r}"
         nr, name = int(f[4]), f[5]
+        assert f[14] == "kvm", f"-n named KVM hypercalls only, ABI {f[14]!r}: {ln!r}"
         assert name == names.get(nr, "-"), f"nr {nr} named {name!r}, the header says {names.get(nr, '-')!r}: {ln!r}"
         seen[(int(f[2]), int(f[6], 16))] += 1  # (tid, a0) identify a call
     want = expected_calls(truth, {7, 42})

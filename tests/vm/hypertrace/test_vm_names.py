@@ -203,12 +203,14 @@ def two_vms_filtered(backend):
     assert len(body) == sum(counts_by_nr(beta).values()), f"{len(body)} lines for beta's {counts_by_nr(beta)}"
     index_by_tid = {v["tid"]: v["vcpu_index"] for v in beta["vcpus"]}
     for ln in body:
-        # TIME PID TID VCPU NR NAME A0..A3 REASON 3 latencies VIDX VM (the
-        # rest of the line: a name may hold spaces)
-        f = ln.split(None, 15)
+        # TIME PID TID VCPU NR NAME A0..A3 REASON 3 latencies ABI VMM VIDX VM
+        # (the rest of the line: a name may hold spaces)
+        f = ln.split(None, 17)
+        assert len(f) == 18, f"text line of {len(f)} fields: {ln!r}"
         assert int(f[1]) == beta["pid"], ln
         assert f[5] == "-", f"NAME of {ln!r}: hcgen's numbers here have none"
-        assert f[14] == str(index_by_tid[int(f[2])]) and f[15] == "beta", f"VIDX/VM of {ln!r}"
+        assert f[14] == "kvm", f"ABI of {ln!r}: hcgen's default mode issues KVM hypercalls"
+        assert f[16] == str(index_by_tid[int(f[2])]) and f[17] == "beta", f"VIDX/VM of {ln!r}"
     assert t.totals()["vm_filtered"] == sum(counts_by_nr(alpha).values())
 
 
@@ -233,6 +235,7 @@ def summary_labels(backend):
         (["-name", "guest=sum-vm"], SCHEDULE, (), 1), ([], SCHEDULE, (), 1)])
     got = {}
     for r in parse_json_lines(out):
+        assert r["abi"] == "kvm", f"ABI of a row of hcgen's KVM hypercalls: {r}"
         key = (r["pid"], r["nr"], r["vm"], r["vm_source"])
         got[key] = got.get(key, 0) + r["count"]
     want = {(named["pid"], 42, "sum-vm", "cmdline"): 120, (named["pid"], 43, "sum-vm", "cmdline"): 60,

@@ -108,10 +108,13 @@ def main():
         key = (r["pid"], r["tid"], r["vcpu_id"], r["nr"], *r["a"])
         got[key] += 1
         problems = []
-        if (r["len"], r["version"], r["size"]) != (96, 1, 96):
+        if (r["len"], r["version"], r["size"]) != (152, 2, 152):
             problems.append(f"len/version/size {r['len']}/{r['version']}/{r['size']}")
-        if r["reserved0"] or r["reserved1"]:
+        if r["reserved0"]:
             problems.append("reserved fields not zero")
+        if r["abi"] != 0 or r["uexit_reason"] != 0:
+            problems.append(f"abi {r['abi']} uexit_reason {r['uexit_reason']}: "
+                            "hcgen's calls are KVM ones the kernel serves")
         if args.reason_unknown:
             if r["flags"] != 1 or r["isa"] != 0 or r["exit_reason"] != 0:
                 problems.append(f"expected reason-unknown, got flags {r['flags']} "

@@ -87,15 +87,16 @@ std::size_t drain(const RingMapping& m, FILE* out)
             std::memcpy(&r, p + HT_RING_HDR_SZ, sizeof(r));
             std::fprintf(out,
                          "{\"len\":%u,\"version\":%u,\"size\":%u,\"isa\":%u,\"flags\":%u,"
-                         "\"reserved0\":%u,\"reserved1\":%u,"
+                         "\"reserved0\":%u,\"abi\":%u,\"uexit_reason\":%u,"
                          "\"pid\":%u,\"tid\":%u,\"vcpu_id\":%u,\"cpu\":%u,\"exit_reason\":%u,"
                          "\"nr\":%" PRIu64 ",\"a\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "],\"t\":[%" PRIu64
                          ",%" PRIu64 ",%" PRIu64 "]}\n",
-                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.reserved1, r.pid, r.tid, r.vcpu_id,
-                         r.cpu, r.exit_reason, static_cast<std::uint64_t>(r.nr), static_cast<std::uint64_t>(r.a0),
-                         static_cast<std::uint64_t>(r.a1), static_cast<std::uint64_t>(r.a2),
-                         static_cast<std::uint64_t>(r.a3), static_cast<std::uint64_t>(r.t_exit_ns),
-                         static_cast<std::uint64_t>(r.t_hypercall_ns), static_cast<std::uint64_t>(r.t_entry_ns));
+                         plen, r.version, r.size, r.isa, r.flags, r.reserved0, r.abi, r.uexit_reason, r.pid, r.tid,
+                         r.vcpu_id, r.cpu, r.exit_reason, static_cast<std::uint64_t>(r.nr),
+                         static_cast<std::uint64_t>(r.a0), static_cast<std::uint64_t>(r.a1),
+                         static_cast<std::uint64_t>(r.a2), static_cast<std::uint64_t>(r.a3),
+                         static_cast<std::uint64_t>(r.t_exit_ns), static_cast<std::uint64_t>(r.t_hypercall_ns),
+                         static_cast<std::uint64_t>(r.t_entry_ns));
             n++;
         }
         cons += ht_ring_record_span(plen);
@@ -421,6 +422,23 @@ int cmd_badioctl()
          }},
         {"reason_mode 2", [](ht_ioc_config& c) { c.filter.reason_mode = 2; }},
         {"reason_mode huge", [](ht_ioc_config& c) { c.filter.reason_mode = 0x80000000u; }},
+        // Per-ABI ranges (filter of ioctl version 4): checked as KVM's.
+        {"hv range count > max", [](ht_ioc_config& c) { c.filter.hv_range_count = HT_MAX_NR_RANGES + 1; }},
+        {"hv range lo > hi",
+         [](ht_ioc_config& c) {
+             c.filter.hv_range_count = 1;
+             c.filter.hv_ranges[0] = {0x8003, 2};
+         }},
+        {"xen range count huge", [](ht_ioc_config& c) { c.filter.xen_range_count = 0xffffffffu; }},
+        {"xen ranges overlap",
+         [](ht_ioc_config& c) {
+             c.filter.xen_range_count = 2;
+             c.filter.xen_ranges[0] = {17, 34};
+             c.filter.xen_ranges[1] = {34, 40};
+         }},
+        {"abi_none unknown ABI", [](ht_ioc_config& c) { c.filter.abi_none = 1u << HT_ABI_COUNT; }},
+        {"abi_none huge", [](ht_ioc_config& c) { c.filter.abi_none = 0x80000000u; }},
+        {"filter reserved", [](ht_ioc_config& c) { c.filter.reserved = 1; }},
     };
     for (auto& b : bad) {
         ht_ioc_config c = good_config();
@@ -435,6 +453,15 @@ int cmd_badioctl()
         c.filter.nr_ranges[k] = {k * 10ull, k * 10ull + 5};
     c.filter.nr_ranges[HT_MAX_NR_RANGES - 1].hi = ~0ull;
     expect("SET_CONFIG 128 ranges up to U64_MAX", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
+    c = good_config();
+    c.filter.abi_none = 1u << HT_ABI_KVM;
+    c.filter.hv_range_count = 2;
+    c.filter.hv_ranges[0] = {2, 3};
+    c.filter.hv_ranges[1] = {0x5c, 0x5d};
+    c.filter.xen_range_count = HT_MAX_NR_RANGES;
+    for (unsigned k = 0; k < HT_MAX_NR_RANGES; k++)
+        c.filter.xen_ranges[k] = {k * 10ull, k * 10ull + 5};
+    expect("SET_CONFIG per-ABI ranges, KVM none", ioctl(fd, HT_IOC_SET_CONFIG, &c), 0);
     c = good_config();
     c.ring_bytes = 1u << 17;
     expect("SET_CONFIG other ring size once allocated", ioctl(fd, HT_IOC_SET_CONFIG, &c), EBUSY);
@@ -490,6 +517,12 @@ int cmd_badioctl()
     start.flags = 1;
     expect("START flags", ioctl(fd, HT_IOC_START, &start), EINVAL);
     start = {};
+    start.hv_proto = HT_HV_PROTO_MAX;
+    expect("START hv_proto out of range", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
+    start.hv_proto = 0xffffffffu;
+    expect("START hv_proto huge", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
     expect("START auto protos", ioctl(fd, HT_IOC_START, &start), 0);
     expect("START again", ioctl(fd, HT_IOC_START, &start), EBUSY);
     c = good_config();
@@ -498,7 +531,10 @@ int cmd_badioctl()
     expect("SET_REASON while running", ioctl(fd, HT_IOC_SET_REASON, &r), EBUSY);
     ht_ioc_status s{};
     expect("GET_STATUS", ioctl(fd, HT_IOC_GET_STATUS, &s), 0);
-    expect("status running, attached to all three", s.running == 1 && s.attached == HT_ATTACHED_ALL ? 0 : -1, 0);
+    expect("status running, attached to all three",
+           s.running == 1 && (s.attached & HT_ATTACHED_ALL) == HT_ATTACHED_ALL ? 0 : -1, 0);
+    // Every testbed kernel has kvm_userspace_exit (tests/workload/README.md).
+    expect("status: kvm_userspace_exit attached too", s.attached & HT_ATTACHED_USERSPACE_EXIT ? 0 : -1, 0);
     expect("STOP", ioctl(fd, HT_IOC_STOP), 0);
     expect("STOP again", ioctl(fd, HT_IOC_STOP), 0);
     expect("GET_STATUS after stop", ioctl(fd, HT_IOC_GET_STATUS, &s), 0);

@@ -157,6 +157,8 @@ ht_filter random_filter()
         default: f.nr_range_count = HT_MAX_NR_RANGES + 1 + static_cast<std::uint32_t>(below(8));
         }
     }
+    // Per-ABI selection: mostly known ABIs, sometimes any bits.
+    f.abi_none = chance(90) ? static_cast<std::uint32_t>(below(1u << HT_ABI_COUNT)) : static_cast<std::uint32_t>(rnd());
     return f;
 }
 
@@ -257,7 +259,8 @@ void valid_ioctl()
         s.exit_proto = proto(guess_exit, HT_EXIT_PROTO_MAX);
         s.entry_proto = proto(guess_entry, HT_ENTRY_PROTO_MAX);
         s.flags = chance(95) ? 0 : static_cast<std::uint32_t>(rnd());
-        s.reserved = chance(95) ? 0 : static_cast<std::uint32_t>(rnd());
+        s.hv_proto =
+            chance(90) ? static_cast<std::uint32_t>(below(HT_HV_PROTO_MAX)) : static_cast<std::uint32_t>(rnd());
         p = arg_pointer(sizeof(s), false);
         if (p >= arena.buf.data() && p < arena.buf.data() + arena.buf.size())
             std::memcpy(p, &s, sizeof(s));

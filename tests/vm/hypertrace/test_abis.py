@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""In-guest test (testbed): hypercalls of every ABI and hypercalls the VMM
+serves, traced by both backends at once (which must agree field by field
+but timestamps and CPU), each record exact against hcgen's ground truth
+(tests/workload/README.md: `hcgen forward`, `hcgen hyperv`).
+
+hyperv: every Hyper-V call one record with abi "hyperv", its code, fast,
+var_cnt (where kvm_hv_hypercall has it), rep count and index, both GPAs and
+the result (where kvm_hv_hypercall_done exists) exactly as hcgen issued and
+got them; the calls KVM hands to hcgen (KVM_EXIT_HYPERV) VMM-served as
+below.
+
+forward: KVM hands nr 12 (KVM_HC_MAP_GPA_RANGE) to hcgen (KVM_EXIT_HYPERCALL),
+which answers after --vmm-delay-us; nr 42 stays in KVM.  Every call must be
+one record with its nr and arguments, abi "kvm", served_by as hcgen says, and
+for a VMM-served one a VMM part (entry - kvm_userspace_exit) at least hcgen's
+own vmm_ns (KVM_RUN's return to its next KVM_RUN).  Both are CLOCK_MONOTONIC
+(the records' clock is bpf_ktime_get_ns() / ktime_get_ns(), hcgen's
+clock_gettime(CLOCK_MONOTONIC)), and the userspace exit precedes KVM_RUN's
+return as hcgen's next KVM_RUN precedes the entry, so the inequality is
+exact, not a tolerance.  Where the kernel cannot forward (no
+KVM_CAP_EXIT_HYPERCALL for nr 12) hcgen must refuse, and the check fails
+unless it did (a refusal is never a pass of the tracing checks: it is
+reported as such).
+
+names: every record's name is its hypercall's in its ABI's table (a Hyper-V
+record's code named from Hyper-V's, never KVM's), and -n by name selects per
+ABI: with hcgen hyperv and hcgen schedule running at once, `-n
+hv:HvCallPostMessage` gives exactly hcgen's PostMessage calls and no KVM
+hypercall, `-n 42` exactly the KVM calls of 42 and no Hyper-V call."""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+from htest import HCGEN, Tracer, check, expected_calls, finish, log, parse_json_lines, run_hcgen  # noqa: E402
+# The testbed self-test's KVM constants and capability probe (tests/vm/).
+from testbed_abis import KVM_CAP_EXIT_HYPERCALL, KVM_EXIT_HYPERCALL, KVM_EXIT_HYPERV, kvm_cap  # noqa: E402
+
+EX_NOCAP = 5
+DELAY_US = 300
+
+# The names the records must carry for the calls hcgen makes: Hyper-V's by
+# the TLFS (Hypervisor Top Level Functional Specification, appendix
+# "Hypercall Code Reference"; Linux's HVCALL_* in
+# include/asm-generic/hyperv-tlfs.h), KVM's by include/uapi/linux/kvm_para.h
+# (42 has none).  A code hcgen makes that is not here fails the check.
+HV_NAMES = {0x2: "HvCallFlushVirtualAddressSpace", 0x3: "HvCallFlushVirtualAddressList",
+            0x8: "HvCallNotifyLongSpinWait", 0x5c: "HvCallPostMessage", 0x5d: "HvCallSignalEvent",
+            0x99: "HvCallStartVirtualProcessor"}
+KVM_NAMES = {7: "KVM_HC_MIPS_EXIT_VM", 12: "KVM_HC_MAP_GPA_RANGE", 42: None}
+
+
+def assert_named(b, r):
+    """The record's name is its nr's in its ABI's table (HV_NAMES, KVM_NAMES);
+    its VM fields say "unknown"."""
+    table = {"hyperv": HV_NAMES, "kvm": KVM_NAMES}[r["abi"]]
+    assert r["nr"] in table, f"{b}: hcgen made {r['abi']} nr {r['nr']:#x}, which this test has no name for: {r}"
+    assert r["name"] == table[r["nr"]], \
+        f"{b}: {r['abi']} nr {r['nr']:#x} named {r['name']!r}, want {table[r['nr']]!r}: {r}"
+    # The VM fields come last, after record v2's, in every ABI: this suite's
+    # hcgens run unnamed (test_vm_names.py checks named ones).
+    assert (r["vm"], r["vm_uuid"], r["vm_source"], r["vcpu_index"]) == (None, None, "none", None), \
+        f"{b}: VM fields of an unnamed hcgen's {r['abi']} record: {r}"
+
+
+# Fields that may differ between the two backends' probes of one event: when
+# each ran, and where.
+PER_PROBE = {"t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "cpu", "t_userspace_exit_ns", "vmm_ns"}
+
+
+def run_traced(mode, args):
+    """hcgen MODE ARGS under both backends at once: (truth, {backend: records},
+    {backend: totals}, {backend: using line})."""
+    tracers = {}
+    try:
+        for b in ("bpf", "kmod"):
+            tracers[b] = Tracer("-b", b, "-f", "json", name=f"abis-{mode}-{b}")
+        p = subprocess.run([HCGEN, mode, "--timeout", "120", *args], capture_output=True, text=True, timeout=600)
+    finally:
+        outs = {b: t.stop() for b, t in tracers.items()}
+    if p.returncode != 0:
+        raise AssertionError(f"hcgen {mode} {' '.join(args)} exited {p.returncode}:\n{p.stderr[-1000:]}")
+    truth = json.loads(p.stdout)
+    assert truth.get("ok") is True, f"hcgen {mode}: ok is not true"
+    recs = {b: parse_json_lines(o) for b, o in outs.items()}
+    totals = {b: t.totals() for b, t in tracers.items()}
+    using = {b: t.stderr().splitlines()[0] for b, t in tracers.items()}
+    for b in tracers:
+        log(f"     {using[b]}")
+    return truth, recs, totals, using
+
+
+def check_forward_records(b, records, truth):
+    """Each hcgen call exactly once, exact fields, the VMM-served split."""
+    calls = {}
+    for v in truth["vcpus"]:
+        for c in v["calls"]:
+            calls[(v["tid"], c["a0"])] = (v, c)
+    seen = {}
+    for r in records:
+        key = (r["tid"], r["a0"])
+        assert key not in seen, f"{b}: call {key} reported twice"
+        assert key in calls, f"{b}: record matches no hcgen call: {r}"
+        seen[key] = r
+    missing = [k for k in calls if k not in seen]
+    assert not missing, f"{b}: {len(missing)} of {len(calls)} calls missing, e.g. {missing[:3]}"
+    vmm, min_vmm_us, min_margin_us = 0, None, None
+    for key, r in seen.items():
+        v, c = calls[key]
+        want = (truth["pid"], v["vcpu_id"], c["nr"], c["a0"], c["a1"], c["a2"], c["a3"], "kvm", 0, 0)
+        got = (r["pid"], r["vcpu"], r["nr"], r["a0"], r["a1"], r["a2"], r["a3"], r["abi"], r["a4"], r["a5"])
+        assert got == want, f"{b}: record {got} != hcgen's {want}"
+        assert r["isa"] == truth["isa"] and r["exit_reason"] == truth["exit_reason"], f"{b}: exit reason of {r}"
+        assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"{b}: timestamps out of order: {r}"
+        assert (r["hv_ingpa"], r["hv_outgpa"], r["hv_result"]) == (0, 0, None), f"{b}: Hyper-V fields in {r}"
+        assert r["served_by"] == c["served_by"], f"{b}: served_by {r['served_by']} != hcgen's {c['served_by']}: {r}"
+        assert_named(b, r)
+        if c["served_by"] == "vmm":
+            vmm += 1
+            assert c["nr"] == 12 and c["vmm_exit"] == "KVM_EXIT_HYPERCALL", f"hcgen: unexpected VMM call {c}"
+            assert r["uexit_reason"] == KVM_EXIT_HYPERCALL, f"{b}: uexit_reason of {r}"
+            assert r["t_hypercall_ns"] <= r["t_userspace_exit_ns"] <= r["t_entry_ns"], f"{b}: split out of order {r}"
+            assert r["vmm_ns"] == r["t_entry_ns"] - r["t_userspace_exit_ns"], f"{b}: vmm_ns wrong: {r}"
+            # One clock on both sides (module docstring): exact.
+            assert c["vmm_ns"] >= DELAY_US * 1000, f"hcgen held call {key} {c['vmm_ns']} ns < {DELAY_US} us"
+            assert r["vmm_ns"] >= c["vmm_ns"], \
+                f"{b}: VMM part {r['vmm_ns']} ns < hcgen's own {c['vmm_ns']} ns for {key}: {r}"
+            us = r["vmm_ns"] / 1000
+            min_vmm_us = us if min_vmm_us is None else min(min_vmm_us, us)
+            m = (r["vmm_ns"] - c["vmm_ns"]) / 1000
+            min_margin_us = m if min_margin_us is None else min(min_margin_us, m)
+        else:
+            assert c["nr"] != 12, f"hcgen: nr 12 served by the kernel with the cap on: {c}"
+    assert vmm > 0, f"{b}: no VMM-served call in hcgen's run"
+    return len(seen), vmm, min_vmm_us, min_margin_us
+
+
+def matched_by_order(b, records, truth):
+    """Each vCPU's records, in hypercall order, against its calls in seq order
+    (a vCPU's calls are one thread's, one after the other): {(tid, seq):
+    (vcpu, call, record)}.  Every call exactly once, nothing else."""
+    by_tid = {}
+    for r in records:
+        by_tid.setdefault(r["tid"], []).append(r)
+    tids = {v["tid"] for v in truth["vcpus"]}
+    assert set(by_tid) <= tids, f"{b}: records of threads that are not hcgen's vCPUs: {set(by_tid) - tids}"
+    out = {}
+    for v in truth["vcpus"]:
+        recs = sorted(by_tid.get(v["tid"], []), key=lambda r: r["t_hypercall_ns"])
+        calls = sorted(v["calls"], key=lambda c: c["seq"])
+        assert len(recs) == len(calls), f"{b}: vcpu {v['vcpu_id']}: {len(recs)} records for {len(calls)} calls"
+        for c, r in zip(calls, recs):
+            out[(v["tid"], c["seq"])] = (v, c, r)
+    return out
+
+
+def check_vmm_split(b, r, c, want_reason):
+    """A call hcgen served as the VMM: flagged, its VMM part at least
+    hcgen's own (one clock: module docstring); one KVM served: not flagged."""
+    assert r["served_by"] == c["served_by"], f"{b}: served_by {r['served_by']} != hcgen's {c['served_by']}: {r}"
+    if c["served_by"] != "vmm":
+        return None
+    assert r["uexit_reason"] == want_reason, f"{b}: uexit_reason of {r}"
+    assert r["t_hypercall_ns"] <= r["t_userspace_exit_ns"] <= r["t_entry_ns"], f"{b}: split out of order {r}"
+    assert r["vmm_ns"] == r["t_entry_ns"] - r["t_userspace_exit_ns"], f"{b}: vmm_ns wrong: {r}"
+    assert c["vmm_ns"] >= DELAY_US * 1000, f"hcgen held a call {c['vmm_ns']} ns < {DELAY_US} us: {c}"
+    assert r["vmm_ns"] >= c["vmm_ns"], f"{b}: VMM part {r['vmm_ns']} ns < hcgen's own {c['vmm_ns']} ns: {r} {c}"
+    return r["vmm_ns"] - c["vmm_ns"]
+
+
+def compare_backends(keyed):
+    """Both backends' records equal field by field but per-probe ones."""
+    strip = {b: {k: {f: v for f, v in r.items() if f not in PER_PROBE} for k, r in m.items()} for b, m in keyed.items()}
+    kb, kk = strip["bpf"], strip["kmod"]
+    assert kb.keys() == kk.keys(), f"{len(kb.keys() ^ kk.keys())} calls seen by one backend only"
+    diff = [k for k in kb if kb[k] != kk[k]]
+    assert not diff, f"{len(diff)} records differ between backends, e.g. bpf {kb[diff[0]]} kmod {kk[diff[0]]}"
+    log(f"     {len(kb)} records equal field by field in both backends")
+
+
+def forward():
+    ok = kvm_cap(KVM_CAP_EXIT_HYPERCALL) & (1 << 12)
+    args = ["--vcpus", "2", "--calls", "12x40,42x40", "--vmm-delay-us", str(DELAY_US), "--vmm-wait", "busy"]
+    if not ok:
+        p = subprocess.run([HCGEN, "forward", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == EX_NOCAP and "KVM_CAP_EXIT_HYPERCALL" in p.stderr, \
+            f"no KVM_CAP_EXIT_HYPERCALL for nr 12: hcgen must refuse (exit 5); exit {p.returncode}: {p.stderr}"
+        raise AssertionError("this kernel cannot forward hypercall 12 to the VMM (KVM_CAP_EXIT_HYPERCALL): "
+                             "run this suite where it can (it is registered for 6.1 and later)")
+    truth, recs, totals, using = run_traced("forward", args)
+    keyed = {}
+    for b in recs:
+        assert "kvm_userspace_exit" in using[b] and "kvm_userspace_exit not attached" not in using[b], \
+            f"{b}: kvm_userspace_exit not attached: {using[b]}"
+        n, vmm, min_vmm, margin = check_forward_records(b, recs[b], truth)
+        t = totals[b]
+        assert (t["emitted"], t["unmatched"], t["dropped"]) == (n, 0, 0), f"{b}: totals {t} for {n} calls"
+        log(f"     {b}: forward {n}/{n} calls exact and named, {vmm} VMM-served (shortest VMM part {min_vmm:.1f} us, "
+            f"at least {margin:.1f} us over hcgen's own; delay {DELAY_US} us), totals {t}")
+        keyed[b] = {(r["tid"], r["a0"]): r for r in recs[b]}
+    compare_backends(keyed)
+
+
+def hyperv(args, want_vmm):
+    """hcgen hyperv: every call one record, exact: code, fast, var_cnt, rep
+    count and index, both GPAs, the result kvm_hv_hypercall_done reported (=
+    what the guest got), served_by; no kvm_hypercall record."""
+    def run():
+        truth, recs, totals, using = run_traced("hyperv", [*args, "--vmm-delay-us", str(DELAY_US)])
+        keyed = {}
+        for b in recs:
+            assert "kvm_hv_hypercall with" in using[b], f"{b}: kvm_hv_hypercall not attached: {using[b]}"
+            has_var_cnt = "kvm_hv_hypercall with var_cnt" in using[b]
+            has_done = ", kvm_hv_hypercall_done" in using[b]
+            m = matched_by_order(b, recs[b], truth)
+            vmm, margin = 0, None
+            for (tid, seq), (v, c, r) in m.items():
+                want = (truth["pid"], v["vcpu_id"], "hyperv", c["code"], c["fast"],
+                        c["var_cnt"] if has_var_cnt else 0, c["rep_cnt"], c["rep_idx"], c["ingpa"], c["outgpa"],
+                        c["result"] if has_done else None, 0, 0, 0, 0, 0, 0)
+                got = (r["pid"], r["vcpu"], r["abi"], r["nr"], r["hv_fast"], r["hv_var_cnt"], r["hv_rep_cnt"],
+                       r["hv_rep_idx"], r["hv_ingpa"], r["hv_outgpa"], r["hv_result"], r["a0"], r["a1"], r["a2"],
+                       r["a3"], r["a4"], r["a5"])
+                assert got == want, f"{b}: call {seq} of tid {tid}: record {got} != hcgen's {want}"
+                assert_named(b, r)
+                assert r["isa"] == truth["isa"] and r["exit_reason"] == truth["exit_reason"], \
+                    f"{b}: exit reason of {r}"
+                assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"{b}: timestamps {r}"
+                d = check_vmm_split(b, r, c, KVM_EXIT_HYPERV)
+                if d is not None:
+                    vmm += 1
+                    margin = d if margin is None else min(margin, d)
+            assert (vmm > 0) == want_vmm, f"{b}: {vmm} VMM-served calls, want {'some' if want_vmm else 'none'}"
+            t = totals[b]
+            n = len(m)
+            assert (t["hypercalls"], t["emitted"], t["unmatched"], t["dropped"]) == (n, n, 0, 0), \
+                f"{b}: totals {t} for {n} calls"
+            log(f"     {b}: hyperv {n}/{n} calls exact and named (var_cnt {'traced' if has_var_cnt else 'absent'}, result "
+                f"{'traced' if has_done else 'absent'}), {vmm} VMM-served"
+                + (f" (VMM part at least {margin / 1000:.1f} us over hcgen's own)" if vmm else "") + f", totals {t}")
+            keyed[b] = {k: x[2] for k, x in m.items()}
+        compare_backends(keyed)
+    return run
+
+
+HV_SELECT_CALLS = "0x8:fastx10,0x5c:conn=2x15,0x5d:conn=2x10"
+KVM_SELECT_CALLS = ["--vcpus", "2", "--calls", "42x60,7x30", "--noise", "1"]
+
+
+def select_by_name():
+    """hcgen hyperv and hcgen schedule (KVM) at once, traced by three
+    sessions: both backends with -n hv:HvCallPostMessage, eBPF with -n 42.
+    Each gets exactly its ABI's selected calls, named, and nothing of the
+    ABI -n did not name (make_filter: such an ABI is not traced at all)."""
+    sel = {"bpf": ("-n", "hv:HvCallPostMessage"), "kmod": ("-n", "hv:HvCallPostMessage"), "bpf-42": ("-n", "42")}
+    tracers = {}
+    hv = None
+    try:
+        for k, args in sel.items():
+            tracers[k] = Tracer("-b", k.split("-")[0], "-f", "json", *args, name=f"abis-select-{k}")
+        hv = subprocess.Popen([HCGEN, "hyperv", "--timeout", "120", "--vcpus", "1", "--via", "insn", "--synic",
+                               "off", "--calls", HV_SELECT_CALLS], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+        kvm = run_hcgen(*KVM_SELECT_CALLS)
+        hv_out, hv_err = hv.communicate(timeout=600)
+    finally:
+        if hv is not None and hv.poll() is None:
+            hv.kill()
+            hv.wait()
+        outs = {k: t.stop() for k, t in tracers.items()}
+    assert hv.returncode == 0, f"hcgen hyperv exited {hv.returncode}:\n{hv_err[-1000:]}"
+    hvt = json.loads(hv_out)
+    assert hvt.get("ok") is True, "hcgen hyperv: ok is not true"
+    assert hvt["pid"] != kvm["pid"]
+    hv_calls = collections.Counter()
+    for v in hvt["vcpus"]:
+        for c in v["calls"]:
+            hv_calls[(v["tid"], c["code"])] += 1
+    kvm_total = sum(len(v["calls"]) for v in kvm["vcpus"])
+    all_calls = kvm_total + sum(hv_calls.values())
+    for k, out in outs.items():
+        recs = parse_json_lines(out)
+        for r in recs:
+            assert_named(k, r)
+        t = tracers[k].totals()
+        if k == "bpf-42":
+            assert all(r["abi"] == "kvm" and r["pid"] == kvm["pid"] for r in recs), \
+                f"{k}: -n 42 traced other than KVM's 42: {[r for r in recs if r['abi'] != 'kvm'][:3]}"
+            got = collections.Counter((r["tid"], r["a0"]) for r in recs)
+            want = expected_calls(kvm, {42})
+            assert set(got) == set(want) and max(got.values()) == 1, \
+                f"{k}: {len(got)} calls ({sum(got.values())} records), hcgen made {len(want)} of 42"
+            n = len(want)
+        else:
+            wrong = [r for r in recs if (r["abi"], r["nr"], r["pid"]) != ("hyperv", 0x5c, hvt["pid"])]
+            assert not wrong, f"{k}: -n hv:HvCallPostMessage traced {len(wrong)} other calls, e.g. {wrong[:3]}"
+            got = collections.Counter((r["tid"], 0x5c) for r in recs)
+            want = {key: n for key, n in hv_calls.items() if key[1] == 0x5c}
+            assert got == want and want, f"{k}: PostMessage records per tid {dict(got)} != hcgen's {want}"
+            n = sum(want.values())
+        assert (t["emitted"], t["unmatched"], t["dropped"]) == (n, 0, 0), f"{k}: totals {t} for {n} calls"
+        assert t["filtered"] == all_calls - n, \
+            f"{k}: filtered {t['filtered']}, want the {all_calls - n} calls of {all_calls} not selected: {t}"
+        log(f"     {k} ({' '.join(sel[k])}): {n} records exact of {all_calls} calls ({kvm_total} KVM, "
+            f"{sum(hv_calls.values())} Hyper-V), all named; totals {t}")
+
+
+# Arguments: the ABIs to test (default all); a kernel that cannot forward a
+# KVM hypercall to the VMM (5.10) runs "hyperv" alone (tests/vm/CMakeLists.txt).
+WANT = set(sys.argv[1:]) or {"forward", "hyperv", "names"}
+unknown = WANT - {"forward", "hyperv", "names"}
+if unknown:
+    sys.exit(f"test_abis.py: unknown ABI case(s) {sorted(unknown)}: use forward, hyperv, names")
+if "forward" in WANT:
+    check("forward: VMM-served KVM hypercalls (KVM_EXIT_HYPERCALL), both backends", forward)
+if "hyperv" in WANT:
+    check("hyperv: the default calls through the hypercall page, SynIC on (some VMM-served), both backends",
+          hyperv(["--vcpus", "2"], True))
+    check("hyperv: VMCALL/VMMCALL inline, SynIC off (KVM answers all), both backends",
+          hyperv(["--vcpus", "1", "--via", "insn", "--synic", "off",
+                  "--calls", "0x8:fastx10,0x5c:conn=2x10,0x5d:fast:conn=1x10,0x5d:conn=2x10"], False))
+if "names" in WANT:
+    check("names: -n hv:HvCallPostMessage / -n 42 select per ABI, with Hyper-V and KVM calls at once",
+          select_by_name)
+finish()
