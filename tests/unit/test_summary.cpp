@@ -569,6 +569,29 @@ TEST(AggregateSummary, RowsLabelledWithTheVm)
         << json.str();
 }
 
+// A Hyper-V row of a named VM: the VM first, then pid, ABI and the name from
+// Hyper-V's table; JSON: the ABI's fields, then the VM's.
+TEST(AggregateSummary, HypervRowOfANamedVm)
+{
+    std::vector<SummaryRow> rows = sample_aggregate_rows();
+    rows.resize(1);
+    rows[0].abi = HT_ABI_HYPERV;
+    rows[0].nr = 0x5c;
+    rows[0].vmm_count = 2;
+    rows[0].avg_vmm_ns = 700;
+    rows[0].vm.source = VmSource::Cmdline;
+    rows[0].vm.name = "lab vm";
+    std::ostringstream text, json;
+    print_summary_text(text, rows);
+    print_summary_json(json, rows);
+    EXPECT_EQ(text.str().rfind("vm = lab vm, pid = 1, abi = hyperv, nr = 92 (HvCallPostMessage): count 5,", 0), 0u)
+        << text.str();
+    EXPECT_NE(json.str().find("\"name\":\"HvCallPostMessage\",\"abi\":\"hyperv\",\"vmm_count\":2,\"avg_vmm_ns\":700,"
+                              "\"vm\":\"lab vm\",\"vm_uuid\":null,\"vm_source\":\"cmdline\"}\n"),
+              std::string::npos)
+        << json.str();
+}
+
 // --- interval batches ------------------------------------------------------------
 
 TEST(SummaryPrint, IntervalHeader)

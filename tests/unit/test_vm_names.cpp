@@ -11,6 +11,7 @@
 #include <boost/property_tree/ptree.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -484,6 +485,56 @@ TEST(VmColumns, JsonCsvTextFields)
     EXPECT_NE(t.find("LAT(us) ABI       VMM(us) VIDX VM\n"), std::string::npos) << t;
     EXPECT_NE(t.find("      2.000 kvm             - 1    lab,\"q\" \xef\xbf\xbd\n"), std::string::npos) << t;
     EXPECT_NE(t.find("      2.000 kvm             - ?    -\n"), std::string::npos) << t;
+}
+
+// All three appended parts at once: a Hyper-V call the VMM served, then a
+// KVM call with the same nr on the same thread of a named VM.  The name
+// follows the ABI (0x5c is HvCallPostMessage in Hyper-V's table, nothing in
+// KVM's), record v2's fields come before the VM's, and the VM (with a space)
+// stays the text line's rest.
+TEST(VmColumns, HypervRecordOfANamedVm)
+{
+    FakeHost h;
+    std::vector<std::string> warnings;
+    h.process(100, 5, nul_joined({"qemu", "-name", "guest=lab vm,debug-threads=on", "-uuid", kUuid}));
+    h.thread(100, 101, "CPU 1/KVM");
+    VmResolver r(h.config(&warnings));
+    ht_record hv = record(100, 101), kvm = record(100, 101);
+    hv.abi = HT_ABI_HYPERV;
+    hv.nr = kvm.nr = 0x5c;
+    hv.flags |= HT_REC_F_VMM_SERVED;
+    hv.t_userspace_exit_ns = 2500;  // VMM part: entry (3000) - this
+    hv.uexit_reason = HT_KVM_EXIT_HYPERV;
+
+    VmColumns text(Format::Text, &r);
+    std::istringstream lines(render(Format::Text, text, {hv, kvm}));
+    std::string line;
+    ASSERT_TRUE(std::getline(lines, line));
+    EXPECT_NE(line.find(" LAT(us) ABI       VMM(us) VIDX VM"), std::string::npos) << line;
+    const std::vector<std::vector<std::string>> want = {{"HvCallPostMessage", "hyperv", "0.500"}, {"-", "kvm", "-"}};
+    for (const auto& w : want) {
+        ASSERT_TRUE(std::getline(lines, line));
+        std::istringstream in(line);
+        std::vector<std::string> f{std::istream_iterator<std::string>(in), {}};
+        ASSERT_EQ(f.size(), 19u) << line;  // 17 columns, then "lab vm"
+        EXPECT_EQ(std::vector<std::string>({f[5], f[14], f[15]}), w) << line;
+        EXPECT_EQ(f[16], "1") << line;
+        EXPECT_EQ(line.substr(line.size() - 7), " lab vm") << line;
+    }
+
+    VmColumns json(Format::Json, &r);
+    const std::string j = render(Format::Json, json, {hv, kvm});
+    EXPECT_NE(j.find("\"name\":\"HvCallPostMessage\",\"abi\":\"hyperv\","), std::string::npos) << j;
+    EXPECT_NE(j.find(",\"uexit_reason\":27,\"vmm_ns\":500,\"served_by\":\"vmm\",\"vm\":\"lab vm\",\"vm_uuid\":\"" +
+                     std::string(kUuid) + "\",\"vm_source\":\"cmdline\",\"vcpu_index\":1}\n"),
+              std::string::npos)
+        << j;
+    EXPECT_NE(j.find("\"name\":null,\"abi\":\"kvm\","), std::string::npos) << j;
+
+    VmColumns csv(Format::Csv, &r);
+    const std::string c = render(Format::Csv, csv, {hv});
+    EXPECT_NE(c.find(",HvCallPostMessage,hyperv,"), std::string::npos) << c;
+    EXPECT_NE(c.find(",2500,27,500,vmm,lab vm," + std::string(kUuid) + ",cmdline,1\n"), std::string::npos) << c;
 }
 
 TEST(VmColumns, CgroupNameIsMarkedAndFilterKeeps)
