@@ -9,14 +9,15 @@
 //
 // JSON and CSV carry the raw record: fields pid, tid, vcpu, cpu, nr, a0..a3,
 // isa, exit_reason, t_exit_ns, t_hypercall_ns, t_entry_ns, latency_ns, name,
-// then the VM fields vm, vm_uuid, vm_source, vcpu_index (vm_columns.h), in
-// that order; integers printed exactly (no doubles); timestamps are
+// then record version 2's fields (below), then the VM fields vm, vm_uuid,
+// vm_source, vcpu_index (vm_columns.h), in that order; integers printed
+// exactly (no doubles); timestamps are
 // CLOCK_MONOTONIC ns; latency_ns = t_entry_ns - t_exit_ns; vcpu / exit_reason
 // are null (JSON) or empty (CSV) when the record flags say unknown.  name
 // (names/hypercall_lookup.h) came later, so it is appended: null (JSON) or
 // empty (CSV) when the nr has none.
 //
-// Record version 2 appends, in JSON and CSV: abi, a4, a5, hv_fast,
+// Record version 2 appends, in JSON and CSV, after name: abi, a4, a5, hv_fast,
 // hv_rep_cnt, hv_rep_idx, hv_var_cnt, hv_ingpa, hv_outgpa, hv_result (null /
 // empty without kvm_hv_hypercall_done), t_userspace_exit_ns and uexit_reason
 // (null / empty when the call never went back to the VMM), vmm_ns
