@@ -756,6 +756,10 @@ TEST(Formats, VmmServedSplitAndAbiFields)
               std::string::npos);
     EXPECT_NE(render(Format::Text, {h}).find(" hyperv          - ?    -\n"), std::string::npos)
         << render(Format::Text, {h});
+    // Text A0..A3 of a Hyper-V call: input GPA, output GPA, rep count, rep index.
+    EXPECT_NE(render(Format::Text, {h}).find(" 0x1000             0x2000             0x5                0x2  "),
+              std::string::npos)
+        << render(Format::Text, {h});
 }
 
 // Names per ABI: the same nr names a different call in each ABI (8 is

@@ -471,13 +471,39 @@ static int stopped_running;
  * main thread), so a tracer can look at the threads (/proc/PID/task/TID)
  * after their last hypercall.
  */
-static bool hold;
+bool hold;
 static int held_release;
 
-static void hold_until_released(void)
+void hold_until_released(void)
 {
 	while (hold && !__atomic_load_n(&held_release, __ATOMIC_ACQUIRE))
 		usleep(1000);
+}
+
+static sigset_t release_signal(void)
+{
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	return usr1;
+}
+
+void hold_block_release_signal(void)
+{
+	sigset_t usr1 = release_signal();
+	if (hold)
+		pthread_sigmask(SIG_BLOCK, &usr1,
+				NULL); /* the threads inherit it */
+}
+
+void hold_wait_release(void)
+{
+	sigset_t usr1 = release_signal();
+	int sig;
+	if (!hold)
+		return;
+	sigwait(&usr1, &sig);
+	__atomic_store_n(&held_release, 1, __ATOMIC_RELEASE);
 }
 
 static void watchdog_fired(int sig)
@@ -1231,12 +1257,7 @@ static int cmd_schedule(int argc, char **argv)
 	struct timespec t1;
 	s.barrier = &barrier;
 	s.vm1_destroyed = -1;
-	sigset_t usr1;
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	if (hold)
-		pthread_sigmask(SIG_BLOCK, &usr1,
-				NULL); /* the threads inherit it */
+	hold_block_release_signal();
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
 	for (int i = 0; i < s.vcpus; i++) {
 		th[i].id = i;
@@ -1255,11 +1276,7 @@ static int cmd_schedule(int argc, char **argv)
 			return EX_SYS;
 		}
 	}
-	if (hold) {
-		int sig;
-		sigwait(&usr1, &sig);
-		__atomic_store_n(&held_release, 1, __ATOMIC_RELEASE);
-	}
+	hold_wait_release();
 	for (int i = 0; i < s.vcpus; i++)
 		pthread_join(th[i].thread, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

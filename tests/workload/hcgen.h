@@ -68,6 +68,17 @@ void vm_close(struct vm *vm);
 void vcpu_close(struct vm *vm, struct vcpu_ctx *c);
 void describe_exit(const struct vcpu_ctx *c, char *buf, size_t len);
 void watchdog_start(void);
+/*
+ * --hold (schedule and the pm32 modes): every vCPU thread, its calls done,
+ * stays alive with its vCPU open until hcgen gets SIGUSR1, so a tracer can
+ * look at the threads after their last hypercall.  The main thread blocks
+ * the signal before it starts the vCPU threads (they inherit the mask) and
+ * waits for it after; each vCPU thread waits for the release.
+ */
+extern bool hold;
+void hold_block_release_signal(void);
+void hold_wait_release(void);
+void hold_until_released(void);
 pid_t my_tid(void);
 uint64_t ns_since(const struct timespec *t0);
 /* Prints the JSON header's first fields, without the closing brace. */

@@ -32,6 +32,7 @@ static void fw_usage(FILE *f)
 		"                     [--vmm-delay-us N] [--vmm-wait busy|sleep]\n"
 		"                     [--vmm-result V] [--insn auto|vmmcall|vmcall]\n"
 		"                     [--timeout SEC] [--no-calls]\n"
+		"                     [-name [guest=]NAME[,debug-threads=on]] [-uuid UUID] [--hold]\n"
 		"nr 12 (KVM_HC_MAP_GPA_RANGE) is served by hcgen (default --calls " FW_DEFAULT_CALLS
 		").\n"
 		"See tests/workload/README.md.\n");

@@ -47,6 +47,7 @@ static void hv_usage(FILE *f)
 		"                    [--vmm-delay-us N] [--vmm-wait busy|sleep]\n"
 		"                    [--vmm-result V] [--insn auto|vmmcall|vmcall]\n"
 		"                    [--timeout SEC] [--no-calls]\n"
+		"                    [-name [guest=]NAME[,debug-threads=on]] [-uuid UUID] [--hold]\n"
 		"SPEC: comma list of CODE[:fast][:rep=N][:idx=I][:var=V][:conn=C]xCOUNT\n"
 		"(default " HV_DEFAULT_CALLS ").\n"
 		"See tests/workload/README.md.\n");

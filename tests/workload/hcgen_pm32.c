@@ -15,6 +15,7 @@
 #include "guest_abi.h"
 #include "guest_pm32_abi.h"
 #include "hcgen_pm32.h"
+#include "hcgen_vmname.h"
 
 extern const unsigned char hc_pm32_start[], hc_pm32_end[];
 extern const unsigned char hc_pm32_probe[];
@@ -67,6 +68,9 @@ bool pm32_opt(struct pm32_opts *o, int opt, const char *arg)
 		return true;
 	case 'q':
 		o->print_calls = false;
+		return true;
+	case 'H':
+		hold = true;
 		return true;
 	}
 	return false;
@@ -451,6 +455,7 @@ static void *pm32_thread(void *arg)
 	struct pm32_vcpu *v = arg;
 	struct pm32 *p = v->p;
 	v->tid = my_tid();
+	vmname_name_thread(v->id);
 	if (pm32_probe(v) < 0)
 		v->status = EX_NOKVM;
 	pthread_barrier_wait(&p->barrier);
@@ -460,6 +465,7 @@ static void *pm32_thread(void *arg)
 							  PM_WIN;
 		v->status = pm32_window(v, seq0, n);
 	}
+	hold_until_released();
 	return NULL;
 }
 
@@ -471,6 +477,7 @@ int pm32_run(struct pm32 *p)
 		return EX_SYS;
 	}
 	watchdog_start();
+	hold_block_release_signal();
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	for (int i = 0; i < p->o.vcpus; i++) {
 		int e = pthread_create(&p->v[i].thread, NULL, pm32_thread,
@@ -480,6 +487,7 @@ int pm32_run(struct pm32 *p)
 			exit(EX_SYS);
 		}
 	}
+	hold_wait_release();
 	for (int i = 0; i < p->o.vcpus; i++)
 		pthread_join(p->v[i].thread, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -505,6 +513,9 @@ uint32_t pm32_parse_args(int argc, char **argv, const struct option *opts,
 			 uint32_t **order)
 {
 	int opt;
+	/* -name/-uuid as in schedule mode (hcgen_vmname.h), so a Hyper-V,
+	 * Xen or forwarding guest can be traced by its VM name too. */
+	vmname_take_args(&argc, argv);
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (opt == 'h') {
 			m->usage(stdout);
@@ -529,6 +540,7 @@ void pm32_print_common(const struct pm32 *p, int rc)
 	       rc == EX_OK ? "true" : "false", p->o.via_page ? "page" : "insn",
 	       p->o.delay_us, p->o.delay_busy ? "busy" : "sleep",
 	       p->elapsed_ns);
+	vmname_print_json();
 }
 
 void pm32_print_vcpu_head(const struct pm32_vcpu *v)

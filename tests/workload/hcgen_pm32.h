@@ -94,6 +94,7 @@ struct pm32 {
 	{ "vmm-wait", required_argument, 0, 'W' },        \
 	{ "vmm-result", required_argument, 0, 'R' },      \
 	{ "no-calls", no_argument, 0, 'q' },              \
+	{ "hold", no_argument, 0, 'H' },                  \
 	{ "help", no_argument, 0, 'h' }
 /* clang-format on */
 void pm32_opts_init(struct pm32_opts *o);

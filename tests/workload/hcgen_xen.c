@@ -35,6 +35,7 @@ static void xen_usage(FILE *f)
 		"                 [--vmm-delay-us N] [--vmm-wait busy|sleep]\n"
 		"                 [--vmm-result V] [--insn auto|vmmcall|vmcall]\n"
 		"                 [--timeout SEC] [--no-calls]\n"
+		"                 [-name [guest=]NAME[,debug-threads=on]] [-uuid UUID] [--hold]\n"
 		"(default --calls " XEN_DEFAULT_CALLS
 		": xen_version, hvm_op, console_io)\n"
 		"See tests/workload/README.md.\n");

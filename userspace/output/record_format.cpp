@@ -258,6 +258,17 @@ inline std::string_view record_name(const ht_record& r) { return hypercall_name_
 // values it was made from, and copies it while they repeat: a compare and a
 // fixed-size copy instead of five conversions.  A change of any value
 // (records of interleaved vCPUs) makes the text again.
+// The text's A0..A3: KVM's and Xen's a0..a3; for Hyper-V, whose record has
+// none, the inputs a TLFS hypercall names besides its code: input GPA,
+// output GPA, rep count and rep start index (JSON and CSV keep them in their
+// hv_* fields and a0..a3 as recorded).
+std::array<std::uint64_t, 4> text_args(const ht_record& r)
+{
+    if (r.abi == HT_ABI_HYPERV)
+        return {r.hv_ingpa, r.hv_outgpa, r.hv_rep_cnt, r.hv_rep_idx};
+    return {r.a0, r.a1, r.a2, r.a3};
+}
+
 class FieldRun {
 public:
     using Key = std::array<std::uint64_t, 4>;
@@ -271,7 +282,8 @@ public:
     }
     static Key what(const ht_record& r)
     {
-        return {r.a1, r.a2, r.a3,
+        const auto a = text_args(r);
+        return {a[1], a[2], a[3],
                 r.exit_reason | std::uint64_t{r.isa} << 32 | std::uint64_t{r.flags & HT_REC_F_REASON_UNKNOWN} << 40};
     }
 
@@ -476,12 +488,13 @@ public:
             *q++ = ' ';
             return q;
         });
+        const auto args = text_args(r);
         f = p;
-        p = put_hex(p, r.a0);
+        p = put_hex(p, args[0]);
         p = pad_to(f, p, kWArg);
         *p++ = ' ';
-        p = what_.put(p, FieldRun::what(r), [&r](char* q) {
-            for (std::uint64_t a : {r.a1, r.a2, r.a3}) {
+        p = what_.put(p, FieldRun::what(r), [&r, &args](char* q) {
+            for (std::uint64_t a : {args[1], args[2], args[3]}) {
                 char* g = q;
                 q = put_hex(q, a);
                 q = pad_to(g, q, kWArg);
