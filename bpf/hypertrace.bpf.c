@@ -483,6 +483,18 @@ static __always_inline void vt_note_armed(struct ht_bpf_slot *slot, __u64 vcpu)
 	bpf_map_update_elem(&uexit_notes, &tid, &note, BPF_ANY);
 }
 
+/* The hypercall the note was for has reached its entry: the note goes, so
+ * that notes live as long as their hypercall, not as long as the thread
+ * (an LRU of notes of exited vCPU threads grew with every VM started).
+ * Only a kept hypercall's entry pays for it. */
+static __always_inline void vt_drop_note(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (track_uexit)
+		bpf_map_delete_elem(&uexit_notes, &tid);
+}
+
 /* kvm_userspace_exit's reason, at its format-file offset. */
 static __always_inline __u32 uexit_reason(const void *ctx)
 {
@@ -771,12 +783,17 @@ static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
 		.vcpu_id = vcpu_id,
 		.typed = typed,
 	};
+	int armed;
 
 	if (!t || !key)
 		return;
 	e.slot = slot_find(t, key);
-	if (e.slot)
-		ht_hp_entry(&e, &e.slot->vt.sm, &filter);
+	if (!e.slot)
+		return;
+	armed = e.slot->vt.sm.phase == HT_PHASE_ARMED;
+	ht_hp_entry(&e, &e.slot->vt.sm, &filter);
+	if (armed)
+		vt_drop_note();
 }
 
 /* --- the programs -------------------------------------------------------- */

@@ -32,10 +32,10 @@ CGROUP = "/sys/fs/cgroup"
 os.makedirs(LIBVIRT_DIR, exist_ok=True)
 
 
-def start_hcgen(*args, schedule=SCHEDULE, prefix=()):
-    """hcgen schedule --hold in the background (prefix: a wrapper command):
+def start_hcgen(*args, schedule=SCHEDULE, prefix=(), mode="schedule"):
+    """hcgen MODE --hold in the background (prefix: a wrapper command):
     its vCPU threads stay alive after their calls until it gets SIGUSR1."""
-    return subprocess.Popen([*prefix, HCGEN, "schedule", "--hold", *args, *schedule], stdout=subprocess.PIPE,
+    return subprocess.Popen([*prefix, HCGEN, mode, "--hold", *args, *schedule], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -43,7 +43,7 @@ def truth_of(p):
     out, err = p.communicate(timeout=600)
     assert p.returncode == 0, f"hcgen {' '.join(p.args)} exited {p.returncode}:\n{err}"
     truth = json.loads(out)
-    assert all(v["ret_ok"] for v in truth["vcpus"]), f"hcgen: unexpected return values: {err}"
+    assert all(v.get("ret_ok", truth.get("ok")) for v in truth["vcpus"]), f"hcgen: unexpected return values: {err}"
     return truth
 
 
@@ -73,7 +73,7 @@ def seen(path, pid):
                if f'"pid":{pid},' in ln or (ln.split()[1:2] == [str(pid)] and not ln.startswith("TIME")))
 
 
-def traced(backend, name, *args, runs):
+def traced(backend, name, *args, runs, mode="schedule"):
     """hypertrace -b BACKEND ARGS around hcgen runs: runs is a list of (hcgen
     arguments, schedule, wrapper, lines to see).  Each hcgen is released
     (SIGUSR1) once hypertrace has written that many lines of its pid (0: a
@@ -83,7 +83,7 @@ def traced(backend, name, *args, runs):
     t = Tracer("-b", backend, *args, name=f"{backend}-{name}", env=ENV)
     procs = []
     try:
-        procs = [start_hcgen(*a, schedule=sch, prefix=pre) for a, sch, pre, _ in runs]
+        procs = [start_hcgen(*a, schedule=sch, prefix=pre, mode=mode) for a, sch, pre, _ in runs]
         deadline = time.monotonic() + 300
         while not all(usr1_blocked(p.pid) and seen(t.out_path, p.pid) >= n for p, (*_, n) in zip(procs, runs)):
             assert time.monotonic() < deadline, \
@@ -104,7 +104,8 @@ def traced(backend, name, *args, runs):
 
 def assert_vm_fields(records, truth, vm, uuid, source, index_known):
     """Every record of this hcgen says its VM as the ground truth has it."""
-    index_by_tid = {v["tid"]: v["vcpu_index"] for v in truth["vcpus"]}
+    # The pm32 modes (hyperv, xen, forward) number their vCPUs 0..K-1 as KVM does.
+    index_by_tid = {v["tid"]: v.get("vcpu_index", v["vcpu_id"]) for v in truth["vcpus"]}
     mine = [r for r in records if r["pid"] == truth["pid"]]
     assert mine, "no record of this hcgen"
     for r in mine:
@@ -139,6 +140,22 @@ def cmdline_source(backend):
     recs = parse_json_lines(out)
     assert_records_match(recs, truth)
     assert_vm_fields(recs, truth, "lab,vm 1", UUID_A.lower(), "cmdline", True)
+
+
+def hyperv_named(backend):
+    """A Hyper-V guest (hcgen hyperv) named on its command line: its
+    kvm_hv_hypercall records carry the name, the UUID and the index from
+    the CPU N/KVM threads, one record per call hcgen made."""
+    calls = ["--vcpus", "2", "--via", "page", "--calls", "0x2x10,0x3:rep=2x10"]
+    _, (truth,), out = traced(backend, "hyperv", "-f", "json", "-n", "hv:0x2-0x3", mode="hyperv", runs=[
+        (["-name", "guest=win-lab,debug-threads=on", "-uuid", UUID_B], calls, (), 40)])
+    assert (truth["vm_name"], truth["vm_uuid"]) == ("win-lab", UUID_B), truth
+    recs = [r for r in parse_json_lines(out) if r["pid"] == truth["pid"]]
+    want = sorted((v["tid"], c["code"]) for v in truth["vcpus"] for c in v["calls"])
+    got = sorted((r["tid"], r["nr"]) for r in recs)
+    assert got == want, f"hyperv records (tid, code) {got} != hcgen's {want}"
+    assert all(r["abi"] == "hyperv" for r in recs), recs
+    assert_vm_fields(recs, truth, "win-lab", UUID_B, "cmdline", True)
 
 
 def cgroup2_mounted():
@@ -246,6 +263,7 @@ def summary_labels(backend):
 CHECKS = [("libvirt status file (HYPERTRACE_LIBVIRT_RUN_DIR): name, UUID, vCPU map", libvirt_source),
           ("QEMU command line: -name with ',,', -uuid, CPU N/KVM threads", cmdline_source),
           ("cgroup machine scope", cgroup_source),
+          ("a Hyper-V guest (hcgen hyperv) named on its command line", hyperv_named),
           ("an unnamed VM is shown by pid", unnamed),
           ("--vm with two named VMs at once: exactly one VM's calls, the rest counted", two_vms_filtered),
           ("--vcpu-id-stride: vcpu_index next to KVM's vcpu_id", stride),
