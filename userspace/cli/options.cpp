@@ -365,7 +365,7 @@ std::string xen_untraceable_error(const Options& opts, const std::string& why)
                                : std::to_string(r.lo) + (r.lo == r.hi ? "" : "-" + std::to_string(r.hi)));
     }
     return "--nr selects Xen hypercalls (" + what + "), but Xen hypercalls cannot be traced on this kernel: " + why +
-           ". Run hypertrace there, or drop the xen: items (KVM's and Hyper-V's hypercalls are traced here: "
+           ". Run hypertrace on such a kernel, or drop the xen: items (KVM's and Hyper-V's hypercalls are traced here: "
            "'hypertrace --list-hypercalls' lists them)";
 }
 

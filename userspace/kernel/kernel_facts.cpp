@@ -317,9 +317,15 @@ Fact<XenIntercept> read_xen_intercept()
         return f;
     }
     const int caps = ioctl(kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_XEN_HVM);
+    if (caps < 0) {
+        f.how = std::string("KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM) failed (") + std::strerror(errno) + ")";
+        return f;
+    }
     f.value = caps > 0 && (caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) ? XenIntercept::Yes : XenIntercept::No;
-    f.how = "KVM_CAP_XEN_HVM is " + std::to_string(caps) + (f.value == XenIntercept::Yes ? " (with" : " (without") +
-            " KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL)";
+    std::ostringstream how;
+    how << "KVM_CAP_XEN_HVM is " << std::showbase << std::hex << caps
+        << (f.value == XenIntercept::Yes ? ", with" : ", without") << " KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL";
+    f.how = how.str();
     return f;
 }
 
@@ -341,8 +347,7 @@ std::uint32_t xen_hypercall_proto(const KernelFacts& k, std::string* how)
 {
     // What to do, for every "no": Xen HVM guests' hypercalls reach
     // kvm_xen_hypercall only in such a kernel (QEMU's -accel kvm,xen-version=...).
-    static const char* const kFix =
-        ": Xen hypercalls can be traced on a kernel built with CONFIG_KVM_XEN (Linux 5.12 or later)";
+    static const char* const kFix = "; Xen hypercalls are traced on kernels built with CONFIG_KVM_XEN (Linux 5.12+)";
     const RecordFormat& r = k.classic_records.value.xen_hypercall;
     if (r.empty()) {
         *how = std::string("kvm_xen_hypercall: no format file (this kernel has no such tracepoint)") + kFix;
@@ -354,8 +359,8 @@ std::uint32_t xen_hypercall_proto(const KernelFacts& k, std::string* how)
             return HT_XEN_PROTO_NONE;
         }
     if (k.xen_intercept.value == XenIntercept::No) {
-        *how = "kvm_xen_hypercall cannot fire here: this KVM cannot intercept Xen hypercalls (" + k.xen_intercept.how +
-               "; the kernel is built without CONFIG_KVM_XEN)" + kFix;
+        *how = "kvm_xen_hypercall cannot fire here (" + k.xen_intercept.how +
+               "): this KVM cannot intercept Xen hypercalls, its kernel is built without CONFIG_KVM_XEN" + kFix;
         return HT_XEN_PROTO_NONE;
     }
     const bool cpl = r.find("cpl") != r.end();
