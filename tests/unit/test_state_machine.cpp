@@ -59,13 +59,18 @@ struct Thread {
     {
         return count(ht_sm_exit(&s, t, reason, isa, known ? 1 : 0));
     }
-    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0, __u64 a2 = 0, __u64 a3 = 0)
+    // Any ABI's hypercall at time t, whose transition gave `out`: counted,
+    // and stamped when armed, as the hot path does.
+    ht_outcome took(__u64 t, ht_outcome out)
     {
         counters[HT_CNT_HYPERCALLS]++;
-        ht_outcome out = ht_sm_hypercall(&s, &f, nr, a0, a1, a2, a3);
         if (out == HT_OUT_ARMED)
             ht_sm_armed_by(&s, t, owner, run);
         return count(out);
+    }
+    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0, __u64 a2 = 0, __u64 a3 = 0)
+    {
+        return took(t, ht_sm_hypercall(&s, &f, nr, a0, a1, a2, a3));
     }
     ht_outcome userspace_exit(__u64 t, __u32 reason) { return count(ht_sm_userspace_exit(&s, t, reason)); }
     ht_outcome entry(const ht_filter& f, __u64 t, __u32 vcpu = 0)
@@ -704,12 +709,8 @@ namespace {
 
 ht_outcome hv_call(Thread& th, const ht_filter& f, __u64 t, __u16 code, __u8 fast, __u16 rep_cnt, __u64 ingpa)
 {
-    th.counters[HT_CNT_HYPERCALLS]++;
-    ht_outcome out =
-        ht_sm_hv_hypercall(&th.s, &f, ht_hv_code_wanted(&f, code), code, fast, 1, rep_cnt, 2, ingpa, ingpa + 0x1000);
-    if (out == HT_OUT_ARMED)
-        ht_sm_armed_by(&th.s, t, th.owner, th.run);
-    return th.count(out);
+    return th.took(t, ht_sm_hv_hypercall(&th.s, &f, ht_hv_code_wanted(&f, code), code, fast, 1, rep_cnt, 2, ingpa,
+                                         ingpa + 0x1000));
 }
 
 }  // namespace
@@ -842,11 +843,7 @@ namespace {
 
 ht_outcome xen_call(Thread& th, const ht_filter& f, __u64 t, __u64 nr, __u64 a1)
 {
-    th.counters[HT_CNT_HYPERCALLS]++;
-    ht_outcome out = ht_sm_xen_hypercall(&th.s, &f, nr, 0, a1, 0xa2, 0xa3, 0xa4, 0xa5);
-    if (out == HT_OUT_ARMED)
-        ht_sm_armed_by(&th.s, t, th.owner, th.run);
-    return th.count(out);
+    return th.took(t, ht_sm_xen_hypercall(&th.s, &f, nr, 0, a1, 0xa2, 0xa3, 0xa4, 0xa5));
 }
 
 }  // namespace
