@@ -189,11 +189,12 @@ enum ht_hv_proto {
 };
 
 /*
- * kvm_xen_hypercall's prototype (arch/x86/kvm/trace.h, 5.11+), which
- * userspace reads from the event's format file (a cpl field means the
- * prototype that starts with it) and attaches only where KVM can send a
- * guest's hypercalls to it (KVM_CAP_XEN_HVM with
- * KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL: CONFIG_KVM_XEN).  NONE: do not attach.
+ * kvm_xen_hypercall's prototype (arch/x86/kvm/trace.h, 5.12+, added with
+ * the intercept), which userspace reads from the event's format file (a
+ * cpl field means the prototype that starts with it) and attaches only
+ * where KVM can send a guest's hypercalls to it (KVM_CAP_XEN_HVM with
+ * KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL: CONFIG_KVM_XEN).  NONE: do not
+ * attach.
  */
 enum ht_xen_proto {
 	HT_XEN_PROTO_NONE = 0,

@@ -85,7 +85,7 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
 		__u16 rep_cnt, __u16 rep_idx, __u64 ingpa, __u64 outgpa)
 #define HT_PROBE_HV_HYPERCALL_DONE(fn) void fn(void *data, __u64 result)
 
-/* kvm_xen_hypercall (arch/x86/kvm/trace.h, 5.11+): later kernels pass the
+/* kvm_xen_hypercall (arch/x86/kvm/trace.h, 5.12+): later kernels pass the
  * guest's CPL first. */
 #define HT_PROBE_XEN_HYPERCALL(fn)                                    \
 	void fn(void *data, unsigned long nr, unsigned long a0,       \

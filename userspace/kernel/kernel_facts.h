@@ -60,7 +60,7 @@ struct ClassicRecords {
     // kvm_hv_hypercall and kvm_hv_hypercall_done (arch/x86/kvm/trace.h),
     // where the kernel has them (done: 5.15+).  Empty when missing.
     RecordFormat hv_hypercall, hv_hypercall_done;
-    // kvm_xen_hypercall (arch/x86/kvm/trace.h, 5.11+), where the kernel has
+    // kvm_xen_hypercall (arch/x86/kvm/trace.h, 5.12+), where the kernel has
     // it.  Empty when missing.
     RecordFormat xen_hypercall;
 };

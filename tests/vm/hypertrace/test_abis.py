@@ -30,7 +30,7 @@ issued them; the calls KVM answers itself (xen_version, once told the
 version) kernel-served, the ones it hands to hcgen (KVM_EXIT_XEN) VMM-served
 as above; and -n xen:__HYPERVISOR_hvm_op gives exactly hcgen's hvm_op calls.
 Where KVM cannot intercept Xen hypercalls (a kernel built without
-CONFIG_KVM_XEN, e.g. Debian's 6.1; no kvm_xen_hypercall at all before 5.11)
+CONFIG_KVM_XEN, e.g. Debian's 6.1; no kvm_xen_hypercall at all before 5.12)
 hcgen must refuse (exit 5, naming KVM_CAP_XEN_HVM), a Xen selection must be
 refused by both backends with the reason (CONFIG_KVM_XEN) and the fix, and
 a plain run must say kvm_xen_hypercall is not attached and why: that is the
