@@ -28,7 +28,9 @@ xen: every Xen call (hcgen xen: KVM_XEN_HVM_CONFIG with the hypercall
 intercept) one record with abi "xen", Xen's nr and a0..a5 exactly as hcgen
 issued them; the calls KVM answers itself (xen_version, once told the
 version) kernel-served, the ones it hands to hcgen (KVM_EXIT_XEN) VMM-served
-as above; and -n xen:__HYPERVISOR_hvm_op gives exactly hcgen's hvm_op calls.
+as above; -n xen:__HYPERVISOR_hvm_op gives exactly hcgen's hvm_op calls and
+--summary (eBPF) one row of abi xen per nr with hcgen's count and VMM-served
+count.
 Where KVM cannot intercept Xen hypercalls (a kernel built without
 CONFIG_KVM_XEN, e.g. Debian's 6.1; no kvm_xen_hypercall at all before 5.12)
 hcgen must refuse (exit 5, naming KVM_CAP_XEN_HVM), a Xen selection must be
@@ -305,7 +307,8 @@ def xen():
         return
     assert fmt, "KVM intercepts Xen hypercalls, but tracefs has no kvm_xen_hypercall event"
     sel = "-n", "xen:__HYPERVISOR_hvm_op"
-    truth, recs, totals, using = run_traced("xen", XEN_ARGS, {"bpf-hvm": ("-b", "bpf", *sel)})
+    truth, recs, totals, using = run_traced("xen", XEN_ARGS, {"bpf-hvm": ("-b", "bpf", *sel),
+                                                              "bpf-sum": ("-b", "bpf", "-s")})
     keyed = {}
     for b in ("bpf", "kmod"):
         assert "kvm_xen_hypercall with" in using[b], f"{b}: kvm_xen_hypercall not attached: {using[b]}"
@@ -351,6 +354,20 @@ def xen():
     assert (t["emitted"], t["filtered"], t["unmatched"], t["dropped"]) == (len(want), all_calls - len(want), 0, 0), \
         f"bpf {' '.join(sel)}: totals {t}, want {len(want)} emitted of {all_calls}"
     log(f"     bpf {' '.join(sel)}: {len(want)} records exact of {all_calls} Xen calls; totals {t}")
+    # --summary, kept in the kernel per (pid, ABI, nr): hcgen's Xen calls per
+    # nr, and how many went back to the VMM, in rows of abi xen.
+    want = collections.Counter()
+    want_vmm = collections.Counter()
+    for v in truth["vcpus"]:
+        for c in v["calls"]:
+            want[c["nr"]] += 1
+            want_vmm[c["nr"]] += c["served_by"] == "vmm"
+    rows = [r for r in recs["bpf-sum"] if r["pid"] == truth["pid"]]
+    got = {r["nr"]: (r["abi"], r["count"], r["vmm_count"], r["name"]) for r in rows}
+    assert len(got) == len(rows), f"bpf -s: a (pid, nr) twice: {rows}"
+    wantrows = {nr: ("xen", n, want_vmm[nr], XEN_NAMES[nr]) for nr, n in want.items()}
+    assert got == wantrows, f"bpf -s: rows {got} != hcgen's {wantrows}"
+    log(f"     bpf -s: per (pid, ABI, nr) rows exact: {sorted(got.items())}")
 
 
 def xen_unavailable(fmt):
