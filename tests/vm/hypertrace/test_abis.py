@@ -30,7 +30,8 @@ issued them; the calls KVM answers itself (xen_version, once told the
 version) kernel-served, the ones it hands to hcgen (KVM_EXIT_XEN) VMM-served
 as above; -n xen:__HYPERVISOR_hvm_op gives exactly hcgen's hvm_op calls and
 --summary (eBPF) one row of abi xen per nr with hcgen's count and VMM-served
-count.
+count; eBPF forced to its task-storage and LRU state sets gives the same
+records.
 Where KVM cannot intercept Xen hypercalls (a kernel built without
 CONFIG_KVM_XEN, e.g. Debian's 6.1; no kvm_xen_hypercall at all before 5.12)
 hcgen must refuse (exit 5, naming KVM_CAP_XEN_HVM), a Xen selection must be
@@ -95,14 +96,14 @@ PER_PROBE = {"t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "cpu", "
 
 def run_traced(mode, args, extra=None):
     """hcgen MODE ARGS under both backends at once (and the sessions `extra`
-    names: {key: hypertrace arguments}): (truth, {key: records}, {key:
-    totals}, {key: using line})."""
+    names: {key: (hypertrace arguments, environment or None)}): (truth,
+    {key: records}, {key: totals}, {key: using line})."""
     tracers = {}
-    sessions = {b: ("-b", b) for b in ("bpf", "kmod")}
+    sessions = {b: (("-b", b), None) for b in ("bpf", "kmod")}
     sessions.update(extra or {})
     try:
-        for b, targs in sessions.items():
-            tracers[b] = Tracer(*targs, "-f", "json", name=f"abis-{mode}-{b}")
+        for b, (targs, env) in sessions.items():
+            tracers[b] = Tracer(*targs, "-f", "json", name=f"abis-{mode}-{b}", env=env)
         p = subprocess.run([HCGEN, mode, "--timeout", "120", *args], capture_output=True, text=True, timeout=600)
     finally:
         outs = {b: t.stop() for b, t in tracers.items()}
@@ -197,13 +198,17 @@ def check_vmm_split(b, r, c, want_reason):
 
 
 def compare_backends(keyed):
-    """Both backends' records equal field by field but per-probe ones."""
+    """Every session's records (both backends, and any more) equal the
+    first's field by field but per-probe ones."""
     strip = {b: {k: {f: v for f, v in r.items() if f not in PER_PROBE} for k, r in m.items()} for b, m in keyed.items()}
-    kb, kk = strip["bpf"], strip["kmod"]
-    assert kb.keys() == kk.keys(), f"{len(kb.keys() ^ kk.keys())} calls seen by one backend only"
-    diff = [k for k in kb if kb[k] != kk[k]]
-    assert not diff, f"{len(diff)} records differ between backends, e.g. bpf {kb[diff[0]]} kmod {kk[diff[0]]}"
-    log(f"     {len(kb)} records equal field by field in both backends")
+    first, *rest = strip
+    kb = strip[first]
+    for other in rest:
+        kk = strip[other]
+        assert kb.keys() == kk.keys(), f"{len(kb.keys() ^ kk.keys())} calls seen by {first} or {other} only"
+        diff = [k for k in kb if kb[k] != kk[k]]
+        assert not diff, f"{len(diff)} records differ, e.g. {first} {kb[diff[0]]} {other} {kk[diff[0]]}"
+    log(f"     {len(kb)} records equal field by field in {', '.join(strip)}")
 
 
 def forward():
@@ -307,10 +312,14 @@ def xen():
         return
     assert fmt, "KVM intercepts Xen hypercalls, but tracefs has no kvm_xen_hypercall event"
     sel = "-n", "xen:__HYPERVISOR_hvm_op"
-    truth, recs, totals, using = run_traced("xen", XEN_ARGS, {"bpf-hvm": ("-b", "bpf", *sel),
-                                                              "bpf-sum": ("-b", "bpf", "-s")})
+    # Besides both backends: -n, --summary, and the eBPF state sets other
+    # than the one it picks (the Xen program is in all three).
+    extra = {"bpf-hvm": (("-b", "bpf", *sel), None), "bpf-sum": (("-b", "bpf", "-s"), None)}
+    for store in ("task", "lru"):
+        extra[f"bpf-{store}"] = (("-b", "bpf"), {"HYPERTRACE_BPF_STATE": store})
+    truth, recs, totals, using = run_traced("xen", XEN_ARGS, extra)
     keyed = {}
-    for b in ("bpf", "kmod"):
+    for b in ("bpf", "kmod", "bpf-task", "bpf-lru"):
         assert "kvm_xen_hypercall with" in using[b], f"{b}: kvm_xen_hypercall not attached: {using[b]}"
         m = matched_by_order(b, recs[b], truth)
         vmm, kernel, margin = 0, 0, None
