@@ -582,6 +582,16 @@ static __always_inline __u64 tp_hv_done_result(const void *ctx)
 	return result;
 }
 
+/* kvm_xen_hypercall's nr and a0..a5, one after the other in its record. */
+struct tp_xen {
+	__u64 nr, a[6];
+};
+
+static __always_inline int tp_xen_fields(const void *ctx, struct tp_xen *x)
+{
+	return !bpf_probe_read_kernel(x, sizeof(*x), ctx + tp_layout.xen_nr);
+}
+
 /* --- the task / LRU sets: state keyed by thread -------------------------- */
 
 /* vcpu: the exit's vCPU from a raw argument, 0 if not known (classic). */
@@ -618,26 +628,55 @@ static __always_inline void on_hypercall_tp(struct ht_thread_state *s, __u64 nr,
 }
 
 /*
- * kvm_hv_hypercall, classic, at its format offsets.  The exit's vCPU (kept
- * masked by a raw kvm_exit) is used only where the exit reason is read
- * lazily from it (raw (vcpu, isa) kvm_exit, kvm's BTF at hand): with
- * lazy_exit_reason 0 (e.g. 5.10, all classic) the verifier prunes every
- * vCPU read, so the program loads without kvm's BTF, as on_hypercall_tp.
+ * The context of kvm_hv_hypercall and kvm_xen_hypercall, classic at their
+ * format offsets.  The exit's vCPU (kept masked by a raw kvm_exit) is used
+ * only where the exit reason is read lazily from it (raw (vcpu, isa)
+ * kvm_exit, kvm's BTF at hand): with lazy_exit_reason 0 (e.g. 5.10, all
+ * classic) the verifier prunes every vCPU read, so the programs load
+ * without kvm's BTF, as on_hypercall_tp.
  */
+static __always_inline struct ht_env abi_env(struct ht_thread_state *s)
+{
+	struct ht_env e = { .by_thread = 1 };
+
+	if (lazy_exit_reason && s && s->exit_vcpu)
+		e.vcpu = s->exit_vcpu ^ key_mask;
+	return e;
+}
+
 static __always_inline void on_hv_hypercall(struct ht_thread_state *s,
 					    const void *ctx)
 {
-	struct ht_env e = { .by_thread = 1 };
+	struct ht_env e = abi_env(s);
 	struct tp_hv h;
 
 	if (!tp_hv_fields(ctx, &h)) {
 		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
 		return;
 	}
-	if (lazy_exit_reason && s && s->exit_vcpu)
-		e.vcpu = s->exit_vcpu ^ key_mask;
 	ht_hp_hv_hypercall(&e, s, &filter, h.code, h.fast, h.var_cnt, h.rep_cnt,
 			   h.rep_idx, h.ingpa, h.outgpa);
+}
+
+/* kvm_xen_hypercall; a record that cannot be copied counts as a hypercall
+ * without state (unmatched). */
+static __always_inline void
+xen_hypercall(struct ht_env *e, struct ht_thread_state *s, const void *ctx)
+{
+	struct tp_xen x = {};
+
+	if (!tp_xen_fields(ctx, &x))
+		s = 0;
+	ht_hp_xen_hypercall(e, s, &filter, x.nr, x.a[0], x.a[1], x.a[2], x.a[3],
+			    x.a[4], x.a[5]);
+}
+
+static __always_inline void on_xen_hypercall(struct ht_thread_state *s,
+					     const void *ctx)
+{
+	struct ht_env e = abi_env(s);
+
+	xen_hypercall(&e, s, ctx);
 }
 
 static __always_inline void on_hv_done(struct ht_thread_state *s,
@@ -677,6 +716,19 @@ static __always_inline void on_entry(struct ht_thread_state *s, __u64 vcpu,
 
 /* --- the vcpu set: state keyed by the vCPU (the fast path) --------------- */
 
+/* A hypercall's context in the vcpu set: every ABI's hypercall fires with
+ * its vCPU loaded (kvm_running_vcpu); no slot: no exit of this vCPU since
+ * tracing began. */
+static __always_inline struct ht_env vt_env(void)
+{
+	struct ht_vcpu_table *t = vcpu_table_get();
+	struct ht_env e = { .vcpu = running_vcpu() };
+
+	if (t && e.vcpu)
+		e.slot = slot_find(t, e.vcpu);
+	return e;
+}
+
 static __always_inline void vt_exit(__u64 vcpu, __u32 reason, __u8 isa)
 {
 	struct ht_vcpu_table *t = vcpu_table_get();
@@ -700,12 +752,8 @@ static __always_inline void vt_exit(__u64 vcpu, __u32 reason, __u8 isa)
 static __always_inline void vt_hypercall(__u64 nr, __u64 a0, __u64 a1, __u64 a2,
 					 __u64 a3)
 {
-	struct ht_vcpu_table *t = vcpu_table_get();
-	struct ht_env e = { .vcpu = running_vcpu() };
+	struct ht_env e = vt_env();
 
-	if (t && e.vcpu)
-		e.slot = slot_find(t, e.vcpu);
-	/* No slot: no exit of this vCPU since tracing began. */
 	ht_hp_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, &filter, nr, a0, a1,
 			a2, a3);
 	vt_note_armed(e.slot, e.vcpu);
@@ -729,15 +777,21 @@ static __always_inline void vt_userspace_exit(const void *ctx)
 	ht_hp_userspace_exit(&e, &e.slot->vt.sm, uexit_reason(ctx));
 }
 
-/* kvm_hv_hypercall in the vcpu set (its vCPU is loaded: kvm_running_vcpu). */
+/* kvm_xen_hypercall in the vcpu set. */
+static __always_inline void vt_xen_hypercall(const void *ctx)
+{
+	struct ht_env e = vt_env();
+
+	xen_hypercall(&e, e.slot ? &e.slot->vt.sm : 0, ctx);
+	vt_note_armed(e.slot, e.vcpu);
+}
+
+/* kvm_hv_hypercall in the vcpu set. */
 static __always_inline void vt_hv_hypercall(const void *ctx)
 {
-	struct ht_vcpu_table *t = vcpu_table_get();
-	struct ht_env e = { .vcpu = running_vcpu() };
+	struct ht_env e = vt_env();
 	struct tp_hv h;
 
-	if (t && e.vcpu)
-		e.slot = slot_find(t, e.vcpu);
 	if (!tp_hv_fields(ctx, &h)) {
 		ht_hp_hv_hypercall(&e, 0, &filter, 0, 0, 0, 0, 0, 0, 0);
 		return;
@@ -927,6 +981,15 @@ static __always_inline void vt_entry(__u64 key, __u64 vcpu, __u32 vcpu_id,
 		return 0;                                                    \
 	}                                                                    \
                                                                              \
+	SEC("tracepoint/kvm/kvm_xen_hypercall")                              \
+	int ht_xen_fmt_##store(void *ctx)                                    \
+	{                                                                    \
+		if (pid_unwanted())                                          \
+			return 0;                                            \
+		on_xen_hypercall(STATE(0), ctx);                             \
+		return 0;                                                    \
+	}                                                                    \
+                                                                             \
 	SEC("tracepoint/kvm/kvm_userspace_exit")                             \
 	int ht_uexit_fmt_##store(void *ctx)                                  \
 	{                                                                    \
@@ -1095,6 +1158,15 @@ int ht_hvd_fmt_vcpu(void *ctx)
 	if (pid_unwanted())
 		return 0;
 	vt_hv_done(ctx);
+	return 0;
+}
+
+SEC("tracepoint/kvm/kvm_xen_hypercall")
+int ht_xen_fmt_vcpu(void *ctx)
+{
+	if (pid_unwanted())
+		return 0;
+	vt_xen_hypercall(ctx);
 	return 0;
 }
 

@@ -109,7 +109,10 @@ struct ht_tp_layout {
 	__u32 hv_code, hv_fast, hv_var_cnt, hv_rep_cnt, hv_rep_idx;
 	__u32 hv_ingpa, hv_outgpa, hv_has_var_cnt;
 	__u32 hv_done_result; /* kvm_hv_hypercall_done's, read alone */
-	__u32 reserved;
+	/* kvm_xen_hypercall's nr, followed by a0..a5 (8 bytes each, one
+	 * after the other: the loader checks), copied with one read (classic
+	 * at its format offsets on every kernel, as kvm_hv_hypercall) */
+	__u32 xen_nr;
 };
 
 /*

@@ -136,17 +136,40 @@ HT_INLINE void ht_hp_hypercall_end(struct ht_env *e, struct ht_thread_state *s,
 	ht_hp_count_outcome(e, out);
 }
 
-/* kvm_hypercall.  s: NULL if this thread or vCPU had no exit since start. */
+/*
+ * kvm_hypercall and kvm_xen_hypercall: an ABI whose hypercall is a number
+ * and register arguments (ht_sm_hypercall_args).  s: NULL if this thread or
+ * vCPU had no exit since start.
+ */
+HT_INLINE void ht_hp_args_hypercall(struct ht_env *e, struct ht_thread_state *s,
+				    const volatile struct ht_filter *f,
+				    __u8 abi, __u64 nr, __u64 a0, __u64 a1,
+				    __u64 a2, __u64 a3, __u64 a4, __u64 a5)
+{
+	int wanted = ht_abi_wanted(f, abi, nr);
+
+	if (ht_hp_hypercall_begin(e, s, wanted))
+		ht_hp_hypercall_end(e, s,
+				    ht_sm_hypercall_args(s, f, wanted, abi, nr,
+							 a0, a1, a2, a3, a4,
+							 a5));
+}
+
+/* kvm_hypercall, KVM's own ABI. */
 HT_INLINE void ht_hp_hypercall(struct ht_env *e, struct ht_thread_state *s,
 			       const volatile struct ht_filter *f, __u64 nr,
 			       __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
-	int wanted = ht_nr_wanted(f, nr);
+	ht_hp_args_hypercall(e, s, f, HT_ABI_KVM, nr, a0, a1, a2, a3, 0, 0);
+}
 
-	if (ht_hp_hypercall_begin(e, s, wanted))
-		ht_hp_hypercall_end(e, s,
-				    ht_sm_hypercall_nr(s, f, wanted, nr, a0, a1,
-						       a2, a3));
+/* kvm_xen_hypercall (Xen's nr, a0..a5). */
+HT_INLINE void ht_hp_xen_hypercall(struct ht_env *e, struct ht_thread_state *s,
+				   const volatile struct ht_filter *f, __u64 nr,
+				   __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+				   __u64 a4, __u64 a5)
+{
+	ht_hp_args_hypercall(e, s, f, HT_ABI_XEN, nr, a0, a1, a2, a3, a4, a5);
 }
 
 /* kvm_hv_hypercall (as ht_hp_hypercall). */

@@ -61,6 +61,8 @@
  * are larger), HT_ATTACHED_USERSPACE_EXIT and _HV_* in the status, per-ABI
  * number ranges in the filter (hv_*, xen_*, abi_none), ht_ioc_start.hv_proto
  * (was reserved), --summary keys by ABI and sums the VMM part.
+ * Version 5: Xen hypercalls: ht_ioc_start.xen_proto (ht_ioc_start grows by
+ * xen_proto and a reserved word), HT_ATTACHED_XEN_HYPERCALL.
  */
 #ifndef HT_IOCTL_H
 #define HT_IOCTL_H
@@ -80,7 +82,7 @@
 #define HT_DEVICE_PATH "/dev/hypertrace"
 #define HT_KMOD_PACKAGE "hypertrace-dkms"
 
-#define HT_IOCTL_VERSION 4
+#define HT_IOCTL_VERSION 5
 #define HT_IOCTL_MAGIC 0xB8
 
 /* Ring data area bounds (bytes); the size must also be a power of two and a
@@ -186,11 +188,30 @@ enum ht_hv_proto {
 	HT_HV_PROTO_MAX,
 };
 
+/*
+ * kvm_xen_hypercall's prototype (arch/x86/kvm/trace.h, 5.12+, added with
+ * the intercept), which userspace reads from the event's format file (a
+ * cpl field means the prototype that starts with it) and attaches only
+ * where KVM can send a guest's hypercalls to it (KVM_CAP_XEN_HVM with
+ * KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL: CONFIG_KVM_XEN).  NONE: do not
+ * attach.
+ */
+enum ht_xen_proto {
+	HT_XEN_PROTO_NONE = 0,
+	/* (unsigned long nr, a0, a1, a2, a3, a4, a5) */
+	HT_XEN_PROTO_NR = 1,
+	/* (u8 cpl, unsigned long nr, a0, a1, a2, a3, a4, a5) */
+	HT_XEN_PROTO_CPL = 2,
+	HT_XEN_PROTO_MAX,
+};
+
 struct ht_ioc_start {
 	__u32 exit_proto;  /* enum ht_exit_proto */
 	__u32 entry_proto; /* enum ht_entry_proto */
 	__u32 flags;	   /* zero */
 	__u32 hv_proto;	   /* enum ht_hv_proto (was reserved: zero = none) */
+	__u32 xen_proto;   /* enum ht_xen_proto (version 5) */
+	__u32 reserved;	   /* zero */
 };
 
 struct ht_ioc_counters {
@@ -206,6 +227,7 @@ struct ht_ioc_counters {
 #define HT_ATTACHED_USERSPACE_EXIT (1u << 3)
 #define HT_ATTACHED_HV_HYPERCALL (1u << 4)
 #define HT_ATTACHED_HV_HYPERCALL_DONE (1u << 5)
+#define HT_ATTACHED_XEN_HYPERCALL (1u << 6)
 
 struct ht_ioc_status {
 	__u32 running;	    /* between START and STOP */
@@ -259,7 +281,7 @@ HT_STATIC_ASSERT(sizeof(struct ht_ioc_info) == 104, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_config) == 8 + sizeof(struct ht_filter),
 		 "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_reason) == 24, "ioctl ABI");
-HT_STATIC_ASSERT(sizeof(struct ht_ioc_start) == 16, "ioctl ABI");
+HT_STATIC_ASSERT(sizeof(struct ht_ioc_start) == 24, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_status) == 32, "ioctl ABI");
 HT_STATIC_ASSERT(sizeof(struct ht_ioc_agg_entry) ==
 			 16 + sizeof(struct ht_agg_value),

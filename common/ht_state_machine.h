@@ -171,20 +171,34 @@ HT_INLINE int ht_ranges_want(const volatile struct ht_nr_range *r, __u32 count,
 	return 0;
 }
 
+/*
+ * Whether the filter keeps hypercall nr of an ABI (enum ht_abi): its bit in
+ * abi_none set, none; else its ranges (KVM's nr_ranges, Hyper-V's call codes
+ * in hv_ranges, Xen's numbers in xen_ranges).  Callers pass a constant abi,
+ * so an inlined call tests one ABI's fields only.
+ */
+HT_INLINE int ht_abi_wanted(const volatile struct ht_filter *f, __u8 abi,
+			    __u64 nr)
+{
+	if (f->abi_none & (1u << abi))
+		return 0;
+	if (abi == HT_ABI_HYPERV)
+		return ht_ranges_want(f->hv_ranges, f->hv_range_count, nr);
+	if (abi == HT_ABI_XEN)
+		return ht_ranges_want(f->xen_ranges, f->xen_range_count, nr);
+	return ht_ranges_want(f->nr_ranges, f->nr_range_count, nr);
+}
+
 /* A KVM hypercall number (kvm_hypercall). */
 HT_INLINE int ht_nr_wanted(const volatile struct ht_filter *f, __u64 nr)
 {
-	if (f->abi_none & (1u << HT_ABI_KVM))
-		return 0;
-	return ht_ranges_want(f->nr_ranges, f->nr_range_count, nr);
+	return ht_abi_wanted(f, HT_ABI_KVM, nr);
 }
 
 /* A Hyper-V call code (kvm_hv_hypercall). */
 HT_INLINE int ht_hv_code_wanted(const volatile struct ht_filter *f, __u64 code)
 {
-	if (f->abi_none & (1u << HT_ABI_HYPERV))
-		return 0;
-	return ht_ranges_want(f->hv_ranges, f->hv_range_count, code);
+	return ht_abi_wanted(f, HT_ABI_HYPERV, code);
 }
 
 /*
@@ -222,7 +236,7 @@ HT_INLINE enum ht_outcome ht_sm_exit(struct ht_thread_state *s, __u64 now,
 
 /*
  * The first half of every ABI's hypercall transition (fires on the vCPU
- * thread between its exit and entry).  nr_wanted: ht_nr_wanted() for the
+ * thread between its exit and entry).  nr_wanted: ht_abi_wanted() for the
  * ABI and nr, which the caller may need first (a lazy exit-reason read) and
  * should not compute twice (f is volatile in BPF: the compiler cannot merge
  * the loads).  On HT_OUT_ARMED every field of the previous hypercall is
@@ -271,31 +285,50 @@ ht_sm_hypercall_arm(struct ht_thread_state *s,
 	return HT_OUT_ARMED;
 }
 
-/* kvm_hypercall: KVM's own ABI. */
-HT_INLINE enum ht_outcome ht_sm_hypercall_nr(struct ht_thread_state *s,
-					     const volatile struct ht_filter *f,
-					     int nr_wanted, __u64 nr, __u64 a0,
-					     __u64 a1, __u64 a2, __u64 a3)
+/*
+ * The ABIs whose hypercall is a number and register arguments: KVM's
+ * (kvm_hypercall: nr, a0..a3; a4 = a5 = 0) and Xen's (kvm_xen_hypercall
+ * (arch/x86/kvm/xen.c): nr, a0..a5; its cpl is not kept).  nr_wanted:
+ * ht_abi_wanted(f, abi, nr).
+ */
+HT_INLINE enum ht_outcome
+ht_sm_hypercall_args(struct ht_thread_state *s,
+		     const volatile struct ht_filter *f, int nr_wanted,
+		     __u8 abi, __u64 nr, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+		     __u64 a4, __u64 a5)
 {
-	enum ht_outcome out = ht_sm_hypercall_arm(s, f, nr_wanted, HT_ABI_KVM,
-						  nr);
+	enum ht_outcome out = ht_sm_hypercall_arm(s, f, nr_wanted, abi, nr);
 
 	if (out == HT_OUT_ARMED) {
 		s->a0 = a0;
 		s->a1 = a1;
 		s->a2 = a2;
 		s->a3 = a3;
+		s->a4 = a4;
+		s->a5 = a5;
 	}
 	return out;
 }
 
+/* kvm_hypercall: KVM's own ABI. */
 HT_INLINE enum ht_outcome ht_sm_hypercall(struct ht_thread_state *s,
 					  const volatile struct ht_filter *f,
 					  __u64 nr, __u64 a0, __u64 a1,
 					  __u64 a2, __u64 a3)
 {
-	return ht_sm_hypercall_nr(s, f, ht_nr_wanted(f, nr), nr, a0, a1, a2,
-				  a3);
+	return ht_sm_hypercall_args(s, f, ht_nr_wanted(f, nr), HT_ABI_KVM, nr,
+				    a0, a1, a2, a3, 0, 0);
+}
+
+/* kvm_xen_hypercall: a Xen HVM guest's hypercall (KVM's Xen emulation,
+ * KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL). */
+HT_INLINE enum ht_outcome
+ht_sm_xen_hypercall(struct ht_thread_state *s,
+		    const volatile struct ht_filter *f, __u64 nr, __u64 a0,
+		    __u64 a1, __u64 a2, __u64 a3, __u64 a4, __u64 a5)
+{
+	return ht_sm_hypercall_args(s, f, ht_abi_wanted(f, HT_ABI_XEN, nr),
+				    HT_ABI_XEN, nr, a0, a1, a2, a3, a4, a5);
 }
 
 /*

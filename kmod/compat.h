@@ -85,6 +85,17 @@ static inline void ht_vm_flags_clear(struct vm_area_struct *vma,
 		__u16 rep_cnt, __u16 rep_idx, __u64 ingpa, __u64 outgpa)
 #define HT_PROBE_HV_HYPERCALL_DONE(fn) void fn(void *data, __u64 result)
 
+/* kvm_xen_hypercall (arch/x86/kvm/trace.h, 5.12+): later kernels pass the
+ * guest's CPL first. */
+#define HT_PROBE_XEN_HYPERCALL(fn)                                    \
+	void fn(void *data, unsigned long nr, unsigned long a0,       \
+		unsigned long a1, unsigned long a2, unsigned long a3, \
+		unsigned long a4, unsigned long a5)
+#define HT_PROBE_XEN_HYPERCALL_CPL(fn)                                  \
+	void fn(void *data, u8 cpl, unsigned long nr, unsigned long a0, \
+		unsigned long a1, unsigned long a2, unsigned long a3,   \
+		unsigned long a4, unsigned long a5)
+
 /* kvm_userspace_exit (include/trace/events/kvm.h): unchanged since 2.6.x. */
 #define HT_PROBE_USERSPACE_EXIT(fn) void fn(void *data, __u32 reason, int errno)
 

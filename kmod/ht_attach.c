@@ -40,6 +40,8 @@ static struct ht_tp_slot ht_tps[HT_TP_COUNT] = {
 				 .bit = HT_ATTACHED_HV_HYPERCALL },
 	[HT_TP_HV_HYPERCALL_DONE] = { .name = "kvm_hv_hypercall_done",
 				      .bit = HT_ATTACHED_HV_HYPERCALL_DONE },
+	[HT_TP_XEN_HYPERCALL] = { .name = "kvm_xen_hypercall",
+				  .bit = HT_ATTACHED_XEN_HYPERCALL },
 };
 
 /*
@@ -57,6 +59,7 @@ static const enum ht_tp ht_attach_order[HT_TP_COUNT] = {
 	/* After kvm_exit, as kvm_hypercall; done before it. */
 	HT_TP_HV_HYPERCALL_DONE,
 	HT_TP_HV_HYPERCALL,
+	HT_TP_XEN_HYPERCALL,
 	/* Last: it only ever touches an armed hypercall. */
 	HT_TP_USERSPACE_EXIT,
 };

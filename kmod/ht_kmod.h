@@ -74,7 +74,8 @@ struct ht_trace_cfg {
 	u32 flags;	     /* HT_CONFIG_F_* */
 	u32 exit_proto;
 	u32 entry_proto;
-	u32 hv_proto; /* enum ht_hv_proto */
+	u32 hv_proto;  /* enum ht_hv_proto */
+	u32 xen_proto; /* enum ht_xen_proto */
 };
 
 extern struct ht_trace_cfg ht_cfg;
@@ -86,6 +87,7 @@ enum ht_tp {
 	HT_TP_USERSPACE_EXIT, /* optional: attached where kvm has it */
 	HT_TP_HV_HYPERCALL,   /* optional: with ht_cfg.hv_proto */
 	HT_TP_HV_HYPERCALL_DONE,
+	HT_TP_XEN_HYPERCALL, /* optional: with ht_cfg.xen_proto */
 	HT_TP_COUNT,
 };
 

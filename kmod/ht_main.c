@@ -192,7 +192,8 @@ static long ht_start(const struct ht_ioc_start *s)
 		return -EBUSY;
 	if (!ht_configured)
 		return -EINVAL;
-	if (s->flags || s->hv_proto >= HT_HV_PROTO_MAX)
+	if (s->flags || s->reserved || s->hv_proto >= HT_HV_PROTO_MAX ||
+	    s->xen_proto >= HT_XEN_PROTO_MAX)
 		return -EINVAL;
 	if (exit_proto >= HT_EXIT_PROTO_MAX ||
 	    entry_proto >= HT_ENTRY_PROTO_MAX)
@@ -212,6 +213,7 @@ static long ht_start(const struct ht_ioc_start *s)
 	ht_cfg.exit_proto = exit_proto;
 	ht_cfg.entry_proto = entry_proto;
 	ht_cfg.hv_proto = s->hv_proto;
+	ht_cfg.xen_proto = s->xen_proto;
 	ht_state_reset();
 	if (ht_cfg.agg)
 		ht_kagg_reset(ht_cfg.agg);

@@ -198,15 +198,25 @@ static __always_inline void ht_on_exit(struct kvm_vcpu *vcpu, u32 reason,
 		   (unsigned long)vcpu);
 }
 
+/* A hypercall's context: the vCPU its exit kept in the state (every ABI's
+ * hypercall tracepoint fires between the exit and the entry, on the
+ * thread). */
+static __always_inline struct ht_env ht_exit_env(struct ht_thread_state *s)
+{
+	struct ht_env e = {
+		.vcpu = s ? (struct kvm_vcpu *)(unsigned long)s->exit_vcpu :
+			    NULL,
+	};
+
+	return e;
+}
+
 static void ht_on_hypercall(unsigned long nr, unsigned long a0,
 			    unsigned long a1, unsigned long a2,
 			    unsigned long a3)
 {
 	struct ht_thread_state *s = ht_state_find();
-	struct ht_env e = {
-		.vcpu = s ? (struct kvm_vcpu *)(unsigned long)s->exit_vcpu :
-			    NULL,
-	};
+	struct ht_env e = ht_exit_env(s);
 
 	ht_hp_hypercall(&e, s, &ht_cfg.filter, nr, a0, a1, a2, a3);
 }
@@ -231,13 +241,22 @@ static void ht_on_hv_hypercall(u16 code, bool fast, u16 var_cnt, u16 rep_cnt,
 			       u16 rep_idx, u64 ingpa, u64 outgpa)
 {
 	struct ht_thread_state *s = ht_state_find();
-	struct ht_env e = {
-		.vcpu = s ? (struct kvm_vcpu *)(unsigned long)s->exit_vcpu :
-			    NULL,
-	};
+	struct ht_env e = ht_exit_env(s);
 
 	ht_hp_hv_hypercall(&e, s, &ht_cfg.filter, code, fast, var_cnt, rep_cnt,
 			   rep_idx, ingpa, outgpa);
+}
+
+/* kvm_xen_hypercall: the state kvm_exit found, as kvm_hypercall. */
+static void ht_on_xen_hypercall(unsigned long nr, unsigned long a0,
+				unsigned long a1, unsigned long a2,
+				unsigned long a3, unsigned long a4,
+				unsigned long a5)
+{
+	struct ht_thread_state *s = ht_state_find();
+	struct ht_env e = ht_exit_env(s);
+
+	ht_hp_xen_hypercall(&e, s, &ht_cfg.filter, nr, a0, a1, a2, a3, a4, a5);
 }
 
 /* ---- probes, one per prototype (compat.h) ------------------------------ */
@@ -309,6 +328,21 @@ static HT_PROBE_HV_HYPERCALL_DONE(ht_probe_hv_hypercall_done)
 	ht_hp_hv_done(&e, ht_state_find(), result);
 }
 
+static HT_PROBE_XEN_HYPERCALL(ht_probe_xen_hypercall)
+{
+	if (ht_pid_unwanted())
+		return;
+	ht_on_xen_hypercall(nr, a0, a1, a2, a3, a4, a5);
+}
+
+/* cpl is not kept: the record has Xen's nr and a0..a5. */
+static HT_PROBE_XEN_HYPERCALL_CPL(ht_probe_xen_hypercall_cpl)
+{
+	if (ht_pid_unwanted())
+		return;
+	ht_on_xen_hypercall(nr, a0, a1, a2, a3, a4, a5);
+}
+
 /* The probe for a tracepoint, per the prototypes userspace detected. */
 void *ht_probe_for(enum ht_tp tp)
 {
@@ -335,6 +369,12 @@ void *ht_probe_for(enum ht_tp tp)
 		return ht_cfg.hv_proto != HT_HV_PROTO_NONE ?
 			       (void *)ht_probe_hv_hypercall_done :
 			       NULL;
+	case HT_TP_XEN_HYPERCALL:
+		if (ht_cfg.xen_proto == HT_XEN_PROTO_CPL)
+			return (void *)ht_probe_xen_hypercall_cpl;
+		if (ht_cfg.xen_proto == HT_XEN_PROTO_NR)
+			return (void *)ht_probe_xen_hypercall;
+		return NULL; /* not attached */
 	default:
 		return NULL;
 	}

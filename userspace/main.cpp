@@ -16,6 +16,7 @@
 
 #include "backend/backend_select.h"
 #include "cli/options.h"
+#include "kernel/kernel_facts.h"
 #include "names/hypercall_listing.h"
 #include "output/aggregate_summary.h"
 #include "output/output.h"
@@ -178,6 +179,15 @@ int run(const Options& opts)
     config.ring_bytes = opts.ring_bytes;
     config.aggregate = opts.summary;   // statistics kept in the kernel, no records
     config.env = read_env_settings();  // the test and benchmark knobs, read once
+    // One look at the kernel for the Xen check and every backend tried.
+    config.facts = facts_for(config);
+    std::string xen_why;
+    if (xen_hypercall_proto(*config.facts, &xen_why) == HT_XEN_PROTO_NONE) {
+        if (const std::string e = xen_untraceable_error(opts, xen_why); !e.empty()) {
+            std::cerr << "hypertrace: " << e << "\n";
+            return kExitFailure;
+        }
+    }
     SelectedBackend selected;
     try {
         selected = select_backend(opts.backend, config);

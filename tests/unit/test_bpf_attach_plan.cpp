@@ -31,7 +31,7 @@ RecordFormat entry_format() { return {{"vcpu_id", {8, 4}}, {"rip", {16, 8}}}; }
 void with_tracefs(KernelFacts& k, const std::string& btf_source)
 {
     k.kvm_events_dir.value = "/sys/kernel/tracing/events/kvm";
-    k.classic_records.value = {btf_source, exit_format(), hypercall_format(), entry_format(), {}, {}, {}};
+    k.classic_records.value = {btf_source, exit_format(), hypercall_format(), entry_format(), {}, {}, {}, {}};
     k.classic_records.how = btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
                                                : "kvm's records (trace_event_raw_kvm_*) in " + btf_source;
 }
@@ -260,7 +260,7 @@ TEST(BpfAttachPlan, UnreadableRecordsDropTheClassicFallback)
 
 TEST(BpfAttachPlan, LayoutRefusals)
 {
-    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format(), {}, {}, {}};
+    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format(), {}, {}, {}, {}};
     ht_tp_layout l{};
     EXPECT_EQ(tp_layout_from(r, &l), "");
     ClassicRecords bad = r;
@@ -323,7 +323,7 @@ TEST(BpfAttachPlan, FormatHypercallMakesKvmExitClassic)
 // (tests/workload/README.md); not attached (and saying so) where absent.
 TEST(BpfAttachPlan, UserspaceExitAndHyperV)
 {
-    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format(), {}, {}, {}};
+    ClassicRecords r{"", exit_format(), hypercall_format(), entry_format(), {}, {}, {}, {}};
     AttachPlan p;
     EXPECT_NE(userspace_exit_from(r, &p.layout), "");
     hv_hypercall_from(r, &p);
@@ -367,4 +367,76 @@ TEST(BpfAttachPlan, UserspaceExitAndHyperV)
     EXPECT_FALSE(p.hv_hypercall);
     EXPECT_FALSE(p.hv_done);
     EXPECT_NE(p.hv_how.find("kvm_hv_hypercall's code is 4 bytes"), std::string::npos) << p.hv_how;
+}
+
+// kvm_xen_hypercall: attached classic (nr and a0..a5 copied at once) where
+// its format file has them one after the other, as the testbed's 6.1
+// (no cpl: nr @8) and 6.12+ (cpl u8 @8, nr @16) lay them out
+// (tests/workload/README.md), and KVM can fire it; else not, saying why
+// and what to do.
+TEST(BpfAttachPlan, XenHypercall)
+{
+    KernelFacts k = facts_6_1();
+    AttachPlan p;
+    xen_hypercall_from(k, &p);
+    EXPECT_FALSE(p.xen_hypercall);
+    EXPECT_NE(p.xen_how.find("kvm_xen_hypercall: no format file"), std::string::npos) << p.xen_how;
+    EXPECT_NE(p.xen_how.find("CONFIG_KVM_XEN"), std::string::npos) << p.xen_how;
+
+    RecordFormat& r = k.classic_records.value.xen_hypercall;
+    r = {{"nr", {8, 8}},  {"a0", {16, 8}}, {"a1", {24, 8}}, {"a2", {32, 8}},
+         {"a3", {40, 8}}, {"a4", {48, 8}}, {"a5", {56, 8}}};
+    // Debian's 6.1: the event is there, but KVM cannot send it a hypercall.
+    k.xen_intercept = {XenIntercept::No, "KVM_CAP_XEN_HVM is 0, without KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL"};
+    xen_hypercall_from(k, &p);
+    EXPECT_FALSE(p.xen_hypercall);
+    EXPECT_EQ(p.xen_how,
+              "kvm_xen_hypercall cannot fire here (KVM_CAP_XEN_HVM is 0, without KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL): "
+              "this KVM cannot intercept Xen hypercalls, its kernel is built without CONFIG_KVM_XEN; Xen hypercalls "
+              "are traced on kernels built with CONFIG_KVM_XEN (Linux 5.12+)");
+
+    k.xen_intercept = {XenIntercept::Yes, "KVM_CAP_XEN_HVM is 0x1ff, with KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL"};
+    xen_hypercall_from(k, &p);
+    EXPECT_TRUE(p.xen_hypercall);
+    EXPECT_EQ(p.layout.xen_nr, 8u);
+    EXPECT_EQ(p.xen_how, "kvm_xen_hypercall without cpl (classic, format offsets)");
+    std::string how;
+    EXPECT_EQ(xen_hypercall_proto(k, &how), static_cast<std::uint32_t>(HT_XEN_PROTO_NR));
+
+    // 6.12 and 7.x: cpl first.
+    r = {{"cpl", {8, 1}}, {"nr", {16, 8}}, {"a0", {24, 8}}, {"a1", {32, 8}},
+         {"a2", {40, 8}}, {"a3", {48, 8}}, {"a4", {56, 8}}, {"a5", {64, 8}}};
+    xen_hypercall_from(k, &p);
+    EXPECT_TRUE(p.xen_hypercall);
+    EXPECT_EQ(p.layout.xen_nr, 16u);
+    EXPECT_EQ(p.xen_how, "kvm_xen_hypercall with cpl (classic, format offsets)");
+    EXPECT_EQ(xen_hypercall_proto(k, &how), static_cast<std::uint32_t>(HT_XEN_PROTO_CPL));
+    // /dev/kvm not asked (kvm not loaded yet): attached, and said.
+    k.xen_intercept = {XenIntercept::Unknown, "/dev/kvm cannot be opened (No such file or directory)"};
+    xen_hypercall_from(k, &p);
+    EXPECT_TRUE(p.xen_hypercall);
+    EXPECT_NE(p.xen_how.find("attached anyway"), std::string::npos) << p.xen_how;
+
+    // The one copy needs them one after the other, 8 bytes each.
+    RecordFormat good = r;
+    r["a3"] = {72, 8};
+    xen_hypercall_from(k, &p);
+    EXPECT_FALSE(p.xen_hypercall);
+    EXPECT_EQ(p.xen_how, "kvm_xen_hypercall not attached: kvm_xen_hypercall's a3 does not follow a2 in its record");
+    r = good;
+    r["a0"] = {24, 4};
+    xen_hypercall_from(k, &p);
+    EXPECT_FALSE(p.xen_hypercall);
+    EXPECT_NE(p.xen_how.find("kvm_xen_hypercall's a0 is 4 bytes"), std::string::npos) << p.xen_how;
+    r = good;
+    r.erase("a5");
+    EXPECT_EQ(xen_hypercall_proto(k, &how), static_cast<std::uint32_t>(HT_XEN_PROTO_NONE));
+    EXPECT_NE(how.find("no field a5"), std::string::npos) << how;
+
+    // attach_choices gives every choice the Xen plan.
+    r = good;
+    for (const AttachChoice& c : attach_choices(k, "")) {
+        EXPECT_TRUE(c.plan.xen_hypercall) << c.label;
+        EXPECT_EQ(c.plan.layout.xen_nr, 16u) << c.label;
+    }
 }

@@ -806,3 +806,43 @@ TEST(Formats, NamePerAbi)
         EXPECT_NE(line.find(",5678," + names[i] + "," + abis[i] + ","), std::string::npos) << line;
     }
 }
+
+// A Xen record (abi xen: Xen's nr, a0..a5) served by the VMM (KVM_EXIT_XEN),
+// in every format: its name from Xen's table, a4 and a5 in JSON and CSV,
+// the VMM part as for the other ABIs.
+TEST(Formats, XenRecord)
+{
+    ht_record x = known_record();
+    x.abi = HT_ABI_XEN;
+    x.nr = 34;  // __HYPERVISOR_hvm_op
+    x.a0 = 0;
+    x.a1 = 0x1000005;
+    x.a2 = 0xa2;
+    x.a3 = 0xa3;
+    x.a4 = 0xa4;
+    x.a5 = 0xa5;
+    x.flags |= HT_REC_F_VMM_SERVED;
+    x.t_userspace_exit_ns = x.t_hypercall_ns + 1000;
+    x.uexit_reason = HT_KVM_EXIT_XEN;
+    const std::uint64_t vmm = x.t_entry_ns - x.t_userspace_exit_ns;
+    const std::string json = render(Format::Json, {x});
+    EXPECT_NE(json.find("\"nr\":34,\"a0\":0,\"a1\":16777221,\"a2\":162,\"a3\":163,"), std::string::npos) << json;
+    EXPECT_NE(json.find(",\"name\":\"__HYPERVISOR_hvm_op\",\"abi\":\"xen\",\"a4\":164,\"a5\":165,\"hv_fast\":0,"
+                        "\"hv_rep_cnt\":0,\"hv_rep_idx\":0,\"hv_var_cnt\":0,\"hv_ingpa\":0,\"hv_outgpa\":0,"
+                        "\"hv_result\":null,\"t_userspace_exit_ns\":" +
+                        std::to_string(x.t_userspace_exit_ns) + ",\"uexit_reason\":34,\"vmm_ns\":" +
+                        std::to_string(vmm) + ",\"served_by\":\"vmm\"" + kJsonNoVm + "}"),
+              std::string::npos)
+        << json;
+    const std::string csv = render(Format::Csv, {x});
+    EXPECT_NE(csv.find(",__HYPERVISOR_hvm_op,xen,164,165,0,0,0,0,0,0,," + std::to_string(x.t_userspace_exit_ns) +
+                       ",34," + std::to_string(vmm) + ",vmm" + kCsvNoVm + "\n"),
+              std::string::npos)
+        << csv;
+    const std::string text = render(Format::Text, {x});
+    EXPECT_NE(text.find(" 34     __HYPERVISOR_hvm_op        0x0                0x1000005          0xa2               "
+                        "0xa3               vmcall "),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("5.678 xen         3.444 ?    -\n"), std::string::npos) << text;
+}

@@ -147,8 +147,7 @@ TEST(Options, NrRangeLimitPerAbi)
 }
 
 // Hyper-V selections are traced: -n fills each ABI's ranges, and an ABI it
-// does not name is not traced at all (make_filter).  Xen is not traced
-// yet: any Xen item is refused, naming the selection.
+// does not name is not traced at all (make_filter).
 TEST(Options, HypervSelections)
 {
     constexpr __u32 kNoKvm = 1u << HT_ABI_KVM, kNoHv = 1u << HT_ABI_HYPERV, kNoXen = 1u << HT_ABI_XEN;
@@ -188,33 +187,65 @@ TEST(Options, HypervSelections)
     }
 }
 
-TEST(Options, XenSelectionsRefused)
+// Xen items select Xen numbers like Hyper-V's select codes: parsed, merged,
+// the filter wants exactly them in Xen's ABI and no other ABI where -n
+// named none of its numbers.
+TEST(Options, XenSelections)
 {
+    constexpr __u32 kNoKvm = 1u << HT_ABI_KVM, kNoHv = 1u << HT_ABI_HYPERV;
+    struct Case {
+        Args args;
+        std::vector<NrRange> kvm, xen;
+        __u32 abi_none;
+    };
+    const Case cases[] = {
+        {{"-n", "xen:__HYPERVISOR_event_channel_op", "-n", "xen:0-5"}, {}, {{0, 5}, {32, 32}}, kNoKvm | kNoHv},
+        {{"-n", "xen:__HYPERVISOR_xen_version,42"}, {{42, 42}}, {{17, 17}}, kNoHv},
+        {{"-n", "__HYPERVISOR_hvm_op"}, {}, {{34, 34}}, kNoKvm | kNoHv},
+    };
+    for (const Case& c : cases) {
+        const Options o = parse(c.args);
+        EXPECT_EQ(o.nr_ranges, c.kvm);
+        EXPECT_EQ(o.xen_ranges, c.xen);
+        const ht_filter f = make_filter(o);
+        EXPECT_EQ(f.abi_none, c.abi_none) << c.args.back();
+        EXPECT_EQ(f.xen_range_count, c.xen.size());
+        // What the hot path asks (ht_abi_wanted): Xen's numbers in Xen's
+        // ranges only; the same number in another ABI is another call.
+        for (const NrRange& r : c.xen) {
+            EXPECT_EQ(ht_abi_wanted(&f, HT_ABI_XEN, r.lo), 1) << r.lo;
+            EXPECT_EQ(ht_abi_wanted(&f, HT_ABI_XEN, r.hi), 1) << r.hi;
+        }
+        EXPECT_EQ(ht_abi_wanted(&f, HT_ABI_XEN, 33), 0);
+        EXPECT_EQ(ht_abi_wanted(&f, HT_ABI_XEN, 42), 0);
+        EXPECT_EQ(ht_abi_wanted(&f, HT_ABI_HYPERV, 17), 0);
+        EXPECT_EQ(ht_abi_wanted(&f, HT_ABI_KVM, 17), 0);
+    }
+    // Without -n, Xen is traced whole as every ABI is.
+    const ht_filter all = make_filter(parse({}));
+    EXPECT_EQ(ht_abi_wanted(&all, HT_ABI_XEN, 12345), 1);
+}
+
+// Where the kernel cannot trace Xen hypercalls (main() asks the kernel
+// facts), a Xen selection is refused naming it, the kernel's reason and
+// what to do; without one there is nothing to refuse.
+TEST(Options, XenUntraceableError)
+{
+    const std::string why = "kvm_xen_hypercall cannot fire here: (reason)";
+    EXPECT_EQ(xen_untraceable_error(parse({}), why), "");
+    EXPECT_EQ(xen_untraceable_error(parse({"-n", "42,hv:HvCallPostMessage"}), why), "");
     const std::pair<Args, const char*> cases[] = {
         {{"-n", "xen:__HYPERVISOR_event_channel_op", "-n", "xen:0-5"},
          "--nr selects Xen hypercalls (xen:0-5, xen:__HYPERVISOR_event_channel_op)"},
         {{"-n", "hv:2-0x14,xen:7,10"}, "Xen hypercalls (xen:__HYPERVISOR_platform_op)"},
         {{"-n", "xen:1,xen:3,xen:5,xen:7,xen:9"}, "xen:__HYPERVISOR_fpu_taskswitch, ...)"},
     };
-    for (const auto& [args, names] : cases)
-        EXPECT_USAGE(args, names, "Xen's hypercall ABI is not traced by this version of hypertrace yet",
-                     "-n hv:HvCallPostMessage", "--list-hypercalls", "omit -n");
-}
-
-// The refusal alone: KVM and Hyper-V selections pass, any Xen one is refused.
-TEST(Options, RefuseUntracedAbis)
-{
-    Options o;
-    EXPECT_NO_THROW(refuse_untraced_abis(o));
-    o.nr_ranges = {{42, 42}};
-    o.nr_given = true;
-    EXPECT_NO_THROW(refuse_untraced_abis(o));
-    Options hv = o;
-    hv.hyperv_ranges = {{0x5c, 0x5c}};
-    EXPECT_NO_THROW(refuse_untraced_abis(hv));
-    Options xen = o;
-    xen.xen_ranges = {{32, 32}};
-    EXPECT_THROW(refuse_untraced_abis(xen), UsageError);
+    for (const auto& [args, names] : cases) {
+        const std::string e = xen_untraceable_error(parse(args), why);
+        for (const char* part : {names, "cannot be traced on this kernel: kvm_xen_hypercall cannot fire here: (reason)",
+                                 "drop the xen: items", "--list-hypercalls"})
+            EXPECT_NE(e.find(part), std::string::npos) << part << " not in: " << e;
+    }
 }
 
 TEST(Options, ListHypercalls)

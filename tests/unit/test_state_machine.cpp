@@ -59,13 +59,18 @@ struct Thread {
     {
         return count(ht_sm_exit(&s, t, reason, isa, known ? 1 : 0));
     }
-    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0, __u64 a2 = 0, __u64 a3 = 0)
+    // Any ABI's hypercall at time t, whose transition gave `out`: counted,
+    // and stamped when armed, as the hot path does.
+    ht_outcome took(__u64 t, ht_outcome out)
     {
         counters[HT_CNT_HYPERCALLS]++;
-        ht_outcome out = ht_sm_hypercall(&s, &f, nr, a0, a1, a2, a3);
         if (out == HT_OUT_ARMED)
             ht_sm_armed_by(&s, t, owner, run);
         return count(out);
+    }
+    ht_outcome hypercall(const ht_filter& f, __u64 t, __u64 nr, __u64 a0 = 0, __u64 a1 = 0, __u64 a2 = 0, __u64 a3 = 0)
+    {
+        return took(t, ht_sm_hypercall(&s, &f, nr, a0, a1, a2, a3));
     }
     ht_outcome userspace_exit(__u64 t, __u32 reason) { return count(ht_sm_userspace_exit(&s, t, reason)); }
     ht_outcome entry(const ht_filter& f, __u64 t, __u32 vcpu = 0)
@@ -704,12 +709,8 @@ namespace {
 
 ht_outcome hv_call(Thread& th, const ht_filter& f, __u64 t, __u16 code, __u8 fast, __u16 rep_cnt, __u64 ingpa)
 {
-    th.counters[HT_CNT_HYPERCALLS]++;
-    ht_outcome out =
-        ht_sm_hv_hypercall(&th.s, &f, ht_hv_code_wanted(&f, code), code, fast, 1, rep_cnt, 2, ingpa, ingpa + 0x1000);
-    if (out == HT_OUT_ARMED)
-        ht_sm_armed_by(&th.s, t, th.owner, th.run);
-    return th.count(out);
+    return th.took(t, ht_sm_hv_hypercall(&th.s, &f, ht_hv_code_wanted(&f, code), code, fast, 1, rep_cnt, 2, ingpa,
+                                         ingpa + 0x1000));
 }
 
 }  // namespace
@@ -834,4 +835,102 @@ TEST(StateMachine, ExitReusedAcrossAbis)
         EXPECT_EQ(th.counters[HT_CNT_EMITTED], 2u);
         EXPECT_TRUE(th.identity());
     }
+}
+
+// ---- Xen (kvm_xen_hypercall) ----------------------------------------------
+
+namespace {
+
+ht_outcome xen_call(Thread& th, const ht_filter& f, __u64 t, __u64 nr, __u64 a1)
+{
+    return th.took(t, ht_sm_xen_hypercall(&th.s, &f, nr, 0, a1, 0xa2, 0xa3, 0xa4, 0xa5));
+}
+
+}  // namespace
+
+// exit -> kvm_xen_hypercall -> entry, VMX and SVM: abi xen, Xen's nr and
+// all six arguments in a0..a5, no Hyper-V field; a call KVM answers itself
+// (xen_version) is not VMM-served.
+TEST(StateMachine, XenCallServedByTheKernel)
+{
+    for (auto [isa, reason] : {std::pair<__u8, __u32>{VMX, kVmcall}, {SVM, kVmmcall}}) {
+        ht_filter f = any_filter();
+        Thread th;
+        th.exit(1000, reason, isa);
+        ASSERT_EQ(xen_call(th, f, 1100, 17 /* __HYPERVISOR_xen_version */, 0x1000003), HT_OUT_ARMED);
+        ASSERT_EQ(th.entry(f, 1500, 1), HT_OUT_EMIT);
+        ht_record r = fill(th, 1, 2, 1, 0, 1500);
+        EXPECT_EQ(r.abi, HT_ABI_XEN);
+        EXPECT_EQ(r.nr, 17u);
+        EXPECT_EQ(r.a0, 0u);
+        EXPECT_EQ(r.a1, 0x1000003u);
+        EXPECT_EQ(r.a2, 0xa2u);
+        EXPECT_EQ(r.a3, 0xa3u);
+        EXPECT_EQ(r.a4, 0xa4u);
+        EXPECT_EQ(r.a5, 0xa5u);
+        EXPECT_EQ(r.hv_ingpa | r.hv_outgpa | r.hv_result | r.hv_fast | r.hv_rep_cnt, 0u);
+        EXPECT_EQ(r.flags, 0u);
+        EXPECT_EQ(r.t_userspace_exit_ns, 0u);
+        EXPECT_EQ(r.isa, isa);
+        EXPECT_EQ(r.exit_reason, reason);
+        EXPECT_EQ(r.t_hypercall_ns, 1100u);
+        EXPECT_TRUE(th.identity());
+    }
+}
+
+// A Xen call KVM hands to the VMM (KVM_EXIT_XEN): VMM-served from the first
+// return; another ABI's forwarding reason (KVM_EXIT_HYPERV, _HYPERCALL)
+// would not make it so.
+TEST(StateMachine, XenCallServedByTheVmm)
+{
+    ht_filter f = any_filter();
+    Thread th;
+    th.exit(1000, kVmmcall, SVM);
+    xen_call(th, f, 1100, 34 /* __HYPERVISOR_hvm_op */, 5);
+    th.userspace_exit(1200, HT_KVM_EXIT_HYPERV);
+    th.userspace_exit(1250, HT_KVM_EXIT_HYPERCALL);
+    EXPECT_EQ(th.s.hc_flags & HT_REC_F_VMM_SERVED, 0u);
+    th.userspace_exit(1300, HT_KVM_EXIT_XEN);
+    ASSERT_EQ(th.entry(f, 9000), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 9000);
+    EXPECT_EQ(r.abi, HT_ABI_XEN);
+    EXPECT_EQ(r.flags, HT_REC_F_VMM_SERVED);
+    EXPECT_EQ(r.t_userspace_exit_ns, 1200u);
+    EXPECT_EQ(r.uexit_reason, (__u32)HT_KVM_EXIT_HYPERV);
+    EXPECT_TRUE(th.identity());
+}
+
+// Xen's numbers are selected in Xen's ranges only: -n 17 (a KVM number)
+// does not keep Xen's 17, xen:17 does not keep KVM's 17, and a Xen call
+// after a KVM one carries nothing of it (a4, a5 cleared for KVM).
+TEST(StateMachine, XenFilterAndNoLeakBetweenAbis)
+{
+    ht_filter kvm17 = any_filter();
+    kvm17.nr_range_count = 1;
+    kvm17.nr_ranges[0] = {17, 17};
+    kvm17.abi_none = (1u << HT_ABI_HYPERV) | (1u << HT_ABI_XEN);
+    ht_filter xen17 = any_filter();
+    xen17.xen_range_count = 1;
+    xen17.xen_ranges[0] = {17, 17};
+    xen17.abi_none = (1u << HT_ABI_KVM) | (1u << HT_ABI_HYPERV);
+    Thread th;
+    th.exit(1000, kVmcall, VMX);
+    EXPECT_EQ(xen_call(th, kvm17, 1100, 17, 1), HT_OUT_FILTERED);
+    th.exit(2000, kVmcall, VMX);
+    EXPECT_EQ(th.hypercall(xen17, 2100, 17), HT_OUT_FILTERED);
+    th.exit(3000, kVmcall, VMX);
+    EXPECT_EQ(xen_call(th, xen17, 3100, 18, 1), HT_OUT_FILTERED);
+    th.exit(4000, kVmcall, VMX);
+    ASSERT_EQ(xen_call(th, xen17, 4100, 17, 7), HT_OUT_ARMED);
+    ASSERT_EQ(th.entry(xen17, 4500), HT_OUT_EMIT);
+    ht_filter f = any_filter();
+    th.exit(5000, kVmcall, VMX);
+    th.hypercall(f, 5100, 42, 1, 2, 3, 4);
+    ASSERT_EQ(th.entry(f, 5500), HT_OUT_EMIT);
+    ht_record r = fill(th, 1, 2, 0, 0, 5500);
+    EXPECT_EQ(r.abi, HT_ABI_KVM);
+    EXPECT_EQ(r.a4 | r.a5, 0u);
+    EXPECT_EQ(th.counters[HT_CNT_FILTERED], 3u);
+    EXPECT_EQ(th.counters[HT_CNT_EMITTED], 2u);
+    EXPECT_TRUE(th.identity());
 }

@@ -163,6 +163,37 @@ void hv_hypercall_from(const ClassicRecords& r, AttachPlan* plan)
     plan->hv_how = how + " (classic, format offsets)";
 }
 
+void xen_hypercall_from(const KernelFacts& k, AttachPlan* plan)
+{
+    std::string how;
+    plan->xen_hypercall = false;
+    if (xen_hypercall_proto(k, &how) == HT_XEN_PROTO_NONE) {
+        plan->xen_how = how;
+        return;
+    }
+    // One copy of nr and a0..a5 (bpf/hypertrace.bpf.c: tp_xen_fields), so
+    // they must follow each other in the record, 8 bytes each, as every
+    // kernel with the event lays them out.
+    const RecordFormat& r = k.classic_records.value.xen_hypercall;
+    std::uint32_t nr = 0;
+    std::string why = field_at("kvm_xen_hypercall", r, "nr", 8, &nr);
+    const char* const args[] = {"a0", "a1", "a2", "a3", "a4", "a5"};
+    for (std::uint32_t i = 0; why.empty() && i < 6; i++) {
+        std::uint32_t off = 0;
+        why = field_at("kvm_xen_hypercall", r, args[i], 8, &off);
+        if (why.empty() && off != nr + 8 * (i + 1))
+            why = std::string("kvm_xen_hypercall's ") + args[i] + " does not follow " + (i ? args[i - 1] : "nr") +
+                  " in its record";
+    }
+    if (!why.empty()) {
+        plan->xen_how = "kvm_xen_hypercall not attached: " + why;
+        return;
+    }
+    plan->layout.xen_nr = nr;
+    plan->xen_hypercall = true;
+    plan->xen_how = how + " (classic, format offsets)";
+}
+
 ClassicFields classic_fields(const KernelFacts& k, const std::string& forced)
 {
     if (!forced.empty() && forced != "btf" && forced != "format")
@@ -249,6 +280,7 @@ std::vector<AttachChoice> attach_choices(const KernelFacts& k, const std::string
         const std::string why = userspace_exit_from(k.classic_records.value, &c.plan.layout);
         c.plan.userspace_exit = why.empty();
         hv_hypercall_from(k.classic_records.value, &c.plan);
+        xen_hypercall_from(k, &c.plan);
         c.plan.userspace_exit_how = why.empty() ? "kvm_userspace_exit classic (reason at its format offset)"
                                                 : "kvm_userspace_exit not attached: " + why;
         usable.push_back(std::move(c));

@@ -53,6 +53,10 @@ struct AttachPlan {
     // at their format offsets (layout.hv_*), on every kernel that has them.
     bool hv_hypercall = false, hv_done = false;
     std::string hv_how;  // for detail()
+    // kvm_xen_hypercall: classic at its format offsets (layout.xen_nr), on
+    // every kernel where it can fire (xen_hypercall_proto()).
+    bool xen_hypercall = false;
+    std::string xen_how;  // for detail()
 
     bool any_classic() const
     {
@@ -113,6 +117,10 @@ std::string userspace_exit_from(const ClassicRecords& records, ht_tp_layout* lay
 // Where kvm_hv_hypercall's fields (and kvm_hv_hypercall_done's result) are,
 // into layout->hv_*; sets plan->hv_hypercall, hv_done and hv_how.
 void hv_hypercall_from(const ClassicRecords& records, AttachPlan* plan);
+
+// Where kvm_xen_hypercall's nr and a0..a5 are (layout->xen_nr); sets
+// plan->xen_hypercall and xen_how.
+void xen_hypercall_from(const KernelFacts& k, AttachPlan* plan);
 
 // The choices to try, best first.  `forced`: HYPERTRACE_BPF_ATTACH,
 // `forced_fields`: HYPERTRACE_BPF_FIELDS.  Throws BackendError for a bad

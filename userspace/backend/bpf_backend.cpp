@@ -268,7 +268,9 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     bpf_program* const hvd_by_store[] = {p.ht_hvd_fmt_vcpu, p.ht_hvd_fmt_task, p.ht_hvd_fmt_lru};
     bpf_program* hv_p = plan.hv_hypercall ? hv_by_store[static_cast<int>(store)] : nullptr;
     bpf_program* hvd_p = plan.hv_done ? hvd_by_store[static_cast<int>(store)] : nullptr;
-    for (bpf_program* extra : {hv_p, hvd_p})
+    bpf_program* const xen_by_store[] = {p.ht_xen_fmt_vcpu, p.ht_xen_fmt_task, p.ht_xen_fmt_lru};
+    bpf_program* xen_p = plan.xen_hypercall ? xen_by_store[static_cast<int>(store)] : nullptr;
+    for (bpf_program* extra : {hv_p, hvd_p, xen_p})
         if (extra)
             bpf_program__set_autoload(extra, true);
     bpf_map__set_autocreate(skel_->maps.vcpu_table, store == StateStore::Vcpu);
@@ -325,7 +327,7 @@ AttachPlan BpfBackend::load_and_attach(const BackendConfig& config, StateStore s
     // through exit -> hypercall with only half the programs attached, so
     // start-up adds no spurious "unmatched" counts.
     // kvm_userspace_exit last: it only ever touches an armed hypercall.
-    for (bpf_program* prog : {entry_p, exit_p, hvd_p, hc_p, hv_p, uexit_p}) {
+    for (bpf_program* prog : {entry_p, exit_p, hvd_p, hc_p, hv_p, xen_p, uexit_p}) {
         if (!prog)
             continue;
         bpf_link* link = bpf_program__attach(prog);
@@ -363,7 +365,7 @@ std::string BpfBackend::load_first_choice(const BackendConfig& config, StateStor
             const AttachPlan used = load_and_attach(config, store, c.plan, facts);
             const std::string why = c.why.empty() ? used.describe() : c.why;
             // Last in detail(): the tracepoints beyond the three hot ones.
-            extra_note_ = "; " + used.userspace_exit_how + "; " + used.hv_how;
+            extra_note_ = "; " + used.userspace_exit_how + "; " + used.hv_how + "; " + used.xen_how;
             if (i == 0)
                 return why;
             return why + " (" + failed_labels + " ones failed: " + first_line(last_error) + ")";

@@ -374,6 +374,8 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
     ht_ioc_start start{};
     std::string hv_how;
     start.hv_proto = hv_hypercall_proto(facts.classic_records.value, &hv_how);
+    std::string xen_how;
+    start.xen_proto = xen_hypercall_proto(facts, &xen_how);
     std::string how;
     if (protos.known()) {
         start.exit_proto = protos.exit;
@@ -443,7 +445,7 @@ std::unique_ptr<Backend> open_kmod_backend(const BackendConfig& cfg)
                  ((st.attached & HT_ATTACHED_USERSPACE_EXIT)
                       ? "; kvm_userspace_exit attached"
                       : "; kvm_userspace_exit not attached (this kvm has no such tracepoint)") +
-                 "; " + hv_how;
+                 "; " + hv_how + "; " + xen_how;
     return b;
 }
 

@@ -343,17 +343,13 @@ Options parse_options(int argc, char** argv)
                   " prints the summary every interval: add -s "
                   "(records are printed as they come anyway)");
     }
-    refuse_untraced_abis(o);
     return o;
 }
 
-void refuse_untraced_abis(const Options& opts)
+std::string xen_untraceable_error(const Options& opts, const std::string& why)
 {
-    // Hyper-V is traced (record v2's HT_ABI_HYPERV); Xen has its ABI value
-    // and filter ranges but nothing attaches to Xen's hypercall path yet, so
-    // a Xen selection would silently print nothing.
     if (opts.xen_ranges.empty())
-        return;
+        return "";
     // "xen:__HYPERVISOR_event_channel_op, xen:0-5": the selection as -n
     // takes it; at most three items, then "...".
     std::string what;
@@ -368,10 +364,9 @@ void refuse_untraced_abis(const Options& opts)
                 (!name.empty() ? std::string(name)
                                : std::to_string(r.lo) + (r.lo == r.hi ? "" : "-" + std::to_string(r.hi)));
     }
-    usage("--nr selects Xen hypercalls (" + what +
-          "), but Xen's hypercall ABI is not traced by this version of hypertrace yet: it follows KVM's own "
-          "and Hyper-V's hypercalls. Select those instead (e.g. -n KVM_HC_SEND_IPI or -n hv:HvCallPostMessage; "
-          "'hypertrace --list-hypercalls' lists them), or omit -n to trace every KVM and Hyper-V hypercall");
+    return "--nr selects Xen hypercalls (" + what + "), but Xen hypercalls cannot be traced on this kernel: " + why +
+           ". Run hypertrace on such a kernel, or drop the xen: items (KVM's and Hyper-V's hypercalls are traced here: "
+           "'hypertrace --list-hypercalls' lists them)";
 }
 
 namespace {
@@ -393,8 +388,6 @@ __u32 put_ranges(const std::vector<NrRange>& from, ht_nr_range* to)
 
 ht_filter make_filter(const Options& opts)
 {
-    // refuse_untraced_abis() lets no Xen selection reach here; the Xen
-    // ranges are passed anyway so the filter stays whole once Xen is traced.
     ht_filter f{};
     f.nr_range_count = put_ranges(opts.nr_ranges, f.nr_ranges);
     f.hv_range_count = put_ranges(opts.hyperv_ranges, f.hv_ranges);
@@ -464,8 +457,9 @@ options:
                          only one ABI has needs no prefix.  With -n, an
                          ABI it does not name is not traced: -n 42 traces
                          no Hyper-V call, -n hv:HvCallPostMessage no KVM
-                         hypercall.  Xen is not traced yet: a xen: item
-                         is refused
+                         hypercall.  Xen hypercalls are traced where
+                         KVM can intercept them (CONFIG_KVM_XEN); elsewhere
+                         a xen: item is refused
   -p, --pid PID          trace only this VM: the host pid of its qemu process
   --vm NAME              trace only the VM named NAME (libvirt domain or QEMU
                          -name), or with this UUID; repeatable (any of them).

@@ -41,8 +41,9 @@ struct Options {
     // -n, per ABI (cli/nr_list.h): merged, sorted.  Without -n (nr_given
     // false) every hypercall of every ABI is traced.  With -n, an ABI whose
     // ranges are empty is not traced at all: "-n hv:HvCallPostMessage" wants
-    // no KVM hypercall, "-n 42" no Hyper-V call (make_filter()).  Xen
-    // selections are refused until Xen is traced (refuse_untraced_abis()).
+    // no KVM hypercall, "-n 42" no Hyper-V call (make_filter()).  A Xen
+    // selection is refused where the kernel cannot trace Xen hypercalls
+    // (xen_untraceable_error()).
     std::vector<NrRange> nr_ranges;      // KVM nr; empty = every nr (if !nr_given)
     std::vector<NrRange> hyperv_ranges;  // Hyper-V call codes (<= 0xffff)
     std::vector<NrRange> xen_ranges;     // Xen nr
@@ -73,12 +74,13 @@ struct Options {
 // help).
 Options parse_options(int argc, char** argv);
 
-// Throws UsageError when `opts` selects Hyper-V or Xen hypercalls: the hot
-// path follows kvm_hypercall only, so such a selection would trace nothing
-// of what it names.  parse_options() calls it; the only place that knows
-// this version traces KVM's ABI alone (the branch that traces the others
-// deletes it).
-void refuse_untraced_abis(const Options& opts);
+// The error for a -n that selects Xen hypercalls where none can be traced
+// (`why`: the kernel's reason, from xen_hypercall_proto()), naming the
+// selection and what to do; "" when opts selects no Xen hypercall.  Only
+// the kernel knows (kvm_xen_hypercall in tracefs, KVM_CAP_XEN_HVM), so
+// main() asks after the kernel facts, before any backend loads: such a
+// selection would otherwise trace nothing of what it names.
+std::string xen_untraceable_error(const Options& opts, const std::string& why);
 
 // The filter both backends load (nr ranges, reason mode, pid, vcpu, min latency).
 ht_filter make_filter(const Options& opts);

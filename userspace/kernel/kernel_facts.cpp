@@ -3,7 +3,11 @@
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -12,6 +16,7 @@
 #include <vector>
 
 #include "util/files.h"
+#include "util/unique_fd.h"
 
 namespace hypertrace {
 namespace {
@@ -295,10 +300,32 @@ Fact<ClassicRecords> read_classic_records(const btf* protos, const std::string& 
         r.userspace_exit = parse_record_format(read_file(events + "/kvm_userspace_exit/format"));
         r.hv_hypercall = parse_record_format(read_file(events + "/kvm_hv_hypercall/format"));
         r.hv_hypercall_done = parse_record_format(read_file(events + "/kvm_hv_hypercall_done/format"));
+        r.xen_hypercall = parse_record_format(read_file(events + "/kvm_xen_hypercall/format"));
     }
     f.how = r.btf_source.empty() ? "kvm's records (trace_event_raw_kvm_*) are in no BTF"
                                  : "kvm's records (trace_event_raw_kvm_*) in " + r.btf_source;
     f.how += events.empty() ? ", no format files (no kvm tracepoints in tracefs)" : ", format files in " + events;
+    return f;
+}
+
+Fact<XenIntercept> read_xen_intercept()
+{
+    Fact<XenIntercept> f;
+    const UniqueFd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));
+    if (!kvm) {
+        f.how = std::string("/dev/kvm cannot be opened (") + std::strerror(errno) + ")";
+        return f;
+    }
+    const int caps = ioctl(kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_XEN_HVM);
+    if (caps < 0) {
+        f.how = std::string("KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM) failed (") + std::strerror(errno) + ")";
+        return f;
+    }
+    f.value = caps > 0 && (caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) ? XenIntercept::Yes : XenIntercept::No;
+    std::ostringstream how;
+    how << "KVM_CAP_XEN_HVM is " << std::showbase << std::hex << caps
+        << (f.value == XenIntercept::Yes ? ", with" : ", without") << " KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL";
+    f.how = how.str();
     return f;
 }
 
@@ -315,6 +342,32 @@ std::uint64_t effective_caps()
 }
 
 }  // namespace
+
+std::uint32_t xen_hypercall_proto(const KernelFacts& k, std::string* how)
+{
+    // What to do, for every "no": Xen HVM guests' hypercalls reach
+    // kvm_xen_hypercall only in such a kernel (QEMU's -accel kvm,xen-version=...).
+    static const char* const kFix = "; Xen hypercalls are traced on kernels built with CONFIG_KVM_XEN (Linux 5.12+)";
+    const RecordFormat& r = k.classic_records.value.xen_hypercall;
+    if (r.empty()) {
+        *how = std::string("kvm_xen_hypercall: no format file (this kernel has no such tracepoint)") + kFix;
+        return HT_XEN_PROTO_NONE;
+    }
+    for (const char* f : {"nr", "a0", "a1", "a2", "a3", "a4", "a5"})
+        if (r.find(f) == r.end()) {
+            *how = std::string("kvm_xen_hypercall's format file has no field ") + f + ": Xen hypercalls not traced";
+            return HT_XEN_PROTO_NONE;
+        }
+    if (k.xen_intercept.value == XenIntercept::No) {
+        *how = "kvm_xen_hypercall cannot fire here (" + k.xen_intercept.how +
+               "): this KVM cannot intercept Xen hypercalls, its kernel is built without CONFIG_KVM_XEN" + kFix;
+        return HT_XEN_PROTO_NONE;
+    }
+    const bool cpl = r.find("cpl") != r.end();
+    *how = std::string("kvm_xen_hypercall ") + (cpl ? "with" : "without") + " cpl" +
+           (k.xen_intercept.value == XenIntercept::Yes ? "" : " (" + k.xen_intercept.how + ": attached anyway)");
+    return cpl ? HT_XEN_PROTO_CPL : HT_XEN_PROTO_NR;
+}
 
 std::uint32_t hv_hypercall_proto(const ClassicRecords& r, std::string* how)
 {
@@ -338,6 +391,7 @@ KernelFacts probe_kernel_facts()
     QuietLibbpf quiet;
     KernelFacts k;
     k.kvm_events_dir = find_kvm_events_dir();
+    k.xen_intercept = read_xen_intercept();
     BtfPtr vmlinux(btf__load_vmlinux_btf());
     k.vmlinux_btf = vmlinux != nullptr;
     if (!vmlinux) {

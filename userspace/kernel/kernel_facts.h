@@ -60,7 +60,26 @@ struct ClassicRecords {
     // kvm_hv_hypercall and kvm_hv_hypercall_done (arch/x86/kvm/trace.h),
     // where the kernel has them (done: 5.15+).  Empty when missing.
     RecordFormat hv_hypercall, hv_hypercall_done;
+    // kvm_xen_hypercall (arch/x86/kvm/trace.h, 5.12+), where the kernel has
+    // it.  Empty when missing.
+    RecordFormat xen_hypercall;
 };
+
+// Whether KVM can hand a Xen HVM guest's hypercalls to kvm_xen_hypercall()
+// (arch/x86/kvm/xen.c), from KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM) on
+// /dev/kvm: the KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL bit (5.12+, and only in
+// kernels built with CONFIG_KVM_XEN; without it the kvm_xen_hypercall
+// event may still be in tracefs, but nothing fires it).  Unknown: /dev/kvm
+// could not be asked (kvm not loaded).
+enum class XenIntercept { Unknown, Yes, No };
+
+struct KernelFacts;
+
+// kvm_xen_hypercall's prototype from its format file (enum ht_xen_proto: a
+// cpl field means the prototype that starts with it), NONE with why (and
+// what to do) in *how when it is missing, lacks a field hypertrace reads,
+// or cannot fire here (k.xen_intercept No).
+std::uint32_t xen_hypercall_proto(const KernelFacts& k, std::string* how);
 
 // kvm_hv_hypercall's prototype from its format file (enum ht_hv_proto:
 // var_cnt in the record means the 5.17+ prototype, which added both), NONE
@@ -91,6 +110,7 @@ struct KernelFacts {
     // attached classic.  Probed by the eBPF backend
     // (backend/preempt_probe.h), not by probe_kernel_facts(); false until.
     Fact<bool> preemptible_tracepoints;
+    Fact<XenIntercept> xen_intercept;
 };
 
 // Reads BTF, kallsyms and tracefs.  Never throws; silences libbpf while it

@@ -24,6 +24,21 @@ KVM_CAP_EXIT_HYPERCALL for nr 12) hcgen must refuse, and the check fails
 unless it did (a refusal is never a pass of the tracing checks: it is
 reported as such).
 
+xen: every Xen call (hcgen xen: KVM_XEN_HVM_CONFIG with the hypercall
+intercept) one record with abi "xen", Xen's nr and a0..a5 exactly as hcgen
+issued them; the calls KVM answers itself (xen_version, once told the
+version) kernel-served, the ones it hands to hcgen (KVM_EXIT_XEN) VMM-served
+as above; -n xen:__HYPERVISOR_hvm_op gives exactly hcgen's hvm_op calls and
+--summary (eBPF) one row of abi xen per nr with hcgen's count and VMM-served
+count; eBPF forced to its task-storage and LRU state sets gives the same
+records.
+Where KVM cannot intercept Xen hypercalls (a kernel built without
+CONFIG_KVM_XEN, e.g. Debian's 6.1; no kvm_xen_hypercall at all before 5.12)
+hcgen must refuse (exit 5, naming KVM_CAP_XEN_HVM), a Xen selection must be
+refused by both backends with the reason (CONFIG_KVM_XEN) and the fix, and
+a plain run must say kvm_xen_hypercall is not attached and why: that is the
+check there, not a skip.
+
 names: every record's name is its hypercall's in its ABI's table (a Hyper-V
 record's code named from Hyper-V's, never KVM's), and -n by name selects per
 ABI: with hcgen hyperv and hcgen schedule running at once, `-n
@@ -39,9 +54,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from htest import HCGEN, Tracer, check, expected_calls, finish, log, parse_json_lines, run_hcgen  # noqa: E402
+from htest import (HCGEN, KMOD_PATH, Tracer, check, expect_refusal, expected_calls, finish, log,  # noqa: E402
+                   parse_json_lines, run_hcgen)
 # The testbed self-test's KVM constants and capability probe (tests/vm/).
-from testbed_abis import KVM_CAP_EXIT_HYPERCALL, KVM_EXIT_HYPERCALL, KVM_EXIT_HYPERV, kvm_cap  # noqa: E402
+from testbed_abis import (KVM_CAP_EXIT_HYPERCALL, KVM_CAP_XEN_HVM, KVM_EXIT_HYPERCALL, KVM_EXIT_HYPERV,  # noqa: E402
+                          KVM_EXIT_XEN, KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, kvm_cap)
 
 EX_NOCAP = 5
 DELAY_US = 300
@@ -55,12 +72,14 @@ HV_NAMES = {0x2: "HvCallFlushVirtualAddressSpace", 0x3: "HvCallFlushVirtualAddre
             0x8: "HvCallNotifyLongSpinWait", 0x5c: "HvCallPostMessage", 0x5d: "HvCallSignalEvent",
             0x99: "HvCallStartVirtualProcessor"}
 KVM_NAMES = {7: "KVM_HC_MIPS_EXIT_VM", 12: "KVM_HC_MAP_GPA_RANGE", 42: None}
+# Xen's by include/xen/interface/xen.h (__HYPERVISOR_*): hcgen xen's default calls.
+XEN_NAMES = {17: "__HYPERVISOR_xen_version", 18: "__HYPERVISOR_console_io", 34: "__HYPERVISOR_hvm_op"}
 
 
 def assert_named(b, r):
     """The record's name is its nr's in its ABI's table (HV_NAMES, KVM_NAMES);
     its VM fields say "unknown"."""
-    table = {"hyperv": HV_NAMES, "kvm": KVM_NAMES}[r["abi"]]
+    table = {"hyperv": HV_NAMES, "kvm": KVM_NAMES, "xen": XEN_NAMES}[r["abi"]]
     assert r["nr"] in table, f"{b}: hcgen made {r['abi']} nr {r['nr']:#x}, which this test has no name for: {r}"
     assert r["name"] == table[r["nr"]], \
         f"{b}: {r['abi']} nr {r['nr']:#x} named {r['name']!r}, want {table[r['nr']]!r}: {r}"
@@ -75,13 +94,16 @@ def assert_named(b, r):
 PER_PROBE = {"t_exit_ns", "t_hypercall_ns", "t_entry_ns", "latency_ns", "cpu", "t_userspace_exit_ns", "vmm_ns"}
 
 
-def run_traced(mode, args):
-    """hcgen MODE ARGS under both backends at once: (truth, {backend: records},
-    {backend: totals}, {backend: using line})."""
+def run_traced(mode, args, extra=None):
+    """hcgen MODE ARGS under both backends at once (and the sessions `extra`
+    names: {key: (hypertrace arguments, environment or None)}): (truth,
+    {key: records}, {key: totals}, {key: using line})."""
     tracers = {}
+    sessions = {b: (("-b", b), None) for b in ("bpf", "kmod")}
+    sessions.update(extra or {})
     try:
-        for b in ("bpf", "kmod"):
-            tracers[b] = Tracer("-b", b, "-f", "json", name=f"abis-{mode}-{b}")
+        for b, (targs, env) in sessions.items():
+            tracers[b] = Tracer(*targs, "-f", "json", name=f"abis-{mode}-{b}", env=env)
         p = subprocess.run([HCGEN, mode, "--timeout", "120", *args], capture_output=True, text=True, timeout=600)
     finally:
         outs = {b: t.stop() for b, t in tracers.items()}
@@ -176,13 +198,17 @@ def check_vmm_split(b, r, c, want_reason):
 
 
 def compare_backends(keyed):
-    """Both backends' records equal field by field but per-probe ones."""
+    """Every session's records (both backends, and any more) equal the
+    first's field by field but per-probe ones."""
     strip = {b: {k: {f: v for f, v in r.items() if f not in PER_PROBE} for k, r in m.items()} for b, m in keyed.items()}
-    kb, kk = strip["bpf"], strip["kmod"]
-    assert kb.keys() == kk.keys(), f"{len(kb.keys() ^ kk.keys())} calls seen by one backend only"
-    diff = [k for k in kb if kb[k] != kk[k]]
-    assert not diff, f"{len(diff)} records differ between backends, e.g. bpf {kb[diff[0]]} kmod {kk[diff[0]]}"
-    log(f"     {len(kb)} records equal field by field in both backends")
+    first, *rest = strip
+    kb = strip[first]
+    for other in rest:
+        kk = strip[other]
+        assert kb.keys() == kk.keys(), f"{len(kb.keys() ^ kk.keys())} calls seen by {first} or {other} only"
+        diff = [k for k in kb if kb[k] != kk[k]]
+        assert not diff, f"{len(diff)} records differ, e.g. {first} {kb[diff[0]]} {other} {kk[diff[0]]}"
+    log(f"     {len(kb)} records equal field by field in {', '.join(strip)}")
 
 
 def forward():
@@ -250,6 +276,136 @@ def hyperv(args, want_vmm):
     return run
 
 
+def xen_format():
+    """kvm_xen_hypercall's fields as this kernel's tracefs gives them
+    ("cpl u8 @8, nr u64 @16, ..."), or None without the event."""
+    path = "/sys/kernel/tracing/events/kvm/kvm_xen_hypercall/format"
+    if not os.path.exists(path):
+        return None
+    fields = []
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("field:") and "common_" not in line:
+            parts = dict(p.strip().split(":", 1) for p in line.rstrip(";").split(";") if ":" in p)
+            decl = parts["field"].split()
+            fields.append(f"{decl[-1]} {'u' if parts.get('signed') == '0' else 's'}{8 * int(parts['size'])}"
+                          f" @{parts['offset']}")
+    return ", ".join(fields)
+
+
+XEN_ARGS = ["--vcpus", "2", "--vmm-delay-us", str(DELAY_US)]
+XEN_HVM_OP = 34
+
+
+def xen():
+    """hcgen xen under both backends (and eBPF with -n xen:__HYPERVISOR_hvm_op),
+    or where KVM cannot intercept Xen hypercalls the refusals."""
+    fmt = xen_format()
+    log(f"     kvm_xen_hypercall in tracefs: {fmt if fmt else 'absent'}")
+    try:
+        caps = kvm_cap(KVM_CAP_XEN_HVM)
+    except OSError as e:
+        raise AssertionError(f"KVM_CHECK_EXTENSION(KVM_CAP_XEN_HVM) on /dev/kvm: {e}")
+    log(f"     KVM_CAP_XEN_HVM = {caps:#x}")
+    if caps <= 0 or not caps & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL:
+        xen_unavailable(fmt)
+        return
+    assert fmt, "KVM intercepts Xen hypercalls, but tracefs has no kvm_xen_hypercall event"
+    sel = "-n", "xen:__HYPERVISOR_hvm_op"
+    # Besides both backends: -n, --summary, and the eBPF state sets other
+    # than the one it picks (the Xen program is in all three).
+    extra = {"bpf-hvm": (("-b", "bpf", *sel), None), "bpf-sum": (("-b", "bpf", "-s"), None)}
+    for store in ("task", "lru"):
+        extra[f"bpf-{store}"] = (("-b", "bpf"), {"HYPERTRACE_BPF_STATE": store})
+    truth, recs, totals, using = run_traced("xen", XEN_ARGS, extra)
+    keyed = {}
+    for b in ("bpf", "kmod", "bpf-task", "bpf-lru"):
+        assert "kvm_xen_hypercall with" in using[b], f"{b}: kvm_xen_hypercall not attached: {using[b]}"
+        m = matched_by_order(b, recs[b], truth)
+        vmm, kernel, margin = 0, 0, None
+        for (tid, seq), (v, c, r) in m.items():
+            want = (truth["pid"], v["vcpu_id"], "xen", c["nr"], c["a0"], c["a1"], c["a2"], c["a3"], c["a4"], c["a5"],
+                    0, 0, 0, 0, 0, 0, None)
+            got = (r["pid"], r["vcpu"], r["abi"], r["nr"], r["a0"], r["a1"], r["a2"], r["a3"], r["a4"], r["a5"],
+                   r["hv_fast"], r["hv_var_cnt"], r["hv_rep_cnt"], r["hv_rep_idx"], r["hv_ingpa"], r["hv_outgpa"],
+                   r["hv_result"])
+            assert got == want, f"{b}: call {seq} of tid {tid}: record {got} != hcgen's {want}"
+            assert_named(b, r)
+            assert r["isa"] == truth["isa"] and r["exit_reason"] == truth["exit_reason"], f"{b}: exit reason of {r}"
+            assert r["t_exit_ns"] <= r["t_hypercall_ns"] <= r["t_entry_ns"], f"{b}: timestamps {r}"
+            d = check_vmm_split(b, r, c, KVM_EXIT_XEN)
+            if d is None:
+                kernel += 1
+            else:
+                vmm += 1
+                margin = d if margin is None else min(margin, d)
+        n = len(m)
+        # hcgen xen's default list: KVM answers xen_version when told the
+        # version (KVM_XEN_HVM_CONFIG_EVTCHN_SEND), hcgen every other call.
+        assert vmm > 0, f"{b}: no VMM-served Xen call"
+        assert (kernel > 0) == (truth["xen_version"] is not None), \
+            f"{b}: {kernel} kernel-served calls, xen_version given to KVM: {truth['xen_version']}"
+        t = totals[b]
+        assert (t["hypercalls"], t["emitted"], t["unmatched"], t["dropped"]) == (n, n, 0, 0), \
+            f"{b}: totals {t} for {n} calls"
+        log(f"     {b}: xen {n}/{n} calls exact and named, {kernel} kernel-served, {vmm} VMM-served (VMM part at "
+            f"least {margin / 1000:.1f} us over hcgen's own, delay {DELAY_US} us), totals {t}")
+        keyed[b] = {k: x[2] for k, x in m.items()}
+    compare_backends(keyed)
+    # -n xen:__HYPERVISOR_hvm_op: hcgen's hvm_op calls, nothing else.
+    want = collections.Counter((v["tid"], c["a1"]) for v in truth["vcpus"] for c in v["calls"] if c["nr"] == XEN_HVM_OP)
+    got = collections.Counter((r["tid"], r["a1"]) for r in recs["bpf-hvm"])
+    wrong = [r for r in recs["bpf-hvm"] if (r["abi"], r["nr"]) != ("xen", XEN_HVM_OP)]
+    assert not wrong and got == want and want, \
+        f"bpf {' '.join(sel)}: {sum(got.values())} records ({len(wrong)} of other calls), hcgen made {len(want)}"
+    all_calls = sum(len(v["calls"]) for v in truth["vcpus"])
+    t = totals["bpf-hvm"]
+    assert (t["emitted"], t["filtered"], t["unmatched"], t["dropped"]) == (len(want), all_calls - len(want), 0, 0), \
+        f"bpf {' '.join(sel)}: totals {t}, want {len(want)} emitted of {all_calls}"
+    log(f"     bpf {' '.join(sel)}: {len(want)} records exact of {all_calls} Xen calls; totals {t}")
+    # --summary, kept in the kernel per (pid, ABI, nr): hcgen's Xen calls per
+    # nr, and how many went back to the VMM, in rows of abi xen.
+    want = collections.Counter()
+    want_vmm = collections.Counter()
+    for v in truth["vcpus"]:
+        for c in v["calls"]:
+            want[c["nr"]] += 1
+            want_vmm[c["nr"]] += c["served_by"] == "vmm"
+    rows = [r for r in recs["bpf-sum"] if r["pid"] == truth["pid"]]
+    got = {r["nr"]: (r["abi"], r["count"], r["vmm_count"], r["name"]) for r in rows}
+    assert len(got) == len(rows), f"bpf -s: a (pid, nr) twice: {rows}"
+    wantrows = {nr: ("xen", n, want_vmm[nr], XEN_NAMES[nr]) for nr, n in want.items()}
+    assert got == wantrows, f"bpf -s: rows {got} != hcgen's {wantrows}"
+    log(f"     bpf -s: per (pid, ABI, nr) rows exact: {sorted(got.items())}")
+
+
+def xen_unavailable(fmt):
+    """This KVM cannot send Xen hypercalls to kvm_xen_hypercall: hcgen
+    refuses, and so does hypertrace for a Xen selection, on both backends,
+    saying why and what to do; a plain run says the event is not attached."""
+    p = subprocess.run([HCGEN, "xen", *XEN_ARGS], capture_output=True, text=True, timeout=120)
+    assert p.returncode == EX_NOCAP and "KVM_CAP_XEN_HVM" in p.stderr and not p.stdout, \
+        f"no Xen intercept here: hcgen xen must refuse (exit 5, naming KVM_CAP_XEN_HVM); exit {p.returncode}: {p.stderr}"
+    # The reason hypertrace gives: the event is missing, or it is there
+    # (Debian's 6.1) but KVM has no Xen support to fire it.
+    reason = "kvm_xen_hypercall cannot fire here (KVM_CAP_XEN_HVM is " if fmt else "kvm_xen_hypercall: no format file"
+    for b in ("bpf", "kmod"):
+        err = expect_refusal(["-b", b, "-n", "xen:__HYPERVISOR_hvm_op,42", "-d", "1"], {"HT_KMOD_PATH": KMOD_PATH},
+                             "--nr selects Xen hypercalls (xen:__HYPERVISOR_hvm_op), but Xen hypercalls cannot be "
+                             "traced on this kernel: ")
+        for says in (reason, "CONFIG_KVM_XEN", "drop the xen: items"):
+            assert says in err, f"{b}: the refusal does not say '{says}':\n{err}"
+        assert "using the" not in err, f"{b}: a backend was started before the refusal:\n{err}"
+        log(f"     {b}: {err.strip().splitlines()[-1]}")
+        t = Tracer("-b", b, "-f", "json", name=f"abis-noxen-{b}")
+        using = t.stderr().splitlines()[0]
+        t.stop()
+        assert reason in using and "kvm_xen_hypercall with" not in using, \
+            f"{b}: the using line does not say why kvm_xen_hypercall is not attached: {using}"
+    log(f"     hcgen xen refused (exit 5: {p.stderr.strip().splitlines()[-1]}); both backends refuse -n xen: "
+        "and say kvm_xen_hypercall is not attached")
+
+
 HV_SELECT_CALLS = "0x8:fastx10,0x5c:conn=2x15,0x5d:conn=2x10"
 KVM_SELECT_CALLS = ["--vcpus", "2", "--calls", "42x60,7x30", "--noise", "1"]
 
@@ -314,10 +470,11 @@ def select_by_name():
 
 # Arguments: the ABIs to test (default all); a kernel that cannot forward a
 # KVM hypercall to the VMM (5.10) runs "hyperv" alone (tests/vm/CMakeLists.txt).
-WANT = set(sys.argv[1:]) or {"forward", "hyperv", "names"}
-unknown = WANT - {"forward", "hyperv", "names"}
+CASES = ("forward", "hyperv", "xen", "names")
+WANT = set(sys.argv[1:]) or set(CASES)
+unknown = WANT - set(CASES)
 if unknown:
-    sys.exit(f"test_abis.py: unknown ABI case(s) {sorted(unknown)}: use forward, hyperv, names")
+    sys.exit(f"test_abis.py: unknown ABI case(s) {sorted(unknown)}: use {', '.join(CASES)}")
 if "forward" in WANT:
     check("forward: VMM-served KVM hypercalls (KVM_EXIT_HYPERCALL), both backends", forward)
 if "hyperv" in WANT:
@@ -326,6 +483,9 @@ if "hyperv" in WANT:
     check("hyperv: VMCALL/VMMCALL inline, SynIC off (KVM answers all), both backends",
           hyperv(["--vcpus", "1", "--via", "insn", "--synic", "off",
                   "--calls", "0x8:fastx10,0x5c:conn=2x10,0x5d:fast:conn=1x10,0x5d:conn=2x10"], False))
+if "xen" in WANT:
+    check("xen: Xen hypercalls (KVM_XEN_HVM_CONFIG intercept), kernel- and VMM-served, both backends; "
+          "or, without Xen support, the refusals", xen)
 if "names" in WANT:
     check("names: -n hv:HvCallPostMessage / -n 42 select per ABI, with Hyper-V and KVM calls at once",
           select_by_name)

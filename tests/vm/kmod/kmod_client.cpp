@@ -523,6 +523,12 @@ int cmd_badioctl()
     start.hv_proto = 0xffffffffu;
     expect("START hv_proto huge", ioctl(fd, HT_IOC_START, &start), EINVAL);
     start = {};
+    start.xen_proto = HT_XEN_PROTO_MAX;
+    expect("START xen_proto out of range", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
+    start.reserved = 1;
+    expect("START reserved", ioctl(fd, HT_IOC_START, &start), EINVAL);
+    start = {};
     expect("START auto protos", ioctl(fd, HT_IOC_START, &start), 0);
     expect("START again", ioctl(fd, HT_IOC_START, &start), EBUSY);
     c = good_config();

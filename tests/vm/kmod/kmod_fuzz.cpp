@@ -261,6 +261,9 @@ void valid_ioctl()
         s.flags = chance(95) ? 0 : static_cast<std::uint32_t>(rnd());
         s.hv_proto =
             chance(90) ? static_cast<std::uint32_t>(below(HT_HV_PROTO_MAX)) : static_cast<std::uint32_t>(rnd());
+        s.xen_proto =
+            chance(90) ? static_cast<std::uint32_t>(below(HT_XEN_PROTO_MAX)) : static_cast<std::uint32_t>(rnd());
+        s.reserved = chance(95) ? 0 : static_cast<std::uint32_t>(rnd());
         p = arg_pointer(sizeof(s), false);
         if (p >= arena.buf.data() && p < arena.buf.data() + arena.buf.size())
             std::memcpy(p, &s, sizeof(s));
