@@ -28,7 +28,7 @@ using boost::property_tree::ptree;
 namespace {
 
 // A KVM record of thread tid: exit at t0 ns, hypercall 1.5 us later, entry
-// 2.25 us after that (so every ts and dur has a fraction of a microsecond).
+// 2.25 us after that (so every ts has a fraction of a microsecond).
 ht_record kvm_record(std::uint32_t tid, std::uint64_t t0, std::uint64_t nr = 42)
 {
     ht_record r = hypertrace::testing::make_test_record(0);
@@ -86,6 +86,58 @@ std::uint64_t ns_of(const std::string& us)
     return std::stoull(us.substr(0, dot)) * 1000 + std::stoull(us.substr(dot + 1));
 }
 
+// A slice: a B/E pair of one track.
+struct Span {
+    std::string name, cat;
+    std::uint64_t begin = 0, end = 0;  // ns
+    std::size_t depth = 0;             // 0: a hypercall
+    std::string parent;
+    ptree args;
+};
+
+// Per track (tid), the slices in begin order, after checking the track is a
+// proper tree in file order: ts never goes back, each "E" closes the
+// innermost open slice of the same name, nothing is left open.
+std::map<std::string, std::vector<Span>> spans(const std::vector<ptree>& events)
+{
+    std::map<std::string, std::vector<Span>> out;
+    std::map<std::string, std::vector<std::size_t>> open;  // indices into out[tid]
+    std::map<std::string, std::uint64_t> last;
+    for (const ptree& e : events) {
+        const std::string ph = e.get<std::string>("ph"), tid = e.get<std::string>("tid");
+        if (ph != "B" && ph != "E")
+            continue;
+        const std::uint64_t ts = ns_of(e.get<std::string>("ts"));
+        EXPECT_GE(ts, last[tid]) << "tid " << tid << ": ts goes back at " << e.get<std::string>("name");
+        last[tid] = ts;
+        std::vector<Span>& track = out[tid];
+        std::vector<std::size_t>& stack = open[tid];
+        if (ph == "B") {
+            Span sp;
+            sp.name = e.get<std::string>("name");
+            sp.cat = e.get<std::string>("cat");
+            sp.begin = ts;
+            sp.depth = stack.size();
+            sp.parent = stack.empty() ? "" : track[stack.back()].name;
+            if (auto a = e.get_child_optional("args"))
+                sp.args = *a;
+            stack.push_back(track.size());
+            track.push_back(sp);
+            continue;
+        }
+        if (stack.empty()) {
+            ADD_FAILURE() << "tid " << tid << ": E " << e.get<std::string>("name") << " closes nothing";
+            continue;
+        }
+        EXPECT_EQ(track[stack.back()].name, e.get<std::string>("name")) << "tid " << tid << ": E closes another slice";
+        track[stack.back()].end = ts;
+        stack.pop_back();
+    }
+    for (const auto& [tid, stack] : open)
+        EXPECT_TRUE(stack.empty()) << "tid " << tid << ": slices left open";
+    return out;
+}
+
 std::vector<ptree> of(const std::vector<ptree>& events, const std::string& ph, const std::string& name = "")
 {
     std::vector<ptree> out;
@@ -105,21 +157,19 @@ TEST(ChromeTrace, EveryEventHasTheRequiredKeysInMicroseconds)
         for (const char* key : {"ph", "ts", "pid", "tid", "name", "cat"})
             EXPECT_TRUE(e.get_child_optional(key)) << "no " << key;
         const std::string ph = e.get<std::string>("ph");
-        EXPECT_TRUE(ph == "X" || ph == "M") << ph;
-        if (ph == "X") {
-            EXPECT_TRUE(e.get_child_optional("dur"));
-        }
+        EXPECT_TRUE(ph == "B" || ph == "E" || ph == "M") << ph;
         EXPECT_EQ(e.get<std::string>("pid"), "100");
     }
-    const std::vector<ptree> calls = of(events, "X", "nr 42");
-    ASSERT_EQ(calls.size(), 1u);
-    EXPECT_EQ(calls[0].get<std::string>("cat"), "hypercall");
-    EXPECT_EQ(calls[0].get<std::string>("ts"), "1234567.891");  // CLOCK_MONOTONIC ns / 1000
-    EXPECT_EQ(calls[0].get<std::string>("dur"), "3.750");
-    EXPECT_EQ(calls[0].get<std::string>("tid"), "101");
+    const std::vector<ptree> begin = of(events, "B", "nr 42"), end = of(events, "E", "nr 42");
+    ASSERT_EQ(begin.size(), 1u);
+    ASSERT_EQ(end.size(), 1u);
+    EXPECT_EQ(begin[0].get<std::string>("cat"), "hypercall");
+    EXPECT_EQ(begin[0].get<std::string>("ts"), "1234567.891");  // CLOCK_MONOTONIC ns / 1000
+    EXPECT_EQ(end[0].get<std::string>("ts"), "1234571.641");    // 3.75 us later
+    EXPECT_EQ(begin[0].get<std::string>("tid"), "101");
     // A named hypercall is named so (KVM's table: 7 is KVM_HC_MIPS_EXIT_VM).
-    ASSERT_EQ(of(events, "X", "KVM_HC_MIPS_EXIT_VM").size(), 1u);
-    EXPECT_EQ(of(events, "X", "KVM_HC_MIPS_EXIT_VM")[0].get<std::string>("ts"), "1234577.000");
+    ASSERT_EQ(of(events, "B", "KVM_HC_MIPS_EXIT_VM").size(), 1u);
+    EXPECT_EQ(of(events, "B", "KVM_HC_MIPS_EXIT_VM")[0].get<std::string>("ts"), "1234577.000");
 
     // Metadata: the process by pid (no resolver here), each thread by its
     // vCPU and tid, sorted by vCPU.
@@ -151,41 +201,31 @@ TEST(ChromeTrace, PhasesNestInsideTheirHypercallAndCallsNeverOverlapOnATrack)
         recs.push_back(r);
         t += 2000 + 977 * static_cast<std::uint64_t>(i);  // the other thread's call overlaps this one
     }
-    const std::vector<ptree> events = parse(render(recs));
-    // Per track (tid): the slices as [start, end) ns with their depth.
-    std::map<std::string, std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>>> tracks;
-    for (const ptree& e : of(events, "X"))
-        tracks[e.get<std::string>("tid")].emplace_back(
-            ns_of(e.get<std::string>("ts")), ns_of(e.get<std::string>("ts")) + ns_of(e.get<std::string>("dur")),
-            e.get<std::string>("name"));
+    const std::map<std::string, std::vector<Span>> tracks = spans(parse(render(recs)));
     ASSERT_EQ(tracks.size(), 2u);
     std::size_t calls = 0, vmm = 0;
-    for (auto& [tid, slices] : tracks) {
-        // Sorted by start, the longer first: every slice must lie inside the
-        // innermost open one or after it has ended (a proper tree).
-        std::sort(slices.begin(), slices.end(), [](const auto& a, const auto& b) {
-            return std::get<0>(a) != std::get<0>(b) ? std::get<0>(a) < std::get<0>(b) : std::get<1>(a) > std::get<1>(b);
-        });
-        std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> open;
-        for (const auto& s : slices) {
-            while (!open.empty() && std::get<1>(open.back()) <= std::get<0>(s))
-                open.pop_back();
-            const std::string& name = std::get<2>(s);
-            if (name == "nr 42") {
-                EXPECT_TRUE(open.empty()) << "call on tid " << tid << " overlaps " << std::get<2>(open.back());
+    for (const auto& [tid, slices] : tracks) {
+        std::uint64_t last_end = 0;
+        const Span* call = nullptr;
+        for (const Span& sp : slices) {
+            if (sp.depth == 0) {
+                EXPECT_EQ(sp.name, "nr 42");
+                EXPECT_GE(sp.begin, last_end) << "call on tid " << tid << " overlaps the one before";
+                last_end = sp.end;
+                call = &sp;
                 calls++;
-            } else {
-                ASSERT_FALSE(open.empty()) << name << " outside any call";
-                EXPECT_LE(std::get<1>(s), std::get<1>(open.back())) << name << " ends after its parent";
-                const std::string& parent = std::get<2>(open.back());
-                if (name == "VMM") {
-                    EXPECT_EQ(parent, "hypercall->entry");
-                    vmm++;
-                } else {
-                    EXPECT_EQ(parent, "nr 42") << name;
-                }
+                continue;
             }
-            open.push_back(s);
+            ASSERT_NE(call, nullptr);
+            EXPECT_GE(sp.begin, call->begin) << sp.name;
+            EXPECT_LE(sp.end, call->end) << sp.name << " ends after its call";
+            if (sp.name == "VMM") {
+                EXPECT_EQ(sp.parent, "hypercall->entry");
+                EXPECT_EQ(sp.depth, 2u);
+                vmm++;
+            } else {
+                EXPECT_EQ(sp.parent, "nr 42") << sp.name;
+            }
         }
     }
     EXPECT_EQ(calls, 20u);
@@ -193,16 +233,15 @@ TEST(ChromeTrace, PhasesNestInsideTheirHypercallAndCallsNeverOverlapOnATrack)
 
     // The phases' exact bounds, for the first (VMM-served) call.
     const ht_record& r = recs[0];
-    using Span = std::pair<std::uint64_t, std::uint64_t>;
-    std::map<std::string, Span> first;
-    for (const ptree& e : of(events, "X"))
-        if (e.get<std::string>("tid") == "101" && ns_of(e.get<std::string>("ts")) <= r.t_entry_ns &&
-            !first.count(e.get<std::string>("name")))
-            first[e.get<std::string>("name")] = {ns_of(e.get<std::string>("ts")), ns_of(e.get<std::string>("dur"))};
-    EXPECT_EQ(first["nr 42"], Span(r.t_exit_ns, r.t_entry_ns - r.t_exit_ns));
-    EXPECT_EQ(first["exit->hypercall"], Span(r.t_exit_ns, r.t_hypercall_ns - r.t_exit_ns));
-    EXPECT_EQ(first["hypercall->entry"], Span(r.t_hypercall_ns, r.t_entry_ns - r.t_hypercall_ns));
-    EXPECT_EQ(first["VMM"], Span(r.t_userspace_exit_ns, r.t_entry_ns - r.t_userspace_exit_ns));
+    using Bounds = std::pair<std::uint64_t, std::uint64_t>;
+    std::map<std::string, Bounds> first;
+    for (const Span& sp : tracks.at("101"))
+        if (sp.begin <= r.t_entry_ns && !first.count(sp.name))
+            first[sp.name] = {sp.begin, sp.end};
+    EXPECT_EQ(first["nr 42"], Bounds(r.t_exit_ns, r.t_entry_ns));
+    EXPECT_EQ(first["exit->hypercall"], Bounds(r.t_exit_ns, r.t_hypercall_ns));
+    EXPECT_EQ(first["hypercall->entry"], Bounds(r.t_hypercall_ns, r.t_entry_ns));
+    EXPECT_EQ(first["VMM"], Bounds(r.t_userspace_exit_ns, r.t_entry_ns));
 }
 
 TEST(ChromeTrace, ArgsPerAbi)
@@ -229,7 +268,7 @@ TEST(ChromeTrace, ArgsPerAbi)
     xen.flags |= HT_REC_F_VCPU_UNKNOWN | HT_REC_F_REASON_UNKNOWN;
     const std::vector<ptree> events = parse(render({kvm, hv, xen}));
 
-    const std::vector<ptree> k = of(events, "X", "nr 42");
+    const std::vector<ptree> k = of(events, "B", "nr 42");
     ASSERT_EQ(k.size(), 1u);
     const ptree& a = k[0].get_child("args");
     EXPECT_EQ(a.get<std::string>("nr"), "42");
@@ -244,10 +283,10 @@ TEST(ChromeTrace, ArgsPerAbi)
     EXPECT_EQ(a.get<std::string>("vmm_ns"), "1250");
     EXPECT_EQ(a.get<std::string>("vm"), "null");
     EXPECT_EQ(a.get<std::string>("vm_source"), "none");
-    ASSERT_EQ(of(events, "X", "VMM").size(), 1u);
-    EXPECT_EQ(of(events, "X", "VMM")[0].get<std::string>("args.uexit_reason"), "3");
+    ASSERT_EQ(of(events, "B", "VMM").size(), 1u);
+    EXPECT_EQ(of(events, "B", "VMM")[0].get<std::string>("args.uexit_reason"), "3");
 
-    const std::vector<ptree> h = of(events, "X", "HvCallPostMessage");  // Hyper-V's table names 0x5c
+    const std::vector<ptree> h = of(events, "B", "HvCallPostMessage");  // Hyper-V's table names 0x5c
     ASSERT_EQ(h.size(), 1u);
     const ptree& b = h[0].get_child("args");
     EXPECT_EQ(b.get<std::string>("abi"), "hyperv");
@@ -263,7 +302,7 @@ TEST(ChromeTrace, ArgsPerAbi)
     EXPECT_EQ(b.get<std::string>("served_by"), "kernel");
     EXPECT_EQ(b.get<std::string>("vmm_ns"), "null");
 
-    const std::vector<ptree> x = of(events, "X", "xen nr 30583");  // no name: the ABI says whose nr
+    const std::vector<ptree> x = of(events, "B", "xen nr 30583");  // no name: the ABI says whose nr
     ASSERT_EQ(x.size(), 1u);
     const ptree& c = x[0].get_child("args");
     EXPECT_EQ(c.get<std::string>("a4"), "0xa4");
@@ -296,7 +335,7 @@ TEST(ChromeTrace, VmNamesAreEscapedAndTheIndexNamesTheTrack)
     const std::vector<ptree> threads = of(events, "M", "thread_name");
     ASSERT_EQ(threads.size(), 1u);
     EXPECT_EQ(threads[0].get<std::string>("args.name"), "vCPU 3 (tid 101)");  // the VMM's index, not vcpu_id 1
-    const std::vector<ptree> calls = of(events, "X", "nr 42");
+    const std::vector<ptree> calls = of(events, "B", "nr 42");
     ASSERT_EQ(calls.size(), 2u);
     EXPECT_EQ(calls[0].get<std::string>("args.vm"), "web \"1\"\\x\x01\xef\xbf\xbd");
     EXPECT_EQ(calls[0].get<std::string>("args.vm_uuid"), "c7a5fdbd-edaf-9455-926a-d65c16db1809");
@@ -315,7 +354,7 @@ TEST(ChromeTrace, ValidJsonHoweverTheRunEnds)
     // closes the array after what was flushed.
     const std::vector<ht_record> recs = {kvm_record(101, 1000000), kvm_record(102, 1001000)};
     const std::string full = render(recs);
-    EXPECT_EQ(of(parse(full), "X", "nr 42").size(), 2u);
+    EXPECT_EQ(of(parse(full), "B", "nr 42").size(), 2u);
     ASSERT_GE(full.size(), 3u);
     EXPECT_EQ(full.substr(full.size() - 3), "\n]\n");
 
@@ -339,9 +378,9 @@ TEST(ChromeTrace, OutOfOrderTimestampsGiveNoChildren)
 {
     ht_record r = kvm_record(101, 1000000);
     r.t_hypercall_ns = r.t_entry_ns + 1;  // never seen; a defence
-    const std::vector<ptree> events = parse(render({r}));
-    EXPECT_EQ(of(events, "X").size(), 1u);
-    EXPECT_EQ(of(events, "X")[0].get<std::string>("dur"), "3.750");
+    const std::map<std::string, std::vector<Span>> tracks = spans(parse(render({r})));
+    ASSERT_EQ(tracks.at("101").size(), 1u);
+    EXPECT_EQ(tracks.at("101")[0].end - tracks.at("101")[0].begin, 3750u);
 }
 
 TEST(ChromeTrace, Options)

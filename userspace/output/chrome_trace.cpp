@@ -188,34 +188,40 @@ private:
         }
     }
 
-    // The hypercall's slice, then its phases inside it.
+    // The hypercall's slice and its phases inside it, as begin/end pairs in
+    // nesting order.  Not complete events (ph "X"): a viewer reads ts and
+    // dur as doubles and adds them, so a phase that ends with its call
+    // (hypercall->entry, VMM) could end an ulp after it and be nested wrong
+    // (speedscope did so); an "E" carries the very same ts text as its
+    // parent's "E", so the ends compare equal in every reader.
     void slice(const ht_record& r)
     {
         const std::uint64_t t0 = r.t_exit_ns, t1 = r.t_hypercall_ns, t2 = r.t_entry_ns, tu = r.t_userspace_exit_ns;
-        head(r, "X", "hypercall", slice_name(r), t0);
-        buf_ += ",\"dur\":";
-        put_us(buf_, t2 >= t0 ? t2 - t0 : 0);
+        const std::string name = slice_name(r);
+        head(r, "B", "hypercall", name, t0);
         args(r);
         buf_ += '}';
-        if (!(t0 <= t1 && t1 <= t2))
-            return;
-        phase(r, "\"exit->hypercall\"", t0, t1);
-        phase(r, "\"hypercall->entry\"", t1, t2);
-        if (tu && t1 <= tu && tu <= t2) {
-            phase(r, "\"VMM\"", tu, t2, false);
-            buf_ += ",\"args\":{\"uexit_reason\":";
-            put_u64(buf_, r.uexit_reason);
-            buf_ += "}}";
+        if (t0 <= t1 && t1 <= t2) {
+            edge(r, "B", "\"exit->hypercall\"", t0);
+            edge(r, "E", "\"exit->hypercall\"", t1);
+            edge(r, "B", "\"hypercall->entry\"", t1);
+            if (tu && t1 <= tu && tu <= t2) {
+                head(r, "B", "phase", "\"VMM\"", tu);
+                buf_ += ",\"args\":{\"uexit_reason\":";
+                put_u64(buf_, r.uexit_reason);
+                buf_ += "}}";
+                edge(r, "E", "\"VMM\"", t2);
+            }
+            edge(r, "E", "\"hypercall->entry\"", t2);
         }
+        head(r, "E", "hypercall", name, t2 >= t0 ? t2 : t0);
+        buf_ += '}';
     }
 
-    void phase(const ht_record& r, std::string_view name, std::uint64_t from, std::uint64_t to, bool close = true)
+    void edge(const ht_record& r, const char* ph, std::string_view name, std::uint64_t t)
     {
-        head(r, "X", "phase", name, from);
-        buf_ += ",\"dur\":";
-        put_us(buf_, to - from);
-        if (close)
-            buf_ += '}';
+        head(r, ph, "phase", name, t);
+        buf_ += '}';
     }
 
     // "KVM_HC_SEND_IPI", else "nr 42" (KVM) or "hyperv nr 92": a name that

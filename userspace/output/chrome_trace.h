@@ -15,21 +15,26 @@
 //   thread (tid)   = one vCPU thread: "thread_name" "vCPU I (tid N)", I the
 //                    VMM's vCPU index, else KVM's vcpu_id, else "?", and a
 //                    "thread_sort_index" of I so tracks are in vCPU order;
-//   slice          = one hypercall: a complete event (ph "X", cat
-//                    "hypercall") from kvm_exit to kvm_entry, named by the
+//   slice          = one hypercall: a duration event, "B" at kvm_exit and
+//                    "E" at kvm_entry (cat "hypercall"), named by the
 //                    hypercall's name in its ABI's table, else "nr N" (KVM)
-//                    or "hyperv nr N" / "xen nr N";
-//   child slices   = its phases (cat "phase"), inside it and after one
-//                    another: "exit->hypercall" [t_exit, t_hypercall],
+//                    or "hyperv nr N" / "xen nr N"; its args on the "B";
+//   child slices   = its phases (cat "phase"), B/E pairs inside it and after
+//                    one another: "exit->hypercall" [t_exit, t_hypercall],
 //                    "hypercall->entry" [t_hypercall, t_entry], and in the
 //                    latter "VMM" [t_userspace_exit, t_entry] when the call
 //                    went back to the VMM (record v2's t_userspace_exit_ns).
 //                    A record whose timestamps are out of order (never
 //                    seen; a defence) gets no children.
-// ts and dur are microseconds with three decimals (exact ns): ts is
+// Each pair is written in nesting order, one record after another, so a
+// thread's events are in time order.  Not complete events ("X" with dur):
+// readers add ts and dur as doubles, and a phase that ends with its call
+// then ends an ulp after it and is nested wrong (speedscope 1.25 did); an
+// "E" has the same ts text as its parent's "E", so the ends compare equal.
+// ts is microseconds with three decimals (exact ns), of
 // CLOCK_MONOTONIC, as the other formats' t_*_ns, so a timeline lines up
 // with them and with other tools' traces of the same clock.
-// The parent's args: nr, abi, the ABI's arguments (KVM a0..a3, Xen a0..a5,
+// The hypercall's "B" has the args: nr, abi, the ABI's arguments (KVM a0..a3, Xen a0..a5,
 // Hyper-V hv_fast, hv_rep_cnt, hv_rep_idx, hv_var_cnt, hv_ingpa, hv_outgpa,
 // hv_result; 64-bit values as "0x" hex strings, which JavaScript readers
 // cannot round), exit_reason (name as the text output says it, or null),

@@ -4,9 +4,9 @@
 each backend given as an argument (bpf, kmod), against hcgen's ground truth.
 
 The file is read with Python's strict JSON parser and checked against the
-format (every event has ph, ts, pid, tid, name; complete events dur; ts and
-dur in microseconds with three decimals, i.e. exact ns; metadata events name
-the process and threads) and against what hcgen issued: one slice per call,
+format (every event has ph, ts, pid, tid, name, cat; ts in microseconds with
+three decimals, i.e. exact ns; B/E pairs properly nested per track in file
+order; metadata events name the process and threads) and against what hcgen issued: one slice per call,
 per vCPU thread and nr exactly hcgen's counts, each slice's args equal to the
 call (nr, a0..a3, vcpu_id), named by KVM's table (kvm_para.h) or "nr N",
 its two phases inside it and the calls apart on their track, the process
@@ -42,21 +42,18 @@ def load(text):
     assert isinstance(events, list) and events, f"not a non-empty JSON array: {text[:200]!r}"
     assert text.endswith("\n]\n"), f"the array is not closed by hypertrace: ends {text[-40:]!r}"
     for e in events:
-        for k in ("ph", "ts", "pid", "tid", "name"):
+        for k in ("ph", "ts", "pid", "tid", "name", "cat"):
             assert k in e, f"event without {k}: {e}"
-        assert e["ph"] in ("X", "M"), f"unexpected phase: {e}"
-        if e["ph"] == "X":
-            assert "dur" in e and e["dur"] >= 0, f"complete event without dur: {e}"
-    # Units: every ts and dur written as microseconds with three decimals.
-    for key in ("ts", "dur"):
-        raw = re.findall(rf'"{key}":([^,}}]+)', text)
-        bad = [v for v in raw if not re.fullmatch(NUM, v)]
-        assert not bad, f"{key} not in us with 3 decimals: {bad[:3]}"
+        assert e["ph"] in ("B", "E", "M"), f"unexpected phase: {e}"
+    # Units: every ts written as microseconds with three decimals.
+    raw = re.findall(r'"ts":([^,}]+)', text)
+    bad = [v for v in raw if not re.fullmatch(NUM, v)]
+    assert len(raw) == len(events) and not bad, f"ts not in us with 3 decimals: {bad[:3]}"
     return events
 
 
 def ns(us):
-    """A ts or dur (us, three decimals) as integer ns."""
+    """A ts (us, three decimals) as integer ns."""
     return round(us * 1000)
 
 
@@ -65,52 +62,55 @@ def metadata(events, name):
 
 
 def calls_and_phases(events):
-    """{tid: [(call, [phases])]}, after checking each track is a proper tree:
-    calls apart from each other, each phase inside its call, the VMM phase
-    inside hypercall->entry."""
-    tracks = collections.defaultdict(list)
+    """{tid: [(call, [phases])]}, each a dict of name, begin, end (ns), args,
+    after checking each track is a proper tree in file order: ts never goes
+    back, each E closes the innermost open slice of its name, calls apart,
+    the two phases adjacent and filling their call, the VMM phase at the end
+    of hypercall->entry."""
+    out, stacks, last = collections.defaultdict(list), collections.defaultdict(list), {}
     for e in events:
-        if e["ph"] == "X":
-            tracks[e["tid"]].append(e)
-    out = {}
-    for tid, slices in tracks.items():
-        slices.sort(key=lambda e: (ns(e["ts"]), -ns(e["dur"])))
-        calls, last_end = [], None
-        for e in slices:
-            start, end = ns(e["ts"]), ns(e["ts"]) + ns(e["dur"])
-            if e["cat"] == "hypercall":
-                assert last_end is None or start >= last_end, f"tid {tid}: call at {e['ts']} overlaps the previous"
-                calls.append((e, []))
-                last_end = end
-                continue
-            assert e["cat"] == "phase" and calls, f"tid {tid}: {e} outside any call"
-            call = calls[-1][0]
-            assert ns(call["ts"]) <= start and end <= ns(call["ts"]) + ns(call["dur"]), \
-                f"tid {tid}: phase {e} not inside its call {call}"
-            calls[-1][1].append(e)
-        out[tid] = calls
+        if e["ph"] == "M":
+            continue
+        tid, t = e["tid"], ns(e["ts"])
+        assert t >= last.get(tid, 0), f"tid {tid}: ts goes back at {e}"
+        last[tid] = t
+        stack = stacks[tid]
+        if e["ph"] == "B":
+            sp = {"name": e["name"], "cat": e["cat"], "begin": t, "end": None, "args": e.get("args", {})}
+            if not stack:
+                assert e["cat"] == "hypercall", f"tid {tid}: {e} outside any call"
+                if out[tid]:
+                    assert t >= out[tid][-1][0]["end"], f"tid {tid}: call at {e['ts']} overlaps the previous"
+                out[tid].append((sp, []))
+            else:
+                assert e["cat"] == "phase", f"tid {tid}: a call inside another: {e}"
+                out[tid][-1][1].append(sp)
+            stack.append(sp)
+        else:
+            assert stack and stack[-1]["name"] == e["name"], f"tid {tid}: {e} closes {stack[-1:]}"
+            stack.pop()["end"] = t
+    assert not any(stacks.values()), f"slices left open: {dict(stacks)}"
     for tid, calls in out.items():
         for call, phases in calls:
             names = [p["name"] for p in phases]
             assert names[:2] == ["exit->hypercall", "hypercall->entry"] and set(names[2:]) <= {"VMM"}, \
                 f"tid {tid}: phases {names} of {call}"
             a, b = phases[0], phases[1]
-            assert (a["ts"], ns(a["ts"]) + ns(a["dur"])) == (call["ts"], ns(b["ts"])), f"phases of {call} not adjacent"
-            assert ns(b["ts"]) + ns(b["dur"]) == ns(call["ts"]) + ns(call["dur"]), f"phases of {call} end early"
+            assert (a["begin"], a["end"], b["end"]) == (call["begin"], b["begin"], call["end"]), \
+                f"tid {tid}: phases {phases} do not fill {call}"
             if len(phases) == 3:
-                v = phases[2]
-                assert ns(b["ts"]) <= ns(v["ts"]) and ns(v["ts"]) + ns(v["dur"]) == ns(call["ts"]) + ns(call["dur"]), \
-                    f"VMM phase of {call} not at the end of hypercall->entry"
+                assert b["begin"] <= phases[2]["begin"] and phases[2]["end"] == call["end"], \
+                    f"tid {tid}: VMM phase {phases[2]} not at the end of {b}"
     return out
 
 
 def wait_for_slices(t, pid, n, procs):
-    """Until hypertrace has written n slices of pid (it flushes after each
+    """Until hypertrace has written n calls of pid (it flushes after each
     pass over the ring), with hcgen's threads still held alive."""
     deadline = time.monotonic() + 300
     while True:
         with open(t.out_path) as f:
-            got = sum(1 for ln in f if '"cat":"hypercall"' in ln and f'"pid":{pid},' in ln)
+            got = sum(1 for ln in f if ln.startswith('{"ph":"E","cat":"hypercall"') and f'"pid":{pid},' in ln)
         if got >= n:
             return
         assert time.monotonic() < deadline, f"hypertrace wrote {got} of {n} slices of pid {pid}"
@@ -160,6 +160,7 @@ def named_vm(backend):
     n = 0
     for v in truth["vcpus"]:
         calls = [c for c, _ in tracks[v["tid"]]]
+        assert all(c["cat"] == "hypercall" for c in calls)
         got = collections.Counter(c["args"]["nr"] for c in calls)
         want = collections.Counter({int(k): c for k, c in v["counts"].items()})
         assert got == want, f"vcpu {v['vcpu_id']}: slices per nr {dict(got)} != hcgen's {dict(want)}"
@@ -213,9 +214,9 @@ def vmm_served(backend):
             if call["served_by"] == "vmm":
                 served += 1
                 assert len(vmm) == 1 and vmm[0]["args"]["uexit_reason"] == 3, f"no VMM phase (KVM_EXIT_HYPERCALL) in {c}"
-                assert ns(vmm[0]["dur"]) >= call["vmm_ns"] >= DELAY_US * 1000, \
-                    f"VMM phase {vmm[0]['dur']} us < hcgen's own {call['vmm_ns']} ns"
-                assert c["args"]["vmm_ns"] == ns(vmm[0]["dur"]), f"vmm_ns of {c}"
+                length = vmm[0]["end"] - vmm[0]["begin"]
+                assert length >= call["vmm_ns"] >= DELAY_US * 1000, f"VMM phase {length} ns < hcgen's own {call['vmm_ns']}"
+                assert c["args"]["vmm_ns"] == length, f"vmm_ns of {c}"
             else:
                 assert not vmm, f"a VMM phase in a call KVM served: {c}"
     assert served == 40, f"{served} VMM-served calls, hcgen forward issues 20 per vCPU"
