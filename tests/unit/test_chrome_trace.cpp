@@ -138,6 +138,13 @@ std::map<std::string, std::vector<Span>> spans(const std::vector<ptree>& events)
     return out;
 }
 
+// Each key's value in args, as text (JSON null as "null").
+void expect_args(const ptree& args, const std::map<std::string, std::string>& want)
+{
+    for (const auto& [key, value] : want)
+        EXPECT_EQ(args.get<std::string>(key, "<missing>"), value) << key;
+}
+
 std::vector<ptree> of(const std::vector<ptree>& events, const std::string& ph, const std::string& name = "")
 {
     std::vector<ptree> out;
@@ -271,44 +278,41 @@ TEST(ChromeTrace, ArgsPerAbi)
     const std::vector<ptree> k = of(events, "B", "nr 42");
     ASSERT_EQ(k.size(), 1u);
     const ptree& a = k[0].get_child("args");
-    EXPECT_EQ(a.get<std::string>("nr"), "42");
-    EXPECT_EQ(a.get<std::string>("abi"), "kvm");
-    EXPECT_EQ(a.get<std::string>("a0"), "0x1000065");
-    EXPECT_EQ(a.get<std::string>("a1"), "0xa1");
-    EXPECT_EQ(a.get<std::string>("a3"), "0xffffffffffffffff");
+    expect_args(a, {{"nr", "42"},
+                    {"abi", "kvm"},
+                    {"a0", "0x1000065"},
+                    {"a1", "0xa1"},
+                    {"a3", "0xffffffffffffffff"},
+                    {"exit_reason", "vmmcall"},
+                    {"vcpu_id", "1"},
+                    {"served_by", "vmm"},
+                    {"vmm_ns", "1250"},
+                    {"vm", "null"},
+                    {"vm_source", "none"}});
     EXPECT_FALSE(a.get_child_optional("a4"));
-    EXPECT_EQ(a.get<std::string>("exit_reason"), "vmmcall");
-    EXPECT_EQ(a.get<std::string>("vcpu_id"), "1");
-    EXPECT_EQ(a.get<std::string>("served_by"), "vmm");
-    EXPECT_EQ(a.get<std::string>("vmm_ns"), "1250");
-    EXPECT_EQ(a.get<std::string>("vm"), "null");
-    EXPECT_EQ(a.get<std::string>("vm_source"), "none");
     ASSERT_EQ(of(events, "B", "VMM").size(), 1u);
     EXPECT_EQ(of(events, "B", "VMM")[0].get<std::string>("args.uexit_reason"), "3");
 
     const std::vector<ptree> h = of(events, "B", "HvCallPostMessage");  // Hyper-V's table names 0x5c
     ASSERT_EQ(h.size(), 1u);
     const ptree& b = h[0].get_child("args");
-    EXPECT_EQ(b.get<std::string>("abi"), "hyperv");
-    EXPECT_EQ(b.get<std::string>("nr"), "92");
+    expect_args(b, {{"abi", "hyperv"},
+                    {"nr", "92"},
+                    {"hv_fast", "1"},
+                    {"hv_rep_cnt", "3"},
+                    {"hv_rep_idx", "1"},
+                    {"hv_var_cnt", "2"},
+                    {"hv_ingpa", "0x123000"},
+                    {"hv_outgpa", "0x456000"},
+                    {"hv_result", "0x0"},
+                    {"served_by", "kernel"},
+                    {"vmm_ns", "null"}});
     EXPECT_FALSE(b.get_child_optional("a0"));
-    EXPECT_EQ(b.get<std::string>("hv_fast"), "1");
-    EXPECT_EQ(b.get<std::string>("hv_rep_cnt"), "3");
-    EXPECT_EQ(b.get<std::string>("hv_rep_idx"), "1");
-    EXPECT_EQ(b.get<std::string>("hv_var_cnt"), "2");
-    EXPECT_EQ(b.get<std::string>("hv_ingpa"), "0x123000");
-    EXPECT_EQ(b.get<std::string>("hv_outgpa"), "0x456000");
-    EXPECT_EQ(b.get<std::string>("hv_result"), "0x0");
-    EXPECT_EQ(b.get<std::string>("served_by"), "kernel");
-    EXPECT_EQ(b.get<std::string>("vmm_ns"), "null");
 
     const std::vector<ptree> x = of(events, "B", "xen nr 30583");  // no name: the ABI says whose nr
     ASSERT_EQ(x.size(), 1u);
     const ptree& c = x[0].get_child("args");
-    EXPECT_EQ(c.get<std::string>("a4"), "0xa4");
-    EXPECT_EQ(c.get<std::string>("a5"), "0xa5");
-    EXPECT_EQ(c.get<std::string>("exit_reason"), "null");
-    EXPECT_EQ(c.get<std::string>("vcpu_id"), "null");
+    expect_args(c, {{"a4", "0xa4"}, {"a5", "0xa5"}, {"exit_reason", "null"}, {"vcpu_id", "null"}});
     bool unknown_vcpu = false;
     for (const ptree& e : of(events, "M", "thread_name"))
         unknown_vcpu |= e.get<std::string>("args.name") == "vCPU ? (tid 103)";
