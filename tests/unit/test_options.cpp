@@ -393,7 +393,7 @@ TEST(Options, FormatOutputBackend)
     EXPECT_EQ(parse({"-f", "text"}).format, Format::Text);
     EXPECT_EQ(parse({"-f", "json"}).format, Format::Json);
     EXPECT_EQ(parse({"--format", "csv"}).format, Format::Csv);
-    EXPECT_USAGE(Args({"-f", "xml"}), "invalid --format 'xml'", "text, json or csv");
+    EXPECT_USAGE(Args({"-f", "xml"}), "invalid --format 'xml'", "text, json, csv or chrome");
     EXPECT_USAGE(Args({"-f", "JSON"}), "invalid --format 'JSON'");
 
     EXPECT_EQ(parse({"-o", "/tmp/x.jsonl"}).output, "/tmp/x.jsonl");

@@ -314,9 +314,15 @@ Options parse_options(int argc, char** argv)
             o.format = Format::Json;
         else if (format == "csv")
             o.format = Format::Csv;
+        else if (format == "chrome")
+            o.format = Format::Chrome;
         else
-            usage("invalid --format '" + format + "': expected text, json or csv");
+            usage("invalid --format '" + format + "': expected text, json, csv or chrome");
     }
+    if (o.format == Format::Chrome && o.summary)
+        usage(
+            "-f chrome draws one slice per hypercall, and --summary prints no hypercalls: use -f text or "
+            "-f json with --summary, or drop --summary for a timeline");
     if (vm.count("output")) {
         if (output.empty())
             usage(
@@ -419,6 +425,7 @@ const char* format_name(Format f)
     case Format::Text: return "text";
     case Format::Json: return "json";
     case Format::Csv: return "csv";
+    case Format::Chrome: return "chrome";
     }
     return "?";
 }
@@ -436,7 +443,7 @@ const char* backend_name(BackendKind b)
 std::string help_text()
 {
     return R"(usage: hypertrace [-h] [-V] [-n LIST] [-p PID] [--vm NAME] [--vcpu N] [--min-latency DUR]
-                  [--hypercall-exits-only] [-d DUR] [-f {text,json,csv}] [-o FILE]
+                  [--hypercall-exits-only] [-d DUR] [-f {text,json,csv,chrome}] [-o FILE]
                   [-s] [-i DUR] [-T] [-b {auto,bpf,kmod}] [--ring-size BYTES] [--check]
                   [--list-hypercalls [{kvm,hv,xen}]] [duration]
 
@@ -473,7 +480,11 @@ options:
   --hypercall-exits-only only hypercalls of VMCALL/VMMCALL exits (not those
                          KVM runs from another exit, e.g. emulation)
   -d, --duration DUR     trace for DUR, then exit (default: until Ctrl-C)
-  -f, --format FMT       text (default), json (one object per line) or csv
+  -f, --format FMT       text (default), json (one object per line), csv, or
+                         chrome: a timeline in the Trace Event Format (JSON)
+                         that Perfetto's UI, chrome://tracing and speedscope
+                         open: a process per VM, a track per vCPU thread, a
+                         slice per hypercall with its phases as children
   -o, --output FILE      write records or summary to FILE instead of stdout
   -s, --summary          print latency statistics and histograms per pid and
                          hypercall number at the end, instead of records (kept
@@ -520,6 +531,7 @@ examples:
     hypertrace -s 30                  # 30 s, then latency summary per pid, nr
     hypertrace -s -i 1                # a summary every second, until Ctrl-C
     hypertrace -f json -o calls.jsonl # JSON lines into a file
+    hypertrace -f chrome -o vm.json 5 # a 5 s timeline to open in a trace viewer
     hypertrace -T                     # wall-clock time column
     hypertrace --check                # can this host trace? (exit status)
 )";

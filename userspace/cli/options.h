@@ -34,7 +34,8 @@ public:
 constexpr std::uint64_t kMaxDurationNs = 525600ull * 60 * 1000000000;
 constexpr const char* kMaxDurationText = "525600m (365 days)";
 
-enum class Format { Text, Json, Csv };
+// Chrome: the Trace Event Format (output/chrome_trace.h), a timeline.
+enum class Format { Text, Json, Csv, Chrome };
 enum class BackendKind { Auto, Bpf, Kmod };
 
 struct Options {
@@ -88,7 +89,7 @@ ht_filter make_filter(const Options& opts);
 std::string help_text();     // usage, options, examples; ends with '\n'
 std::string version_text();  // "hypertrace <version>\n"
 
-const char* format_name(Format f);        // "text", "json", "csv"
+const char* format_name(Format f);        // "text", "json", "csv", "chrome"
 const char* backend_name(BackendKind b);  // "auto", "bpf", "kmod"
 
 }  // namespace hypertrace

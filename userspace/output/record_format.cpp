@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "names/hypercall_lookup.h"
+#include "output/chrome_trace.h"
 #include "output/exit_reasons.h"
 
 namespace hypertrace {
@@ -774,6 +775,7 @@ std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, co
     switch (f) {
     case Format::Json: return std::make_unique<JsonWriter>(out, vms);
     case Format::Csv: return std::make_unique<CsvWriter>(out, vms);
+    case Format::Chrome: return make_chrome_writer(out, vms);
     case Format::Text:
     default: return std::make_unique<TextWriter>(out, tb, vms);
     }

@@ -82,7 +82,8 @@ public:
 };
 
 // Text and CSV writers emit their header line at construction (so an empty
-// trace still has one); JSON has none.  `out` must outlive the writer, and
+// trace still has one); JSON has none; Chrome (chrome_trace.h) opens its
+// array at construction and closes it at finish().  `out` must outlive the writer, and
 // `vms` (made for the same format) too; without it every record gets the
 // "unknown VM" columns.
 std::unique_ptr<RecordWriter> make_record_writer(Format f, std::ostream& out, const TimeBase& tb,

@@ -87,6 +87,7 @@ std::string VmColumns::render(Format f, const VmIdentity& vm, std::optional<std:
     const std::string index = vcpu_index ? std::to_string(*vcpu_index) : std::string();
     switch (f) {
     case Format::Json:
+    case Format::Chrome:
         return ",\"vm\":" + (named ? json_string(vm.name) : "null") +
                ",\"vm_uuid\":" + (vm.uuid.empty() ? "null" : json_string(vm.uuid)) + ",\"vm_source\":\"" +
                vm_source_name(vm.source) + "\",\"vcpu_index\":" + (vcpu_index ? index : "null");

@@ -13,6 +13,7 @@
 //                       characters as '?'; VM is the last column and may
 //                       contain spaces.
 //   json: ,"vm":S|null,"vm_uuid":S|null,"vm_source":"libvirt|cmdline|cgroup|none","vcpu_index":N|null
+//   chrome: as json, the last of a slice's args (output/chrome_trace.h)
 //   csv:  ,vm,vm_uuid,vm_source,vcpu_index   (quoted as RFC 4180 when needed; empty when unknown)
 // Names are made valid UTF-8 (an invalid byte becomes U+FFFD) in every format.
 #pragma once
@@ -44,6 +45,10 @@ public:
             return *last_;
         return miss(pid, tid);
     }
+
+    // Who names the VMs (null: nobody), for writers that need more than
+    // the tail (-f chrome names its processes and threads).
+    VmResolver* resolver() const { return resolver_; }
 
     // The text of the tail for one identity (also --summary's labels use
     // the same sanitising): exposed for the unit tests.
