@@ -58,7 +58,8 @@ int main(int argc, char** argv)
         for (int i = 1; i < argc; i++)
             ns.push_back(std::strtoul(argv[i], nullptr, 10));
     }
-    std::printf("| series | text bytes | render text (ms) | render OpenMetrics (ms) | GET /metrics over loopback (ms) |\n");
+    std::printf(
+        "| series | text bytes | render text (ms) | render OpenMetrics (ms) | GET /metrics over loopback (ms) |\n");
     std::printf("|---:|---:|---:|---:|---:|\n");
     for (std::size_t n : ns) {
         SeriesStore store(n, std::chrono::minutes(5), [](std::uint32_t pid, std::uint8_t, std::uint64_t nr) {

@@ -216,15 +216,17 @@ TEST(Exporter, SeriesCapOverflows)
     EXPECT_EQ(store.series().size(), 2u);
     EXPECT_EQ(store.overflow_hypercalls(), 4u);
     const std::string out = render(store, ExpositionFormat::Text004);
-    EXPECT_NE(out.find("hypertrace_hypercalls_total{pid=\"\",vm=\"_overflow_\",uuid=\"\",abi=\"\",nr=\"\",name=\"\"} 4"),
-              std::string::npos)
+    EXPECT_NE(
+        out.find("hypertrace_hypercalls_total{pid=\"\",vm=\"_overflow_\",uuid=\"\",abi=\"\",nr=\"\",name=\"\"} 4"),
+        std::string::npos)
         << out;
     EXPECT_NE(out.find("\nhypertrace_series_overflow_hypercalls_total 4\n"), std::string::npos);
     EXPECT_NE(out.find("\nhypertrace_series 2\n"), std::string::npos);
     EXPECT_NE(out.find("\nhypertrace_series_limit 2\n"), std::string::npos);
-    EXPECT_NE(lines_with(out, "hypertrace_hypercalls_total{pid=\"1\",vm=\"vm1\",uuid=\"\",abi=\"kvm\",nr=\"1\"")[0].find(
-                  "} 2"),
-              std::string::npos);
+    EXPECT_NE(
+        lines_with(out, "hypertrace_hypercalls_total{pid=\"1\",vm=\"vm1\",uuid=\"\",abi=\"kvm\",nr=\"1\"")[0].find(
+            "} 2"),
+        std::string::npos);
 }
 
 TEST(Exporter, GoneSeriesExpireAfterGrace)

@@ -89,8 +89,8 @@ void append_u128(std::string& out, unsigned __int128 v)
 
 // Writes one family's header.  Counters: 0.0.4 names the family with
 // _total, OpenMetrics without.
-void family(std::string& out, ExpositionFormat f, std::string_view name, std::string_view type,
-            std::string_view help, std::string_view unit = {})
+void family(std::string& out, ExpositionFormat f, std::string_view name, std::string_view type, std::string_view help,
+            std::string_view unit = {})
 {
     std::string_view fam = name;
     if (f == ExpositionFormat::OpenMetrics100 && type == "counter" && fam.size() > 6 &&

@@ -82,8 +82,9 @@ private:
             srv_.handler(std::string(req[http::field::accept]), r);
         } else if (req.target() == "/") {
             r.content_type = "text/html; charset=utf-8";
-            r.body = "<html><head><title>hypertrace exporter</title></head><body><h1>hypertrace exporter</h1>"
-                     "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
+            r.body =
+                "<html><head><title>hypertrace exporter</title></head><body><h1>hypertrace exporter</h1>"
+                "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
         } else {
             r.status = 404;
             r.content_type = "text/plain; charset=utf-8";

@@ -59,7 +59,7 @@ struct SeriesLabels {
 
 struct SeriesData {
     std::uint64_t count = 0;
-    unsigned __int128 sum_ns = 0;              // exact
+    unsigned __int128 sum_ns = 0;             // exact
     std::array<std::uint64_t, kBounds> le{};  // per bucket, NOT cumulative; the rest are above the last bound
 };
 

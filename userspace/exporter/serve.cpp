@@ -88,6 +88,10 @@ int run_exporter(const Options& opts)
     // Everything the kernel has handed over, into the store; the counters
     // and the BPF cost with it, so a scrape never touches the backend.
     auto fold = [&] {
+        // Name the VMs running now (new pids only; vm_resolver.h), before
+        // their series are made: a VM that has exited by the time its first
+        // series is made can no longer be named.
+        resolver->scan_processes();
         std::vector<AggregateEntry> batch = backend.take_aggregates();
         Counters c = backend.counters();
         std::optional<BpfCost> cost = state.backend == "bpf" ? read_bpf_cost() : std::nullopt;

@@ -39,8 +39,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from htest import (HCGEN, HYPERTRACE, KMOD_PATH, WORK, Tracer, check, counts_by_nr, finish, log,  # noqa: E402
                    parse_json_lines, run_hcgen)
 
-BACKENDS = sys.argv[1:] or ["bpf", "kmod"]
-assert all(b in ("bpf", "kmod") for b in BACKENDS), f"usage: {sys.argv[0]} [bpf] [kmod]"
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 PORT = 9857              # --serve's default, used as such (no port given)
@@ -54,6 +52,10 @@ LOOP_N, LOOP_R = 2000, 3
 # Exported bucket bounds (exporter/series_store.h): le = 2^k ns - 1, k = 8..33.
 BOUNDS_NS = [(1 << k) - 1 for k in range(8, 34)]
 
+# The testbed's init leaves the loopback interface down (no 127.0.0.1):
+# Prometheus and the scrapers reach the exporter through it.
+_lo = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True)
+assert _lo.returncode == 0, f"ip link set lo up: {_lo.stderr}"
 for tool in (PROMETHEUS, PROMTOOL):
     assert os.access(tool, os.X_OK), f"{tool} missing: install Debian's prometheus package (scripts/install-deps)"
 
@@ -209,7 +211,7 @@ def exporter_suite(backend):
     exp = Exporter("-b", backend, "--series-grace", f"{GRACE}s", name=f"exporter-{backend}")
     cap = Exporter(f"127.0.0.1:{CAP_PORT}", "-b", helper, "-n", "42,43", "--max-series", "1",
                    name=f"exporter-cap-{backend}")
-    prom = Prometheus([("hypertrace", PORT), ("hypertrace_cap", CAP_PORT)])
+    prom = Prometheus([("hypertrace", PORT)])  # the --max-series exporter is read directly
     log(f"     prometheus ready after {prom.startup_s:.1f} s (TCG); exporter: {exp.stderr().strip()}")
     state = {}
     try:
@@ -222,22 +224,33 @@ def exporter_suite(backend):
 
         def counts_and_latency():
             rec = Tracer("-b", helper, "-f", "json", "-n", "42,43", name=f"records-{backend}")
-            truth = run_hcgen(*SCHEDULE, "-name", f"guest=prom-{backend},debug-threads=on", "-uuid", UUID)
-            records = [r for r in parse_json_lines(rec.stop()) if r["pid"] == truth["pid"]]
-            pid = truth["pid"]
-            want = counts_by_nr(truth)
+            # A VM lives on after its calls (--hold) until Prometheus has
+            # them all, as a real one would: it is named while it runs.
+            p = subprocess.Popen([HCGEN, "schedule", "--hold", *SCHEDULE, "-name",
+                                  f"guest=prom-{backend},debug-threads=on", "-uuid", UUID],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            pid = p.pid
             state["schedule_pid"] = pid
-            state["issued"] = sum(want.values())
+            issued = 2 * 300  # SCHEDULE: 2 vCPUs x (200 + 100)
             sel = f'pid="{pid}"'
             got = wait_until(lambda: prom.value(f"sum(hypertrace_hypercalls_total{{{sel}}}) or vector(0)")
-                             == sum(want.values()), 60)
+                             == issued or p.poll() is not None, 120)
+            p.send_signal(signal.SIGUSR1)
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, f"hcgen exited {p.returncode}: {err}"
+            truth = json.loads(out)
+            assert truth["pid"] == pid and all(v["ret_ok"] for v in truth["vcpus"]), err
+            records = [r for r in parse_json_lines(rec.stop()) if r["pid"] == pid]
+            want = counts_by_nr(truth)
+            assert sum(want.values()) == issued, f"hcgen issued {dict(want)}, not {issued} calls"
+            state["issued"] = issued
             assert got, (f"Prometheus's hypertrace_hypercalls_total for pid {pid} never reached "
-                         f"{sum(want.values())}: {prom.query(f'hypertrace_hypercalls_total{{{sel}}}')}")
+                         f"{issued}: {prom.query(f'hypertrace_hypercalls_total{{{sel}}}')}")
             for nr, n in sorted(want.items()):
                 series = prom.query(f'hypertrace_hypercalls_total{{{sel},nr="{nr}"}}')
                 assert len(series) == 1 and series[0][1] == n, f"nr {nr}: want {n}, Prometheus has {series}"
-                labels = series[0][0]
-                assert (labels["vm"], labels["uuid"], labels["abi"]) == (f"prom-{backend}", UUID.lower(), "kvm"), \
+                labels = series[0][0]  # Prometheus drops empty labels
+                assert (labels.get("vm"), labels.get("uuid"), labels.get("abi")) == (f"prom-{backend}", UUID.lower(), "kvm"), \
                     f"labels {labels}"
                 count = prom.value(f'hypertrace_hypercall_duration_seconds_count{{{sel},nr="{nr}"}}')
                 assert count == n, f"nr {nr}: _count {count} != hcgen's {n}"
@@ -336,10 +349,10 @@ def exporter_suite(backend):
                 runs = samples(text, "hypertrace_bpf_runs_total")[()]
                 ns = samples(text, "hypertrace_bpf_run_time_seconds_total")[()]
                 assert runs > 0 and ns > 0, "kernel.bpf_stats_enabled=1 but no BPF cost exported"
-            one = "\n".join(ln for ln in text.splitlines()
-                            if f'pid="{state.get("loop_pid")}"' in ln and "_bucket" not in ln)
             log(f"     promtool check metrics: ok ({len(text)} bytes, {text.count(chr(10))} lines); OpenMetrics "
-                f"served on request; targets up; example:\n{one}")
+                f"served on request; targets up; the exposition (README's example):")
+            for ln in text.splitlines():
+                log(f"     | {ln}")
 
         check(f"{backend}: promtool check metrics, OpenMetrics, targets healthy", formats)
 
@@ -384,19 +397,29 @@ def exporter_suite(backend):
             waited = time.monotonic() - t0
             s.close()
             assert closed and waited < 30, f"the stalled connection was not closed by the deadline ({waited:.1f} s)"
+            # The connection limit: 16 idle connections take every slot; the
+            # next scraper gets 503 at once; once they are gone, 200 again.
+            idle = [socket.create_connection(("127.0.0.1", PORT)) for _ in range(16)]
+            time.sleep(1)
+            st_full, _, body_full = scrape(timeout=20)
+            for c in idle:
+                c.close()
+            assert st_full == 503, f"a 17th connection got {st_full}, not 503: {body_full[:200]}"
+            assert wait_until(lambda: scrape()[0] == 200, 20), "no 200 once the idle connections closed"
             for _ in range(200):
                 scrape()
             rss1 = rss_kb(exp.proc.pid)
             assert rss1 - rss0 < 8192, f"RSS grew {rss0} -> {rss1} kB over ~400 scrapes"
             assert prom.query('up{job="hypertrace"} == 1'), "Prometheus lost the target"
-            log(f"     48 scrapers x 4: {results['ok']} served, {results['busy']} refused with 503 (limit 16); a "
+            log(f"     48 scrapers x 4: {results['ok']} served, {results['busy']} refused with 503; 16 idle "
+                f"connections: the 17th got 503, then 200 once they closed; a "
                 f"stalled scraper did not delay another ({served:.2f} s) and was closed after {waited:.1f} s; "
                 f"RSS {rss0} -> {rss1} kB")
 
         check(f"{backend}: 48 concurrent scrapers, a stalled one, RSS", concurrent_and_slow)
 
         def kvm_reload():
-            rc, _, err = modprobe("-r", "kvm_amd", "kvm")
+            rc, out, err = modprobe("-r", "kvm_amd", "kvm")
             if backend == "kmod":
                 assert rc == 0, f"modprobe -r kvm_amd kvm refused while -b kmod serves: {err}"
             else:
@@ -408,31 +431,39 @@ def exporter_suite(backend):
                 assert rc == 0, f"modprobe kvm_amd: {err}"
             assert wait_until(lambda: os.path.exists("/dev/kvm"), 20), "/dev/kvm did not come back"
             truth = run_hcgen("--vcpus", "1", "--calls", "42x50", "--noise", "0")
+            state["reload_pid"], state["reload_exit"] = truth["pid"], time.monotonic()
             sel = f'pid="{truth["pid"]}",nr="42"'
             assert wait_until(lambda: prom.query(f"hypertrace_hypercalls_total{{{sel}}} == 50"), 60), \
                 f"after the reload: {prom.query(f'hypertrace_hypercalls_total{{{sel}}}')}"
-            log(f"     modprobe -r kvm_amd kvm: {'done' if backend == 'kmod' else 'refused (' + err.strip() + ')'}; "
+            log(f"     modprobe -r kvm_amd kvm: {'done' if backend == 'kmod' else 'refused: ' + (out + err).strip()}; "
                 f"served throughout; 50 calls after the reload counted exactly")
 
         check(f"{backend}: kvm_amd + kvm unloaded and reloaded while serving", kvm_reload)
 
         def vm_gone():
-            pids = [state[k] for k in ("schedule_pid", "loop_pid") if k in state]
-            assert pids, "no VM ran"
-            _, _, body = scrape()
-            expired0 = samples(body, "hypertrace_series_expired_total")[()]
+            """The last VM (the reload check's hcgen) exited at reload_exit:
+            its series must stay for GRACE s, then go; so must every earlier
+            one's."""
+            assert "reload_pid" in state, "the reload check ran no VM"
+            pids = [state[k] for k in ("schedule_pid", "loop_pid", "reload_pid") if k in state]
+            last = f'pid="{state["reload_pid"]}"'
 
             def gone():
                 _, _, b = scrape()
-                return not any(f'pid="{p}"' in b for p in pids) and b
-            t0 = time.monotonic()
+                return b if last not in b else None
             b = wait_until(gone, GRACE + 60, step=1)
-            assert b, f"series of exited pids {pids} still served {GRACE + 60} s after"
-            assert samples(b, "hypertrace_series_expired_total")[()] > expired0
-            assert not prom.query(f'hypertrace_hypercalls_total{{pid="{pids[0]}"}}'), \
+            after = time.monotonic() - state["reload_exit"]
+            assert b, f"the series of exited pid {state['reload_pid']} still served {after:.0f} s after it exited"
+            # Folds run every second: dropped in [GRACE, GRACE + 2 folds + a scrape].
+            assert GRACE - 1 <= after <= GRACE + 15, f"dropped {after:.1f} s after the exit, grace {GRACE} s"
+            left = [p for p in pids if f'pid="{p}"' in b]
+            assert not left, f"series of exited pids {left} still served"
+            expired = samples(b, "hypertrace_series_expired_total")[()]
+            assert expired >= 4, f"hypertrace_series_expired_total {expired}: 4 series (nr 42, 43, 44, 42) went"
+            assert wait_until(lambda: not prom.query(f"hypertrace_hypercalls_total{{{last}}}"), 30), \
                 "Prometheus still has the exited VM's series (not marked stale)"
-            log(f"     series of exited pids {pids} dropped {time.monotonic() - t0:.0f} s later (grace {GRACE} s); "
-                f"stale in Prometheus")
+            log(f"     the last VM's series dropped {after:.1f} s after it exited (grace {GRACE} s), all of "
+                f"{pids} gone, hypertrace_series_expired_total {expired:.0f}; stale in Prometheus")
 
         check(f"{backend}: a VM that exited: its series dropped after the grace period", vm_gone)
     finally:
@@ -442,6 +473,9 @@ def exporter_suite(backend):
         log(f"     exporter stopped with SIGTERM, exit 0")
 
 
-for b in BACKENDS:
-    exporter_suite(b)
-finish()
+if __name__ == "__main__":
+    BACKENDS = sys.argv[1:] or ["bpf", "kmod"]
+    assert all(b in ("bpf", "kmod") for b in BACKENDS), f"usage: {sys.argv[0]} [bpf] [kmod]"
+    for b in BACKENDS:
+        exporter_suite(b)
+    finish()
