@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "util/strings.h"
+
 namespace hypertrace {
 namespace {
 
@@ -14,15 +16,6 @@ std::string lower(std::string_view s)
     std::string r(s);
     std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
     return r;
-}
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
 }
 
 // One media range of an Accept header: its format (if supported) and q.
@@ -65,17 +58,7 @@ Range parse_range(std::string_view item)
     return r;
 }
 
-void append_u64(std::string& out, std::uint64_t v)
-{
-    char buf[24];
-    char* p = buf + sizeof buf;
-    do {
-        *--p = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    out.append(p, buf + sizeof buf);
-}
-
+// Decimal digits without a temporary string (a scrape writes thousands).
 void append_u128(std::string& out, unsigned __int128 v)
 {
     char buf[48];
@@ -86,6 +69,8 @@ void append_u128(std::string& out, unsigned __int128 v)
     } while (v);
     out.append(p, buf + sizeof buf);
 }
+
+void append_u64(std::string& out, std::uint64_t v) { append_u128(out, v); }
 
 // Writes one family's header.  Counters: 0.0.4 names the family with
 // _total, OpenMetrics without.
@@ -125,18 +110,13 @@ void sample(std::string& out, std::string_view name, std::uint64_t v)
 // {pid="..",vm="..",uuid="..",abi="..",nr="..",name=".."  (no closing brace)
 void open_labels(std::string& out, const SeriesLabels& l)
 {
-    out += "{pid=\"";
-    out += escape_label_value(l.pid);
-    out += "\",vm=\"";
-    out += escape_label_value(l.vm);
-    out += "\",uuid=\"";
-    out += escape_label_value(l.uuid);
-    out += "\",abi=\"";
-    out += escape_label_value(l.abi);
-    out += "\",nr=\"";
-    out += escape_label_value(l.nr);
-    out += "\",name=\"";
-    out += escape_label_value(l.name);
+    const std::pair<const char*, const std::string*> labels[] = {{"{pid=\"", &l.pid},     {"\",vm=\"", &l.vm},
+                                                                 {"\",uuid=\"", &l.uuid}, {"\",abi=\"", &l.abi},
+                                                                 {"\",nr=\"", &l.nr},     {"\",name=\"", &l.name}};
+    for (const auto& [prefix, value] : labels) {
+        out += prefix;
+        out += escape_label_value(*value);
+    }
     out += '"';
 }
 

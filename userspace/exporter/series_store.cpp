@@ -56,16 +56,7 @@ void SeriesStore::add(const AggregateEntry& e)
     fold_value(it->second.data, e.value);
 }
 
-void SeriesStore::add(const ht_record& r)
-{
-    // Exactly as the kernel would have added it (ht_agg_add).
-    AggregateEntry e;
-    e.key.pid = r.pid;
-    e.key.abi = r.abi;
-    e.key.nr = r.nr;
-    ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns, r.t_userspace_exit_ns);
-    add(e);
-}
+void SeriesStore::add(const ht_record& r) { add(aggregate_entry(r)); }
 
 void SeriesStore::expire(std::chrono::steady_clock::time_point now, const std::function<bool(std::uint32_t)>& alive)
 {
