@@ -16,6 +16,7 @@
 
 #include "backend/backend_select.h"
 #include "cli/options.h"
+#include "exporter/serve.h"
 #include "kernel/kernel_facts.h"
 #include "names/hypercall_listing.h"
 #include "output/aggregate_summary.h"
@@ -381,6 +382,8 @@ int main(int argc, char** argv)
     try {
         if (opts.check)
             return print_to_stdout([](std::ostream& out) { return check_backends(out) == 0 ? kExitOk : kExitFailure; });
+        if (opts.serve)
+            return run_exporter(opts);
         return run(opts);
     } catch (const std::exception& e) {
         std::cerr << "hypertrace: " << e.what() << "\n";

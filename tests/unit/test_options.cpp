@@ -558,3 +558,37 @@ TEST(Options, VmRepeatableNamesAndUuids)
     EXPECT_TRUE(contains(help_text(), "--vm NAME"));
     EXPECT_TRUE(contains(help_text(), "HYPERTRACE_LIBVIRT_RUN_DIR"));
 }
+
+// --serve, --max-series, --series-grace (exporter/serve.h).
+TEST(Options, Serve)
+{
+    Options o = parse({"--serve"});
+    EXPECT_TRUE(o.serve);
+    EXPECT_EQ(o.serve_address, "");
+    EXPECT_EQ(o.serve_port, kDefaultServePort);
+    EXPECT_NE(kDefaultServePort, 9177);  // the libvirt exporter's
+    EXPECT_NE(kDefaultServePort, 9435);  // ebpf_exporter's
+    EXPECT_EQ(o.max_series, 5000u);
+    EXPECT_EQ(o.series_grace_ns, 300ull * 1000000000);
+    o = parse({"--serve", "127.0.0.1:9000", "--max-series", "7", "--series-grace", "30s", "-b", "kmod", "-n", "42"});
+    EXPECT_EQ(o.serve_address, "127.0.0.1");
+    EXPECT_EQ(o.serve_port, 9000);
+    EXPECT_EQ(o.max_series, 7u);
+    EXPECT_EQ(o.series_grace_ns, 30ull * 1000000000);
+    EXPECT_EQ(o.nr_ranges.size(), 1u);
+    o = parse({"--serve", "[::1]:9857"});
+    EXPECT_EQ(o.serve_address, "::1");
+    EXPECT_FALSE(parse({}).serve);
+
+    EXPECT_TRUE(contains(error_of({"--serve", "x"}), "invalid --serve 'x'"));
+    EXPECT_TRUE(contains(error_of({"--serve", ":0"}), "from 1 to 65535"));
+    EXPECT_TRUE(contains(error_of({"--serve", "-s"}), "--serve cannot be combined with --summary"));
+    EXPECT_TRUE(contains(error_of({"--serve", "-f", "json"}), "--serve cannot be combined with --format"));
+    EXPECT_TRUE(contains(error_of({"--serve", "-o", "x"}), "--serve cannot be combined with --output"));
+    EXPECT_TRUE(contains(error_of({"--serve", "--vm", "a"}), "select a VM with -p"));
+    EXPECT_TRUE(contains(error_of({"--serve", "--max-series", "0"}), "invalid --max-series '0'"));
+    EXPECT_TRUE(contains(error_of({"--serve", "--max-series", "-3"}), "invalid --max-series"));
+    EXPECT_TRUE(contains(error_of({"--serve", "--series-grace", "soon"}), "--series-grace"));
+    EXPECT_TRUE(contains(error_of({"--max-series", "3"}), "only applies to --serve"));
+    EXPECT_TRUE(contains(error_of({"--series-grace", "3s"}), "only applies to --serve"));
+}

@@ -17,6 +17,7 @@
 extern "C" {
 #include "ht_config.h"
 #include "ht_hist.h"
+#include "ht_record.h"
 }
 
 namespace hypertrace {
@@ -60,6 +61,18 @@ struct AggregateEntry {
     ht_agg_key key{};
     ht_agg_value value{};
 };
+
+// A hypercall that travelled as a record (its key found no room in the
+// kernel's table), as the one-call entry the kernel would have added.
+inline AggregateEntry aggregate_entry(const ht_record& r)
+{
+    AggregateEntry e;
+    e.key.pid = r.pid;
+    e.key.abi = r.abi;
+    e.key.nr = r.nr;
+    ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns, r.t_userspace_exit_ns);
+    return e;
+}
 
 class Backend {
 public:

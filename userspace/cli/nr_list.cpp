@@ -9,21 +9,9 @@
 #include <string>
 
 #include "names/hypercall_lookup.h"
+#include "util/strings.h"
 
 namespace hypertrace {
-
-namespace {
-
-std::string_view trim(std::string_view s)
-{
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
-}  // namespace
 
 std::uint64_t parse_u64(std::string_view text)
 {

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "cli/duration.h"
+#include "cli/listen_address.h"
 #include "names/hypercall_lookup.h"
 
 #ifndef HT_VERSION
@@ -234,6 +235,49 @@ std::uint32_t parse_ring_size(const std::string& text)
     return static_cast<std::uint32_t>(v);
 }
 
+// --serve, --max-series, --series-grace, and what --serve cannot go with.
+void parse_serve_options(const po::variables_map& vm, const std::string& serve, const std::string& max_series,
+                         const std::string& series_grace, Options& o)
+{
+    if (!vm.count("serve")) {
+        if (vm.count("max-series") || vm.count("series-grace"))
+            usage(std::string(vm.count("max-series") ? "--max-series" : "--series-grace") +
+                  " only applies to --serve: add --serve [ADDR]:PORT");
+        return;
+    }
+    o.serve = true;
+    if (!serve.empty()) {
+        try {
+            std::tie(o.serve_address, o.serve_port) = parse_listen_address(serve);
+        } catch (const std::invalid_argument& e) {
+            usage("invalid --serve '" + serve + "': " + e.what() +
+                  " (e.g. --serve :" + std::to_string(kDefaultServePort) +
+                  " or --serve 127.0.0.1:" + std::to_string(kDefaultServePort) + ")");
+        }
+    }
+    const char* other = o.summary              ? "summary"
+                        : vm.count("interval") ? "interval"
+                        : vm.count("format")   ? "format"
+                        : vm.count("output")   ? "output"
+                        : o.timestamp          ? "timestamp"
+                        : o.check              ? "check"
+                        : !o.vms.empty()       ? "vm"
+                                               : nullptr;
+    if (other)
+        usage(
+            std::string("--serve cannot be combined with --") + other +
+            ": the exporter keeps its statistics in the kernel and serves them at /metrics" +
+            (std::string(other) == "vm" ? " (select a VM with -p, or drop series with Prometheus's relabelling)" : ""));
+    if (vm.count("max-series")) {
+        if (max_series.empty() || max_series.size() > 9 ||
+            max_series.find_first_not_of("0123456789") != std::string::npos || std::stoul(max_series) == 0)
+            usage("invalid --max-series '" + max_series + "': expected a number of series from 1 to 999999999");
+        o.max_series = std::stoul(max_series);
+    }
+    if (vm.count("series-grace"))
+        o.series_grace_ns = parse_duration_option("--series-grace", series_grace, "omit it for 5m");
+}
+
 }  // namespace
 
 Options parse_options(int argc, char** argv)
@@ -241,6 +285,7 @@ Options parse_options(int argc, char** argv)
     Options o;
     std::vector<std::string> nr_items, positional, vm_items;
     std::string pid, vcpu, min_latency, duration, format, output, backend, ring, interval, list_abi;
+    std::string serve, max_series, series_grace;
 
     // --list-hypercalls has an optional value (implicit_value): Boost takes
     // the next token for it unless that is an option.
@@ -252,7 +297,8 @@ Options parse_options(int argc, char** argv)
         "interval,i", po::value(&interval))("backend,b", po::value(&backend))("check", po::bool_switch(&o.check))(
         "timestamp,T", po::bool_switch(&o.timestamp))("hypercall-exits-only", po::bool_switch(&o.hypercall_exits_only))(
         "ring-size", po::value(&ring))("list-hypercalls", po::value(&list_abi)->implicit_value(""))(
-        "positional", po::value(&positional));
+        "positional", po::value(&positional))("serve", po::value(&serve)->implicit_value(""))(
+        "max-series", po::value(&max_series))("series-grace", po::value(&series_grace));
     po::positional_options_description pos;
     pos.add("positional", -1);
 
@@ -349,6 +395,7 @@ Options parse_options(int argc, char** argv)
                   " prints the summary every interval: add -s "
                   "(records are printed as they come anyway)");
     }
+    parse_serve_options(vm, serve, max_series, series_grace, o);
     return o;
 }
 
@@ -500,6 +547,14 @@ options:
   --list-hypercalls [ABI]
                          print the hypercall names -n takes and the text NAME
                          column shows (all ABIs, or kvm, hv or xen), then exit
+  --serve [[ADDR]:PORT]  run as a Prometheus exporter: serve /metrics (text
+                         0.0.4 or OpenMetrics) on ADDR:PORT (default: every
+                         address, port 9857) until SIGTERM; -n, -p, --vcpu,
+                         --min-latency, -b, -d apply (README: Monitoring)
+  --max-series N         --serve: at most N series (default 5000); the rest
+                         are counted in one vm="_overflow_" series
+  --series-grace DUR     --serve: drop a VM's series DUR after its process
+                         exited (default 5m)
 
 DUR is a number with a unit: ns, us (or µs), ms, s, m; for the duration a bare
 number means seconds; -d and -i take at most 525600m (365 days).  Latency
@@ -534,6 +589,7 @@ examples:
     hypertrace -f chrome -o vm.json 5 # a 5 s timeline to open in a trace viewer
     hypertrace -T                     # wall-clock time column
     hypertrace --check                # can this host trace? (exit status)
+    hypertrace --serve :9857          # Prometheus exporter on port 9857
 )";
 }
 

@@ -36,6 +36,11 @@ constexpr const char* kMaxDurationText = "525600m (365 days)";
 
 // Chrome: the Trace Event Format (output/chrome_trace.h), a timeline.
 enum class Format { Text, Json, Csv, Chrome };
+
+// --serve's default port: not the libvirt exporter's 9177 nor
+// ebpf_exporter's 9435 (Prometheus's exporter port list).
+constexpr std::uint16_t kDefaultServePort = 9857;
+
 enum class BackendKind { Auto, Bpf, Kmod };
 
 struct Options {
@@ -68,6 +73,12 @@ struct Options {
     bool version = false;                     // -V: print version_text(), exit 0
     bool list_hypercalls = false;             // --list-hypercalls: print the name tables, exit 0
     std::optional<HypercallAbi> list_abi;     // --list-hypercalls ABI: only that table
+    // --serve [ADDR]:PORT: run as a Prometheus exporter (exporter/serve.h).
+    bool serve = false;
+    std::string serve_address;  // empty: every address
+    std::uint16_t serve_port = kDefaultServePort;
+    std::size_t max_series = 5000;                        // --max-series
+    std::uint64_t series_grace_ns = 300ull * 1000000000;  // --series-grace (5m)
 };
 
 // Parse argv.  Throws UsageError.  With -h, -V or --list-hypercalls the

@@ -82,15 +82,7 @@ void AggregateSummary::add(const AggregateEntry& e)
     total_ += v.count;
 }
 
-void AggregateSummary::add(const ht_record& r)
-{
-    AggregateEntry e;
-    e.key.pid = r.pid;
-    e.key.abi = r.abi;
-    e.key.nr = r.nr;
-    ht_agg_add(&e.value, r.t_exit_ns, r.t_hypercall_ns, r.t_entry_ns, r.t_userspace_exit_ns);
-    add(e);
-}
+void AggregateSummary::add(const ht_record& r) { add(aggregate_entry(r)); }
 
 void AggregateSummary::add(const std::vector<AggregateEntry>& batch)
 {
