@@ -472,11 +472,20 @@ static int stopped_running;
  * after their last hypercall.
  */
 bool hold;
-static int held_release;
+static int held_release, held_threads, hold_threads;
 
 void hold_until_released(void)
 {
-	while (hold && !__atomic_load_n(&held_release, __ATOMIC_ACQUIRE))
+	if (!hold)
+		return;
+	/* The last thread to arrive says so: a caller waits for this line
+	 * rather than guess how long the calls take (under TCG, seconds). */
+	if (__atomic_add_fetch(&held_threads, 1, __ATOMIC_ACQ_REL) ==
+	    hold_threads)
+		fprintf(stderr,
+			"hcgen: --hold: all %d vCPU threads done, held until SIGUSR1\n",
+			hold_threads);
+	while (!__atomic_load_n(&held_release, __ATOMIC_ACQUIRE))
 		usleep(1000);
 }
 
@@ -488,9 +497,10 @@ static sigset_t release_signal(void)
 	return usr1;
 }
 
-void hold_block_release_signal(void)
+void hold_block_release_signal(int threads)
 {
 	sigset_t usr1 = release_signal();
+	hold_threads = threads;
 	if (hold)
 		pthread_sigmask(SIG_BLOCK, &usr1,
 				NULL); /* the threads inherit it */
@@ -1257,7 +1267,7 @@ static int cmd_schedule(int argc, char **argv)
 	struct timespec t1;
 	s.barrier = &barrier;
 	s.vm1_destroyed = -1;
-	hold_block_release_signal();
+	hold_block_release_signal(s.vcpus);
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
 	for (int i = 0; i < s.vcpus; i++) {
 		th[i].id = i;

@@ -76,7 +76,10 @@ void watchdog_start(void);
  * waits for it after; each vCPU thread waits for the release.
  */
 extern bool hold;
-void hold_block_release_signal(void);
+/* threads: the vCPU threads to come; once all of them are held, hcgen
+ * writes "hcgen: --hold: all N vCPU threads done, held until SIGUSR1" to
+ * stderr. */
+void hold_block_release_signal(int threads);
 void hold_wait_release(void);
 void hold_until_released(void);
 pid_t my_tid(void);

@@ -477,7 +477,7 @@ int pm32_run(struct pm32 *p)
 		return EX_SYS;
 	}
 	watchdog_start();
-	hold_block_release_signal();
+	hold_block_release_signal(p->o.vcpus);
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	for (int i = 0; i < p->o.vcpus; i++) {
 		int e = pthread_create(&p->v[i].thread, NULL, pm32_thread,
